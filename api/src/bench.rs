@@ -1,0 +1,211 @@
+//! Throughput measurements on a scratch ledger. Numbers are printed, never
+//! asserted: tests stay free of timing, and docs/performance.md records
+//! what this machine measured.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Subcommand;
+use rapport_domain::{
+    Channel, ContactId, ContactRegistered, NewEvent, ReplyReceived, SendMode, StreamName,
+    Timestamp, TouchAuthorization, TouchRecorded,
+};
+use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
+use uuid::Uuid;
+
+use crate::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum Bench {
+    /// Durable appends from many concurrent writers (group commit).
+    ///
+    /// Example: rapport bench append --writers 64 --seconds 10
+    Append {
+        #[arg(long, default_value_t = 64)]
+        writers: usize,
+        /// Events per append call.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// Bulk import: whole contact histories, one append per contact.
+    ///
+    /// Example: rapport bench import --contacts 40000 --events-per-contact 25
+    Import {
+        #[arg(long, default_value_t = 40_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 25)]
+        events_per_contact: usize,
+        /// Appends in flight at once.
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+    },
+}
+
+const BASE_MILLIS: i64 = 1_767_225_600_000;
+
+fn scratch_ledger() -> anyhow::Result<(tempfile::TempDir, SqliteStore)> {
+    // Beside the working directory rather than in /tmp, which may be a RAM
+    // disk: durability costs are only real on the disk the ledger uses.
+    let dir = tempfile::Builder::new()
+        .prefix(".rapport-bench-")
+        .tempdir_in(".")
+        .context("creating a scratch directory")?;
+    let store =
+        SqliteStore::open(dir.path().join("bench.db")).context("opening the scratch ledger")?;
+    Ok((dir, store))
+}
+
+fn touch(contact: u64, n: u64) -> NewEvent {
+    let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (n as i64) * 60_000);
+    if n % 3 == 2 {
+        NewEvent::new(
+            Uuid::now_v7(),
+            ReplyReceived {
+                channel: Channel::Wechat,
+            },
+            at,
+            "bench",
+        )
+    } else {
+        let event = TouchRecorded {
+            mode: if n.is_multiple_of(2) {
+                SendMode::Mass
+            } else {
+                SendMode::OneToOne
+            },
+            channel: Channel::Wechat,
+            campaign_id: None,
+            sender: format!("staff-{}", contact % 4),
+            authorization: TouchAuthorization::External {
+                source: "bench".into(),
+            },
+        };
+        NewEvent::new(Uuid::now_v7(), event, at, "bench")
+    }
+}
+
+fn contact_stream(contact: u64) -> StreamName {
+    StreamName::Contact(ContactId(Uuid::from_u64_pair(0x5241_5050, contact)))
+}
+
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+pub async fn run(bench: Bench) -> anyhow::Result<Outcome> {
+    match bench {
+        Bench::Append {
+            writers,
+            batch,
+            seconds,
+        } => append(writers.max(1), batch.clamp(1, 10_000), seconds).await,
+        Bench::Import {
+            contacts,
+            events_per_contact,
+            concurrency,
+        } => {
+            import(
+                contacts.max(1),
+                events_per_contact.clamp(1, 10_000),
+                concurrency.max(1),
+            )
+            .await
+        }
+    }
+}
+
+async fn append(writers: usize, batch: usize, seconds: u64) -> anyhow::Result<Outcome> {
+    let (_dir, store) = scratch_ledger()?;
+    let deadline = Instant::now() + Duration::from_secs(seconds.clamp(1, 600));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers as u64)
+        .map(|writer| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let contact = writer * 1_000_000 + n % 500;
+                    let events = (0..batch as u64).map(|i| touch(contact, n + i)).collect();
+                    let sent = Instant::now();
+                    store
+                        .append(contact_stream(contact), ExpectedVersion::Any, events)
+                        .await?;
+                    latencies.push(sent.elapsed());
+                    n += batch as u64;
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.context("writer task")??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    latencies.sort_unstable();
+    let appends = latencies.len();
+    let events = appends * batch;
+    println!("durable appends: {writers} writers, {batch} event(s) per append, {elapsed:.1} s");
+    println!("  events/s   {:.0}", events as f64 / elapsed);
+    println!("  appends/s  {:.0}", appends as f64 / elapsed);
+    println!(
+        "  latency    p50 {:.2} ms, p99 {:.2} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    Ok(Outcome::Yes)
+}
+
+async fn import(
+    contacts: usize,
+    events_per_contact: usize,
+    concurrency: usize,
+) -> anyhow::Result<Outcome> {
+    let (_dir, store) = scratch_ledger()?;
+    let next_contact = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let store = store.clone();
+            let next_contact = Arc::clone(&next_contact);
+            tokio::spawn(async move {
+                loop {
+                    let contact = next_contact.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if contact >= contacts as u64 {
+                        return anyhow::Ok(());
+                    }
+                    let registered = ContactRegistered {
+                        owner: format!("staff-{}", contact % 4),
+                        primary_channel: Channel::Wechat,
+                        time_zone: None,
+                        tags: vec![],
+                    };
+                    let at = Timestamp::from_millis_unchecked(BASE_MILLIS);
+                    let mut events = vec![NewEvent::new(Uuid::now_v7(), registered, at, "bench")];
+                    events.extend((1..events_per_contact as u64).map(|n| touch(contact, n)));
+                    store
+                        .append(contact_stream(contact), ExpectedVersion::NoStream, events)
+                        .await?;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.context("import task")??;
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = contacts * events_per_contact;
+    println!(
+        "bulk import: {contacts} contacts x {events_per_contact} events, {concurrency} appends in flight, {elapsed:.1} s"
+    );
+    println!("  events/s   {:.0}", events as f64 / elapsed);
+    Ok(Outcome::Yes)
+}

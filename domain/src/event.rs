@@ -1,0 +1,723 @@
+//! The event model: every fact rapport records, as past-tense payloads with a
+//! schema version each. Decoding refuses unknown types and future versions
+//! instead of guessing; older versions are upcast in `upcast` alone.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{CampaignId, StreamName};
+use crate::policy::{Policy, PolicyError};
+
+/// Where a message travels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Channel {
+    Wechat,
+    Wecom,
+    Sms,
+    Email,
+    Phone,
+    Other,
+}
+
+impl Channel {
+    pub const ALL: [Channel; 6] = [
+        Channel::Wechat,
+        Channel::Wecom,
+        Channel::Sms,
+        Channel::Email,
+        Channel::Phone,
+        Channel::Other,
+    ];
+
+    /// A bit per channel, for compact channel sets.
+    pub const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Wechat => "WECHAT",
+            Channel::Wecom => "WECOM",
+            Channel::Sms => "SMS",
+            Channel::Email => "EMAIL",
+            Channel::Phone => "PHONE",
+            Channel::Other => "OTHER",
+        }
+    }
+}
+
+/// How a touch was sent: the same content to many, or a personal chat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SendMode {
+    Mass,
+    OneToOne,
+}
+
+impl SendMode {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            SendMode::Mass => "MASS",
+            SendMode::OneToOne => "ONE_TO_ONE",
+        }
+    }
+}
+
+/// The gate's answer, weakest first so that `max` picks the strongest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Verdict {
+    Allow,
+    Defer,
+    RouteOneToOne,
+    Deny,
+}
+
+impl Verdict {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Allow => "ALLOW",
+            Verdict::Defer => "DEFER",
+            Verdict::RouteOneToOne => "ROUTE_ONE_TO_ONE",
+            Verdict::Deny => "DENY",
+        }
+    }
+}
+
+/// Why a touch was sent: under a gate decision, or despite one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum TouchAuthorization {
+    /// The gate was asked and answered `verdict` under `policy_version`
+    /// with the ledger at `position` (an opaque position string).
+    Gate {
+        verdict: Verdict,
+        #[serde(rename = "policyVersion")]
+        policy_version: u32,
+        position: String,
+    },
+    /// A manager sent it anyway, and said why.
+    Override { reason: String },
+    /// Sent by another tool and ingested afterwards; rapport was not asked.
+    External { source: String },
+}
+
+/// Personal data. Kept apart from the relationship signals so that erasing
+/// it leaves the ledger's history, hashes and scores intact.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pii {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wechat_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContactRegistered {
+    pub owner: String,
+    pub primary_channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+/// Only the fields present change; personal data changes through `pii`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContactProfileChanged {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_channel: Option<Channel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactTagged {
+    pub tag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContactUntagged {
+    pub tag: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentGranted {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// The contact opted out of commercial messages.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentWithdrawn {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TouchRecorded {
+    pub mode: SendMode,
+    pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<CampaignId>,
+    /// Staff id of whoever sent it.
+    pub sender: String,
+    pub authorization: TouchAuthorization,
+}
+
+/// A contact-side event that happened on one channel.
+macro_rules! channel_events {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub channel: Channel,
+        }
+    )*};
+}
+
+channel_events!(
+    /// An inbound message from the contact.
+    ReplyReceived,
+    /// The contact blocked or muted us on this channel.
+    ContactBlocked,
+    ContactUnblocked,
+    /// The contact removed us (deleted the friend).
+    ContactDeletedUs,
+    /// The contact added us again after deleting us.
+    ContactReadded,
+);
+
+/// The contact reported us: a spam report or a complaint to the platform.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ComplaintFiled {
+    pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A new policy document takes force; its version is its stream version + 1.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyChanged {
+    pub policy: Policy,
+}
+
+/// A mass send to an audience begins (the first event of a campaign stream).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignStarted {
+    pub name: String,
+    pub channel: Channel,
+}
+
+/// Which kind of stream an event belongs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StreamKind {
+    Contact,
+    Campaign,
+    Policy,
+}
+
+impl StreamKind {
+    pub fn of(stream: &StreamName) -> Self {
+        match stream {
+            StreamName::Contact(_) => StreamKind::Contact,
+            StreamName::Campaign(_) => StreamKind::Campaign,
+            StreamName::Policy => StreamKind::Policy,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unknown event type '{0}': written by a newer rapport?")]
+    UnknownEventType(String),
+    #[error(
+        "{event_type} schema version {found} is newer than this rapport reads (up to {supported})"
+    )]
+    FutureSchemaVersion {
+        event_type: &'static str,
+        found: u16,
+        supported: u16,
+    },
+    #[error("{event_type} schema version {found} is not a version rapport ever wrote")]
+    UnknownSchemaVersion {
+        event_type: &'static str,
+        found: u16,
+    },
+    #[error("{event_type} payload does not match its schema: {detail}")]
+    Payload {
+        event_type: &'static str,
+        detail: String,
+    },
+}
+
+/// Declares the event enum and its type names and schema versions in one
+/// table, so that adding an event cannot forget one of them.
+macro_rules! events {
+    ($($variant:ident = version $version:literal on $kind:ident),* $(,)?) => {
+        /// Every fact the ledger records.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Event {
+            $($variant($variant)),*
+        }
+
+        $(impl From<$variant> for Event {
+            fn from(event: $variant) -> Self {
+                Event::$variant(event)
+            }
+        })*
+
+        impl Event {
+            /// Every event type name this build knows.
+            pub const TYPES: &'static [&'static str] = &[$(stringify!($variant)),*];
+
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Event::$variant(_) => stringify!($variant)),*
+                }
+            }
+
+            /// The schema version this build writes for the event's type.
+            pub fn schema_version(&self) -> u16 {
+                match self {
+                    $(Event::$variant(_) => $version),*
+                }
+            }
+
+            /// The stream kind the event must be appended to.
+            pub fn stream_kind(&self) -> StreamKind {
+                match self {
+                    $(Event::$variant(_) => StreamKind::$kind),*
+                }
+            }
+
+            /// The payload's JSON bytes, as stored and hashed.
+            pub fn encode(&self) -> Vec<u8> {
+                let encoded = match self {
+                    $(Event::$variant(payload) => serde_json::to_vec(payload)),*
+                };
+                // Payloads are plain structs of strings, numbers and enums:
+                // serialising them cannot fail.
+                encoded.unwrap_or_default()
+            }
+
+            /// Reads a stored payload, upcasting older schema versions.
+            pub fn decode(event_type: &str, schema_version: u16, payload: &[u8]) -> Result<Event, DecodeError> {
+                match event_type {
+                    $(stringify!($variant) => {
+                        let name = stringify!($variant);
+                        let current = upcast(name, schema_version, $version, payload)?;
+                        serde_json::from_slice(&current)
+                            .map(Event::$variant)
+                            .map_err(|error| DecodeError::Payload { event_type: name, detail: error.to_string() })
+                    })*
+                    other => Err(DecodeError::UnknownEventType(other.chars().take(64).collect())),
+                }
+            }
+        }
+    };
+}
+
+events! {
+    ContactRegistered = version 1 on Contact,
+    ContactProfileChanged = version 1 on Contact,
+    ContactTagged = version 1 on Contact,
+    ContactUntagged = version 1 on Contact,
+    ConsentGranted = version 1 on Contact,
+    ConsentWithdrawn = version 1 on Contact,
+    TouchRecorded = version 1 on Contact,
+    ReplyReceived = version 1 on Contact,
+    ContactBlocked = version 1 on Contact,
+    ContactUnblocked = version 1 on Contact,
+    ContactDeletedUs = version 1 on Contact,
+    ContactReadded = version 1 on Contact,
+    ComplaintFiled = version 1 on Contact,
+    PolicyChanged = version 1 on Policy,
+    CampaignStarted = version 1 on Campaign,
+}
+
+/// One step that rewrites a payload of `event_type` from `from_version` to
+/// `from_version + 1`.
+type Upcaster = fn(serde_json::Value) -> serde_json::Value;
+
+/// The one place where old payload shapes become current ones. Every schema
+/// bump adds a row here and a test that reads the old shape; no event type
+/// has been bumped yet, so the table is empty.
+const UPCASTERS: &[(&str, u16, Upcaster)] = &[];
+
+fn upcast<'a>(
+    event_type: &'static str,
+    found: u16,
+    current: u16,
+    payload: &'a [u8],
+) -> Result<Cow<'a, [u8]>, DecodeError> {
+    if found == current {
+        return Ok(Cow::Borrowed(payload));
+    }
+    if found > current {
+        return Err(DecodeError::FutureSchemaVersion {
+            event_type,
+            found,
+            supported: current,
+        });
+    }
+    let unknown = || DecodeError::UnknownSchemaVersion { event_type, found };
+    let mut value: serde_json::Value =
+        serde_json::from_slice(payload).map_err(|error| DecodeError::Payload {
+            event_type,
+            detail: error.to_string(),
+        })?;
+    for version in found..current {
+        let step = UPCASTERS
+            .iter()
+            .find(|(name, from, _)| *name == event_type && *from == version)
+            .ok_or_else(unknown)?;
+        value = (step.2)(value);
+    }
+    Ok(Cow::Owned(serde_json::to_vec(&value).unwrap_or_default()))
+}
+
+// ---- validation -----------------------------------------------------------
+
+/// Limits on what one event may carry.
+pub const TAG_CHARS_MAX: usize = 32;
+pub const NAME_CHARS_MAX: usize = 128;
+pub const TEXT_CHARS_MAX: usize = 1_000;
+pub const TAGS_PER_CONTACT_MAX: usize = 50;
+pub const TIME_ZONE_CHARS_MAX: usize = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValidationError {
+    #[error("{event_type} belongs on a {expected:?} stream, not on '{stream}'")]
+    WrongStream {
+        event_type: &'static str,
+        expected: StreamKind,
+        stream: String,
+    },
+    #[error(
+        "{event_type} cannot carry personal data; only ContactRegistered and ContactProfileChanged do"
+    )]
+    PiiNotAllowed { event_type: &'static str },
+    #[error("{field}: {problem}")]
+    Field {
+        field: &'static str,
+        problem: String,
+    },
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+}
+
+fn check_text(
+    field: &'static str,
+    text: &str,
+    chars_max: usize,
+    required: bool,
+) -> Result<(), ValidationError> {
+    let problem = if required && text.trim().is_empty() {
+        Some("must not be empty".to_owned())
+    } else if text.chars().count() > chars_max {
+        Some(format!("is longer than {chars_max} characters"))
+    } else if text.chars().any(char::is_control) {
+        Some("contains control characters".to_owned())
+    } else {
+        None
+    };
+    problem.map_or(Ok(()), |problem| {
+        Err(ValidationError::Field { field, problem })
+    })
+}
+
+/// A tag is 1 to 32 characters with no spaces or control characters.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    if tag.is_empty() || tag.chars().count() > TAG_CHARS_MAX {
+        return Err(format!(
+            "tag '{}' must be 1 to {TAG_CHARS_MAX} characters",
+            tag.chars().take(40).collect::<String>()
+        ));
+    }
+    if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "tag '{tag}' must not contain spaces or control characters"
+        ));
+    }
+    Ok(())
+}
+
+fn check_tag_field(tag: &str) -> Result<(), ValidationError> {
+    check_tag(tag).map_err(|problem| ValidationError::Field {
+        field: "tag",
+        problem,
+    })
+}
+
+pub fn check_time_zone(zone: &str) -> Result<(), ValidationError> {
+    if zone.len() <= TIME_ZONE_CHARS_MAX && zone.parse::<chrono_tz::Tz>().is_ok() {
+        Ok(())
+    } else {
+        Err(ValidationError::Field {
+            field: "timeZone",
+            problem: format!(
+                "'{}' is not an IANA time zone such as Asia/Shanghai",
+                zone.chars().take(64).collect::<String>()
+            ),
+        })
+    }
+}
+
+impl Pii {
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        for (field, value) in [
+            ("pii.displayName", &self.display_name),
+            ("pii.phone", &self.phone),
+            ("pii.wechatId", &self.wechat_id),
+            ("pii.email", &self.email),
+        ] {
+            if let Some(text) = value {
+                check_text(field, text, NAME_CHARS_MAX, true)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Event {
+    /// Checks the payload against its limits and its stream. Runs before
+    /// anything is written.
+    pub fn validate(&self, stream: &StreamName, pii: Option<&Pii>) -> Result<(), ValidationError> {
+        let event_type = self.event_type();
+        if self.stream_kind() != StreamKind::of(stream) {
+            return Err(ValidationError::WrongStream {
+                event_type,
+                expected: self.stream_kind(),
+                stream: stream.to_string(),
+            });
+        }
+        match (self, pii) {
+            (Event::ContactRegistered(_) | Event::ContactProfileChanged(_), Some(pii)) => {
+                pii.validate()?
+            }
+            (_, Some(_)) => return Err(ValidationError::PiiNotAllowed { event_type }),
+            (_, None) => {}
+        }
+        match self {
+            Event::ContactRegistered(e) => {
+                check_text("owner", &e.owner, NAME_CHARS_MAX, true)?;
+                if let Some(zone) = &e.time_zone {
+                    check_time_zone(zone)?;
+                }
+                if e.tags.len() > TAGS_PER_CONTACT_MAX {
+                    return Err(ValidationError::Field {
+                        field: "tags",
+                        problem: format!("at most {TAGS_PER_CONTACT_MAX} tags per contact"),
+                    });
+                }
+                e.tags.iter().try_for_each(|tag| check_tag_field(tag))
+            }
+            Event::ContactProfileChanged(e) => {
+                if let Some(owner) = &e.owner {
+                    check_text("owner", owner, NAME_CHARS_MAX, true)?;
+                }
+                e.time_zone.as_deref().map_or(Ok(()), check_time_zone)
+            }
+            Event::ContactTagged(ContactTagged { tag })
+            | Event::ContactUntagged(ContactUntagged { tag }) => check_tag_field(tag),
+            Event::ConsentGranted(ConsentGranted { source })
+            | Event::ConsentWithdrawn(ConsentWithdrawn { source }) => source
+                .as_deref()
+                .map_or(Ok(()), |s| check_text("source", s, TEXT_CHARS_MAX, false)),
+            Event::TouchRecorded(e) => {
+                check_text("sender", &e.sender, NAME_CHARS_MAX, true)?;
+                match &e.authorization {
+                    TouchAuthorization::Gate { position, .. } => {
+                        check_text("authorization.position", position, NAME_CHARS_MAX, true)
+                    }
+                    TouchAuthorization::Override { reason } => {
+                        check_text("authorization.reason", reason, TEXT_CHARS_MAX, true)
+                    }
+                    TouchAuthorization::External { source } => {
+                        check_text("authorization.source", source, NAME_CHARS_MAX, true)
+                    }
+                }
+            }
+            Event::ComplaintFiled(e) => e
+                .reason
+                .as_deref()
+                .map_or(Ok(()), |r| check_text("reason", r, TEXT_CHARS_MAX, false)),
+            Event::PolicyChanged(e) => Ok(e.policy.validate()?),
+            Event::CampaignStarted(e) => check_text("name", &e.name, NAME_CHARS_MAX, true),
+            Event::ReplyReceived(_)
+            | Event::ContactBlocked(_)
+            | Event::ContactUnblocked(_)
+            | Event::ContactDeletedUs(_)
+            | Event::ContactReadded(_) => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::ids::ContactId;
+
+    fn contact_stream() -> StreamName {
+        StreamName::Contact(ContactId(Uuid::from_u128(1)))
+    }
+
+    #[test]
+    fn every_event_round_trips_through_its_stored_bytes() {
+        let events: Vec<Event> = vec![
+            ContactRegistered {
+                owner: "alice".into(),
+                primary_channel: Channel::Wechat,
+                time_zone: Some("Asia/Shanghai".into()),
+                tags: vec!["vip".into()],
+            }
+            .into(),
+            TouchRecorded {
+                mode: SendMode::Mass,
+                channel: Channel::Wecom,
+                campaign_id: Some(CampaignId(Uuid::from_u128(5))),
+                sender: "bob".into(),
+                authorization: TouchAuthorization::Gate {
+                    verdict: Verdict::Allow,
+                    policy_version: 1,
+                    position: "42".into(),
+                },
+            }
+            .into(),
+            PolicyChanged {
+                policy: Policy::default(),
+            }
+            .into(),
+            ReplyReceived {
+                channel: Channel::Sms,
+            }
+            .into(),
+        ];
+        for event in events {
+            let bytes = event.encode();
+            let decoded = Event::decode(event.event_type(), event.schema_version(), &bytes);
+            assert_eq!(decoded, Ok(event));
+        }
+    }
+
+    #[test]
+    fn an_unknown_event_type_is_refused_not_misread() {
+        assert_eq!(
+            Event::decode("ContactTeleported", 1, b"{}"),
+            Err(DecodeError::UnknownEventType("ContactTeleported".into()))
+        );
+    }
+
+    #[test]
+    fn a_future_schema_version_is_refused() {
+        let bytes = ReplyReceived {
+            channel: Channel::Sms,
+        }
+        .into_event_bytes();
+        assert_eq!(
+            Event::decode("ReplyReceived", 2, &bytes),
+            Err(DecodeError::FutureSchemaVersion {
+                event_type: "ReplyReceived",
+                found: 2,
+                supported: 1
+            })
+        );
+    }
+
+    #[test]
+    fn a_schema_version_never_written_is_refused() {
+        let bytes = ReplyReceived {
+            channel: Channel::Sms,
+        }
+        .into_event_bytes();
+        assert!(matches!(
+            Event::decode("ReplyReceived", 0, &bytes),
+            Err(DecodeError::UnknownSchemaVersion { .. })
+        ));
+    }
+
+    #[test]
+    fn a_payload_with_fields_this_version_does_not_know_is_refused() {
+        let decoded = Event::decode("ReplyReceived", 1, br#"{"channel":"SMS","mood":"happy"}"#);
+        assert!(matches!(decoded, Err(DecodeError::Payload { .. })));
+    }
+
+    #[test]
+    fn personal_data_is_only_accepted_on_profile_events() {
+        let pii = Pii {
+            phone: Some("+86 138 0000 0000".into()),
+            ..Pii::default()
+        };
+        let reply: Event = ReplyReceived {
+            channel: Channel::Wechat,
+        }
+        .into();
+        assert_eq!(
+            reply.validate(&contact_stream(), Some(&pii)),
+            Err(ValidationError::PiiNotAllowed {
+                event_type: "ReplyReceived"
+            })
+        );
+    }
+
+    #[test]
+    fn events_are_refused_on_the_wrong_kind_of_stream() {
+        let reply: Event = ReplyReceived {
+            channel: Channel::Wechat,
+        }
+        .into();
+        assert!(matches!(
+            reply.validate(&StreamName::Policy, None),
+            Err(ValidationError::WrongStream { .. })
+        ));
+    }
+
+    #[test]
+    fn oversized_and_malformed_fields_are_refused() {
+        let tagged: Event = ContactTagged {
+            tag: "has space".into(),
+        }
+        .into();
+        assert!(tagged.validate(&contact_stream(), None).is_err());
+        let registered: Event = ContactRegistered {
+            owner: "x".repeat(NAME_CHARS_MAX + 1),
+            primary_channel: Channel::Sms,
+            time_zone: None,
+            tags: vec![],
+        }
+        .into();
+        assert!(matches!(
+            registered.validate(&contact_stream(), None),
+            Err(ValidationError::Field { field: "owner", .. })
+        ));
+    }
+
+    impl ReplyReceived {
+        fn into_event_bytes(self) -> Vec<u8> {
+            Event::from(self).encode()
+        }
+    }
+}

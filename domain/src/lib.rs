@@ -1,0 +1,24 @@
+//! rapport's domain: the events of the relationship ledger, the policy that
+//! governs sends, and the hashing rules that make the ledger tamper-evident.
+//!
+//! Pure by design: no I/O, no async runtime, and no clock. Every instant is
+//! an argument, so the same events always mean the same thing.
+
+pub mod envelope;
+pub mod event;
+pub mod hashing;
+pub mod ids;
+pub mod policy;
+pub mod time;
+
+pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
+pub use event::{
+    CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked,
+    ContactDeletedUs, ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged,
+    ContactUnblocked, ContactUntagged, DecodeError, Event, Pii, PolicyChanged, ReplyReceived,
+    SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+};
+pub use hashing::{Hash, LedgerDigest};
+pub use ids::{CampaignId, ContactId, StreamName};
+pub use policy::Policy;
+pub use time::Timestamp;

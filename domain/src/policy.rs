@@ -1,0 +1,316 @@
+//! The send policy: every threshold, cap, window, half-life and weight the
+//! gate and the strength score use. It lives in the ledger (`PolicyChanged`
+//! on the `policy` stream), so a replay uses the policy in force then.
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::MILLIS_PER_DAY;
+
+/// A whole policy document. Its version is its position in the `policy`
+/// stream (first policy = version 1), never a field that could disagree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policy {
+    pub mass: MassRules,
+    pub one_to_one: OneToOneRules,
+    pub active_hours: ActiveHours,
+    pub scoring: Scoring,
+}
+
+/// When a mass send may go out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MassRules {
+    /// Below this score a mass send is routed to a one-to-one chat.
+    pub score_min: u8,
+    /// At most one mass send per contact in this window (`FREQUENCY_CAP`).
+    pub cooldown_secs: u64,
+    /// A complaint within this window denies mass sends (`RECENT_COMPLAINT`).
+    pub complaint_lookback_secs: u64,
+    /// This many touches in a row without a reply route to one-to-one.
+    pub unanswered_streak_max: u16,
+    /// A contact registered more recently than this who never replied is new.
+    pub new_contact_secs: u64,
+    /// Contacts carrying any of these tags always get a personal chat.
+    pub high_value_tags: Vec<String>,
+}
+
+/// When a one-to-one chat should wait.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct OneToOneRules {
+    /// After this many unanswered chats within the window, stop chasing.
+    pub unanswered_max: u8,
+    pub unanswered_window_secs: u64,
+}
+
+/// The local hours in which a contact may be messaged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ActiveHours {
+    /// IANA zone for contacts who have none of their own.
+    pub default_time_zone: String,
+    /// Window start and end, minutes after local midnight (end exclusive).
+    pub start_minute: u16,
+    pub end_minute: u16,
+    /// Replies needed before a contact's own reply hours are trusted.
+    pub best_hours_min_replies: u16,
+}
+
+/// Weights and half-lives of the strength score (see docs/scoring.md).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Scoring {
+    pub reply_half_life_secs: u64,
+    pub touch_half_life_secs: u64,
+    pub mass_half_life_secs: u64,
+    pub complaint_half_life_secs: u64,
+    /// Points for a reply right now, halving every `recency_half_life_secs`.
+    pub recency_points: u8,
+    pub recency_half_life_secs: u64,
+    /// Points when every touch is answered.
+    pub reciprocity_points: u8,
+    /// Points for two-way frequency; half of them at `frequency_half_replies`.
+    pub frequency_points: u8,
+    pub frequency_half_replies: u16,
+    /// Points lost per unanswered touch beyond the first, up to the cap.
+    pub unanswered_penalty_points: u8,
+    pub unanswered_penalty_max: u8,
+    /// Points lost per recent mass send beyond `mass_fatigue_free`, up to the cap.
+    pub mass_fatigue_free: u8,
+    pub mass_fatigue_points: u8,
+    pub mass_fatigue_max: u8,
+    /// Points lost per (decayed) complaint, up to the cap.
+    pub complaint_penalty_points: u8,
+    pub complaint_penalty_max: u8,
+    /// Band floors: STRONG ≥ strong_min > WARM ≥ warm_min > COOL ≥ cool_min > COLD.
+    pub strong_min: u8,
+    pub warm_min: u8,
+    pub cool_min: u8,
+}
+
+const SECS_PER_DAY: u64 = (MILLIS_PER_DAY / 1000) as u64;
+
+/// Limits on policy values, so that no policy can overflow the fixed-point
+/// arithmetic or make the gate search unbounded.
+pub const HALF_LIFE_SECS_MAX: u64 = 10 * 365 * SECS_PER_DAY;
+pub const WINDOW_SECS_MAX: u64 = 365 * SECS_PER_DAY;
+pub const HIGH_VALUE_TAGS_MAX: usize = 50;
+/// The projection remembers this many recent one-to-one chats.
+pub const UNANSWERED_CHATS_TRACKED_MAX: u8 = 4;
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid policy: {field} {problem}")]
+pub struct PolicyError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl Default for Policy {
+    /// The defaults distilled in DOMAIN.md.
+    fn default() -> Self {
+        Policy {
+            mass: MassRules {
+                score_min: 50,
+                cooldown_secs: 7 * SECS_PER_DAY,
+                complaint_lookback_secs: 90 * SECS_PER_DAY,
+                unanswered_streak_max: 3,
+                new_contact_secs: 7 * SECS_PER_DAY,
+                high_value_tags: vec!["vip".to_owned()],
+            },
+            one_to_one: OneToOneRules {
+                unanswered_max: 3,
+                unanswered_window_secs: 7 * SECS_PER_DAY,
+            },
+            active_hours: ActiveHours {
+                default_time_zone: "Asia/Shanghai".to_owned(),
+                start_minute: 8 * 60,
+                end_minute: 21 * 60,
+                best_hours_min_replies: 5,
+            },
+            scoring: Scoring {
+                reply_half_life_secs: 90 * SECS_PER_DAY,
+                touch_half_life_secs: 90 * SECS_PER_DAY,
+                mass_half_life_secs: 14 * SECS_PER_DAY,
+                complaint_half_life_secs: 180 * SECS_PER_DAY,
+                recency_points: 35,
+                recency_half_life_secs: 21 * SECS_PER_DAY,
+                reciprocity_points: 30,
+                frequency_points: 20,
+                frequency_half_replies: 3,
+                unanswered_penalty_points: 6,
+                unanswered_penalty_max: 30,
+                mass_fatigue_free: 1,
+                mass_fatigue_points: 8,
+                mass_fatigue_max: 24,
+                complaint_penalty_points: 30,
+                complaint_penalty_max: 60,
+                strong_min: 75,
+                warm_min: 50,
+                cool_min: 25,
+            },
+        }
+    }
+}
+
+impl Policy {
+    /// Checks every value against its limit; the first problem is returned.
+    pub fn validate(&self) -> Result<(), PolicyError> {
+        let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
+        let mass = &self.mass;
+        if mass.score_min > 100 {
+            return fail(
+                "mass.scoreMin",
+                format!("is {}, must be 0 to 100", mass.score_min),
+            );
+        }
+        for (field, secs) in [
+            ("mass.cooldownSecs", mass.cooldown_secs),
+            ("mass.complaintLookbackSecs", mass.complaint_lookback_secs),
+            ("mass.newContactSecs", mass.new_contact_secs),
+            (
+                "oneToOne.unansweredWindowSecs",
+                self.one_to_one.unanswered_window_secs,
+            ),
+        ] {
+            if secs > WINDOW_SECS_MAX {
+                return fail(
+                    field,
+                    format!("is {secs}, at most {WINDOW_SECS_MAX} (one year)"),
+                );
+            }
+        }
+        if mass.unanswered_streak_max == 0 {
+            return fail("mass.unansweredStreakMax", "must be at least 1".to_owned());
+        }
+        if mass.high_value_tags.len() > HIGH_VALUE_TAGS_MAX {
+            return fail(
+                "mass.highValueTags",
+                format!("has more than {HIGH_VALUE_TAGS_MAX} tags"),
+            );
+        }
+        for tag in &mass.high_value_tags {
+            if let Err(problem) = crate::event::check_tag(tag) {
+                return fail("mass.highValueTags", problem);
+            }
+        }
+        let chats = self.one_to_one.unanswered_max;
+        if !(1..=UNANSWERED_CHATS_TRACKED_MAX).contains(&chats) {
+            return fail(
+                "oneToOne.unansweredMax",
+                format!("is {chats}, must be 1 to {UNANSWERED_CHATS_TRACKED_MAX}"),
+            );
+        }
+        self.validate_active_hours()?;
+        self.validate_scoring()
+    }
+
+    fn validate_active_hours(&self) -> Result<(), PolicyError> {
+        let hours = &self.active_hours;
+        if hours.default_time_zone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(PolicyError {
+                field: "activeHours.defaultTimeZone",
+                problem: format!("'{}' is not an IANA time zone", hours.default_time_zone),
+            });
+        }
+        if hours.start_minute >= hours.end_minute || hours.end_minute > 24 * 60 {
+            return Err(PolicyError {
+                field: "activeHours",
+                problem: format!(
+                    "window {}..{} must satisfy start < end <= 1440 minutes",
+                    hours.start_minute, hours.end_minute
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn validate_scoring(&self) -> Result<(), PolicyError> {
+        let s = &self.scoring;
+        for (field, secs) in [
+            ("scoring.replyHalfLifeSecs", s.reply_half_life_secs),
+            ("scoring.touchHalfLifeSecs", s.touch_half_life_secs),
+            ("scoring.massHalfLifeSecs", s.mass_half_life_secs),
+            ("scoring.complaintHalfLifeSecs", s.complaint_half_life_secs),
+            ("scoring.recencyHalfLifeSecs", s.recency_half_life_secs),
+        ] {
+            if secs == 0 || secs > HALF_LIFE_SECS_MAX {
+                return Err(PolicyError {
+                    field,
+                    problem: format!("is {secs}, must be 1 to {HALF_LIFE_SECS_MAX} seconds"),
+                });
+            }
+        }
+        let positive = u16::from(s.recency_points)
+            + u16::from(s.reciprocity_points)
+            + u16::from(s.frequency_points);
+        if positive > 100 {
+            return Err(PolicyError {
+                field: "scoring",
+                problem: format!(
+                    "recency + reciprocity + frequency points is {positive}, at most 100"
+                ),
+            });
+        }
+        if s.frequency_half_replies == 0 {
+            return Err(PolicyError {
+                field: "scoring.frequencyHalfReplies",
+                problem: "must be at least 1".to_owned(),
+            });
+        }
+        if !(s.strong_min > s.warm_min && s.warm_min > s.cool_min && s.strong_min <= 100) {
+            return Err(PolicyError {
+                field: "scoring",
+                problem: format!(
+                    "bands need 100 >= strongMin > warmMin > coolMin, got {} > {} > {}",
+                    s.strong_min, s.warm_min, s.cool_min
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_is_valid() {
+        assert_eq!(Policy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn a_policy_with_an_unknown_time_zone_is_refused() {
+        let mut policy = Policy::default();
+        policy.active_hours.default_time_zone = "Mars/Olympus".to_owned();
+        assert_eq!(
+            policy.validate().map_err(|e| e.field),
+            Err("activeHours.defaultTimeZone")
+        );
+    }
+
+    #[test]
+    fn a_policy_with_an_empty_active_window_is_refused() {
+        let mut policy = Policy::default();
+        policy.active_hours.start_minute = 21 * 60;
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("activeHours"));
+    }
+
+    #[test]
+    fn a_policy_whose_points_exceed_one_hundred_is_refused() {
+        let mut policy = Policy::default();
+        policy.scoring.frequency_points = 90;
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("scoring"));
+    }
+
+    #[test]
+    fn a_policy_with_a_zero_half_life_is_refused() {
+        let mut policy = Policy::default();
+        policy.scoring.reply_half_life_secs = 0;
+        assert_eq!(
+            policy.validate().map_err(|e| e.field),
+            Err("scoring.replyHalfLifeSecs")
+        );
+    }
+}

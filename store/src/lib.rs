@@ -1,0 +1,149 @@
+//! The ledger's storage: one small async contract (`EventStore`) that maps
+//! onto both the embedded SQLite backend and EventStoreDB, one generic
+//! subscription and one generic verifier on top of it.
+//!
+//! Invariants every backend keeps (the conformance suite in `tests/` checks
+//! them): an acknowledged append is durable; an append is atomic; positions
+//! increase in commit order; a stream's versions run 0, 1, 2, … without gaps;
+//! an event id is written at most once.
+
+mod error;
+mod prepare;
+mod raw;
+pub mod sqlite;
+mod subscription;
+pub mod verify;
+
+use std::fmt;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName};
+
+pub use error::StoreError;
+pub use prepare::{PreparedEvent, prepare_append};
+pub use raw::{RawEvent, StoredPii};
+pub use sqlite::{SqliteOptions, SqliteStore};
+pub use subscription::catch_up_then_live;
+pub use verify::{Finding, FindingKind, Verification, verify};
+
+/// Limits on one append call.
+pub const APPEND_EVENTS_MAX: usize = 10_000;
+/// Encoded payload plus personal data of one event.
+pub const EVENT_BYTES_MAX: usize = 64 * 1024;
+/// The most events one read returns, whatever limit is asked for.
+pub const READ_LIMIT_MAX: usize = 10_000;
+
+/// What the caller believes about a stream before appending to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExpectedVersion {
+    Any,
+    NoStream,
+    StreamExists,
+    /// The stream's last event has this version.
+    Exact(u64),
+}
+
+impl ExpectedVersion {
+    /// Whether a stream whose last version is `current` satisfies this.
+    pub fn admits(self, current: Option<u64>) -> bool {
+        match self {
+            ExpectedVersion::Any => true,
+            ExpectedVersion::NoStream => current.is_none(),
+            ExpectedVersion::StreamExists => current.is_some(),
+            ExpectedVersion::Exact(version) => current == Some(version),
+        }
+    }
+}
+
+impl fmt::Display for ExpectedVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ExpectedVersion::Any => f.write_str("any"),
+            ExpectedVersion::NoStream => f.write_str("no stream"),
+            ExpectedVersion::StreamExists => f.write_str("an existing stream"),
+            ExpectedVersion::Exact(version) => write!(f, "version {version}"),
+        }
+    }
+}
+
+/// The outcome of a successful append (or of an idempotent retry of one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AppendResult {
+    /// The version of the last event now in the stream from this append.
+    pub next_expected_version: u64,
+    /// The global position of the append's last event.
+    pub position: Position,
+}
+
+/// The end of the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LedgerHead {
+    pub last_position: Option<Position>,
+    pub event_count: u64,
+    /// The ledger digest up to `last_position`.
+    pub digest: LedgerDigest,
+}
+
+/// What a subscription delivers.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SubscriptionMessage {
+    Event(Box<RecordedEvent>),
+    /// Every event that existed when the subscription started has been
+    /// delivered; from here on events arrive as they are appended.
+    CaughtUp,
+}
+
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends atomically: all of `events` or none.
+    async fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// Events of one stream from `from_version` on; a missing stream is empty.
+    async fn read_stream_raw(
+        &self,
+        stream: StreamName,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError>;
+
+    /// Events in global order, strictly after `after` (from the start if `None`).
+    async fn read_all_raw(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError>;
+
+    /// Catch-up, then live: every event after `after` once, in order, with a
+    /// `CaughtUp` marker between the two phases.
+    fn subscribe_all(
+        &self,
+        after: Option<Position>,
+    ) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>>;
+
+    async fn head(&self) -> Result<LedgerHead, StoreError>;
+
+    async fn read_stream(
+        &self,
+        stream: StreamName,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let raw = self.read_stream_raw(stream, from_version, limit).await?;
+        raw.into_iter().map(RawEvent::decode).collect()
+    }
+
+    async fn read_all(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let raw = self.read_all_raw(after, limit).await?;
+        raw.into_iter().map(RawEvent::decode).collect()
+    }
+}

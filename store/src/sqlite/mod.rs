@@ -1,0 +1,288 @@
+//! The embedded backend, rapport's default: one SQLite file, no server.
+//!
+//! One writer thread commits appends in groups (see `writer`); readers use
+//! their own connections from a small pool, so reads never wait for the
+//! writer's fsync. A lock file beside the database keeps a second process
+//! from writing to the same ledger.
+
+mod rows;
+mod schema;
+mod writer;
+
+use std::ffi::OsString;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use rapport_domain::{LedgerDigest, NewEvent, Position, StreamName};
+use rusqlite::{Connection, OptionalExtension};
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::{
+    AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError,
+    SubscriptionMessage, catch_up_then_live, prepare_append,
+};
+use writer::{AppendRequest, Writer};
+
+pub use schema::FORMAT_VERSION;
+
+/// Appends waiting for the writer; callers wait (async) beyond this.
+const WRITE_QUEUE_APPENDS_MAX: usize = 4_096;
+/// Idle reader connections kept open.
+const IDLE_READERS_MAX: usize = 8;
+
+/// How to open the ledger file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// Open for reading only: no lock is taken and appends are refused, so
+    /// an auditor can verify a ledger a running server is writing to.
+    pub read_only: bool,
+}
+
+/// The embedded ledger. Cheap to clone; the last clone closes it, after
+/// the writer has committed every append already queued.
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    requests: Option<mpsc::Sender<AppendRequest>>,
+    writer: Option<JoinHandle<()>>,
+    idle_readers: Mutex<Vec<Connection>>,
+    commits: Arc<watch::Sender<Option<Position>>>,
+    // Held for its lock; released when the store closes.
+    _lock: Option<File>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Closing the queue lets the writer drain what is queued and stop.
+        self.requests.take();
+        if let Some(writer) = self.writer.take()
+            && writer.join().is_err()
+        {
+            tracing::error!("the ledger writer thread panicked");
+        }
+    }
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = OsString::from(path.as_os_str());
+    name.push("-lock");
+    PathBuf::from(name)
+}
+
+fn take_lock(path: &Path) -> Result<File, StoreError> {
+    let lock_path = lock_path(path);
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Io(format!("creating lock file {}: {e}", lock_path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(TryLockError::WouldBlock) => Err(StoreError::Unavailable(format!(
+            "{} is open for writing by another rapport process",
+            path.display()
+        ))),
+        Err(TryLockError::Error(e)) => Err(StoreError::Io(format!(
+            "locking {}: {e}",
+            lock_path.display()
+        ))),
+    }
+}
+
+impl SqliteStore {
+    /// Opens the ledger at `path` for reading and writing, creating it if
+    /// it does not exist.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    pub fn open_with(path: impl AsRef<Path>, options: SqliteOptions) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let (commits, _) = watch::channel(None);
+        let commits = Arc::new(commits);
+        if options.read_only {
+            let reader = schema::open_reader(&path)?;
+            return Ok(SqliteStore {
+                inner: Arc::new(Inner {
+                    path,
+                    requests: None,
+                    writer: None,
+                    idle_readers: Mutex::new(vec![reader]),
+                    commits,
+                    _lock: None,
+                }),
+            });
+        }
+        // Refuse a foreign file before leaving a lock file beside it.
+        schema::check_header(&path)?;
+        let lock = take_lock(&path)?;
+        let connection = schema::open_writer(&path)?;
+        let tail = schema::load_tail(&connection)?;
+        if tail.position > 0 {
+            commits.send_replace(Some(Position::from_sequence(tail.position as u64)));
+        }
+        let (requests, queue) = mpsc::channel(WRITE_QUEUE_APPENDS_MAX);
+        let writer = Writer::new(connection, tail, Arc::clone(&commits));
+        let writer = std::thread::Builder::new()
+            .name("rapport-writer".to_owned())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| StoreError::Io(format!("starting the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                requests: Some(requests),
+                writer: Some(writer),
+                idle_readers: Mutex::new(Vec::new()),
+                commits,
+                _lock: Some(lock),
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Runs `read` on a pooled reader connection, off the async runtime.
+    async fn read<T, F>(&self, read: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.idle_readers.lock().map_err(|_| poisoned())?.pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => schema::open_reader(&inner.path)?,
+            };
+            let result = read(&connection);
+            let mut idle = inner.idle_readers.lock().map_err(|_| poisoned())?;
+            if idle.len() < IDLE_READERS_MAX {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("a ledger read was cancelled: {e}")))?
+    }
+
+    /// The ledger digest up to `position` (`None` if there is no such event).
+    pub async fn digest_at(&self, position: Position) -> Result<Option<LedgerDigest>, StoreError> {
+        let sequence = rows::sequence_of(Some(position));
+        let digest: Option<Vec<u8>> = self
+            .read(move |connection| {
+                connection
+                    .query_row(
+                        "SELECT ledger_digest FROM events WHERE position = ?1",
+                        [sequence],
+                        |row| row.get(0),
+                    )
+                    .optional()
+                    .map_err(|e| schema::sqlite_error(e, Some(position)))
+            })
+            .await?;
+        digest
+            .map(|bytes| {
+                let digest = bytes.try_into().map_err(|_| StoreError::Corrupt {
+                    position: Some(position),
+                    detail: "the stored ledger digest is not 32 bytes".to_owned(),
+                })?;
+                Ok(LedgerDigest {
+                    position: Some(position),
+                    digest,
+                })
+            })
+            .transpose()
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Unavailable("the reader pool is unusable after a panic".to_owned())
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    async fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let Some(requests) = &self.inner.requests else {
+            return Err(StoreError::Unavailable(
+                "the ledger was opened read-only".to_owned(),
+            ));
+        };
+        let events = prepare_append(&stream, events)?;
+        let (reply, acknowledged) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
+        requests
+            .send(AppendRequest {
+                stream,
+                expected,
+                events,
+                reply,
+            })
+            .await
+            .map_err(|_| gone())?;
+        acknowledged.await.map_err(|_| gone())?
+    }
+
+    async fn read_stream_raw(
+        &self,
+        stream: StreamName,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let limit = limit.min(READ_LIMIT_MAX);
+        let stream = stream.to_string();
+        self.read(move |connection| rows::read_stream(connection, &stream, from_version, limit))
+            .await
+    }
+
+    async fn read_all_raw(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let limit = limit.min(READ_LIMIT_MAX);
+        self.read(move |connection| rows::read_all(connection, after, limit))
+            .await
+    }
+
+    fn subscribe_all(
+        &self,
+        after: Option<Position>,
+    ) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
+        catch_up_then_live(self.clone(), after, self.inner.commits.subscribe())
+    }
+
+    async fn head(&self) -> Result<LedgerHead, StoreError> {
+        self.read(|connection| {
+            let tail = schema::load_tail(connection)?;
+            let last_position =
+                (tail.position > 0).then(|| Position::from_sequence(tail.position as u64));
+            Ok(LedgerHead {
+                last_position,
+                // Positions are dense from 1 in this backend: the last is the count.
+                event_count: tail.position as u64,
+                digest: LedgerDigest {
+                    position: last_position,
+                    digest: tail.digest,
+                },
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,148 @@
+//! Reading stored rows back into `RawEvent`s, checking every value's shape
+//! on the way: a damaged row is an error naming its position, not a panic.
+
+use rapport_domain::Position;
+use rapport_domain::hashing::Hash;
+use rusqlite::{Connection, Row, params};
+use uuid::Uuid;
+
+use super::schema::sqlite_error;
+use crate::{RawEvent, StoreError, StoredPii};
+
+const SELECT_EVENTS: &str = "
+SELECT e.position, e.stream, e.version, e.event_id, e.event_type, e.schema_version,
+       e.occurred_at, e.recorded_at, e.actor, e.correlation_id, e.causation_id,
+       e.payload, e.pii_digest, e.hash, e.ledger_digest, p.salt, p.data
+FROM events e LEFT JOIN pii p ON p.position = e.position";
+
+fn corrupt(position: Position, detail: String) -> StoreError {
+    StoreError::Corrupt {
+        position: Some(position),
+        detail,
+    }
+}
+
+fn uuid_at(position: Position, column: &str, bytes: Vec<u8>) -> Result<Uuid, StoreError> {
+    Uuid::from_slice(&bytes).map_err(|_| corrupt(position, format!("{column} is not a 16-byte id")))
+}
+
+fn hash_at(position: Position, column: &str, bytes: Vec<u8>) -> Result<Hash, StoreError> {
+    bytes
+        .try_into()
+        .map_err(|_| corrupt(position, format!("{column} is not a 32-byte hash")))
+}
+
+fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
+    let raw_position: i64 = row.get(0).map_err(|e| sqlite_error(e, None))?;
+    if raw_position < 1 {
+        return Err(StoreError::Corrupt {
+            position: None,
+            detail: format!("position {raw_position} is not valid"),
+        });
+    }
+    let position = Position::from_sequence(raw_position as u64);
+    let at = |e: rusqlite::Error| sqlite_error(e, Some(position));
+    let version: i64 = row.get(2).map_err(at)?;
+    let schema_version: i64 = row.get(5).map_err(at)?;
+    let pii = match (
+        row.get::<_, Option<Vec<u8>>>(15).map_err(at)?,
+        row.get::<_, Option<Vec<u8>>>(16).map_err(at)?,
+    ) {
+        (Some(salt), Some(json)) => Some(StoredPii { salt, json }),
+        _ => None,
+    };
+    Ok(RawEvent {
+        position,
+        stream: row.get(1).map_err(at)?,
+        version: u64::try_from(version)
+            .map_err(|_| corrupt(position, format!("version {version} is negative")))?,
+        event_id: uuid_at(position, "event_id", row.get(3).map_err(at)?)?,
+        event_type: row.get(4).map_err(at)?,
+        schema_version: u16::try_from(schema_version).map_err(|_| {
+            corrupt(
+                position,
+                format!("schema version {schema_version} is out of range"),
+            )
+        })?,
+        occurred_at_millis: row.get(6).map_err(at)?,
+        recorded_at_millis: row.get(7).map_err(at)?,
+        actor: row.get(8).map_err(at)?,
+        correlation_id: uuid_at(position, "correlation_id", row.get(9).map_err(at)?)?,
+        causation_id: row
+            .get::<_, Option<Vec<u8>>>(10)
+            .map_err(at)?
+            .map(|bytes| uuid_at(position, "causation_id", bytes))
+            .transpose()?,
+        payload: row.get(11).map_err(at)?,
+        pii_digest: row
+            .get::<_, Option<Vec<u8>>>(12)
+            .map_err(at)?
+            .map(|bytes| hash_at(position, "pii_digest", bytes))
+            .transpose()?,
+        pii,
+        hash: hash_at(position, "hash", row.get(13).map_err(at)?)?,
+        ledger_digest: Some(hash_at(
+            position,
+            "ledger_digest",
+            row.get(14).map_err(at)?,
+        )?),
+    })
+}
+
+fn collect(
+    connection: &Connection,
+    sql: &str,
+    parameters: impl rusqlite::Params,
+    after: Option<Position>,
+) -> Result<Vec<RawEvent>, StoreError> {
+    let mut statement = connection
+        .prepare_cached(sql)
+        .map_err(|e| sqlite_error(e, after))?;
+    let mut rows = statement
+        .query(parameters)
+        .map_err(|e| sqlite_error(e, after))?;
+    let mut events = Vec::new();
+    loop {
+        let last_good = events
+            .last()
+            .map(|event: &RawEvent| event.position)
+            .or(after);
+        match rows.next().map_err(|e| sqlite_error(e, last_good))? {
+            Some(row) => events.push(decode_row(row)?),
+            None => return Ok(events),
+        }
+    }
+}
+
+/// Positions are plain sequence numbers in this backend; a position from
+/// another backend is out of its range and simply reads as "the start".
+pub fn sequence_of(position: Option<Position>) -> i64 {
+    position.map_or(0, |p| i64::try_from(p.commit).unwrap_or(i64::MAX))
+}
+
+pub fn read_all(
+    connection: &Connection,
+    after: Option<Position>,
+    limit: usize,
+) -> Result<Vec<RawEvent>, StoreError> {
+    let sql = format!("{SELECT_EVENTS} WHERE e.position > ?1 ORDER BY e.position LIMIT ?2");
+    collect(
+        connection,
+        &sql,
+        params![sequence_of(after), limit as i64],
+        after,
+    )
+}
+
+pub fn read_stream(
+    connection: &Connection,
+    stream: &str,
+    from_version: u64,
+    limit: usize,
+) -> Result<Vec<RawEvent>, StoreError> {
+    let sql = format!(
+        "{SELECT_EVENTS} WHERE e.stream = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3"
+    );
+    let from = i64::try_from(from_version).unwrap_or(i64::MAX);
+    collect(connection, &sql, params![stream, from, limit as i64], None)
+}

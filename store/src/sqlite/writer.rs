@@ -1,0 +1,393 @@
+//! The single writer. It owns the write connection and turns every append
+//! queued while the previous commit ran into one transaction (group commit):
+//! one fsync acknowledges many appends.
+//!
+//! Every reason to refuse an append (expected version, event ids already
+//! used) is checked before its first insert, so a refused append writes
+//! nothing and its neighbours in the batch are untouched without the cost
+//! of a savepoint per append. An insert that still fails is an I/O fault:
+//! the whole batch rolls back and every append in it gets the error.
+
+use std::collections::HashMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rapport_domain::hashing::{GENESIS, Hash, HashedFields, event_hash, ledger_digest};
+use rapport_domain::{Position, StreamName};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::schema::{Tail, sqlite_error};
+use crate::{AppendResult, ExpectedVersion, PreparedEvent, StoreError};
+
+/// One transaction holds at most this many appends or events.
+const BATCH_APPENDS_MAX: usize = 1_024;
+const BATCH_EVENTS_MAX: usize = 50_000;
+/// Stream heads remembered between transactions (about 120 bytes each).
+const HEAD_CACHE_MAX: usize = 200_000;
+
+const INSERT_EVENT: &str = "
+INSERT INTO events (position, stream, version, event_id, event_type, schema_version,
+                    occurred_at, recorded_at, actor, correlation_id, causation_id,
+                    payload, pii_digest, hash, ledger_digest)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2, ?3)";
+const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
+const STREAM_HEAD: &str =
+    "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
+
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub stream: StreamName,
+    pub expected: ExpectedVersion,
+    pub events: Vec<PreparedEvent>,
+    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct StreamHead {
+    version: u64,
+    hash: Hash,
+}
+
+/// Why an append was not applied: refused before writing anything, or a
+/// fault in the middle of writing.
+enum Refusal {
+    Refused(StoreError),
+    Fault(StoreError),
+}
+
+impl From<StoreError> for Refusal {
+    /// Errors from the checks before the first insert are refusals.
+    fn from(error: StoreError) -> Self {
+        Refusal::Refused(error)
+    }
+}
+
+/// What one append changed, to be kept only if its transaction commits.
+enum Applied {
+    Written {
+        stream: String,
+        head: StreamHead,
+        tail: Tail,
+        result: AppendResult,
+    },
+    AlreadyWritten(AppendResult),
+}
+
+#[derive(Debug)]
+pub struct Writer {
+    connection: Connection,
+    heads: HashMap<String, StreamHead>,
+    tail: Tail,
+    commits: std::sync::Arc<watch::Sender<Option<Position>>>,
+}
+
+impl Writer {
+    pub fn new(
+        connection: Connection,
+        tail: Tail,
+        commits: std::sync::Arc<watch::Sender<Option<Position>>>,
+    ) -> Self {
+        Writer {
+            connection,
+            heads: HashMap::new(),
+            tail,
+            commits,
+        }
+    }
+
+    /// Serves appends until every sender is gone, then returns; appends
+    /// already queued are still written (graceful shutdown).
+    pub fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
+        let mut batch = Vec::with_capacity(BATCH_APPENDS_MAX);
+        while let Some(first) = requests.blocking_recv() {
+            let mut events = first.events.len();
+            batch.push(first);
+            while batch.len() < BATCH_APPENDS_MAX && events < BATCH_EVENTS_MAX {
+                match requests.try_recv() {
+                    Ok(next) => {
+                        events += next.events.len();
+                        batch.push(next);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(&mut batch);
+        }
+    }
+
+    fn commit_batch(&mut self, batch: &mut Vec<AppendRequest>) {
+        // Ledger time never goes backwards, so "as of" an instant is a prefix.
+        let recorded_at_millis = wall_clock_millis().max(self.tail.recorded_at_millis);
+        let mut tail = Tail {
+            recorded_at_millis,
+            ..self.tail
+        };
+        let mut written_heads = HashMap::new();
+        let outcome = write_batch(
+            &mut self.connection,
+            &self.heads,
+            &mut written_heads,
+            &mut tail,
+            batch,
+        );
+        match outcome {
+            Ok(results) => {
+                if self.heads.len() + written_heads.len() > HEAD_CACHE_MAX {
+                    self.heads.clear();
+                }
+                self.heads.extend(written_heads);
+                let moved = tail.position != self.tail.position;
+                self.tail = tail;
+                if moved {
+                    self.commits
+                        .send_replace(Some(Position::from_sequence(tail.position as u64)));
+                }
+                for (request, result) in batch.drain(..).zip(results) {
+                    // The caller may have gone away; its append stands regardless.
+                    let _ = request.reply.send(result);
+                }
+            }
+            Err(error) => {
+                tracing::error!(%error, "ledger commit failed; the batch was rolled back");
+                for request in batch.drain(..) {
+                    let _ = request.reply.send(Err(error.clone()));
+                }
+            }
+        }
+    }
+}
+
+fn wall_clock_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+fn write_batch(
+    connection: &mut Connection,
+    cached_heads: &HashMap<String, StreamHead>,
+    written_heads: &mut HashMap<String, StreamHead>,
+    tail: &mut Tail,
+    batch: &[AppendRequest],
+) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    let io = |e| sqlite_error(e, None);
+    let transaction = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(io)?;
+    let mut results = Vec::with_capacity(batch.len());
+    for request in batch {
+        match append_one(&transaction, cached_heads, written_heads, *tail, request) {
+            Ok(Applied::Written {
+                stream,
+                head,
+                tail: new_tail,
+                result,
+            }) => {
+                written_heads.insert(stream, head);
+                *tail = new_tail;
+                results.push(Ok(result));
+            }
+            Ok(Applied::AlreadyWritten(result)) => results.push(Ok(result)),
+            Err(Refusal::Refused(error)) => results.push(Err(error)),
+            // Part of this append may be written: only a rollback of the
+            // whole transaction undoes it.
+            Err(Refusal::Fault(error)) => return Err(error),
+        }
+    }
+    transaction.commit().map_err(io)?;
+    Ok(results)
+}
+
+fn append_one(
+    transaction: &Transaction<'_>,
+    cached_heads: &HashMap<String, StreamHead>,
+    written_heads: &HashMap<String, StreamHead>,
+    mut tail: Tail,
+    request: &AppendRequest,
+) -> Result<Applied, Refusal> {
+    let fault = |e| Refusal::Fault(sqlite_error(e, None));
+    let stream = request.stream.to_string();
+    if let Some(result) = earlier_result(transaction, &stream, &request.events)? {
+        return Ok(Applied::AlreadyWritten(result));
+    }
+    let current = match written_heads
+        .get(&stream)
+        .or_else(|| cached_heads.get(&stream))
+    {
+        Some(head) => Some(*head),
+        None => stored_head(transaction, &stream)?,
+    };
+    if !request.expected.admits(current.map(|head| head.version)) {
+        return Err(Refusal::Refused(StoreError::WrongExpectedVersion {
+            stream,
+            expected: request.expected,
+            actual: current.map(|head| head.version),
+        }));
+    }
+    let mut version = current.map_or(0, |head| head.version + 1);
+    let mut previous_hash = current.map_or(GENESIS, |head| head.hash);
+    let mut insert_event = transaction.prepare_cached(INSERT_EVENT).map_err(fault)?;
+    let mut insert_pii = transaction.prepare_cached(INSERT_PII).map_err(fault)?;
+    for event in &request.events {
+        let position = tail.position + 1;
+        let pii_digest = event.pii.as_ref().map(|(_, digest)| digest);
+        let fields = HashedFields {
+            event_id: event.event_id,
+            stream: &stream,
+            version,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            occurred_at_millis: event.occurred_at_millis,
+            recorded_at_millis: tail.recorded_at_millis,
+            actor: &event.actor,
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            payload: &event.payload,
+            pii_digest,
+        };
+        let hash = event_hash(&previous_hash, &fields);
+        let digest = ledger_digest(
+            &tail.digest,
+            Position::from_sequence(position as u64),
+            &hash,
+        );
+        insert_event
+            .execute(params![
+                position,
+                stream,
+                version as i64,
+                event.event_id.as_bytes(),
+                event.event_type,
+                event.schema_version,
+                event.occurred_at_millis,
+                tail.recorded_at_millis,
+                event.actor,
+                event.correlation_id.as_bytes(),
+                event.causation_id.as_ref().map(Uuid::as_bytes),
+                event.payload,
+                pii_digest,
+                hash,
+                digest,
+            ])
+            .map_err(fault)?;
+        if let Some((pii, _)) = &event.pii {
+            insert_pii
+                .execute(params![position, pii.salt, pii.json])
+                .map_err(fault)?;
+        }
+        tail.position = position;
+        tail.digest = digest;
+        previous_hash = hash;
+        version += 1;
+    }
+    let last_version = version - 1;
+    Ok(Applied::Written {
+        stream,
+        head: StreamHead {
+            version: last_version,
+            hash: previous_hash,
+        },
+        tail,
+        result: AppendResult {
+            next_expected_version: last_version,
+            position: Position::from_sequence(tail.position as u64),
+        },
+    })
+}
+
+/// EventStoreDB's idempotency rule: if every id of this append is already
+/// in the stream, in this order, the append happened before and its result
+/// is returned again; if only some are, the retry is refused. Every id is
+/// looked up, so no insert can later fail on a duplicate id.
+fn earlier_result(
+    transaction: &Transaction<'_>,
+    stream: &str,
+    events: &[PreparedEvent],
+) -> Result<Option<AppendResult>, StoreError> {
+    let mut find = transaction
+        .prepare_cached(FIND_EVENT)
+        .map_err(|e| sqlite_error(e, None))?;
+    let mut found = Vec::with_capacity(events.len());
+    for event in events {
+        let row = find
+            .query_row([event.event_id.as_bytes()], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                ))
+            })
+            .optional()
+            .map_err(|e| sqlite_error(e, None))?;
+        found.push((event.event_id, row));
+    }
+    let conflict = |event_id: Uuid, detail: String| StoreError::IdempotencyConflict {
+        stream: stream.to_owned(),
+        event_id,
+        detail,
+    };
+    if found.iter().all(|(_, row)| row.is_none()) {
+        return Ok(None);
+    }
+    if let Some((event_id, Some((other, _, _)))) = found
+        .iter()
+        .find(|(_, row)| row.as_ref().is_some_and(|(s, _, _)| s != stream))
+    {
+        return Err(conflict(
+            *event_id,
+            format!("the event id is already recorded in stream {other}"),
+        ));
+    }
+    let first_version = found
+        .first()
+        .and_then(|(_, row)| row.as_ref())
+        .map(|(_, version, _)| *version);
+    let mut last = None;
+    for (offset, (event_id, row)) in found.iter().enumerate() {
+        match (row, first_version) {
+            (Some((_, version, position)), Some(first)) if *version == first + offset as i64 => {
+                last = Some((*version, *position));
+            }
+            _ => {
+                return Err(conflict(
+                    *event_id,
+                    "only part of this append was recorded before; retry with exactly the original events".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(last.map(|(version, position)| AppendResult {
+        next_expected_version: version as u64,
+        position: Position::from_sequence(position as u64),
+    }))
+}
+
+fn stored_head(
+    transaction: &Transaction<'_>,
+    stream: &str,
+) -> Result<Option<StreamHead>, StoreError> {
+    let mut statement = transaction
+        .prepare_cached(STREAM_HEAD)
+        .map_err(|e| sqlite_error(e, None))?;
+    let row = statement
+        .query_row([stream], |row| {
+            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
+        })
+        .optional()
+        .map_err(|e| sqlite_error(e, None))?;
+    let Some((version, hash)) = row else {
+        return Ok(None);
+    };
+    let hash = hash.try_into().map_err(|_| StoreError::Corrupt {
+        position: None,
+        detail: format!("the last hash of stream {stream} is not 32 bytes"),
+    })?;
+    Ok(Some(StreamHead {
+        version: version as u64,
+        hash,
+    }))
+}

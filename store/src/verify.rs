@@ -1,0 +1,245 @@
+//! The auditor's check: walk the whole ledger in global order, recompute
+//! every hash link and the ledger digest, and report the first event that
+//! does not match. Against a digest saved earlier, it also exposes
+//! truncation and rewritten history, which no internal check can.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rapport_domain::hashing::{GENESIS, Hash, event_hash, ledger_digest, pii_digest};
+use rapport_domain::{LedgerDigest, Position};
+
+use crate::{EventStore, RawEvent, StoreError};
+
+const PAGE_EVENTS: usize = 4_096;
+
+/// What the walk found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    pub events_checked: u64,
+    pub streams_checked: u64,
+    /// The recomputed digest up to the last event checked.
+    pub digest: LedgerDigest,
+    /// The first problem; `None` means every link holds.
+    pub finding: Option<Finding>,
+}
+
+impl Verification {
+    pub fn is_intact(&self) -> bool {
+        self.finding.is_none()
+    }
+}
+
+/// The first place where the ledger does not match its own evidence.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Finding {
+    pub position: Option<Position>,
+    pub stream: Option<String>,
+    pub kind: FindingKind,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FindingKind {
+    /// The event's stored hash is not the hash of its contents and predecessor.
+    HashMismatch,
+    /// The stream skips or repeats a version (an event was removed or inserted).
+    StreamSequenceBroken {
+        expected_version: u64,
+        found_version: u64,
+    },
+    /// Positions do not increase.
+    PositionOutOfOrder,
+    /// The stored personal data is not what was hashed.
+    PiiMismatch,
+    /// The digest stored beside the event disagrees with the recomputed one.
+    LedgerDigestMismatch,
+    /// `recorded_at` went backwards along the global order.
+    RecordedAtWentBack,
+    /// The row cannot be read at all.
+    Unreadable(String),
+    /// The saved digest names a position the ledger no longer reaches.
+    Truncated { saved_position: Position },
+    /// The ledger up to the saved digest's position hashes differently now.
+    HistoryRewritten { saved: LedgerDigest },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            FindingKind::HashMismatch => f.write_str("event hash does not match its contents")?,
+            FindingKind::StreamSequenceBroken {
+                expected_version,
+                found_version,
+            } => write!(
+                f,
+                "stream jumps from version {expected_version} to {found_version}"
+            )?,
+            FindingKind::PositionOutOfOrder => {
+                f.write_str("position does not follow its predecessor")?
+            }
+            FindingKind::PiiMismatch => f.write_str("personal data does not match its digest")?,
+            FindingKind::LedgerDigestMismatch => {
+                f.write_str("stored ledger digest does not match")?
+            }
+            FindingKind::RecordedAtWentBack => {
+                f.write_str("recorded_at is earlier than its predecessor's")?
+            }
+            FindingKind::Unreadable(detail) => write!(f, "unreadable: {detail}")?,
+            FindingKind::Truncated { saved_position } => write!(
+                f,
+                "the ledger was truncated: the saved digest covers position {saved_position}, which is gone"
+            )?,
+            FindingKind::HistoryRewritten { saved } => write!(
+                f,
+                "history was rewritten: the ledger no longer matches the saved digest {saved}"
+            )?,
+        }
+        if let Some(position) = self.position {
+            write!(f, " at position {position}")?;
+        }
+        if let Some(stream) = &self.stream {
+            write!(f, " in stream {stream}")?;
+        }
+        Ok(())
+    }
+}
+
+struct Walk {
+    streams: HashMap<String, (u64, Hash)>,
+    previous_position: Option<Position>,
+    previous_recorded_at: i64,
+    digest: Hash,
+    events_checked: u64,
+}
+
+impl Walk {
+    /// Checks one event; on success folds it into the running state.
+    fn check(&mut self, event: &RawEvent) -> Result<(), FindingKind> {
+        if self
+            .previous_position
+            .is_some_and(|previous| event.position <= previous)
+        {
+            return Err(FindingKind::PositionOutOfOrder);
+        }
+        let (expected_version, previous_hash) = match self.streams.get(&event.stream) {
+            Some((last_version, hash)) => (last_version + 1, *hash),
+            None => (0, GENESIS),
+        };
+        if event.version != expected_version {
+            return Err(FindingKind::StreamSequenceBroken {
+                expected_version,
+                found_version: event.version,
+            });
+        }
+        if event.recorded_at_millis < self.previous_recorded_at {
+            return Err(FindingKind::RecordedAtWentBack);
+        }
+        if let Some(stored) = &event.pii
+            && event.pii_digest != Some(pii_digest(&stored.salt, &stored.json))
+        {
+            return Err(FindingKind::PiiMismatch);
+        }
+        let hash = event_hash(&previous_hash, &event.hashed_fields());
+        if hash != event.hash {
+            return Err(FindingKind::HashMismatch);
+        }
+        let digest = ledger_digest(&self.digest, event.position, &hash);
+        if event.ledger_digest.is_some_and(|stored| stored != digest) {
+            return Err(FindingKind::LedgerDigestMismatch);
+        }
+        self.streams
+            .insert(event.stream.clone(), (event.version, hash));
+        self.previous_position = Some(event.position);
+        self.previous_recorded_at = event.recorded_at_millis;
+        self.digest = digest;
+        self.events_checked += 1;
+        Ok(())
+    }
+
+    fn report(self, finding: Option<Finding>) -> Verification {
+        Verification {
+            events_checked: self.events_checked,
+            streams_checked: self.streams.len() as u64,
+            digest: LedgerDigest {
+                position: self.previous_position,
+                digest: self.digest,
+            },
+            finding,
+        }
+    }
+}
+
+/// Walks every event of `store`. `saved` is a digest recorded earlier,
+/// outside the ledger; the ledger must still reach and match it.
+///
+/// Operating failures (I/O) are errors; anything the ledger's own evidence
+/// contradicts is a `Finding` in the returned report.
+pub async fn verify(
+    store: &dyn EventStore,
+    saved: Option<LedgerDigest>,
+) -> Result<Verification, StoreError> {
+    let mut walk = Walk {
+        streams: HashMap::new(),
+        previous_position: None,
+        previous_recorded_at: i64::MIN,
+        digest: GENESIS,
+        events_checked: 0,
+    };
+    let mut saved_reached = false;
+    loop {
+        let page = match store
+            .read_all_raw(walk.previous_position, PAGE_EVENTS)
+            .await
+        {
+            Ok(page) => page,
+            Err(StoreError::Corrupt { position, detail }) => {
+                let finding = Finding {
+                    position,
+                    stream: None,
+                    kind: FindingKind::Unreadable(detail),
+                };
+                return Ok(walk.report(Some(finding)));
+            }
+            Err(other) => return Err(other),
+        };
+        if page.is_empty() {
+            break;
+        }
+        for event in &page {
+            if let Err(kind) = walk.check(event) {
+                let finding = Finding {
+                    position: Some(event.position),
+                    stream: Some(event.stream.clone()),
+                    kind,
+                };
+                return Ok(walk.report(Some(finding)));
+            }
+            if let Some(saved) = saved
+                && let Some(saved_position) = saved.position
+                && !saved_reached
+                && event.position >= saved_position
+            {
+                saved_reached = true;
+                // Past the saved position without meeting it: it was removed.
+                if event.position != saved_position || saved.digest != walk.digest {
+                    let finding = Finding {
+                        position: Some(event.position),
+                        stream: None,
+                        kind: FindingKind::HistoryRewritten { saved },
+                    };
+                    return Ok(walk.report(Some(finding)));
+                }
+            }
+        }
+    }
+    // Every ledger was once empty, so an empty ledger's digest always holds.
+    let finding = saved
+        .and_then(|saved| saved.position)
+        .filter(|_| !saved_reached)
+        .map(|saved_position| Finding {
+            position: walk.previous_position,
+            stream: None,
+            kind: FindingKind::Truncated { saved_position },
+        });
+    Ok(walk.report(finding))
+}

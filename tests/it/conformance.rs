@@ -1,0 +1,561 @@
+//! The store contract, checked the same way against every backend: each
+//! scenario is generic over `Backend` and the macro at the bottom runs the
+//! whole suite per backend (an EventStoreDB backend joins with one line).
+
+use std::collections::{HashMap, HashSet};
+
+use futures::StreamExt;
+use rapport_domain::{NewEvent, Position, StreamName};
+use rapport_store::{
+    APPEND_EVENTS_MAX, EVENT_BYTES_MAX, EventStore, ExpectedVersion, SqliteStore, StoreError,
+    SubscriptionMessage, verify,
+};
+use uuid::Uuid;
+
+use crate::support::{TempLedger, contact_stream, mass_touch, read_everything, registered, reply};
+
+/// A backend under test: a fresh, empty ledger that can be closed and reopened.
+pub trait Backend: Sized {
+    type Store: EventStore + Clone;
+    fn create() -> Self;
+    fn store(&self) -> Self::Store;
+    fn reopen(&mut self);
+}
+
+impl Backend for TempLedger {
+    type Store = SqliteStore;
+    fn create() -> Self {
+        TempLedger::new()
+    }
+    fn store(&self) -> SqliteStore {
+        TempLedger::store(self)
+    }
+    fn reopen(&mut self) {
+        TempLedger::reopen(self)
+    }
+}
+
+fn ids(events: &[NewEvent]) -> Vec<Uuid> {
+    events.iter().map(|e| e.event_id).collect()
+}
+
+pub async fn concurrent_exact_appends_win_each_version_once<B: Backend>() {
+    const TASKS: usize = 32;
+    const WINS_PER_TASK: usize = 5;
+    let backend = B::create();
+    let stream = contact_stream(1);
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let store = backend.store();
+            tokio::spawn(async move {
+                let mut won = Vec::new();
+                while won.len() < WINS_PER_TASK {
+                    let current = store
+                        .read_stream(stream, 0, 10_000)
+                        .await
+                        .expect("read")
+                        .last()
+                        .map(|e| e.version);
+                    let expected =
+                        current.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                    let event = reply(won.len() as i64);
+                    let id = event.event_id;
+                    match store.append(stream, expected, vec![event]).await {
+                        Ok(result) => won.push((result.next_expected_version, id)),
+                        Err(StoreError::WrongExpectedVersion { .. }) => {}
+                        Err(other) => panic!("unexpected append error: {other}"),
+                    }
+                }
+                won
+            })
+        })
+        .collect();
+    let mut won_versions = HashMap::new();
+    for task in tasks {
+        for (version, id) in task.await.expect("task") {
+            assert!(
+                won_versions.insert(version, id).is_none(),
+                "version {version} was won twice"
+            );
+        }
+    }
+    let stored = backend
+        .store()
+        .read_stream(stream, 0, 10_000)
+        .await
+        .expect("read");
+    assert_eq!(
+        stored.len(),
+        TASKS * WINS_PER_TASK,
+        "events lost or duplicated"
+    );
+    for event in &stored {
+        assert_eq!(
+            won_versions.get(&event.version),
+            Some(&event.event_id),
+            "version {} holds a stranger",
+            event.version
+        );
+    }
+}
+
+pub async fn a_retried_append_returns_the_original_result_and_writes_nothing<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let stream = contact_stream(2);
+    let events = vec![registered(2), reply(1), reply(2)];
+    let first = store
+        .append(stream, ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("first append");
+    let head = store.head().await.expect("head");
+    // The retry carries a stale expectation, as a client retrying after a timeout would.
+    let retry = store
+        .append(stream, ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("retry");
+    assert_eq!(retry, first);
+    let retry_any = store
+        .append(stream, ExpectedVersion::Any, events)
+        .await
+        .expect("retry with any");
+    assert_eq!(retry_any, first);
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a retry wrote something"
+    );
+}
+
+pub async fn a_partly_matching_retry_is_refused_and_writes_nothing<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let stream = contact_stream(3);
+    let written = vec![reply(1), reply(2)];
+    store
+        .append(stream, ExpectedVersion::Any, written.clone())
+        .await
+        .expect("append");
+    let head = store.head().await.expect("head");
+    let fresh = reply(3);
+    for attempt in [
+        vec![written[0].clone(), fresh.clone()],
+        vec![fresh.clone(), written[1].clone()],
+        vec![written[1].clone(), written[0].clone()],
+    ] {
+        let refused = store.append(stream, ExpectedVersion::Any, attempt).await;
+        assert!(
+            matches!(refused, Err(StoreError::IdempotencyConflict { .. })),
+            "{refused:?}"
+        );
+    }
+    let elsewhere = store
+        .append(
+            contact_stream(4),
+            ExpectedVersion::Any,
+            vec![written[0].clone()],
+        )
+        .await;
+    assert!(
+        matches!(elsewhere, Err(StoreError::IdempotencyConflict { .. })),
+        "{elsewhere:?}"
+    );
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a refused retry wrote something"
+    );
+}
+
+pub async fn expected_versions_are_enforced<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let stream = contact_stream(5);
+    let missing = store
+        .append(stream, ExpectedVersion::StreamExists, vec![reply(1)])
+        .await;
+    assert_eq!(
+        missing,
+        Err(StoreError::WrongExpectedVersion {
+            stream: stream.to_string(),
+            expected: ExpectedVersion::StreamExists,
+            actual: None
+        })
+    );
+    let created = store
+        .append(stream, ExpectedVersion::NoStream, vec![registered(5)])
+        .await
+        .expect("create");
+    assert_eq!(created.next_expected_version, 0);
+    let again = store
+        .append(stream, ExpectedVersion::NoStream, vec![reply(2)])
+        .await;
+    assert!(matches!(
+        again,
+        Err(StoreError::WrongExpectedVersion {
+            actual: Some(0),
+            ..
+        })
+    ));
+    let stale = store
+        .append(stream, ExpectedVersion::Exact(7), vec![reply(3)])
+        .await;
+    assert!(matches!(
+        stale,
+        Err(StoreError::WrongExpectedVersion {
+            actual: Some(0),
+            ..
+        })
+    ));
+    let exact = store
+        .append(stream, ExpectedVersion::Exact(0), vec![reply(4), reply(5)])
+        .await
+        .expect("exact");
+    assert_eq!(exact.next_expected_version, 2);
+    let any = store
+        .append(stream, ExpectedVersion::StreamExists, vec![reply(6)])
+        .await
+        .expect("exists");
+    assert_eq!(any.next_expected_version, 3);
+}
+
+pub async fn streams_read_from_a_version_and_missing_streams_are_empty<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    assert!(
+        store
+            .read_stream(contact_stream(99), 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let events = vec![registered(6), reply(1), reply(2), reply(3)];
+    store
+        .append(contact_stream(6), ExpectedVersion::Any, events.clone())
+        .await
+        .expect("append");
+    let tail = store
+        .read_stream(contact_stream(6), 2, 10)
+        .await
+        .expect("read");
+    assert_eq!(
+        tail.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        ids(&events[2..])
+    );
+    assert_eq!(
+        tail.iter().map(|e| e.version).collect::<Vec<_>>(),
+        vec![2, 3]
+    );
+    let limited = store
+        .read_stream(contact_stream(6), 0, 1)
+        .await
+        .expect("read");
+    assert_eq!(limited.len(), 1);
+    assert_eq!(
+        limited[0]
+            .pii
+            .as_ref()
+            .and_then(|p| p.display_name.as_deref()),
+        Some("Customer 6")
+    );
+}
+
+pub async fn the_global_order_is_commit_order_across_streams<B: Backend>() {
+    let backend = B::create();
+    let tasks: Vec<_> = (0..8u128)
+        .map(|n| {
+            let store = backend.store();
+            tokio::spawn(async move {
+                for i in 0..25 {
+                    store
+                        .append(
+                            contact_stream(10 + n),
+                            ExpectedVersion::Any,
+                            vec![reply(i), mass_touch(i)],
+                        )
+                        .await
+                        .expect("append");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    let store = backend.store();
+    let all = read_everything(&store).await;
+    assert_eq!(all.len(), 8 * 25 * 2);
+    let mut next_version: HashMap<StreamName, u64> = HashMap::new();
+    for pair in all.windows(2) {
+        assert!(
+            pair[0].position < pair[1].position,
+            "positions out of order"
+        );
+        assert!(
+            pair[0].recorded_at <= pair[1].recorded_at,
+            "recorded_at went back"
+        );
+    }
+    for event in &all {
+        let expected = next_version.entry(event.stream).or_insert(0);
+        assert_eq!(
+            event.version, *expected,
+            "stream {} out of order",
+            event.stream
+        );
+        *expected += 1;
+    }
+    let head = store.head().await.expect("head");
+    assert_eq!(head.event_count, 400);
+    assert_eq!(head.last_position, all.last().map(|e| e.position));
+    let paged = store
+        .read_all(Some(all[99].position), 50)
+        .await
+        .expect("page");
+    assert_eq!(paged.first().map(|e| e.position), Some(all[100].position));
+    assert_eq!(paged.len(), 50);
+}
+
+pub async fn a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplicate<B: Backend>() {
+    const BEFORE: usize = 300;
+    const DURING: usize = 500;
+    let backend = B::create();
+    let store = backend.store();
+    let mut expected_ids = Vec::new();
+    for i in 0..BEFORE / 3 {
+        let events = vec![reply(i as i64), reply(i as i64), reply(i as i64)];
+        expected_ids.extend(ids(&events));
+        store
+            .append(
+                contact_stream(20 + (i % 7) as u128),
+                ExpectedVersion::Any,
+                events,
+            )
+            .await
+            .expect("append");
+    }
+    let mut subscription = store.subscribe_all(None);
+    let writers: Vec<_> = (0..4u128)
+        .map(|w| {
+            let store = backend.store();
+            tokio::spawn(async move {
+                let mut written = Vec::new();
+                for i in 0..DURING / 4 {
+                    let event = reply(i as i64);
+                    written.push(event.event_id);
+                    store
+                        .append(contact_stream(30 + w), ExpectedVersion::Any, vec![event])
+                        .await
+                        .expect("append");
+                }
+                written
+            })
+        })
+        .collect();
+    let mut received = Vec::new();
+    let mut caught_up_markers = 0;
+    let mut last_position: Option<Position> = None;
+    while received.len() < BEFORE + DURING {
+        match subscription
+            .next()
+            .await
+            .expect("subscription ended early")
+            .expect("subscription error")
+        {
+            SubscriptionMessage::Event(event) => {
+                assert!(
+                    last_position < Some(event.position),
+                    "out of order or duplicate at {}",
+                    event.position
+                );
+                last_position = Some(event.position);
+                received.push(event.event_id);
+            }
+            SubscriptionMessage::CaughtUp => {
+                caught_up_markers += 1;
+                assert!(
+                    received.len() >= BEFORE,
+                    "caught up before the backlog was delivered"
+                );
+            }
+        }
+    }
+    for writer in writers {
+        expected_ids.extend(writer.await.expect("writer"));
+    }
+    assert!(
+        caught_up_markers <= 1,
+        "caught up announced {caught_up_markers} times"
+    );
+    let received_set: HashSet<_> = received.iter().collect();
+    assert_eq!(received_set.len(), received.len(), "duplicates delivered");
+    assert_eq!(
+        received_set,
+        expected_ids.iter().collect::<HashSet<_>>(),
+        "events missing"
+    );
+    // A subscription from a position starts right after it.
+    let all = read_everything(&store).await;
+    let mut from_middle = store.subscribe_all(Some(all[409].position));
+    match from_middle.next().await.expect("item").expect("event") {
+        SubscriptionMessage::Event(event) => assert_eq!(event.position, all[410].position),
+        SubscriptionMessage::CaughtUp => panic!("caught up too early"),
+    }
+}
+
+pub async fn a_large_batch_is_atomic_and_an_oversized_one_is_refused<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let stream = contact_stream(40);
+    let events: Vec<_> = (0..APPEND_EVENTS_MAX as i64).map(reply).collect();
+    let result = store
+        .append(stream, ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("large append");
+    assert_eq!(result.next_expected_version, APPEND_EVENTS_MAX as u64 - 1);
+    let stored = store
+        .read_stream(stream, 0, APPEND_EVENTS_MAX)
+        .await
+        .expect("read");
+    assert_eq!(
+        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        ids(&events)
+    );
+    let head = store.head().await.expect("head");
+    let too_many: Vec<_> = (0..=APPEND_EVENTS_MAX as i64).map(reply).collect();
+    let refused = store
+        .append(contact_stream(41), ExpectedVersion::Any, too_many)
+        .await;
+    assert_eq!(
+        refused,
+        Err(StoreError::TooManyEvents {
+            count: APPEND_EVENTS_MAX + 1,
+            limit: APPEND_EVENTS_MAX
+        })
+    );
+    let valid = registered(41);
+    let mut oversized = reply(1);
+    oversized.event = rapport_domain::ComplaintFiled {
+        channel: rapport_domain::Channel::Sms,
+        reason: Some("y".repeat(EVENT_BYTES_MAX)),
+    }
+    .into();
+    let refused = store
+        .append(
+            contact_stream(41),
+            ExpectedVersion::Any,
+            vec![valid, oversized],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidEvent { index: 1, .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a refused append wrote something"
+    );
+}
+
+pub async fn an_invalid_event_refuses_the_whole_append<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let mut bad = reply(2);
+    bad.pii = Some(rapport_domain::Pii {
+        email: Some("a@b.c".into()),
+        ..Default::default()
+    });
+    let refused = store
+        .append(
+            contact_stream(42),
+            ExpectedVersion::Any,
+            vec![reply(1), bad],
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::InvalidEvent { index: 1, .. })),
+        "{refused:?}"
+    );
+    let wrong_stream = store
+        .append(StreamName::Policy, ExpectedVersion::Any, vec![reply(1)])
+        .await;
+    assert!(
+        matches!(wrong_stream, Err(StoreError::InvalidEvent { index: 0, .. })),
+        "{wrong_stream:?}"
+    );
+    assert_eq!(
+        store
+            .append(contact_stream(42), ExpectedVersion::Any, vec![])
+            .await,
+        Err(StoreError::EmptyAppend)
+    );
+    assert_eq!(store.head().await.expect("head").event_count, 0);
+}
+
+pub async fn a_reopened_ledger_continues_where_it_stopped<B: Backend>() {
+    let mut backend = B::create();
+    let stream = contact_stream(50);
+    let first = vec![registered(50), reply(1)];
+    backend
+        .store()
+        .append(stream, ExpectedVersion::NoStream, first.clone())
+        .await
+        .expect("append");
+    let head_before = backend.store().head().await.expect("head");
+    backend.reopen();
+    let store = backend.store();
+    assert_eq!(store.head().await.expect("head"), head_before);
+    let stored = store.read_stream(stream, 0, 10).await.expect("read");
+    assert_eq!(
+        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
+        ids(&first)
+    );
+    let next = store
+        .append(stream, ExpectedVersion::Exact(1), vec![reply(2)])
+        .await
+        .expect("append after reopen");
+    assert_eq!(next.next_expected_version, 2);
+    assert!(Some(next.position) > head_before.last_position);
+    // The retry rule survives the restart too.
+    let retry = store
+        .append(stream, ExpectedVersion::NoStream, first)
+        .await
+        .expect("retry after reopen");
+    assert_eq!(Some(retry.position), head_before.last_position);
+    let report = verify(&store, Some(head_before.digest))
+        .await
+        .expect("verify");
+    assert!(report.is_intact(), "{:?}", report.finding);
+    assert_eq!(report.digest, store.head().await.expect("head").digest);
+}
+
+macro_rules! conformance_suite {
+    ($module:ident, $backend:ty) => {
+        mod $module {
+            use super::*;
+
+            macro_rules! scenario {
+                ($name:ident) => {
+                    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                    async fn $name() {
+                        super::$name::<$backend>().await
+                    }
+                };
+            }
+
+            scenario!(concurrent_exact_appends_win_each_version_once);
+            scenario!(a_retried_append_returns_the_original_result_and_writes_nothing);
+            scenario!(a_partly_matching_retry_is_refused_and_writes_nothing);
+            scenario!(expected_versions_are_enforced);
+            scenario!(streams_read_from_a_version_and_missing_streams_are_empty);
+            scenario!(the_global_order_is_commit_order_across_streams);
+            scenario!(a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplicate);
+            scenario!(a_large_batch_is_atomic_and_an_oversized_one_is_refused);
+            scenario!(an_invalid_event_refuses_the_whole_append);
+            scenario!(a_reopened_ledger_continues_where_it_stopped);
+        }
+    };
+}
+
+conformance_suite!(sqlite, TempLedger);

@@ -1,0 +1,7 @@
+//! rapport's end-to-end tests: one binary, one module per capability.
+
+mod conformance;
+mod crash;
+mod support;
+mod tamper;
+mod tidy;

@@ -1,0 +1,130 @@
+//! Shared fixtures: temporary ledgers and realistic events.
+
+use rapport_domain::{
+    Channel, ContactId, ContactRegistered, NewEvent, Pii, ReplyReceived, SendMode, StreamName,
+    Timestamp, TouchAuthorization, TouchRecorded,
+};
+use rapport_store::{EventStore, SqliteStore};
+use tempfile::TempDir;
+use uuid::Uuid;
+
+pub const T0_MILLIS: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+pub fn at(offset_millis: i64) -> Timestamp {
+    Timestamp::from_millis_unchecked(T0_MILLIS + offset_millis)
+}
+
+pub fn contact_stream(n: u128) -> StreamName {
+    StreamName::Contact(ContactId(Uuid::from_u128(n)))
+}
+
+pub fn registered(n: u128) -> NewEvent {
+    NewEvent::new(
+        Uuid::new_v4(),
+        ContactRegistered {
+            owner: "alice".into(),
+            primary_channel: Channel::Wechat,
+            time_zone: Some("Asia/Shanghai".into()),
+            tags: vec!["new".into()],
+        },
+        at(0),
+        "test",
+    )
+    .with_pii(Pii {
+        display_name: Some(format!("Customer {n}")),
+        phone: Some(format!("+86 138 0000 {n:04}")),
+        ..Pii::default()
+    })
+}
+
+pub fn reply(offset_millis: i64) -> NewEvent {
+    NewEvent::new(
+        Uuid::new_v4(),
+        ReplyReceived {
+            channel: Channel::Wechat,
+        },
+        at(offset_millis),
+        "test",
+    )
+}
+
+pub fn mass_touch(offset_millis: i64) -> NewEvent {
+    NewEvent::new(
+        Uuid::new_v4(),
+        TouchRecorded {
+            mode: SendMode::Mass,
+            channel: Channel::Wechat,
+            campaign_id: None,
+            sender: "alice".into(),
+            authorization: TouchAuthorization::External {
+                source: "test".into(),
+            },
+        },
+        at(offset_millis),
+        "test",
+    )
+}
+
+/// A ledger in a temporary directory, removed with the fixture.
+pub struct TempLedger {
+    pub dir: TempDir,
+    pub store: Option<SqliteStore>,
+}
+
+impl TempLedger {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(dir.path().join("rapport.db")).expect("open a new ledger");
+        TempLedger {
+            dir,
+            store: Some(store),
+        }
+    }
+
+    pub fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("rapport.db")
+    }
+
+    pub fn store(&self) -> SqliteStore {
+        self.store.clone().expect("ledger is open")
+    }
+
+    /// Closes the ledger (waiting for the writer) and opens it again.
+    pub fn reopen(&mut self) {
+        self.store = None;
+        self.store = Some(SqliteStore::open(self.path()).expect("reopen the ledger"));
+    }
+
+    /// A copy of the ledger, for damaging; the original stays intact. The
+    /// write-ahead log is copied too: recent commits live there until the
+    /// next checkpoint.
+    pub fn copy_to(&self, name: &str) -> std::path::PathBuf {
+        let copy = self.dir.path().join(name);
+        std::fs::copy(self.path(), &copy).expect("copy the ledger");
+        let wal = self.dir.path().join("rapport.db-wal");
+        if wal.exists() {
+            std::fs::copy(&wal, self.dir.path().join(format!("{name}-wal"))).expect("copy the log");
+        }
+        copy
+    }
+}
+
+/// Every event in the ledger, in global order.
+pub async fn read_everything(store: &dyn EventStore) -> Vec<rapport_domain::RecordedEvent> {
+    let mut events = Vec::new();
+    loop {
+        let page = store
+            .read_all(
+                events
+                    .last()
+                    .map(|e: &rapport_domain::RecordedEvent| e.position),
+                1_000,
+            )
+            .await
+            .expect("read");
+        if page.is_empty() {
+            return events;
+        }
+        events.extend(page);
+    }
+}
