@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Subcommand;
 use rapport_domain::{
-    Channel, ContactId, ContactRegistered, NewEvent, ReplyReceived, SendMode, StreamName,
-    Timestamp, TouchAuthorization, TouchRecorded,
+    Channel, ContactId, ContactRegistered, NewEvent, ReplyReceived, SendMode, StreamName, Timestamp,
+    TouchAuthorization, TouchRecorded,
 };
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
 use uuid::Uuid;
@@ -29,6 +29,26 @@ pub enum Bench {
         batch: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Rebuild every projection from a scratch ledger of synthetic histories.
+    ///
+    /// Example: rapport bench rebuild --contacts 40000 --events-per-contact 25
+    Rebuild {
+        #[arg(long, default_value_t = 40_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 25)]
+        events_per_contact: usize,
+    },
+    /// Gate decisions per second on one core, and memory per contact.
+    ///
+    /// Example: rapport bench gate --contacts 100000 --decisions 2000000
+    Gate {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 25)]
+        events_per_contact: usize,
+        #[arg(long, default_value_t = 2_000_000)]
+        decisions: usize,
     },
     /// Bulk import: whole contact histories, one append per contact.
     ///
@@ -53,13 +73,14 @@ fn scratch_ledger() -> anyhow::Result<(tempfile::TempDir, SqliteStore)> {
         .prefix(".rapport-bench-")
         .tempdir_in(".")
         .context("creating a scratch directory")?;
-    let store =
-        SqliteStore::open(dir.path().join("bench.db")).context("opening the scratch ledger")?;
+    let store = SqliteStore::open(dir.path().join("bench.db")).context("opening the scratch ledger")?;
     Ok((dir, store))
 }
 
+/// The `n`th event of a synthetic history: every other day at a varying
+/// hour; a reply after every second touch; mass sends at most weekly.
 fn touch(contact: u64, n: u64) -> NewEvent {
-    let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (n as i64) * 60_000);
+    let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (n as i64) * 2 * 86_400_000 + (n as i64 % 14) * 3_600_000);
     if n % 3 == 2 {
         NewEvent::new(
             Uuid::now_v7(),
@@ -71,7 +92,7 @@ fn touch(contact: u64, n: u64) -> NewEvent {
         )
     } else {
         let event = TouchRecorded {
-            mode: if n.is_multiple_of(2) {
+            mode: if n.is_multiple_of(4) {
                 SendMode::Mass
             } else {
                 SendMode::OneToOne
@@ -79,9 +100,7 @@ fn touch(contact: u64, n: u64) -> NewEvent {
             channel: Channel::Wechat,
             campaign_id: None,
             sender: format!("staff-{}", contact % 4),
-            authorization: TouchAuthorization::External {
-                source: "bench".into(),
-            },
+            authorization: TouchAuthorization::External { source: "bench".into() },
         };
         NewEvent::new(Uuid::now_v7(), event, at, "bench")
     }
@@ -110,14 +129,16 @@ pub async fn run(bench: Bench) -> anyhow::Result<Outcome> {
             contacts,
             events_per_contact,
             concurrency,
-        } => {
-            import(
-                contacts.max(1),
-                events_per_contact.clamp(1, 10_000),
-                concurrency.max(1),
-            )
-            .await
-        }
+        } => import(contacts.max(1), events_per_contact.clamp(1, 10_000), concurrency.max(1)).await,
+        Bench::Rebuild {
+            contacts,
+            events_per_contact,
+        } => rebuild(contacts.max(1), events_per_contact.clamp(1, 10_000)).await,
+        Bench::Gate {
+            contacts,
+            events_per_contact,
+            decisions,
+        } => gate(contacts.max(1), events_per_contact.clamp(1, 10_000), decisions.max(1)),
     }
 }
 
@@ -164,14 +185,32 @@ async fn append(writers: usize, batch: usize, seconds: u64) -> anyhow::Result<Ou
     Ok(Outcome::Yes)
 }
 
-async fn import(
+/// A synthetic contact history: registration, then touches and replies.
+fn history(contact: u64, events_per_contact: usize) -> Vec<NewEvent> {
+    let registered = ContactRegistered {
+        owner: format!("staff-{}", contact % 4),
+        primary_channel: Channel::Wechat,
+        time_zone: None,
+        tags: if contact.is_multiple_of(10) {
+            vec!["vip".to_owned()]
+        } else {
+            vec![]
+        },
+    };
+    let at = Timestamp::from_millis_unchecked(BASE_MILLIS);
+    let mut events = vec![NewEvent::new(Uuid::now_v7(), registered, at, "bench")];
+    events.extend((1..events_per_contact as u64).map(|n| touch(contact, n)));
+    events
+}
+
+/// Appends `contacts` histories with `concurrency` appends in flight.
+async fn fill(
+    store: &SqliteStore,
     contacts: usize,
     events_per_contact: usize,
     concurrency: usize,
-) -> anyhow::Result<Outcome> {
-    let (_dir, store) = scratch_ledger()?;
+) -> anyhow::Result<()> {
     let next_contact = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let started = Instant::now();
     let tasks: Vec<_> = (0..concurrency)
         .map(|_| {
             let store = store.clone();
@@ -182,15 +221,7 @@ async fn import(
                     if contact >= contacts as u64 {
                         return anyhow::Ok(());
                     }
-                    let registered = ContactRegistered {
-                        owner: format!("staff-{}", contact % 4),
-                        primary_channel: Channel::Wechat,
-                        time_zone: None,
-                        tags: vec![],
-                    };
-                    let at = Timestamp::from_millis_unchecked(BASE_MILLIS);
-                    let mut events = vec![NewEvent::new(Uuid::now_v7(), registered, at, "bench")];
-                    events.extend((1..events_per_contact as u64).map(|n| touch(contact, n)));
+                    let events = history(contact, events_per_contact);
                     store
                         .append(contact_stream(contact), ExpectedVersion::NoStream, events)
                         .await?;
@@ -201,11 +232,99 @@ async fn import(
     for task in tasks {
         task.await.context("import task")??;
     }
+    Ok(())
+}
+
+async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) -> anyhow::Result<Outcome> {
+    let (_dir, store) = scratch_ledger()?;
+    let started = Instant::now();
+    fill(&store, contacts, events_per_contact, concurrency).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let events = contacts * events_per_contact;
     println!(
         "bulk import: {contacts} contacts x {events_per_contact} events, {concurrency} appends in flight, {elapsed:.1} s"
     );
     println!("  events/s   {:.0}", events as f64 / elapsed);
+    Ok(Outcome::Yes)
+}
+
+async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<Outcome> {
+    let (_dir, store) = scratch_ledger()?;
+    crate::ledger::ensure_policy(&store, "bench").await?;
+    fill(&store, contacts, events_per_contact, 16).await?;
+    let started = Instant::now();
+    let projection = crate::ledger::rebuild(&store, None).await?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let events = projection.events_applied();
+    println!(
+        "rebuild: {events} events, {} contacts, {elapsed:.2} s",
+        projection.contact_count()
+    );
+    println!("  events/s   {:.0}", events as f64 / elapsed);
+    println!("  violations {}", projection.violations().len());
+    Ok(Outcome::Yes)
+}
+
+fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow::Result<Outcome> {
+    use rapport_domain::{ContactId, RecordedEvent, SendMode};
+    let before = crate::ALLOCATOR.allocated();
+    let mut projection = rapport_projections::Projection::new();
+    let mut position = 0u64;
+    let mut ids = Vec::with_capacity(contacts);
+    for contact in 0..contacts as u64 {
+        let stream = contact_stream(contact);
+        let StreamName::Contact(contact_id) = stream else {
+            unreachable!("contact_stream names contacts")
+        };
+        ids.push(contact_id);
+        for (version, event) in history(contact, events_per_contact).into_iter().enumerate() {
+            position += 1;
+            projection.apply(&RecordedEvent {
+                event_id: event.event_id,
+                stream,
+                version: version as u64,
+                position: rapport_domain::Position::from_sequence(position),
+                schema_version: event.event.schema_version(),
+                event: event.event,
+                pii: None,
+                occurred_at: event.occurred_at,
+                recorded_at: event.occurred_at,
+                actor: event.actor,
+                correlation_id: event.correlation_id,
+                causation_id: None,
+            });
+        }
+    }
+    let after = crate::ALLOCATOR.allocated();
+    let violation_bytes = std::mem::size_of_val(projection.violations());
+    let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (events_per_contact as i64 * 2 + 3) * 86_400_000);
+    let started = Instant::now();
+    let mut allowed = 0usize;
+    for i in 0..decisions {
+        let contact: ContactId = ids[i % ids.len()];
+        let mode = if i % 2 == 0 { SendMode::Mass } else { SendMode::OneToOne };
+        let moment = at.plus_millis((i as i64 % 1_440) * 60_000);
+        if let Some(decision) = projection.gate(contact, mode, None, moment) {
+            allowed += usize::from(std::hint::black_box(decision).gate.allowed());
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    println!("gate: {decisions} decisions over {contacts} contacts ({events_per_contact} events each), one thread");
+    println!("  decisions/s  {:.0}", decisions as f64 / elapsed);
+    println!("  allowed      {:.1} %", allowed as f64 * 100.0 / decisions as f64);
+    println!("  violations   {}", projection.violations().len());
+    let held = after.saturating_sub(before);
+    println!(
+        "  memory       {} bytes per contact (live heap of the whole projection)",
+        held / contacts
+    );
+    println!(
+        "               {} bytes per contact without the violation list",
+        held.saturating_sub(violation_bytes) / contacts
+    );
+    println!(
+        "  state size   {} bytes per relationship (before tags)",
+        std::mem::size_of::<rapport_domain::Relationship>()
+    );
     Ok(Outcome::Yes)
 }

@@ -9,8 +9,8 @@ use rapport_store::{EventStore, SqliteOptions, SqliteStore, verify as verify_led
 use crate::Outcome;
 
 pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
-    let store = SqliteStore::open(store_path)
-        .with_context(|| format!("opening the ledger {}", store_path.display()))?;
+    let store =
+        SqliteStore::open(store_path).with_context(|| format!("opening the ledger {}", store_path.display()))?;
     let head = store.head().await.context("reading the ledger head")?;
     let position = head.last_position.map(|p| p.to_string());
     if json {
@@ -30,20 +30,11 @@ pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
     Ok(Outcome::Yes)
 }
 
-pub async fn verify(
-    store_path: &Path,
-    digest: Option<&str>,
-    json: bool,
-) -> anyhow::Result<Outcome> {
-    let saved: Option<LedgerDigest> = digest
-        .map(str::parse)
-        .transpose()
-        .context("reading --digest")?;
+pub async fn verify(store_path: &Path, digest: Option<&str>, json: bool) -> anyhow::Result<Outcome> {
+    let saved: Option<LedgerDigest> = digest.map(str::parse).transpose().context("reading --digest")?;
     let store = SqliteStore::open_with(store_path, SqliteOptions { read_only: true })
         .with_context(|| format!("opening the ledger {}", store_path.display()))?;
-    let report = verify_ledger(&store, saved)
-        .await
-        .context("verifying the ledger")?;
+    let report = verify_ledger(&store, saved).await.context("verifying the ledger")?;
     if json {
         let finding = report.finding.as_ref().map(|finding| {
             serde_json::json!({
@@ -74,9 +65,5 @@ pub async fn verify(
             }
         }
     }
-    Ok(if report.is_intact() {
-        Outcome::Yes
-    } else {
-        Outcome::No
-    })
+    Ok(if report.is_intact() { Outcome::Yes } else { Outcome::No })
 }

@@ -76,12 +76,7 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// An event with a fresh id that correlates with itself.
-    pub fn new(
-        event_id: Uuid,
-        event: impl Into<Event>,
-        occurred_at: Timestamp,
-        actor: impl Into<String>,
-    ) -> Self {
+    pub fn new(event_id: Uuid, event: impl Into<Event>, occurred_at: Timestamp, actor: impl Into<String>) -> Self {
         NewEvent {
             event_id,
             event: event.into(),
@@ -99,8 +94,7 @@ impl NewEvent {
     }
 
     pub fn validate(&self, stream: &StreamName) -> Result<(), ValidationError> {
-        if self.actor.trim().is_empty() || self.actor.chars().count() > crate::event::NAME_CHARS_MAX
-        {
+        if self.actor.trim().is_empty() || self.actor.chars().count() > crate::event::NAME_CHARS_MAX {
             return Err(ValidationError::Field {
                 field: "actor",
                 problem: format!("must be 1 to {} characters", crate::event::NAME_CHARS_MAX),

@@ -86,15 +86,17 @@ impl Verdict {
     }
 }
 
-/// Why a touch was sent: under a gate decision, or despite one.
+/// Why a touch was sent: under a gate decision, or despite one. Externally
+/// tagged (`{"override": {"reason": …}}`): unlike an internally tagged enum
+/// it decodes without buffering, which matters when rebuilding.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub enum TouchAuthorization {
     /// The gate was asked and answered `verdict` under `policy_version`
     /// with the ledger at `position` (an opaque position string).
+    #[serde(rename_all = "camelCase")]
     Gate {
         verdict: Verdict,
-        #[serde(rename = "policyVersion")]
         policy_version: u32,
         position: String,
     },
@@ -251,24 +253,16 @@ impl StreamKind {
 pub enum DecodeError {
     #[error("unknown event type '{0}': written by a newer rapport?")]
     UnknownEventType(String),
-    #[error(
-        "{event_type} schema version {found} is newer than this rapport reads (up to {supported})"
-    )]
+    #[error("{event_type} schema version {found} is newer than this rapport reads (up to {supported})")]
     FutureSchemaVersion {
         event_type: &'static str,
         found: u16,
         supported: u16,
     },
     #[error("{event_type} schema version {found} is not a version rapport ever wrote")]
-    UnknownSchemaVersion {
-        event_type: &'static str,
-        found: u16,
-    },
+    UnknownSchemaVersion { event_type: &'static str, found: u16 },
     #[error("{event_type} payload does not match its schema: {detail}")]
-    Payload {
-        event_type: &'static str,
-        detail: String,
-    },
+    Payload { event_type: &'static str, detail: String },
 }
 
 /// Declares the event enum and its type names and schema versions in one
@@ -382,11 +376,10 @@ fn upcast<'a>(
         });
     }
     let unknown = || DecodeError::UnknownSchemaVersion { event_type, found };
-    let mut value: serde_json::Value =
-        serde_json::from_slice(payload).map_err(|error| DecodeError::Payload {
-            event_type,
-            detail: error.to_string(),
-        })?;
+    let mut value: serde_json::Value = serde_json::from_slice(payload).map_err(|error| DecodeError::Payload {
+        event_type,
+        detail: error.to_string(),
+    })?;
     for version in found..current {
         let step = UPCASTERS
             .iter()
@@ -414,25 +407,15 @@ pub enum ValidationError {
         expected: StreamKind,
         stream: String,
     },
-    #[error(
-        "{event_type} cannot carry personal data; only ContactRegistered and ContactProfileChanged do"
-    )]
+    #[error("{event_type} cannot carry personal data; only ContactRegistered and ContactProfileChanged do")]
     PiiNotAllowed { event_type: &'static str },
     #[error("{field}: {problem}")]
-    Field {
-        field: &'static str,
-        problem: String,
-    },
+    Field { field: &'static str, problem: String },
     #[error(transparent)]
     Policy(#[from] PolicyError),
 }
 
-fn check_text(
-    field: &'static str,
-    text: &str,
-    chars_max: usize,
-    required: bool,
-) -> Result<(), ValidationError> {
+fn check_text(field: &'static str, text: &str, chars_max: usize, required: bool) -> Result<(), ValidationError> {
     let problem = if required && text.trim().is_empty() {
         Some("must not be empty".to_owned())
     } else if text.chars().count() > chars_max {
@@ -442,9 +425,7 @@ fn check_text(
     } else {
         None
     };
-    problem.map_or(Ok(()), |problem| {
-        Err(ValidationError::Field { field, problem })
-    })
+    problem.map_or(Ok(()), |problem| Err(ValidationError::Field { field, problem }))
 }
 
 /// A tag is 1 to 32 characters with no spaces or control characters.
@@ -456,18 +437,13 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
         ));
     }
     if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "tag '{tag}' must not contain spaces or control characters"
-        ));
+        return Err(format!("tag '{tag}' must not contain spaces or control characters"));
     }
     Ok(())
 }
 
 fn check_tag_field(tag: &str) -> Result<(), ValidationError> {
-    check_tag(tag).map_err(|problem| ValidationError::Field {
-        field: "tag",
-        problem,
-    })
+    check_tag(tag).map_err(|problem| ValidationError::Field { field: "tag", problem })
 }
 
 pub fn check_time_zone(zone: &str) -> Result<(), ValidationError> {
@@ -513,9 +489,7 @@ impl Event {
             });
         }
         match (self, pii) {
-            (Event::ContactRegistered(_) | Event::ContactProfileChanged(_), Some(pii)) => {
-                pii.validate()?
-            }
+            (Event::ContactRegistered(_) | Event::ContactProfileChanged(_), Some(pii)) => pii.validate()?,
             (_, Some(_)) => return Err(ValidationError::PiiNotAllowed { event_type }),
             (_, None) => {}
         }
@@ -539,12 +513,14 @@ impl Event {
                 }
                 e.time_zone.as_deref().map_or(Ok(()), check_time_zone)
             }
-            Event::ContactTagged(ContactTagged { tag })
-            | Event::ContactUntagged(ContactUntagged { tag }) => check_tag_field(tag),
-            Event::ConsentGranted(ConsentGranted { source })
-            | Event::ConsentWithdrawn(ConsentWithdrawn { source }) => source
-                .as_deref()
-                .map_or(Ok(()), |s| check_text("source", s, TEXT_CHARS_MAX, false)),
+            Event::ContactTagged(ContactTagged { tag }) | Event::ContactUntagged(ContactUntagged { tag }) => {
+                check_tag_field(tag)
+            }
+            Event::ConsentGranted(ConsentGranted { source }) | Event::ConsentWithdrawn(ConsentWithdrawn { source }) => {
+                source
+                    .as_deref()
+                    .map_or(Ok(()), |s| check_text("source", s, TEXT_CHARS_MAX, false))
+            }
             Event::TouchRecorded(e) => {
                 check_text("sender", &e.sender, NAME_CHARS_MAX, true)?;
                 match &e.authorization {
@@ -611,10 +587,7 @@ mod tests {
                 policy: Policy::default(),
             }
             .into(),
-            ReplyReceived {
-                channel: Channel::Sms,
-            }
-            .into(),
+            ReplyReceived { channel: Channel::Sms }.into(),
         ];
         for event in events {
             let bytes = event.encode();
@@ -633,10 +606,7 @@ mod tests {
 
     #[test]
     fn a_future_schema_version_is_refused() {
-        let bytes = ReplyReceived {
-            channel: Channel::Sms,
-        }
-        .into_event_bytes();
+        let bytes = ReplyReceived { channel: Channel::Sms }.into_event_bytes();
         assert_eq!(
             Event::decode("ReplyReceived", 2, &bytes),
             Err(DecodeError::FutureSchemaVersion {
@@ -649,10 +619,7 @@ mod tests {
 
     #[test]
     fn a_schema_version_never_written_is_refused() {
-        let bytes = ReplyReceived {
-            channel: Channel::Sms,
-        }
-        .into_event_bytes();
+        let bytes = ReplyReceived { channel: Channel::Sms }.into_event_bytes();
         assert!(matches!(
             Event::decode("ReplyReceived", 0, &bytes),
             Err(DecodeError::UnknownSchemaVersion { .. })

@@ -185,10 +185,7 @@ mod tests {
             digest: [0xab; 32],
         };
         assert_eq!(digest.to_string().parse(), Ok(digest));
-        assert_eq!(
-            LedgerDigest::EMPTY.to_string().parse(),
-            Ok(LedgerDigest::EMPTY)
-        );
+        assert_eq!(LedgerDigest::EMPTY.to_string().parse(), Ok(LedgerDigest::EMPTY));
         assert!("sha256:zz@1".parse::<LedgerDigest>().is_err());
     }
 }

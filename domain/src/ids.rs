@@ -95,10 +95,7 @@ mod tests {
         ] {
             assert_eq!(stream.to_string().parse(), Ok(stream));
         }
-        assert_eq!(
-            contact.to_string(),
-            "contact-00000000-0000-0000-0000-000000000007"
-        );
+        assert_eq!(contact.to_string(), "contact-00000000-0000-0000-0000-000000000007");
     }
 
     #[test]

@@ -1,24 +1,35 @@
 //! rapport's domain: the events of the relationship ledger, the policy that
-//! governs sends, and the hashing rules that make the ledger tamper-evident.
+//! governs sends, the rules that score relationships and gate sends, and the
+//! hashing rules that make the ledger tamper-evident.
 //!
 //! Pure by design: no I/O, no async runtime, and no clock. Every instant is
 //! an argument, so the same events always mean the same thing.
 
+pub mod decay;
 pub mod envelope;
 pub mod event;
+pub mod gate;
 pub mod hashing;
+pub mod hours;
 pub mod ids;
 pub mod policy;
+pub mod relationship;
+pub mod strength;
+pub mod symbols;
 pub mod time;
 
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
-    CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked,
-    ContactDeletedUs, ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged,
-    ContactUnblocked, ContactUntagged, DecodeError, Event, Pii, PolicyChanged, ReplyReceived,
-    SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+    CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs,
+    ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged,
+    DecodeError, Event, Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded,
+    ValidationError, Verdict,
 };
+pub use gate::{CompiledPolicy, GateDecision, Reason, ReasonCode, ReasonSet, gate};
 pub use hashing::{Hash, LedgerDigest};
 pub use ids::{CampaignId, ContactId, StreamName};
 pub use policy::Policy;
+pub use relationship::{Consent, Relationship};
+pub use strength::{Band, ScoreComponent, Strength, strength};
+pub use symbols::{SymbolId, Symbols};
 pub use time::Timestamp;

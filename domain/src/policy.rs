@@ -159,25 +159,16 @@ impl Policy {
         let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
         let mass = &self.mass;
         if mass.score_min > 100 {
-            return fail(
-                "mass.scoreMin",
-                format!("is {}, must be 0 to 100", mass.score_min),
-            );
+            return fail("mass.scoreMin", format!("is {}, must be 0 to 100", mass.score_min));
         }
         for (field, secs) in [
             ("mass.cooldownSecs", mass.cooldown_secs),
             ("mass.complaintLookbackSecs", mass.complaint_lookback_secs),
             ("mass.newContactSecs", mass.new_contact_secs),
-            (
-                "oneToOne.unansweredWindowSecs",
-                self.one_to_one.unanswered_window_secs,
-            ),
+            ("oneToOne.unansweredWindowSecs", self.one_to_one.unanswered_window_secs),
         ] {
             if secs > WINDOW_SECS_MAX {
-                return fail(
-                    field,
-                    format!("is {secs}, at most {WINDOW_SECS_MAX} (one year)"),
-                );
+                return fail(field, format!("is {secs}, at most {WINDOW_SECS_MAX} (one year)"));
             }
         }
         if mass.unanswered_streak_max == 0 {
@@ -241,15 +232,11 @@ impl Policy {
                 });
             }
         }
-        let positive = u16::from(s.recency_points)
-            + u16::from(s.reciprocity_points)
-            + u16::from(s.frequency_points);
+        let positive = u16::from(s.recency_points) + u16::from(s.reciprocity_points) + u16::from(s.frequency_points);
         if positive > 100 {
             return Err(PolicyError {
                 field: "scoring",
-                problem: format!(
-                    "recency + reciprocity + frequency points is {positive}, at most 100"
-                ),
+                problem: format!("recency + reciprocity + frequency points is {positive}, at most 100"),
             });
         }
         if s.frequency_half_replies == 0 {
@@ -308,9 +295,6 @@ mod tests {
     fn a_policy_with_a_zero_half_life_is_refused() {
         let mut policy = Policy::default();
         policy.scoring.reply_half_life_secs = 0;
-        assert_eq!(
-            policy.validate().map_err(|e| e.field),
-            Err("scoring.replyHalfLifeSecs")
-        );
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("scoring.replyHalfLifeSecs"));
     }
 }

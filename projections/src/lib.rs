@@ -1,2 +1,13 @@
-//! Folds of the ledger into read models: relationship strength and the send
-//! gate. Pure: events in, state out, with `at` always an argument.
+//! Folds of the ledger into read models: every contact's relationship,
+//! the policy history, and the touches that broke the gate. Pure: events
+//! in, state out, with `at` always an argument, so rebuilding from scratch
+//! up to any position gives exactly what the live fold held there.
+
+mod projection;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod scenarios;
+
+pub use projection::{Decision, PolicyInForce, Projection, Violation};

@@ -13,47 +13,26 @@ pub enum StoreError {
         expected: ExpectedVersion,
         actual: Option<u64>,
     },
-    #[error(
-        "retry of an append to {stream} does not match what was written: {detail} (event {event_id})"
-    )]
+    #[error("retry of an append to {stream} does not match what was written: {detail} (event {event_id})")]
     IdempotencyConflict {
         stream: String,
         event_id: Uuid,
         detail: String,
     },
     #[error("event {index} of the append is invalid: {source}")]
-    InvalidEvent {
-        index: usize,
-        source: ValidationError,
-    },
+    InvalidEvent { index: usize, source: ValidationError },
     #[error("event {index} is {bytes} bytes once encoded, over the limit of {limit} bytes")]
-    EventTooLarge {
-        index: usize,
-        bytes: usize,
-        limit: usize,
-    },
+    EventTooLarge { index: usize, bytes: usize, limit: usize },
     #[error("an append carries {count} events, over the limit of {limit}")]
     TooManyEvents { count: usize, limit: usize },
     #[error("an append must carry at least one event")]
     EmptyAppend,
     #[error("the ledger is corrupt {}: {detail}", describe_position(.position))]
-    Corrupt {
-        position: Option<Position>,
-        detail: String,
-    },
+    Corrupt { position: Option<Position>, detail: String },
     #[error("the event at position {position} cannot be read: {source}")]
-    Decode {
-        position: Position,
-        source: DecodeError,
-    },
-    #[error(
-        "{path} was written by a newer rapport (ledger format {found}; this build reads up to {supported})"
-    )]
-    NewerFormat {
-        path: String,
-        found: i64,
-        supported: i64,
-    },
+    Decode { position: Position, source: DecodeError },
+    #[error("{path} was written by a newer rapport (ledger format {found}; this build reads up to {supported})")]
+    NewerFormat { path: String, found: i64, supported: i64 },
     #[error("{path} is not a rapport ledger: {detail}")]
     NotALedger { path: String, detail: String },
     #[error("the ledger is unavailable: {0}")]
@@ -67,10 +46,7 @@ fn describe_version(version: &Option<u64>) -> String {
 }
 
 fn describe_position(position: &Option<Position>) -> String {
-    position.map_or_else(
-        || "(position unknown)".to_owned(),
-        |p| format!("at position {p}"),
-    )
+    position.map_or_else(|| "(position unknown)".to_owned(), |p| format!("at position {p}"))
 }
 
 impl StoreError {

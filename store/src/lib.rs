@@ -18,7 +18,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName};
+use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName, Timestamp};
 
 pub use error::StoreError;
 pub use prepare::{PreparedEvent, prepare_append};
@@ -113,18 +113,11 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RawEvent>, StoreError>;
 
     /// Events in global order, strictly after `after` (from the start if `None`).
-    async fn read_all_raw(
-        &self,
-        after: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<RawEvent>, StoreError>;
+    async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError>;
 
     /// Catch-up, then live: every event after `after` once, in order, with a
     /// `CaughtUp` marker between the two phases.
-    fn subscribe_all(
-        &self,
-        after: Option<Position>,
-    ) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>>;
+    fn subscribe_all(&self, after: Option<Position>) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>>;
 
     async fn head(&self) -> Result<LedgerHead, StoreError>;
 
@@ -138,12 +131,27 @@ pub trait EventStore: Send + Sync + 'static {
         raw.into_iter().map(RawEvent::decode).collect()
     }
 
-    async fn read_all(
-        &self,
-        after: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(&self, after: Option<Position>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {
         let raw = self.read_all_raw(after, limit).await?;
         raw.into_iter().map(RawEvent::decode).collect()
+    }
+
+    /// The last position recorded at or before `recorded_at`: what the
+    /// ledger knew at that moment (`None` if it was still empty). This
+    /// default walks the ledger; backends override it with a search.
+    async fn position_at(&self, recorded_at: Timestamp) -> Result<Option<Position>, StoreError> {
+        let mut known = None;
+        loop {
+            let page = self.read_all_raw(known, READ_LIMIT_MAX).await?;
+            if page.is_empty() {
+                return Ok(known);
+            }
+            for event in &page {
+                if event.recorded_at_millis > recorded_at.as_millis() {
+                    return Ok(known);
+                }
+                known = Some(event.position);
+            }
+        }
     }
 }

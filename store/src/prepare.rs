@@ -22,10 +22,7 @@ pub struct PreparedEvent {
 }
 
 /// Refuses the whole append on the first invalid event; nothing is written.
-pub fn prepare_append(
-    stream: &StreamName,
-    events: Vec<NewEvent>,
-) -> Result<Vec<PreparedEvent>, StoreError> {
+pub fn prepare_append(stream: &StreamName, events: Vec<NewEvent>) -> Result<Vec<PreparedEvent>, StoreError> {
     if events.is_empty() {
         return Err(StoreError::EmptyAppend);
     }

@@ -73,9 +73,8 @@ impl RawEvent {
             ),
             None => None,
         };
-        let timestamp = |millis: i64, what: &str| {
-            Timestamp::from_millis(millis).map_err(|e| corrupt(format!("{what}: {e}")))
-        };
+        let timestamp =
+            |millis: i64, what: &str| Timestamp::from_millis(millis).map_err(|e| corrupt(format!("{what}: {e}")));
         Ok(RecordedEvent {
             event_id: self.event_id,
             stream,

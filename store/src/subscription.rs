@@ -51,9 +51,7 @@ async fn next_message<S: EventStore>(
         }
         if let Some(raw) = cursor.buffer.pop_front() {
             cursor.after = Some(raw.position);
-            let message = raw
-                .decode()
-                .map(|event| SubscriptionMessage::Event(Box::new(event)));
+            let message = raw.decode().map(|event| SubscriptionMessage::Event(Box::new(event)));
             cursor.finished = message.is_err();
             return Some((message, cursor));
         }

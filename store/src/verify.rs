@@ -43,10 +43,7 @@ pub enum FindingKind {
     /// The event's stored hash is not the hash of its contents and predecessor.
     HashMismatch,
     /// The stream skips or repeats a version (an event was removed or inserted).
-    StreamSequenceBroken {
-        expected_version: u64,
-        found_version: u64,
-    },
+    StreamSequenceBroken { expected_version: u64, found_version: u64 },
     /// Positions do not increase.
     PositionOutOfOrder,
     /// The stored personal data is not what was hashed.
@@ -70,20 +67,11 @@ impl fmt::Display for Finding {
             FindingKind::StreamSequenceBroken {
                 expected_version,
                 found_version,
-            } => write!(
-                f,
-                "stream jumps from version {expected_version} to {found_version}"
-            )?,
-            FindingKind::PositionOutOfOrder => {
-                f.write_str("position does not follow its predecessor")?
-            }
+            } => write!(f, "stream jumps from version {expected_version} to {found_version}")?,
+            FindingKind::PositionOutOfOrder => f.write_str("position does not follow its predecessor")?,
             FindingKind::PiiMismatch => f.write_str("personal data does not match its digest")?,
-            FindingKind::LedgerDigestMismatch => {
-                f.write_str("stored ledger digest does not match")?
-            }
-            FindingKind::RecordedAtWentBack => {
-                f.write_str("recorded_at is earlier than its predecessor's")?
-            }
+            FindingKind::LedgerDigestMismatch => f.write_str("stored ledger digest does not match")?,
+            FindingKind::RecordedAtWentBack => f.write_str("recorded_at is earlier than its predecessor's")?,
             FindingKind::Unreadable(detail) => write!(f, "unreadable: {detail}")?,
             FindingKind::Truncated { saved_position } => write!(
                 f,
@@ -147,8 +135,7 @@ impl Walk {
         if event.ledger_digest.is_some_and(|stored| stored != digest) {
             return Err(FindingKind::LedgerDigestMismatch);
         }
-        self.streams
-            .insert(event.stream.clone(), (event.version, hash));
+        self.streams.insert(event.stream.clone(), (event.version, hash));
         self.previous_position = Some(event.position);
         self.previous_recorded_at = event.recorded_at_millis;
         self.digest = digest;
@@ -174,10 +161,7 @@ impl Walk {
 ///
 /// Operating failures (I/O) are errors; anything the ledger's own evidence
 /// contradicts is a `Finding` in the returned report.
-pub async fn verify(
-    store: &dyn EventStore,
-    saved: Option<LedgerDigest>,
-) -> Result<Verification, StoreError> {
+pub async fn verify(store: &dyn EventStore, saved: Option<LedgerDigest>) -> Result<Verification, StoreError> {
     let mut walk = Walk {
         streams: HashMap::new(),
         previous_position: None,
@@ -187,10 +171,7 @@ pub async fn verify(
     };
     let mut saved_reached = false;
     loop {
-        let page = match store
-            .read_all_raw(walk.previous_position, PAGE_EVENTS)
-            .await
-        {
+        let page = match store.read_all_raw(walk.previous_position, PAGE_EVENTS).await {
             Ok(page) => page,
             Err(StoreError::Corrupt { position, detail }) => {
                 let finding = Finding {

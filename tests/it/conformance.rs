@@ -7,8 +7,8 @@ use std::collections::{HashMap, HashSet};
 use futures::StreamExt;
 use rapport_domain::{NewEvent, Position, StreamName};
 use rapport_store::{
-    APPEND_EVENTS_MAX, EVENT_BYTES_MAX, EventStore, ExpectedVersion, SqliteStore, StoreError,
-    SubscriptionMessage, verify,
+    APPEND_EVENTS_MAX, EVENT_BYTES_MAX, EventStore, ExpectedVersion, SqliteStore, StoreError, SubscriptionMessage,
+    verify,
 };
 use uuid::Uuid;
 
@@ -56,8 +56,7 @@ pub async fn concurrent_exact_appends_win_each_version_once<B: Backend>() {
                         .expect("read")
                         .last()
                         .map(|e| e.version);
-                    let expected =
-                        current.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
+                    let expected = current.map_or(ExpectedVersion::NoStream, ExpectedVersion::Exact);
                     let event = reply(won.len() as i64);
                     let id = event.event_id;
                     match store.append(stream, expected, vec![event]).await {
@@ -79,16 +78,8 @@ pub async fn concurrent_exact_appends_win_each_version_once<B: Backend>() {
             );
         }
     }
-    let stored = backend
-        .store()
-        .read_stream(stream, 0, 10_000)
-        .await
-        .expect("read");
-    assert_eq!(
-        stored.len(),
-        TASKS * WINS_PER_TASK,
-        "events lost or duplicated"
-    );
+    let stored = backend.store().read_stream(stream, 0, 10_000).await.expect("read");
+    assert_eq!(stored.len(), TASKS * WINS_PER_TASK, "events lost or duplicated");
     for event in &stored {
         assert_eq!(
             won_versions.get(&event.version),
@@ -120,11 +111,7 @@ pub async fn a_retried_append_returns_the_original_result_and_writes_nothing<B: 
         .await
         .expect("retry with any");
     assert_eq!(retry_any, first);
-    assert_eq!(
-        store.head().await.expect("head"),
-        head,
-        "a retry wrote something"
-    );
+    assert_eq!(store.head().await.expect("head"), head, "a retry wrote something");
 }
 
 pub async fn a_partly_matching_retry_is_refused_and_writes_nothing<B: Backend>() {
@@ -150,11 +137,7 @@ pub async fn a_partly_matching_retry_is_refused_and_writes_nothing<B: Backend>()
         );
     }
     let elsewhere = store
-        .append(
-            contact_stream(4),
-            ExpectedVersion::Any,
-            vec![written[0].clone()],
-        )
+        .append(contact_stream(4), ExpectedVersion::Any, vec![written[0].clone()])
         .await;
     assert!(
         matches!(elsewhere, Err(StoreError::IdempotencyConflict { .. })),
@@ -187,25 +170,15 @@ pub async fn expected_versions_are_enforced<B: Backend>() {
         .await
         .expect("create");
     assert_eq!(created.next_expected_version, 0);
-    let again = store
-        .append(stream, ExpectedVersion::NoStream, vec![reply(2)])
-        .await;
+    let again = store.append(stream, ExpectedVersion::NoStream, vec![reply(2)]).await;
     assert!(matches!(
         again,
-        Err(StoreError::WrongExpectedVersion {
-            actual: Some(0),
-            ..
-        })
+        Err(StoreError::WrongExpectedVersion { actual: Some(0), .. })
     ));
-    let stale = store
-        .append(stream, ExpectedVersion::Exact(7), vec![reply(3)])
-        .await;
+    let stale = store.append(stream, ExpectedVersion::Exact(7), vec![reply(3)]).await;
     assert!(matches!(
         stale,
-        Err(StoreError::WrongExpectedVersion {
-            actual: Some(0),
-            ..
-        })
+        Err(StoreError::WrongExpectedVersion { actual: Some(0), .. })
     ));
     let exact = store
         .append(stream, ExpectedVersion::Exact(0), vec![reply(4), reply(5)])
@@ -234,28 +207,13 @@ pub async fn streams_read_from_a_version_and_missing_streams_are_empty<B: Backen
         .append(contact_stream(6), ExpectedVersion::Any, events.clone())
         .await
         .expect("append");
-    let tail = store
-        .read_stream(contact_stream(6), 2, 10)
-        .await
-        .expect("read");
-    assert_eq!(
-        tail.iter().map(|e| e.event_id).collect::<Vec<_>>(),
-        ids(&events[2..])
-    );
-    assert_eq!(
-        tail.iter().map(|e| e.version).collect::<Vec<_>>(),
-        vec![2, 3]
-    );
-    let limited = store
-        .read_stream(contact_stream(6), 0, 1)
-        .await
-        .expect("read");
+    let tail = store.read_stream(contact_stream(6), 2, 10).await.expect("read");
+    assert_eq!(tail.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids(&events[2..]));
+    assert_eq!(tail.iter().map(|e| e.version).collect::<Vec<_>>(), vec![2, 3]);
+    let limited = store.read_stream(contact_stream(6), 0, 1).await.expect("read");
     assert_eq!(limited.len(), 1);
     assert_eq!(
-        limited[0]
-            .pii
-            .as_ref()
-            .and_then(|p| p.display_name.as_deref()),
+        limited[0].pii.as_ref().and_then(|p| p.display_name.as_deref()),
         Some("Customer 6")
     );
 }
@@ -287,31 +245,18 @@ pub async fn the_global_order_is_commit_order_across_streams<B: Backend>() {
     assert_eq!(all.len(), 8 * 25 * 2);
     let mut next_version: HashMap<StreamName, u64> = HashMap::new();
     for pair in all.windows(2) {
-        assert!(
-            pair[0].position < pair[1].position,
-            "positions out of order"
-        );
-        assert!(
-            pair[0].recorded_at <= pair[1].recorded_at,
-            "recorded_at went back"
-        );
+        assert!(pair[0].position < pair[1].position, "positions out of order");
+        assert!(pair[0].recorded_at <= pair[1].recorded_at, "recorded_at went back");
     }
     for event in &all {
         let expected = next_version.entry(event.stream).or_insert(0);
-        assert_eq!(
-            event.version, *expected,
-            "stream {} out of order",
-            event.stream
-        );
+        assert_eq!(event.version, *expected, "stream {} out of order", event.stream);
         *expected += 1;
     }
     let head = store.head().await.expect("head");
     assert_eq!(head.event_count, 400);
     assert_eq!(head.last_position, all.last().map(|e| e.position));
-    let paged = store
-        .read_all(Some(all[99].position), 50)
-        .await
-        .expect("page");
+    let paged = store.read_all(Some(all[99].position), 50).await.expect("page");
     assert_eq!(paged.first().map(|e| e.position), Some(all[100].position));
     assert_eq!(paged.len(), 50);
 }
@@ -326,11 +271,7 @@ pub async fn a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplica
         let events = vec![reply(i as i64), reply(i as i64), reply(i as i64)];
         expected_ids.extend(ids(&events));
         store
-            .append(
-                contact_stream(20 + (i % 7) as u128),
-                ExpectedVersion::Any,
-                events,
-            )
+            .append(contact_stream(20 + (i % 7) as u128), ExpectedVersion::Any, events)
             .await
             .expect("append");
     }
@@ -373,20 +314,14 @@ pub async fn a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplica
             }
             SubscriptionMessage::CaughtUp => {
                 caught_up_markers += 1;
-                assert!(
-                    received.len() >= BEFORE,
-                    "caught up before the backlog was delivered"
-                );
+                assert!(received.len() >= BEFORE, "caught up before the backlog was delivered");
             }
         }
     }
     for writer in writers {
         expected_ids.extend(writer.await.expect("writer"));
     }
-    assert!(
-        caught_up_markers <= 1,
-        "caught up announced {caught_up_markers} times"
-    );
+    assert!(caught_up_markers <= 1, "caught up announced {caught_up_markers} times");
     let received_set: HashSet<_> = received.iter().collect();
     assert_eq!(received_set.len(), received.len(), "duplicates delivered");
     assert_eq!(
@@ -413,19 +348,11 @@ pub async fn a_large_batch_is_atomic_and_an_oversized_one_is_refused<B: Backend>
         .await
         .expect("large append");
     assert_eq!(result.next_expected_version, APPEND_EVENTS_MAX as u64 - 1);
-    let stored = store
-        .read_stream(stream, 0, APPEND_EVENTS_MAX)
-        .await
-        .expect("read");
-    assert_eq!(
-        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
-        ids(&events)
-    );
+    let stored = store.read_stream(stream, 0, APPEND_EVENTS_MAX).await.expect("read");
+    assert_eq!(stored.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids(&events));
     let head = store.head().await.expect("head");
     let too_many: Vec<_> = (0..=APPEND_EVENTS_MAX as i64).map(reply).collect();
-    let refused = store
-        .append(contact_stream(41), ExpectedVersion::Any, too_many)
-        .await;
+    let refused = store.append(contact_stream(41), ExpectedVersion::Any, too_many).await;
     assert_eq!(
         refused,
         Err(StoreError::TooManyEvents {
@@ -441,11 +368,7 @@ pub async fn a_large_batch_is_atomic_and_an_oversized_one_is_refused<B: Backend>
     }
     .into();
     let refused = store
-        .append(
-            contact_stream(41),
-            ExpectedVersion::Any,
-            vec![valid, oversized],
-        )
+        .append(contact_stream(41), ExpectedVersion::Any, vec![valid, oversized])
         .await;
     assert!(
         matches!(refused, Err(StoreError::InvalidEvent { index: 1, .. })),
@@ -467,11 +390,7 @@ pub async fn an_invalid_event_refuses_the_whole_append<B: Backend>() {
         ..Default::default()
     });
     let refused = store
-        .append(
-            contact_stream(42),
-            ExpectedVersion::Any,
-            vec![reply(1), bad],
-        )
+        .append(contact_stream(42), ExpectedVersion::Any, vec![reply(1), bad])
         .await;
     assert!(
         matches!(refused, Err(StoreError::InvalidEvent { index: 1, .. })),
@@ -485,9 +404,7 @@ pub async fn an_invalid_event_refuses_the_whole_append<B: Backend>() {
         "{wrong_stream:?}"
     );
     assert_eq!(
-        store
-            .append(contact_stream(42), ExpectedVersion::Any, vec![])
-            .await,
+        store.append(contact_stream(42), ExpectedVersion::Any, vec![]).await,
         Err(StoreError::EmptyAppend)
     );
     assert_eq!(store.head().await.expect("head").event_count, 0);
@@ -507,10 +424,7 @@ pub async fn a_reopened_ledger_continues_where_it_stopped<B: Backend>() {
     let store = backend.store();
     assert_eq!(store.head().await.expect("head"), head_before);
     let stored = store.read_stream(stream, 0, 10).await.expect("read");
-    assert_eq!(
-        stored.iter().map(|e| e.event_id).collect::<Vec<_>>(),
-        ids(&first)
-    );
+    assert_eq!(stored.iter().map(|e| e.event_id).collect::<Vec<_>>(), ids(&first));
     let next = store
         .append(stream, ExpectedVersion::Exact(1), vec![reply(2)])
         .await
@@ -523,11 +437,102 @@ pub async fn a_reopened_ledger_continues_where_it_stopped<B: Backend>() {
         .await
         .expect("retry after reopen");
     assert_eq!(Some(retry.position), head_before.last_position);
-    let report = verify(&store, Some(head_before.digest))
-        .await
-        .expect("verify");
+    let report = verify(&store, Some(head_before.digest)).await.expect("verify");
     assert!(report.is_intact(), "{:?}", report.finding);
     assert_eq!(report.digest, store.head().await.expect("head").digest);
+}
+
+pub async fn the_position_at_a_moment_is_the_last_event_recorded_by_then<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let before_anything = rapport_domain::Timestamp::from_millis_unchecked(0);
+    assert_eq!(store.position_at(before_anything).await.expect("position"), None);
+    let mut moments = Vec::new();
+    for round in 0..5 {
+        store
+            .append(
+                contact_stream(60),
+                ExpectedVersion::Any,
+                vec![reply(round), reply(round)],
+            )
+            .await
+            .expect("append");
+        let head = store.head().await.expect("head");
+        let last = store
+            .read_all(None, 1_000)
+            .await
+            .expect("read")
+            .last()
+            .cloned()
+            .expect("an event");
+        moments.push((last.recorded_at, head.last_position));
+        // Ledger time is in milliseconds: let it move on between rounds.
+        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+    }
+    for (recorded_at, expected) in moments {
+        assert_eq!(store.position_at(recorded_at).await.expect("position"), expected);
+    }
+    let far_future = rapport_domain::Timestamp::from_millis_unchecked(i64::MAX / 4);
+    assert_eq!(
+        store.position_at(far_future).await.expect("position"),
+        store.head().await.expect("head").last_position
+    );
+}
+
+/// The SQLite store with the trait's default `position_at` (a walk), so the
+/// default is held to the same contract as the override.
+#[derive(Clone)]
+pub struct WalkingStore(SqliteStore);
+
+#[async_trait::async_trait]
+impl EventStore for WalkingStore {
+    async fn append(
+        &self,
+        stream: StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<rapport_store::AppendResult, StoreError> {
+        self.0.append(stream, expected, events).await
+    }
+    async fn read_stream_raw(
+        &self,
+        stream: StreamName,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<rapport_store::RawEvent>, StoreError> {
+        self.0.read_stream_raw(stream, from_version, limit).await
+    }
+    async fn read_all_raw(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+    ) -> Result<Vec<rapport_store::RawEvent>, StoreError> {
+        self.0.read_all_raw(after, limit).await
+    }
+    fn subscribe_all(
+        &self,
+        after: Option<Position>,
+    ) -> futures::stream::BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
+        self.0.subscribe_all(after)
+    }
+    async fn head(&self) -> Result<rapport_store::LedgerHead, StoreError> {
+        self.0.head().await
+    }
+}
+
+pub struct WalkingLedger(TempLedger);
+
+impl Backend for WalkingLedger {
+    type Store = WalkingStore;
+    fn create() -> Self {
+        WalkingLedger(TempLedger::new())
+    }
+    fn store(&self) -> WalkingStore {
+        WalkingStore(self.0.store())
+    }
+    fn reopen(&mut self) {
+        self.0.reopen()
+    }
 }
 
 macro_rules! conformance_suite {
@@ -554,8 +559,10 @@ macro_rules! conformance_suite {
             scenario!(a_large_batch_is_atomic_and_an_oversized_one_is_refused);
             scenario!(an_invalid_event_refuses_the_whole_append);
             scenario!(a_reopened_ledger_continues_where_it_stopped);
+            scenario!(the_position_at_a_moment_is_the_last_event_recorded_by_then);
         }
     };
 }
 
 conformance_suite!(sqlite, TempLedger);
+conformance_suite!(sqlite_with_default_walks, WalkingLedger);

@@ -2,6 +2,7 @@
 
 mod conformance;
 mod crash;
+mod ledger;
 mod support;
 mod tamper;
 mod tidy;

@@ -1,8 +1,8 @@
 //! Shared fixtures: temporary ledgers and realistic events.
 
 use rapport_domain::{
-    Channel, ContactId, ContactRegistered, NewEvent, Pii, ReplyReceived, SendMode, StreamName,
-    Timestamp, TouchAuthorization, TouchRecorded,
+    Channel, ContactId, ContactRegistered, NewEvent, Pii, ReplyReceived, SendMode, StreamName, Timestamp,
+    TouchAuthorization, TouchRecorded,
 };
 use rapport_store::{EventStore, SqliteStore};
 use tempfile::TempDir;
@@ -56,9 +56,7 @@ pub fn mass_touch(offset_millis: i64) -> NewEvent {
             channel: Channel::Wechat,
             campaign_id: None,
             sender: "alice".into(),
-            authorization: TouchAuthorization::External {
-                source: "test".into(),
-            },
+            authorization: TouchAuthorization::External { source: "test".into() },
         },
         at(offset_millis),
         "test",
@@ -114,12 +112,7 @@ pub async fn read_everything(store: &dyn EventStore) -> Vec<rapport_domain::Reco
     let mut events = Vec::new();
     loop {
         let page = store
-            .read_all(
-                events
-                    .last()
-                    .map(|e: &rapport_domain::RecordedEvent| e.position),
-                1_000,
-            )
+            .read_all(events.last().map(|e: &rapport_domain::RecordedEvent| e.position), 1_000)
             .await
             .expect("read");
         if page.is_empty() {

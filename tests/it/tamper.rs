@@ -8,9 +8,7 @@ use std::path::Path;
 
 use rapport_domain::LedgerDigest;
 use rapport_domain::hashing::{GENESIS, event_hash, ledger_digest};
-use rapport_store::{
-    EventStore, ExpectedVersion, FindingKind, SqliteOptions, SqliteStore, StoreError, verify,
-};
+use rapport_store::{EventStore, ExpectedVersion, FindingKind, SqliteOptions, SqliteStore, StoreError, verify};
 use rusqlite::Connection;
 
 use crate::support::{TempLedger, contact_stream, mass_touch, read_everything, registered, reply};
@@ -21,11 +19,7 @@ async fn sample_ledger() -> (TempLedger, LedgerDigest) {
     let store = ledger.store();
     for n in 1..=5u128 {
         store
-            .append(
-                contact_stream(n),
-                ExpectedVersion::NoStream,
-                vec![registered(n)],
-            )
+            .append(contact_stream(n), ExpectedVersion::NoStream, vec![registered(n)])
             .await
             .expect("register");
     }
@@ -51,16 +45,13 @@ async fn sample_ledger() -> (TempLedger, LedgerDigest) {
 fn attacker(path: &Path) -> Connection {
     let connection = Connection::open(path).expect("open the copy");
     connection
-        .execute_batch(
-            "DROP TRIGGER events_are_never_updated; DROP TRIGGER events_are_never_deleted;",
-        )
+        .execute_batch("DROP TRIGGER events_are_never_updated; DROP TRIGGER events_are_never_deleted;")
         .expect("drop the guards");
     connection
 }
 
 async fn verify_copy(path: &Path, saved: Option<LedgerDigest>) -> rapport_store::Verification {
-    let store =
-        SqliteStore::open_with(path, SqliteOptions { read_only: true }).expect("open the copy");
+    let store = SqliteStore::open_with(path, SqliteOptions { read_only: true }).expect("open the copy");
     verify(&store, saved).await.expect("verification runs")
 }
 
@@ -83,11 +74,7 @@ async fn the_ledger_refuses_updates_and_deletes_through_sqlite() {
             .execute("UPDATE events SET actor = 'mallory' WHERE position = 3", [])
             .is_err()
     );
-    assert!(
-        connection
-            .execute("DELETE FROM events WHERE position = 3", [])
-            .is_err()
-    );
+    assert!(connection.execute("DELETE FROM events WHERE position = 3", []).is_err());
 }
 
 #[tokio::test]
@@ -97,18 +84,16 @@ async fn an_edited_payload_is_reported_at_its_position_and_stream() {
     let stream: String = {
         let connection = attacker(&copy);
         connection
-            .execute("UPDATE events SET payload = CAST('{\"channel\":\"SMS\"}' AS BLOB) WHERE position = 17", [])
+            .execute(
+                "UPDATE events SET payload = CAST('{\"channel\":\"SMS\"}' AS BLOB) WHERE position = 17",
+                [],
+            )
             .expect("edit");
         connection
-            .query_row("SELECT stream FROM events WHERE position = 17", [], |row| {
-                row.get(0)
-            })
+            .query_row("SELECT stream FROM events WHERE position = 17", [], |row| row.get(0))
             .expect("stream")
     };
-    let finding = verify_copy(&copy, None)
-        .await
-        .finding
-        .expect("tampering found");
+    let finding = verify_copy(&copy, None).await.finding.expect("tampering found");
     assert_eq!(finding.kind, FindingKind::HashMismatch);
     assert_eq!(finding.position.map(|p| p.to_string()), Some("17".into()));
     assert_eq!(finding.stream, Some(stream));
@@ -121,10 +106,7 @@ async fn a_removed_event_breaks_its_stream_or_the_ledger_digest() {
     attacker(&copy)
         .execute("DELETE FROM events WHERE position = 12", [])
         .expect("delete");
-    let finding = verify_copy(&copy, None)
-        .await
-        .finding
-        .expect("tampering found");
+    let finding = verify_copy(&copy, None).await.finding.expect("tampering found");
     assert_eq!(finding.position.map(|p| p.to_string()), Some("13".into()));
     assert!(
         matches!(
@@ -141,12 +123,12 @@ async fn changed_personal_data_is_detected_but_erased_personal_data_is_not_tampe
     let changed = ledger.copy_to("changed-pii.db");
     Connection::open(&changed)
         .expect("open")
-        .execute("UPDATE pii SET data = CAST('{\"displayName\":\"Someone else\"}' AS BLOB) WHERE position = 2", [])
+        .execute(
+            "UPDATE pii SET data = CAST('{\"displayName\":\"Someone else\"}' AS BLOB) WHERE position = 2",
+            [],
+        )
         .expect("edit");
-    let finding = verify_copy(&changed, None)
-        .await
-        .finding
-        .expect("tampering found");
+    let finding = verify_copy(&changed, None).await.finding.expect("tampering found");
     assert_eq!(finding.kind, FindingKind::PiiMismatch);
     assert_eq!(finding.position.map(|p| p.to_string()), Some("2".into()));
 
@@ -163,10 +145,7 @@ async fn changed_personal_data_is_detected_but_erased_personal_data_is_not_tampe
     );
     let store = SqliteStore::open_with(&erased, SqliteOptions { read_only: true }).expect("open");
     let events = read_everything(&store).await;
-    assert_eq!(
-        events[1].pii, None,
-        "personal data still there after erasure"
-    );
+    assert_eq!(events[1].pii, None, "personal data still there after erasure");
     assert!(
         matches!(events[1].event, rapport_domain::Event::ContactRegistered(_)),
         "the relationship signal must stay"
@@ -188,10 +167,7 @@ async fn truncation_is_invisible_inside_but_exposed_by_a_saved_digest() {
         .await
         .finding
         .expect("truncation found");
-    assert!(
-        matches!(finding.kind, FindingKind::Truncated { .. }),
-        "{finding:?}"
-    );
+    assert!(matches!(finding.kind, FindingKind::Truncated { .. }), "{finding:?}");
 }
 
 #[tokio::test]
@@ -223,10 +199,7 @@ async fn history_rewritten_with_recomputed_hashes_is_exposed_by_a_saved_digest()
                 rusqlite::params![
                     hash,
                     running,
-                    raw.position
-                        .to_string()
-                        .parse::<i64>()
-                        .expect("dense position")
+                    raw.position.to_string().parse::<i64>().expect("dense position")
                 ],
             )
             .expect("rewrite");
@@ -236,10 +209,7 @@ async fn history_rewritten_with_recomputed_hashes_is_exposed_by_a_saved_digest()
         verify_copy(&copy, None).await.is_intact(),
         "a full rewrite is consistent inside"
     );
-    let finding = verify_copy(&copy, Some(digest))
-        .await
-        .finding
-        .expect("rewrite found");
+    let finding = verify_copy(&copy, Some(digest)).await.finding.expect("rewrite found");
     assert!(
         matches!(finding.kind, FindingKind::HistoryRewritten { .. }),
         "{finding:?}"
@@ -287,10 +257,7 @@ async fn flipped_bytes_never_panic_and_never_pass_as_the_original() {
                     Err(_) => break,
                 }
             }
-            assert_eq!(
-                events, original,
-                "trial {trial}: damage passed verification unnoticed"
-            );
+            assert_eq!(events, original, "trial {trial}: damage passed verification unnoticed");
         }
     }
     assert!(
@@ -339,10 +306,7 @@ async fn files_that_are_not_ledgers_are_refused_and_left_alone() {
     let dir = tempfile::tempdir().expect("dir");
     let text = dir.path().join("notes.txt");
     std::fs::write(&text, "customer list, do not lose\n").expect("write");
-    assert!(matches!(
-        SqliteStore::open(&text),
-        Err(StoreError::NotALedger { .. })
-    ));
+    assert!(matches!(SqliteStore::open(&text), Err(StoreError::NotALedger { .. })));
     assert_eq!(
         std::fs::read_to_string(&text).expect("read"),
         "customer list, do not lose\n"
@@ -355,14 +319,8 @@ async fn files_that_are_not_ledgers_are_refused_and_left_alone() {
         .expect("open")
         .execute_batch("CREATE TABLE t (x INTEGER)")
         .expect("create");
-    assert!(matches!(
-        SqliteStore::open(&other),
-        Err(StoreError::NotALedger { .. })
-    ));
-    let missing = SqliteStore::open_with(
-        dir.path().join("missing.db"),
-        SqliteOptions { read_only: true },
-    );
+    assert!(matches!(SqliteStore::open(&other), Err(StoreError::NotALedger { .. })));
+    let missing = SqliteStore::open_with(dir.path().join("missing.db"), SqliteOptions { read_only: true });
     assert!(matches!(missing, Err(StoreError::NotALedger { .. })));
 }
 
@@ -370,12 +328,8 @@ async fn files_that_are_not_ledgers_are_refused_and_left_alone() {
 async fn a_second_writer_on_the_same_file_is_refused() {
     let ledger = TempLedger::new();
     let second = SqliteStore::open(ledger.path());
-    assert!(
-        matches!(second, Err(StoreError::Unavailable(_))),
-        "{second:?}"
-    );
-    let reader = SqliteStore::open_with(ledger.path(), SqliteOptions { read_only: true })
-        .expect("readers are welcome");
+    assert!(matches!(second, Err(StoreError::Unavailable(_))), "{second:?}");
+    let reader = SqliteStore::open_with(ledger.path(), SqliteOptions { read_only: true }).expect("readers are welcome");
     let refused = reader
         .append(contact_stream(1), ExpectedVersion::Any, vec![reply(1)])
         .await;

@@ -45,11 +45,7 @@ fn crate_dependencies_point_one_way() {
     assert_eq!(internal("domain"), set(&[]));
     assert_eq!(internal("projections"), set(&["rapport-domain"]));
     assert_eq!(internal("store"), set(&["rapport-domain"]));
-    assert!(internal("api").is_subset(&set(&[
-        "rapport-domain",
-        "rapport-projections",
-        "rapport-store"
-    ])));
+    assert!(internal("api").is_subset(&set(&["rapport-domain", "rapport-projections", "rapport-store"])));
 }
 
 #[test]
@@ -64,10 +60,7 @@ fn pure_crates_have_no_io_or_async_dependencies() {
         "async-graphql",
     ]);
     for crate_dir in ["domain", "projections"] {
-        let found: Vec<_> = dependencies(crate_dir)
-            .intersection(&impure)
-            .cloned()
-            .collect();
+        let found: Vec<_> = dependencies(crate_dir).intersection(&impure).cloned().collect();
         assert!(found.is_empty(), "{crate_dir} depends on {found:?}");
     }
 }

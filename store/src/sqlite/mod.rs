@@ -17,13 +17,13 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use rapport_domain::{LedgerDigest, NewEvent, Position, StreamName};
+use rapport_domain::{LedgerDigest, NewEvent, Position, StreamName, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError,
-    SubscriptionMessage, catch_up_then_live, prepare_append,
+    AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError, SubscriptionMessage,
+    catch_up_then_live, prepare_append,
 };
 use writer::{AppendRequest, Writer};
 
@@ -92,10 +92,7 @@ fn take_lock(path: &Path) -> Result<File, StoreError> {
             "{} is open for writing by another rapport process",
             path.display()
         ))),
-        Err(TryLockError::Error(e)) => Err(StoreError::Io(format!(
-            "locking {}: {e}",
-            lock_path.display()
-        ))),
+        Err(TryLockError::Error(e)) => Err(StoreError::Io(format!("locking {}: {e}", lock_path.display()))),
     }
 }
 
@@ -220,9 +217,7 @@ impl EventStore for SqliteStore {
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
         let Some(requests) = &self.inner.requests else {
-            return Err(StoreError::Unavailable(
-                "the ledger was opened read-only".to_owned(),
-            ));
+            return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
         };
         let events = prepare_append(&stream, events)?;
         let (reply, acknowledged) = oneshot::channel();
@@ -251,28 +246,48 @@ impl EventStore for SqliteStore {
             .await
     }
 
-    async fn read_all_raw(
-        &self,
-        after: Option<Position>,
-        limit: usize,
-    ) -> Result<Vec<RawEvent>, StoreError> {
+    async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
         let limit = limit.min(READ_LIMIT_MAX);
         self.read(move |connection| rows::read_all(connection, after, limit))
             .await
     }
 
-    fn subscribe_all(
-        &self,
-        after: Option<Position>,
-    ) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
+    fn subscribe_all(&self, after: Option<Position>) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
         catch_up_then_live(self.clone(), after, self.inner.commits.subscribe())
+    }
+
+    /// Binary search: `recorded_at` never decreases along positions, which
+    /// are dense from 1 here.
+    async fn position_at(&self, recorded_at: Timestamp) -> Result<Option<Position>, StoreError> {
+        self.read(move |connection| {
+            let last = schema::load_tail(connection)?.position;
+            let mut statement = connection
+                .prepare_cached("SELECT recorded_at FROM events WHERE position = ?1")
+                .map_err(|e| schema::sqlite_error(e, None))?;
+            let mut recorded_at_of = |position: i64| -> Result<i64, StoreError> {
+                statement
+                    .query_row([position], |row| row.get(0))
+                    .map_err(|e| schema::sqlite_error(e, Some(Position::from_sequence(position as u64))))
+            };
+            // Invariant: positions <= known were recorded by then; > beyond were not.
+            let (mut known, mut beyond) = (0, last + 1);
+            while beyond - known > 1 {
+                let middle = known + (beyond - known) / 2;
+                if recorded_at_of(middle)? <= recorded_at.as_millis() {
+                    known = middle;
+                } else {
+                    beyond = middle;
+                }
+            }
+            Ok((known > 0).then(|| Position::from_sequence(known as u64)))
+        })
+        .await
     }
 
     async fn head(&self) -> Result<LedgerHead, StoreError> {
         self.read(|connection| {
             let tail = schema::load_tail(connection)?;
-            let last_position =
-                (tail.position > 0).then(|| Position::from_sequence(tail.position as u64));
+            let last_position = (tail.position > 0).then(|| Position::from_sequence(tail.position as u64));
             Ok(LedgerHead {
                 last_position,
                 // Positions are dense from 1 in this backend: the last is the count.

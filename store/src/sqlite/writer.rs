@@ -33,8 +33,7 @@ INSERT INTO events (position, stream, version, event_id, event_type, schema_vers
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2, ?3)";
 const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
-const STREAM_HEAD: &str =
-    "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
+const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
 #[derive(Debug)]
 pub struct AppendRequest {
@@ -84,11 +83,7 @@ pub struct Writer {
 }
 
 impl Writer {
-    pub fn new(
-        connection: Connection,
-        tail: Tail,
-        commits: std::sync::Arc<watch::Sender<Option<Position>>>,
-    ) -> Self {
+    pub fn new(connection: Connection, tail: Tail, commits: std::sync::Arc<watch::Sender<Option<Position>>>) -> Self {
         Writer {
             connection,
             heads: HashMap::new(),
@@ -125,13 +120,7 @@ impl Writer {
             ..self.tail
         };
         let mut written_heads = HashMap::new();
-        let outcome = write_batch(
-            &mut self.connection,
-            &self.heads,
-            &mut written_heads,
-            &mut tail,
-            batch,
-        );
+        let outcome = write_batch(&mut self.connection, &self.heads, &mut written_heads, &mut tail, batch);
         match outcome {
             Ok(results) => {
                 if self.heads.len() + written_heads.len() > HEAD_CACHE_MAX {
@@ -162,9 +151,7 @@ impl Writer {
 fn wall_clock_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn write_batch(
@@ -214,10 +201,7 @@ fn append_one(
     if let Some(result) = earlier_result(transaction, &stream, &request.events)? {
         return Ok(Applied::AlreadyWritten(result));
     }
-    let current = match written_heads
-        .get(&stream)
-        .or_else(|| cached_heads.get(&stream))
-    {
+    let current = match written_heads.get(&stream).or_else(|| cached_heads.get(&stream)) {
         Some(head) => Some(*head),
         None => stored_head(transaction, &stream)?,
     };
@@ -250,11 +234,7 @@ fn append_one(
             pii_digest,
         };
         let hash = event_hash(&previous_hash, &fields);
-        let digest = ledger_digest(
-            &tail.digest,
-            Position::from_sequence(position as u64),
-            &hash,
-        );
+        let digest = ledger_digest(&tail.digest, Position::from_sequence(position as u64), &hash);
         insert_event
             .execute(params![
                 position,
@@ -315,11 +295,7 @@ fn earlier_result(
     for event in events {
         let row = find
             .query_row([event.event_id.as_bytes()], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, i64>(2)?,
-                ))
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
             })
             .optional()
             .map_err(|e| sqlite_error(e, None))?;
@@ -366,17 +342,12 @@ fn earlier_result(
     }))
 }
 
-fn stored_head(
-    transaction: &Transaction<'_>,
-    stream: &str,
-) -> Result<Option<StreamHead>, StoreError> {
+fn stored_head(transaction: &Transaction<'_>, stream: &str) -> Result<Option<StreamHead>, StoreError> {
     let mut statement = transaction
         .prepare_cached(STREAM_HEAD)
         .map_err(|e| sqlite_error(e, None))?;
     let row = statement
-        .query_row([stream], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?))
-        })
+        .query_row([stream], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, Vec<u8>>(1)?)))
         .optional()
         .map_err(|e| sqlite_error(e, None))?;
     let Some((version, hash)) = row else {

@@ -1,0 +1,32 @@
+//! Interned strings (owners, tags): each distinct string is stored once and
+//! contacts carry 4-byte ids, keeping per-contact state small.
+
+use std::collections::HashMap;
+
+pub type SymbolId = u32;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Symbols {
+    names: Vec<Box<str>>,
+    ids: HashMap<Box<str>, SymbolId>,
+}
+
+impl Symbols {
+    pub fn intern(&mut self, name: &str) -> SymbolId {
+        if let Some(id) = self.ids.get(name) {
+            return *id;
+        }
+        let id = SymbolId::try_from(self.names.len()).unwrap_or(SymbolId::MAX);
+        self.names.push(name.into());
+        self.ids.insert(name.into(), id);
+        id
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<SymbolId> {
+        self.ids.get(name).copied()
+    }
+
+    pub fn name(&self, id: SymbolId) -> &str {
+        self.names.get(id as usize).map_or("", |name| name)
+    }
+}

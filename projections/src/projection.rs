@@ -1,0 +1,217 @@
+//! The ledger projection: one `Relationship` per contact, the policies in
+//! the order they took force, and the violations found on the way.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rapport_domain::gate::gate;
+use rapport_domain::{
+    Channel, CompiledPolicy, ContactId, Event, GateDecision, Policy, Position, ReasonSet, RecordedEvent, Relationship,
+    SendMode, StreamName, Strength, Symbols, Timestamp, TouchAuthorization, Verdict, strength,
+};
+
+/// A policy and the position from which it was in force.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyInForce {
+    /// `None` for the built-in default used before the ledger's first policy.
+    pub since: Option<Position>,
+    pub policy: Arc<CompiledPolicy>,
+}
+
+/// A gate decision about one contact, stamped with the ledger position it
+/// was computed at.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Decision {
+    pub contact_id: ContactId,
+    pub gate: GateDecision,
+    pub position: Option<Position>,
+}
+
+/// A touch the gate would not have allowed at the position it was recorded.
+/// Kept compact (a ledger ingested from other tools may hold many); the
+/// whole decision is rebuilt by replaying to just before `position`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    pub position: Position,
+    pub event_id: uuid::Uuid,
+    pub contact_id: ContactId,
+    pub mode: SendMode,
+    /// The verdict the touch broke, and the reasons behind it.
+    pub verdict: Verdict,
+    pub reasons: ReasonSet,
+    pub policy_version: u32,
+    /// A manager's override reason, if it was one.
+    pub override_reason: Option<Box<str>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Projection {
+    contacts: HashMap<ContactId, Relationship>,
+    symbols: Symbols,
+    policies: Vec<PolicyInForce>,
+    violations: Vec<Violation>,
+    position: Option<Position>,
+    events_applied: u64,
+}
+
+impl Default for Projection {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Projection {
+    pub fn new() -> Self {
+        let mut symbols = Symbols::default();
+        let default = CompiledPolicy::new(0, Policy::default(), &mut symbols);
+        Projection {
+            contacts: HashMap::new(),
+            symbols,
+            policies: vec![PolicyInForce {
+                since: None,
+                policy: Arc::new(default),
+            }],
+            violations: Vec::new(),
+            position: None,
+            events_applied: 0,
+        }
+    }
+
+    /// Folds the next event of the global order.
+    ///
+    /// # Panics
+    /// If `event` does not come after the last one applied: feeding events
+    /// out of order is a programming error that would corrupt every read model.
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        assert!(
+            self.position < Some(event.position),
+            "events must be applied in global order: {} after {:?}",
+            event.position,
+            self.position
+        );
+        self.position = Some(event.position);
+        self.events_applied += 1;
+        match (&event.stream, &event.event) {
+            (StreamName::Policy, Event::PolicyChanged(changed)) => {
+                let version = u32::try_from(event.version + 1).unwrap_or(u32::MAX);
+                let compiled = CompiledPolicy::new(version, changed.policy.clone(), &mut self.symbols);
+                self.policies.push(PolicyInForce {
+                    since: Some(event.position),
+                    policy: Arc::new(compiled),
+                });
+            }
+            (StreamName::Contact(contact_id), contact_event) => {
+                if let Event::TouchRecorded(touch) = contact_event {
+                    self.check_touch(*contact_id, event, touch.mode, touch.channel, &touch.authorization);
+                }
+                let relationship = self.contacts.entry(*contact_id).or_default();
+                relationship.apply(contact_event, event.occurred_at, &mut self.symbols);
+            }
+            _ => {}
+        }
+    }
+
+    /// Marks a touch the gate, as it stood just before it, would not allow.
+    fn check_touch(
+        &mut self,
+        contact_id: ContactId,
+        event: &RecordedEvent,
+        mode: SendMode,
+        channel: Channel,
+        authorization: &TouchAuthorization,
+    ) {
+        let Some(relationship) = self.contacts.get(&contact_id) else {
+            return;
+        };
+        let decision = gate(
+            relationship,
+            self.current_policy(),
+            mode,
+            Some(channel),
+            event.occurred_at,
+        );
+        if decision.verdict == Verdict::Allow {
+            return;
+        }
+        let override_reason = match authorization {
+            TouchAuthorization::Override { reason } => Some(reason.as_str().into()),
+            TouchAuthorization::Gate { .. } | TouchAuthorization::External { .. } => None,
+        };
+        self.violations.push(Violation {
+            position: event.position,
+            event_id: event.event_id,
+            contact_id,
+            mode,
+            verdict: decision.verdict,
+            reasons: decision.blocking_reasons(),
+            policy_version: decision.policy_version,
+            override_reason,
+        });
+    }
+
+    /// The last position folded.
+    pub fn position(&self) -> Option<Position> {
+        self.position
+    }
+
+    pub fn events_applied(&self) -> u64 {
+        self.events_applied
+    }
+
+    pub fn contact_count(&self) -> usize {
+        self.contacts.len()
+    }
+
+    /// A registered contact's relationship.
+    pub fn relationship(&self, contact_id: ContactId) -> Option<&Relationship> {
+        self.contacts
+            .get(&contact_id)
+            .filter(|relationship| relationship.is_registered())
+    }
+
+    pub fn contacts(&self) -> impl Iterator<Item = (ContactId, &Relationship)> {
+        self.contacts
+            .iter()
+            .filter(|(_, r)| r.is_registered())
+            .map(|(id, r)| (*id, r))
+    }
+
+    pub fn symbols(&self) -> &Symbols {
+        &self.symbols
+    }
+
+    pub fn current_policy(&self) -> &CompiledPolicy {
+        // Never empty: `new` starts with the built-in default.
+        &self.policies[self.policies.len() - 1].policy
+    }
+
+    /// Every policy in the order it took force (the built-in default first).
+    pub fn policies(&self) -> &[PolicyInForce] {
+        &self.policies
+    }
+
+    pub fn violations(&self) -> &[Violation] {
+        &self.violations
+    }
+
+    pub fn strength(&self, contact_id: ContactId, at: Timestamp) -> Option<Strength> {
+        let relationship = self.relationship(contact_id)?;
+        Some(strength(relationship, &self.current_policy().policy.scoring, at))
+    }
+
+    /// The gate for a registered contact, under the policy in force now.
+    pub fn gate(
+        &self,
+        contact_id: ContactId,
+        mode: SendMode,
+        channel: Option<Channel>,
+        at: Timestamp,
+    ) -> Option<Decision> {
+        let relationship = self.relationship(contact_id)?;
+        Some(Decision {
+            contact_id,
+            gate: gate(relationship, self.current_policy(), mode, channel, at),
+            position: self.position,
+        })
+    }
+}
