@@ -50,6 +50,18 @@ pub enum Bench {
         #[arg(long, default_value_t = 2_000_000)]
         decisions: usize,
     },
+    /// The `gate` GraphQL query over loopback HTTP against a real server.
+    ///
+    /// Example: rapport bench http --contacts 2000 --connections 32 --seconds 10
+    Http {
+        #[arg(long, default_value_t = 2_000)]
+        contacts: usize,
+        /// Concurrent keep-alive connections (one request in flight each).
+        #[arg(long, default_value_t = 32)]
+        connections: usize,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
     /// Bulk import: whole contact histories, one append per contact.
     ///
     /// Example: rapport bench import --contacts 40000 --events-per-contact 25
@@ -139,6 +151,11 @@ pub async fn run(bench: Bench) -> anyhow::Result<Outcome> {
             events_per_contact,
             decisions,
         } => gate(contacts.max(1), events_per_contact.clamp(1, 10_000), decisions.max(1)),
+        Bench::Http {
+            contacts,
+            connections,
+            seconds,
+        } => http(contacts.max(1), connections.clamp(1, 1_024), seconds.clamp(1, 600)).await,
     }
 }
 
@@ -325,6 +342,73 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
     println!(
         "  state size   {} bytes per relationship (before tags)",
         std::mem::size_of::<rapport_domain::Relationship>()
+    );
+    Ok(Outcome::Yes)
+}
+
+async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Result<Outcome> {
+    let (dir, store) = scratch_ledger()?;
+    crate::ledger::ensure_policy(&store, "bench").await?;
+    fill(&store, contacts, 25, 16).await?;
+    let path = store.path().to_path_buf();
+    drop(store);
+    let state = crate::server::open_state(&path).await?;
+    let token = state.tokens.create(crate::tokens::Role::Manager, "bench", "bench")?;
+    let server = crate::server::Server::start_with(state, "127.0.0.1:0".parse()?).await?;
+    let url = format!("http://{}/graphql", server.address);
+    let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
+    let query = "query($id: UUID!, $mode: SendMode!) { gate(contactId: $id, mode: $mode) { verdict allowed reasons { code message blocking } nextAllowedAt score band policyVersion position } }";
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..connections as u64)
+        .map(|task| {
+            let (client, url, token) = (client.clone(), url.clone(), token.clone());
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut n = task;
+                while Instant::now() < deadline {
+                    let StreamName::Contact(id) = contact_stream(n % contacts as u64) else {
+                        unreachable!("a contact stream")
+                    };
+                    let mode = if n % 2 == 0 { "MASS" } else { "ONE_TO_ONE" };
+                    let body = serde_json::json!({ "query": query, "variables": { "id": id.0, "mode": mode } });
+                    let sent = Instant::now();
+                    let response = client.post(&url).bearer_auth(&token).json(&body).send().await?;
+                    anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
+                    let bytes = response.bytes().await?;
+                    anyhow::ensure!(
+                        !bytes.windows(8).any(|w| w == b"\"errors\""),
+                        "GraphQL errors in the answer"
+                    );
+                    latencies.push(sent.elapsed());
+                    n += connections as u64;
+                }
+                anyhow::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.context("client task")??);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let held = crate::ALLOCATOR.allocated();
+    server.stop().await?;
+    drop(dir);
+    latencies.sort_unstable();
+    println!(
+        "gate query over loopback HTTP: {contacts} contacts, {connections} connections, {elapsed:.1} s (client and server share the machine)"
+    );
+    println!("  requests/s  {:.0}", latencies.len() as f64 / elapsed);
+    println!(
+        "  latency     p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().map_or(0.0, |max| max.as_secs_f64() * 1e3)
+    );
+    println!(
+        "  heap        {} bytes in use at the end (server, client and projection)",
+        held
     );
     Ok(Outcome::Yes)
 }

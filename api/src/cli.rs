@@ -43,9 +43,50 @@ pub enum Command {
         #[arg(long)]
         digest: Option<String>,
     },
+    /// Serve the GraphQL API (and GraphiQL) over HTTP.
+    ///
+    /// Example: rapport serve --listen 127.0.0.1:8080
+    Serve {
+        /// Address to listen on.
+        #[arg(long, env = "RAPPORT_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Print the GraphQL schema (SDL); `api/schema.graphql` is its output.
+    ///
+    /// Example: rapport schema > api/schema.graphql
+    Schema,
+    /// Create, list or revoke API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Measure throughput on a scratch ledger (see docs/performance.md).
     #[command(subcommand)]
     Bench(bench::Bench),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once and never again.
+    ///
+    /// Example: rapport token create --role sales --name alice
+    Create {
+        /// sales, manager, auditor, admin or ingest.
+        #[arg(long)]
+        role: crate::tokens::Role,
+        /// Who holds it; for sales, the owner id of their contacts.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    ///
+    /// Example: rapport token list --json
+    List,
+    /// Revoke a token by id, or every token with a name.
+    ///
+    /// Example: rapport token revoke alice
+    Revoke {
+        /// A token id from `token list`, or a name.
+        token: String,
+    },
 }
 
 /// Parses the process arguments, runs the command, and returns its exit code.
@@ -77,5 +118,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         Command::Ledger => commands::ledger(&cli.store, cli.json).await,
         Command::Verify { digest } => commands::verify(&cli.store, digest.as_deref(), cli.json).await,
         Command::Bench(bench) => bench::run(bench).await,
+        Command::Serve { listen } => commands::serve(&cli.store, listen).await,
+        Command::Token(command) => commands::token(&cli.store, command, cli.json),
+        Command::Schema => {
+            print!("{}", crate::graphql::sdl());
+            Ok(crate::Outcome::Yes)
+        }
     }
 }

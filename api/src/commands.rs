@@ -67,3 +67,74 @@ pub async fn verify(store_path: &Path, digest: Option<&str>, json: bool) -> anyh
     }
     Ok(if report.is_intact() { Outcome::Yes } else { Outcome::No })
 }
+
+pub async fn serve(store_path: &Path, listen: std::net::SocketAddr) -> anyhow::Result<Outcome> {
+    let settings = crate::server::Settings {
+        store: store_path.to_path_buf(),
+        listen,
+    };
+    let server = crate::server::Server::start(&settings).await?;
+    eprintln!(
+        "rapport is serving {} on http://{}/graphql (GraphiQL in a browser)",
+        store_path.display(),
+        server.address
+    );
+    crate::server::run_until_signal(server).await?;
+    Ok(Outcome::Yes)
+}
+
+fn now_text() -> String {
+    crate::graphql::now().to_rfc3339()
+}
+
+pub fn token(store_path: &Path, command: crate::cli::TokenCommand, json: bool) -> anyhow::Result<Outcome> {
+    use crate::cli::TokenCommand;
+    let tokens = crate::tokens::TokenStore::open(store_path)?;
+    match command {
+        TokenCommand::Create { role, name } => {
+            let secret = tokens.create(role, &name, &now_text())?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "name": name.trim(), "role": role.as_str(), "token": secret })
+                );
+            } else {
+                println!("{secret}");
+                eprintln!("a {role} token for {}: keep it now, it is not shown again", name.trim());
+            }
+            Ok(Outcome::Yes)
+        }
+        TokenCommand::List => {
+            let list = tokens.list()?;
+            if json {
+                let rows: Vec<_> = list
+                    .iter()
+                    .map(|t| serde_json::json!({ "id": t.id, "name": t.name, "role": t.role.as_str(), "createdAt": t.created_at, "revoked": t.revoked }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:>4}  {:<24} {:<8} {:<25} status", "id", "name", "role", "created");
+                for t in list {
+                    let status = if t.revoked { "revoked" } else { "active" };
+                    println!(
+                        "{:>4}  {:<24} {:<8} {:<25} {status}",
+                        t.id,
+                        t.name,
+                        t.role.as_str(),
+                        t.created_at
+                    );
+                }
+            }
+            Ok(Outcome::Yes)
+        }
+        TokenCommand::Revoke { token } => {
+            let revoked = tokens.revoke(&token, &now_text())?;
+            if json {
+                println!("{}", serde_json::json!({ "revoked": revoked }));
+            } else {
+                println!("revoked {revoked} token(s)");
+            }
+            Ok(if revoked > 0 { Outcome::Yes } else { Outcome::No })
+        }
+    }
+}

@@ -6,6 +6,8 @@ use std::path::Path;
 
 use rapport_domain::{NewEvent, Policy, PolicyChanged, Position, StreamName, Timestamp};
 use rapport_projections::Projection;
+
+use crate::live::ReadModel;
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
 use uuid::Uuid;
 
@@ -58,6 +60,14 @@ fn wall_clock_millis() -> i64 {
 /// two cores the two halves overlap; the queue between them holds a few
 /// pages at most.
 pub async fn rebuild(store: &(impl EventStore + Clone), until: Option<Position>) -> Result<Projection, StoreError> {
+    Ok(rebuild_read_model(store, until).await?.projection)
+}
+
+/// As `rebuild`, with the contact directory (personal data) beside the projection.
+pub async fn rebuild_read_model(
+    store: &(impl EventStore + Clone),
+    until: Option<Position>,
+) -> Result<ReadModel, StoreError> {
     let (pages, mut queue) = tokio::sync::mpsc::channel(REBUILD_PAGES_QUEUED);
     let reader = store.clone();
     let reading = tokio::spawn(async move {
@@ -74,17 +84,17 @@ pub async fn rebuild(store: &(impl EventStore + Clone), until: Option<Position>)
             }
         }
     });
-    let mut projection = Projection::new();
+    let mut model = ReadModel::default();
     while let Some(page) = queue.recv().await {
         for raw in page
             .into_iter()
             .take_while(|event| until.is_none_or(|until| event.position <= until))
         {
-            projection.apply(&raw.decode()?);
+            model.apply(&raw.decode()?);
         }
     }
     reading
         .await
         .map_err(|e| StoreError::Unavailable(format!("the ledger reader stopped: {e}")))??;
-    Ok(projection)
+    Ok(model)
 }

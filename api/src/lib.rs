@@ -4,7 +4,13 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod graphql;
 pub mod ledger;
+pub mod live;
+pub mod metrics;
+pub mod server;
+pub mod state;
+pub mod tokens;
 
 // Small, short-lived allocations dominate decoding and folding; mimalloc
 // serves them faster than the system allocator. `Cap` counts live bytes,

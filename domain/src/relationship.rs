@@ -60,6 +60,8 @@ pub struct Relationship {
     reply_hours_utc: [u8; 24],
     replies_total: u32,
     touches_total: u32,
+    /// The contact stream's version after the last event folded.
+    stream_version: u32,
     owner: SymbolId,
     tags: Box<[SymbolId]>,
     unanswered_mass: u16,
@@ -93,6 +95,7 @@ impl Default for Relationship {
             reply_hours_utc: [0; 24],
             replies_total: 0,
             touches_total: 0,
+            stream_version: 0,
             owner: SymbolId::MAX,
             tags: Box::new([]),
             unanswered_mass: 0,
@@ -107,9 +110,11 @@ impl Default for Relationship {
 }
 
 impl Relationship {
-    /// Folds one event. Holds no business rule and cannot fail; events for
-    /// other streams (policy, campaigns) leave it unchanged.
-    pub fn apply(&mut self, event: &Event, occurred_at: Timestamp, symbols: &mut Symbols) {
+    /// Folds one event of the contact's stream (`stream_version` is its
+    /// version). Holds no business rule and cannot fail; events of other
+    /// streams (policy, campaigns) leave it unchanged.
+    pub fn apply(&mut self, event: &Event, stream_version: u64, occurred_at: Timestamp, symbols: &mut Symbols) {
+        self.stream_version = u32::try_from(stream_version).unwrap_or(u32::MAX);
         let at = occurred_at.as_millis();
         match event {
             Event::ContactRegistered(e) => {
@@ -238,6 +243,12 @@ impl Relationship {
                 *chat = NEVER_MINUTE;
             }
         }
+    }
+
+    /// The contact stream's version (0 = registration only): what a writer
+    /// passes as its expected version.
+    pub fn stream_version(&self) -> u64 {
+        u64::from(self.stream_version)
     }
 
     pub fn is_registered(&self) -> bool {

@@ -105,7 +105,7 @@ impl Projection {
                     self.check_touch(*contact_id, event, touch.mode, touch.channel, &touch.authorization);
                 }
                 let relationship = self.contacts.entry(*contact_id).or_default();
-                relationship.apply(contact_event, event.occurred_at, &mut self.symbols);
+                relationship.apply(contact_event, event.version, event.occurred_at, &mut self.symbols);
             }
             _ => {}
         }

@@ -36,8 +36,13 @@ fn history() -> impl Strategy<Value = Vec<(i64, Event)>> {
 fn fold(history: &[(i64, Event)]) -> (Relationship, Symbols) {
     let mut relationship = Relationship::default();
     let mut symbols = Symbols::default();
-    for (offset, event) in history {
-        relationship.apply(event, Timestamp::from_millis_unchecked(START + offset), &mut symbols);
+    for (version, (offset, event)) in history.iter().enumerate() {
+        relationship.apply(
+            event,
+            version as u64,
+            Timestamp::from_millis_unchecked(START + offset),
+            &mut symbols,
+        );
     }
     (relationship, symbols)
 }
@@ -64,7 +69,7 @@ proptest! {
     fn a_reply_never_lowers_the_score(history in history(), reply_at in 0..365 * DAY, at in 0..400 * DAY) {
         let (mut relationship, mut symbols) = fold(&history);
         let before = score(&relationship, at);
-        relationship.apply(&reply().into(), Timestamp::from_millis_unchecked(START + reply_at), &mut symbols);
+        relationship.apply(&reply().into(), 999, Timestamp::from_millis_unchecked(START + reply_at), &mut symbols);
         prop_assert!(score(&relationship, at) >= before);
     }
 
@@ -78,7 +83,7 @@ proptest! {
         let (mut relationship, mut symbols) = fold(&history);
         let before = score(&relationship, at);
         let mode = if mass { SendMode::Mass } else { SendMode::OneToOne };
-        relationship.apply(&touch(mode).into(), Timestamp::from_millis_unchecked(START + touch_at), &mut symbols);
+        relationship.apply(&touch(mode).into(), 999, Timestamp::from_millis_unchecked(START + touch_at), &mut symbols);
         prop_assert!(score(&relationship, at) <= before);
     }
 

@@ -1,5 +1,6 @@
 //! rapport's end-to-end tests: one binary, one module per capability.
 
+mod api;
 mod conformance;
 mod crash;
 mod ledger;

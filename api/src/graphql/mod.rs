@@ -1,0 +1,74 @@
+//! The GraphQL API: schema, limits, and the helpers resolvers share. The
+//! names in the schema are a contract with clients; `api/schema.graphql` is
+//! its exported SDL and a test fails when the two drift apart.
+
+pub mod auth;
+pub mod errors;
+mod mutation;
+mod query;
+mod subscription;
+pub mod types;
+
+use std::sync::Arc;
+
+use async_graphql::Schema;
+use chrono::{DateTime, Utc};
+use rapport_domain::Timestamp;
+
+use crate::state::AppState;
+pub use mutation::Mutation;
+pub use query::Query;
+pub use subscription::Subscription;
+
+pub type ApiSchema = Schema<Query, Mutation, Subscription>;
+
+/// Limits on what one request may ask for.
+pub const DEPTH_MAX: usize = 12;
+pub const COMPLEXITY_MAX: usize = 2_000;
+pub const RECURSIVE_DEPTH_MAX: usize = 32;
+pub const PAGE_SIZE_DEFAULT: usize = 20;
+pub const PAGE_SIZE_MAX: usize = 100;
+pub const INGEST_BATCH_MAX: usize = 1_000;
+pub const SEARCH_CHARS_MAX: usize = 100;
+
+pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
+    Schema::build(Query, Mutation, Subscription)
+        .data(state)
+        .limit_depth(DEPTH_MAX)
+        .limit_complexity(COMPLEXITY_MAX)
+        .limit_recursive_depth(RECURSIVE_DEPTH_MAX)
+        .finish()
+}
+
+/// The schema's SDL, as exported to `api/schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(Query, Mutation, Subscription).finish().sdl()
+}
+
+pub fn timestamp(at: DateTime<Utc>) -> async_graphql::Result<Timestamp> {
+    Timestamp::from_datetime(at).map_err(|e| errors::bad_input(e.to_string()))
+}
+
+pub fn to_datetime(at: Timestamp) -> DateTime<Utc> {
+    at.to_datetime()
+}
+
+pub fn now() -> Timestamp {
+    let millis = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
+    Timestamp::from_millis_unchecked(millis)
+}
+
+/// A page size: `first` if given (1 to `PAGE_SIZE_MAX`), else the default.
+pub fn page_size(first: Option<i32>) -> async_graphql::Result<usize> {
+    match first {
+        None => Ok(PAGE_SIZE_DEFAULT),
+        Some(n) if n >= 1 && n as usize <= PAGE_SIZE_MAX => Ok(n as usize),
+        Some(n) if n < 1 => Err(errors::bad_input(format!("first must be at least 1, got {n}"))),
+        Some(n) => Err(errors::error(
+            errors::Code::LimitExceeded,
+            format!("first is at most {PAGE_SIZE_MAX}, got {n}"),
+        )),
+    }
+}

@@ -1,0 +1,691 @@
+//! Mutations: every write becomes one ledger event (or, for ingestion, a
+//! validated batch). Writes are idempotent by `idempotencyKey`, optimistic
+//! by `expectedVersion`, and answered only once the projection has applied
+//! them (read-your-writes).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object};
+use chrono::{DateTime, Utc};
+use rapport_domain::{
+    ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactId, ContactReadded,
+    ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, NewEvent, Pii, PolicyChanged,
+    ReplyReceived, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
+};
+use rapport_store::{AppendResult, EventStore, ExpectedVersion, READ_LIMIT_MAX};
+use uuid::Uuid;
+
+use super::auth::{INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, require};
+use super::errors::{Code, bad_input, error, from_store, internal};
+use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
+use super::{INGEST_BATCH_MAX, now, timestamp};
+use crate::state::AppState;
+use crate::tokens::{Principal, Role};
+
+#[derive(Debug)]
+pub struct Mutation;
+
+#[derive(InputObject, Debug)]
+pub struct RegisterContactInput {
+    /// The contact's id; when absent, the idempotency key, else a new id.
+    pub id: Option<Uuid>,
+    /// Staff id of the owner; sales staff register contacts for themselves.
+    pub owner: Option<String>,
+    pub primary_channel: Channel,
+    /// IANA zone such as Asia/Shanghai; the policy default when absent.
+    pub time_zone: Option<String>,
+    pub tags: Option<Vec<String>>,
+    pub display_name: Option<String>,
+    pub phone: Option<String>,
+    pub wechat_id: Option<String>,
+    pub email: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct OverrideInput {
+    /// Why the gate is overridden; recorded on the event and shown in `violations`.
+    pub reason: String,
+}
+
+#[derive(InputObject, Debug)]
+pub struct RecordTouchInput {
+    pub contact_id: Uuid,
+    pub mode: SendMode,
+    /// The contact's primary channel when absent.
+    pub channel: Option<Channel>,
+    pub campaign_id: Option<Uuid>,
+    /// Managers only: send although the gate says no.
+    #[graphql(name = "override")]
+    pub override_: Option<OverrideInput>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+    pub expected_version: Option<i64>,
+}
+
+/// A fact about a contact on a channel: a reply, block, unblock, deletion or re-add.
+#[derive(InputObject, Debug)]
+pub struct ContactEventInput {
+    pub contact_id: Uuid,
+    /// The contact's primary channel when absent.
+    pub channel: Option<Channel>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+    pub expected_version: Option<i64>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct RecordComplaintInput {
+    pub contact_id: Uuid,
+    pub channel: Option<Channel>,
+    pub reason: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+    pub expected_version: Option<i64>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct SetConsentInput {
+    pub contact_id: Uuid,
+    /// False records an opt-out.
+    pub granted: bool,
+    pub source: Option<String>,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+    pub expected_version: Option<i64>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct TagInput {
+    pub contact_id: Uuid,
+    pub tag: String,
+    pub occurred_at: Option<DateTime<Utc>>,
+    pub idempotency_key: Option<Uuid>,
+    pub expected_version: Option<i64>,
+}
+
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IngestType {
+    Reply,
+    Touch,
+    Block,
+    Unblock,
+    Deletion,
+    Readd,
+    Complaint,
+    ConsentGranted,
+    ConsentWithdrawn,
+}
+
+/// A fact observed by another tool. `eventId` makes it idempotent.
+#[derive(InputObject, Debug)]
+pub struct IngestEventInput {
+    pub event_id: Uuid,
+    pub contact_id: Uuid,
+    #[graphql(name = "type")]
+    pub event_type: IngestType,
+    pub occurred_at: DateTime<Utc>,
+    pub channel: Option<Channel>,
+    /// For touches.
+    pub mode: Option<SendMode>,
+    pub campaign_id: Option<Uuid>,
+    /// For touches: the staff id that sent it.
+    pub sender: Option<String>,
+    /// For complaints.
+    pub reason: Option<String>,
+    /// The tool it came from.
+    pub source: Option<String>,
+}
+
+#[derive(InputObject, Debug)]
+pub struct PolicyInput {
+    /// The whole policy document (see the `policy` query for its shape).
+    pub document: Json<serde_json::Value>,
+    /// The version this replaces; CONFLICT if another policy came first.
+    pub expected_version: Option<i32>,
+}
+
+/// The options every contact write shares.
+struct Write {
+    contact_id: ContactId,
+    occurred_at: Timestamp,
+    event_id: Uuid,
+    expected: ExpectedVersion,
+}
+
+impl Write {
+    fn new(
+        contact_id: Uuid,
+        occurred_at: Option<DateTime<Utc>>,
+        idempotency_key: Option<Uuid>,
+        expected_version: Option<i64>,
+    ) -> async_graphql::Result<Self> {
+        let expected = match expected_version {
+            None => ExpectedVersion::StreamExists,
+            Some(version) if version >= 0 => ExpectedVersion::Exact(version as u64),
+            Some(version) => return Err(bad_input(format!("expectedVersion must be 0 or more, got {version}"))),
+        };
+        Ok(Write {
+            contact_id: ContactId(contact_id),
+            occurred_at: occurred_at.map(timestamp).transpose()?.unwrap_or_else(now),
+            event_id: idempotency_key.unwrap_or_else(Uuid::now_v7),
+            expected,
+        })
+    }
+}
+
+fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppState>> {
+    ctx.data::<Arc<AppState>>()
+}
+
+/// Appends one event and waits until the projection has applied it.
+async fn append_event(
+    state: &AppState,
+    stream: StreamName,
+    expected: ExpectedVersion,
+    event: NewEvent,
+) -> Result<AppendResult, rapport_store::StoreError> {
+    let result = state.store.append(stream, expected, vec![event]).await?;
+    state.metrics.record_appended(1);
+    state.live.wait_for(result.position).await?;
+    Ok(result)
+}
+
+async fn append(
+    state: &AppState,
+    stream: StreamName,
+    expected: ExpectedVersion,
+    event: NewEvent,
+) -> async_graphql::Result<AppendResult> {
+    append_event(state, stream, expected, event).await.map_err(from_store)
+}
+
+fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>) -> RecordResult {
+    RecordResult {
+        event_id: write.event_id,
+        position: appended.position.to_string(),
+        contact_version: appended.next_expected_version as i64,
+        contact: Contact {
+            id: write.contact_id,
+            view: View::Live,
+            default_at: now(),
+        },
+        decision,
+    }
+}
+
+/// Records a fact about an existing contact the caller may write.
+async fn record(
+    ctx: &Context<'_>,
+    write: Write,
+    event: impl FnOnce(rapport_domain::Channel) -> Event,
+    channel: Option<Channel>,
+) -> async_graphql::Result<RecordResult> {
+    let principal = require(ctx, WRITERS, "record contact events")?;
+    let state = state(ctx)?;
+    let primary = state.live.read(|model| {
+        check_contact(principal, model, write.contact_id)?;
+        Ok::<_, async_graphql::Error>(
+            model
+                .projection
+                .relationship(write.contact_id)
+                .map(|r| r.primary_channel()),
+        )
+    })?;
+    let channel = channel
+        .map(Into::into)
+        .or(primary)
+        .unwrap_or(rapport_domain::Channel::Other);
+    let new_event = NewEvent::new(
+        write.event_id,
+        event(channel),
+        write.occurred_at,
+        principal.name.clone(),
+    );
+    let appended = append(state, StreamName::Contact(write.contact_id), write.expected, new_event).await?;
+    Ok(result(&write, appended, None))
+}
+
+/// A retried touch: the event with this id, if the contact's stream has it.
+async fn already_recorded(state: &AppState, write: &Write) -> async_graphql::Result<Option<AppendResult>> {
+    let events = state
+        .store
+        .read_stream(StreamName::Contact(write.contact_id), 0, READ_LIMIT_MAX)
+        .await
+        .map_err(from_store)?;
+    Ok(events
+        .into_iter()
+        .find(|event| event.event_id == write.event_id)
+        .map(|event| AppendResult {
+            next_expected_version: event.version,
+            position: event.position,
+        }))
+}
+
+fn gate_denied(decision: &GateDecision) -> async_graphql::Error {
+    let reasons = serde_json::to_value(&decision.reasons).unwrap_or_default();
+    let verdict = serde_json::to_value(rapport_domain::Verdict::from(decision.verdict).as_str()).unwrap_or_default();
+    let next = decision.next_allowed_at.map(|at| at.to_rfc3339());
+    let summary = decision
+        .reasons
+        .iter()
+        .filter(|r| r.blocking)
+        .map(|r| r.message.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    error(
+        Code::GateDenied,
+        format!(
+            "the gate says {}: {summary}",
+            rapport_domain::Verdict::from(decision.verdict).as_str()
+        ),
+    )
+    .extend_with(|_, extensions| {
+        extensions.set(
+            "verdict",
+            async_graphql::Value::from_json(verdict.clone()).unwrap_or_default(),
+        );
+        extensions.set(
+            "reasons",
+            async_graphql::Value::from_json(reasons.clone()).unwrap_or_default(),
+        );
+        if let Some(next) = &next {
+            extensions.set("nextAllowedAt", next.clone());
+        }
+    })
+}
+
+fn ingest_error(index: usize, problem: impl std::fmt::Display) -> async_graphql::Error {
+    bad_input(format!("event {index}: {problem}; nothing was written"))
+        .extend_with(|_, extensions| extensions.set("index", index as i32))
+}
+
+#[Object]
+impl Mutation {
+    async fn register_contact(&self, ctx: &Context<'_>, input: RegisterContactInput) -> async_graphql::Result<Contact> {
+        let principal = require(ctx, WRITERS, "register contacts")?;
+        let owner = match (principal.role, input.owner) {
+            (Role::Sales, Some(owner)) if owner != principal.name => {
+                return Err(error(
+                    Code::Forbidden,
+                    "sales staff register contacts for themselves only",
+                ));
+            }
+            (_, Some(owner)) => owner,
+            (_, None) => principal.name.clone(),
+        };
+        // A retry with the same key must land on the same stream: without an
+        // explicit id, the key is the contact's id.
+        let event_id = input.idempotency_key.unwrap_or_else(Uuid::now_v7);
+        let contact_id = ContactId(input.id.or(input.idempotency_key).unwrap_or_else(Uuid::now_v7));
+        let event = ContactRegistered {
+            owner,
+            primary_channel: input.primary_channel.into(),
+            time_zone: input.time_zone,
+            tags: input.tags.unwrap_or_default(),
+        };
+        let pii = Pii {
+            display_name: input.display_name,
+            phone: input.phone,
+            wechat_id: input.wechat_id,
+            email: input.email,
+        };
+        let occurred_at = input.occurred_at.map(timestamp).transpose()?.unwrap_or_else(now);
+        let mut new_event = NewEvent::new(event_id, event, occurred_at, principal.name.clone());
+        if pii != Pii::default() {
+            new_event = new_event.with_pii(pii);
+        }
+        let state = state(ctx)?;
+        append_event(
+            state,
+            StreamName::Contact(contact_id),
+            ExpectedVersion::NoStream,
+            new_event,
+        )
+        .await
+        .map_err(|e| match e {
+            rapport_store::StoreError::WrongExpectedVersion { .. } => {
+                error(Code::Conflict, format!("contact {contact_id} is already registered"))
+            }
+            other => from_store(other),
+        })?;
+        Ok(Contact {
+            id: contact_id,
+            view: View::Live,
+            default_at: now(),
+        })
+    }
+
+    /// Records a touch the gate allows at its moment; anything else is
+    /// GATE_DENIED (with the decision) unless a manager overrides it.
+    async fn record_touch(&self, ctx: &Context<'_>, input: RecordTouchInput) -> async_graphql::Result<RecordResult> {
+        let principal = require(ctx, WRITERS, "record touches")?;
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        let state = state(ctx)?;
+        let mode = rapport_domain::SendMode::from(input.mode);
+        let (decision, version, channel) = state.live.read(|model| {
+            check_contact(principal, model, write.contact_id)?;
+            let relationship = model
+                .projection
+                .relationship(write.contact_id)
+                .ok_or_else(|| internal("contact vanished"))?;
+            let channel = input.channel.map(Into::into).unwrap_or(relationship.primary_channel());
+            let decision = model
+                .projection
+                .gate(write.contact_id, mode, Some(channel), write.occurred_at)
+                .ok_or_else(|| internal("contact vanished"))?;
+            state.metrics.record_verdict(decision.gate.verdict);
+            let view = GateDecision::new(
+                write.contact_id,
+                &decision.gate,
+                decision.position,
+                model.projection.symbols(),
+            );
+            Ok::<_, async_graphql::Error>((view, relationship.stream_version(), channel))
+        })?;
+        let verdict = Verdict::from(decision.verdict);
+        let authorization = match (&verdict, input.override_) {
+            (Verdict::Allow, _) => TouchAuthorization::Gate {
+                verdict,
+                policy_version: decision.policy_version as u32,
+                position: decision.position.clone().unwrap_or_default(),
+            },
+            (_, Some(override_)) => {
+                require(ctx, OVERRIDERS, "override the gate")?;
+                TouchAuthorization::Override {
+                    reason: override_.reason,
+                }
+            }
+            (_, None) => {
+                if input.idempotency_key.is_some()
+                    && let Some(earlier) = already_recorded(state, &write).await?
+                {
+                    return Ok(result(&write, earlier, Some(decision)));
+                }
+                return Err(gate_denied(&decision));
+            }
+        };
+        let touch = TouchRecorded {
+            mode,
+            channel,
+            campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
+            sender: principal.name.clone(),
+            authorization,
+        };
+        // The decision holds for the contact as it was: any event since
+        // (a block, a reply) makes this a CONFLICT to retry, not a send the
+        // gate never saw.
+        let expected = match write.expected {
+            ExpectedVersion::StreamExists => ExpectedVersion::Exact(version),
+            given => given,
+        };
+        let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
+        let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
+        Ok(result(&write, appended, Some(decision)))
+    }
+
+    async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        record(ctx, write, |channel| ReplyReceived { channel }.into(), input.channel).await
+    }
+
+    async fn record_block(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        record(ctx, write, |channel| ContactBlocked { channel }.into(), input.channel).await
+    }
+
+    async fn record_unblock(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        record(ctx, write, |channel| ContactUnblocked { channel }.into(), input.channel).await
+    }
+
+    /// The contact deleted us (removed the friend).
+    async fn record_deletion(
+        &self,
+        ctx: &Context<'_>,
+        input: ContactEventInput,
+    ) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        record(ctx, write, |channel| ContactDeletedUs { channel }.into(), input.channel).await
+    }
+
+    /// The contact added us again.
+    async fn record_readd(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        record(ctx, write, |channel| ContactReadded { channel }.into(), input.channel).await
+    }
+
+    async fn record_complaint(
+        &self,
+        ctx: &Context<'_>,
+        input: RecordComplaintInput,
+    ) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        let reason = input.reason;
+        record(
+            ctx,
+            write,
+            move |channel| ComplaintFiled { channel, reason }.into(),
+            input.channel,
+        )
+        .await
+    }
+
+    async fn set_consent(&self, ctx: &Context<'_>, input: SetConsentInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        let (granted, source) = (input.granted, input.source);
+        let event = move |_| {
+            if granted {
+                ConsentGranted { source }.into()
+            } else {
+                ConsentWithdrawn { source }.into()
+            }
+        };
+        record(ctx, write, event, None).await
+    }
+
+    async fn tag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        let tag = input.tag;
+        record(ctx, write, move |_| ContactTagged { tag }.into(), None).await
+    }
+
+    async fn untag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
+        let write = Write::new(
+            input.contact_id,
+            input.occurred_at,
+            input.idempotency_key,
+            input.expected_version,
+        )?;
+        let tag = input.tag;
+        record(ctx, write, move |_| ContactUntagged { tag }.into(), None).await
+    }
+
+    /// Appends facts observed elsewhere. Every item is checked first: one
+    /// bad item rejects the batch (with its index) and nothing is written.
+    /// Items already in the ledger (by `eventId`) count as duplicates.
+    async fn ingest_events(
+        &self,
+        ctx: &Context<'_>,
+        events: Vec<IngestEventInput>,
+    ) -> async_graphql::Result<IngestResult> {
+        let principal = require(ctx, INGESTERS, "ingest events")?;
+        if events.len() > INGEST_BATCH_MAX {
+            return Err(error(
+                Code::LimitExceeded,
+                format!("at most {INGEST_BATCH_MAX} events per batch, got {}", events.len()),
+            ));
+        }
+        let state = state(ctx)?;
+        let prepared = prepare_ingest(state, principal, events)?;
+        let head_before = state.store.head().await.map_err(from_store)?.last_position;
+        let mut by_stream: HashMap<StreamName, Vec<NewEvent>> = HashMap::new();
+        for (stream, event) in prepared {
+            by_stream.entry(stream).or_default().push(event);
+        }
+        // Streams in parallel, each in order; one append per event keeps
+        // every event idempotent on its own id.
+        let appends = by_stream.into_iter().map(|(stream, events)| async move {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(
+                    state
+                        .store
+                        .append(stream, ExpectedVersion::StreamExists, vec![event])
+                        .await?,
+                );
+            }
+            Ok::<_, rapport_store::StoreError>(results)
+        });
+        let mut appended = 0;
+        let mut duplicates = 0;
+        let mut last = head_before;
+        for results in futures::future::join_all(appends).await {
+            for result in results.map_err(from_store)? {
+                if Some(result.position) <= head_before {
+                    duplicates += 1;
+                } else {
+                    appended += 1;
+                    last = last.max(Some(result.position));
+                }
+            }
+        }
+        state.metrics.record_appended(appended as u64);
+        if let Some(position) = last {
+            state.live.wait_for(position).await.map_err(from_store)?;
+        }
+        Ok(IngestResult {
+            appended,
+            duplicates,
+            position: last.map(|p| p.to_string()),
+        })
+    }
+
+    /// Puts a new policy in force (admins only).
+    async fn set_policy(&self, ctx: &Context<'_>, input: PolicyInput) -> async_graphql::Result<Policy> {
+        let principal = require(ctx, POLICY_WRITERS, "change the policy")?;
+        let policy: rapport_domain::Policy = serde_json::from_value(input.document.0)
+            .map_err(|e| bad_input(format!("the policy document does not parse: {e}")))?;
+        policy.validate().map_err(|e| bad_input(e.to_string()))?;
+        let expected = match input.expected_version {
+            Some(version) if version >= 1 => ExpectedVersion::Exact(version as u64 - 1),
+            Some(version) => return Err(bad_input(format!("expectedVersion must be 1 or more, got {version}"))),
+            None => ExpectedVersion::Any,
+        };
+        let state = state(ctx)?;
+        let event = NewEvent::new(Uuid::now_v7(), PolicyChanged { policy }, now(), principal.name.clone());
+        append(state, StreamName::Policy, expected, event).await?;
+        state
+            .live
+            .read(|model| model.projection.policies().last().map(Policy::new))
+            .unwrap_or_else(|| Err(internal("no policy after a policy change")))
+    }
+}
+
+fn prepare_ingest(
+    state: &AppState,
+    principal: &Principal,
+    events: Vec<IngestEventInput>,
+) -> async_graphql::Result<Vec<(StreamName, NewEvent)>> {
+    let mut seen = HashSet::new();
+    state.live.read(|model| {
+        events
+            .into_iter()
+            .enumerate()
+            .map(|(index, input)| {
+                let contact_id = ContactId(input.contact_id);
+                let Some(relationship) = model.projection.relationship(contact_id) else {
+                    return Err(ingest_error(index, format!("contact {contact_id} is not registered")));
+                };
+                if !seen.insert(input.event_id) {
+                    return Err(ingest_error(
+                        index,
+                        format!("event id {} appears twice", input.event_id),
+                    ));
+                }
+                let channel = input.channel.map(Into::into).unwrap_or(relationship.primary_channel());
+                let event: Event = match input.event_type {
+                    IngestType::Reply => ReplyReceived { channel }.into(),
+                    IngestType::Touch => TouchRecorded {
+                        mode: input
+                            .mode
+                            .ok_or_else(|| ingest_error(index, "a touch needs a mode"))?
+                            .into(),
+                        channel,
+                        campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
+                        sender: input
+                            .sender
+                            .ok_or_else(|| ingest_error(index, "a touch needs its sender"))?,
+                        authorization: TouchAuthorization::External {
+                            source: input.source.clone().unwrap_or_else(|| principal.name.clone()),
+                        },
+                    }
+                    .into(),
+                    IngestType::Block => ContactBlocked { channel }.into(),
+                    IngestType::Unblock => ContactUnblocked { channel }.into(),
+                    IngestType::Deletion => ContactDeletedUs { channel }.into(),
+                    IngestType::Readd => ContactReadded { channel }.into(),
+                    IngestType::Complaint => ComplaintFiled {
+                        channel,
+                        reason: input.reason,
+                    }
+                    .into(),
+                    IngestType::ConsentGranted => ConsentGranted { source: input.source }.into(),
+                    IngestType::ConsentWithdrawn => ConsentWithdrawn { source: input.source }.into(),
+                };
+                let occurred_at = timestamp(input.occurred_at).map_err(|e| ingest_error(index, e.message))?;
+                let stream = StreamName::Contact(contact_id);
+                let new_event = NewEvent::new(input.event_id, event, occurred_at, principal.name.clone());
+                new_event.validate(&stream).map_err(|e| ingest_error(index, e))?;
+                Ok((stream, new_event))
+            })
+            .collect()
+    })
+}

@@ -1,0 +1,300 @@
+//! Queries: contacts and their gates, the ledger, replays, verification,
+//! violations and policies.
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Object};
+use chrono::{DateTime, Utc};
+use rapport_domain::{ContactId, LedgerDigest, Position};
+use rapport_store::{EventStore, verify};
+use uuid::Uuid;
+
+use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
+use super::errors::{Code, bad_input, error, from_store, not_found};
+use super::types::{
+    AuditView, Band, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
+    Verification, View, ViolationInfo,
+};
+use super::{SEARCH_CHARS_MAX, now, page_size, timestamp};
+use crate::state::AppState;
+
+#[derive(Debug)]
+pub struct Query;
+
+fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppState>> {
+    ctx.data::<Arc<AppState>>()
+}
+
+fn parse_position(text: &str) -> async_graphql::Result<Position> {
+    text.parse()
+        .map_err(|e: rapport_domain::PositionError| bad_input(e.to_string()))
+}
+
+#[Object]
+impl Query {
+    /// The caller, as their token identifies them.
+    async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Principal> {
+        let principal = principal(ctx)?;
+        Ok(Principal {
+            name: principal.name.clone(),
+            role: principal.role,
+        })
+    }
+
+    async fn contact(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Contact>> {
+        let principal = require(ctx, READERS, "read contacts")?;
+        let state = state(ctx)?;
+        let contact_id = ContactId(id);
+        let exists = state.live.read(|model| {
+            if model.projection.relationship(contact_id).is_none() {
+                return Ok(false);
+            }
+            check_contact(principal, model, contact_id).map(|()| true)
+        })?;
+        Ok(exists.then(|| Contact {
+            id: contact_id,
+            view: View::Live,
+            default_at: now(),
+        }))
+    }
+
+    /// Contacts in id order; the cursor is the last contact id seen.
+    #[allow(clippy::too_many_arguments)]
+    async fn contacts(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+        tag: Option<String>,
+        owner: Option<String>,
+        band: Option<Band>,
+        search: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Contact>> {
+        let principal = require(ctx, READERS, "list contacts")?;
+        let first = page_size(first)?;
+        let after = after
+            .map(|cursor| {
+                cursor
+                    .parse::<Uuid>()
+                    .map(ContactId)
+                    .map_err(|_| bad_input(format!("'{cursor}' is not a contacts cursor")))
+            })
+            .transpose()?;
+        if search
+            .as_ref()
+            .is_some_and(|text| text.chars().count() > SEARCH_CHARS_MAX)
+        {
+            return Err(error(
+                Code::LimitExceeded,
+                format!("search is at most {SEARCH_CHARS_MAX} characters"),
+            ));
+        }
+        let at = now();
+        let state = state(ctx)?;
+        let (ids, has_next) = state.live.read(|model| {
+            let symbols = model.projection.symbols();
+            let tag = tag.as_deref().map(|tag| symbols.lookup(tag));
+            let owner = owner.as_deref().map(|owner| symbols.lookup(owner));
+            let policy = model.projection.current_policy();
+            let mut matching = model.directory.ids_after(after).filter(|id| {
+                let Some(relationship) = model.projection.relationship(*id) else {
+                    return false;
+                };
+                may_access(principal, model, *id)
+                    && tag.is_none_or(|tag| tag.is_some_and(|tag| relationship.tags().contains(&tag)))
+                    && owner.is_none_or(|owner| owner == Some(relationship.owner()))
+                    && band.is_none_or(|band| {
+                        Band::from(rapport_domain::strength(relationship, &policy.policy.scoring, at).band) == band
+                    })
+                    && search.as_deref().is_none_or(|text| model.directory.matches(*id, text))
+            });
+            let ids: Vec<ContactId> = matching.by_ref().take(first).collect();
+            let has_next = matching.next().is_some();
+            (ids, has_next)
+        });
+        let mut connection = Connection::new(after.is_some(), has_next);
+        connection.edges.extend(ids.into_iter().map(|id| {
+            Edge::new(
+                id.0.to_string(),
+                Contact {
+                    id,
+                    view: View::Live,
+                    default_at: at,
+                },
+            )
+        }));
+        Ok(connection)
+    }
+
+    /// May this contact be messaged in this mode at `at` (default: now)?
+    async fn gate(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: Uuid,
+        mode: SendMode,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<GateDecision> {
+        let principal = require(ctx, READERS, "ask the gate")?;
+        let at = at.map(timestamp).transpose()?.unwrap_or_else(now);
+        let state = state(ctx)?;
+        let contact_id = ContactId(contact_id);
+        state.live.read(|model| {
+            check_contact(principal, model, contact_id)?;
+            let decision = model
+                .projection
+                .gate(contact_id, mode.into(), None, at)
+                .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
+            state.metrics.record_verdict(decision.gate.verdict);
+            Ok(GateDecision::new(
+                contact_id,
+                &decision.gate,
+                decision.position,
+                model.projection.symbols(),
+            ))
+        })
+    }
+
+    /// The ledger's head, size and digest.
+    async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerInfo> {
+        require(ctx, READERS, "read the ledger head")?;
+        let state = state(ctx)?;
+        let head = state.store.head().await.map_err(from_store)?;
+        Ok(LedgerInfo {
+            head_position: head.last_position.map(|p| p.to_string()),
+            event_count: head.event_count as i64,
+            digest: head.digest.to_string(),
+            projected_position: state.live.position().map(|p| p.to_string()),
+        })
+    }
+
+    /// The state as the ledger knew it at a past moment or position.
+    async fn replay(
+        &self,
+        ctx: &Context<'_>,
+        as_of: Option<DateTime<Utc>>,
+        as_of_position: Option<String>,
+    ) -> async_graphql::Result<AuditView> {
+        require(ctx, AUDITORS, "replay history")?;
+        let state = state(ctx)?;
+        let (position, default_at) = match (as_of, as_of_position) {
+            (Some(_), Some(_)) => return Err(bad_input("give asOf or asOfPosition, not both")),
+            (None, None) => return Err(bad_input("give asOf (a moment) or asOfPosition (a ledger position)")),
+            (Some(moment), None) => {
+                let moment = timestamp(moment)?;
+                (state.store.position_at(moment).await.map_err(from_store)?, Some(moment))
+            }
+            (None, Some(text)) => (Some(parse_position(&text)?), None),
+        };
+        let model = replayed(state, position).await?;
+        let recorded_at = model.recorded_at;
+        Ok(AuditView {
+            model,
+            position,
+            recorded_at,
+            default_at: default_at.or(recorded_at).unwrap_or_else(now),
+        })
+    }
+
+    /// Walks every hash link; with `digest` (saved earlier) also detects
+    /// truncation and rewritten history.
+    async fn verify_ledger(&self, ctx: &Context<'_>, digest: Option<String>) -> async_graphql::Result<Verification> {
+        require(ctx, AUDITORS, "verify the ledger")?;
+        let saved: Option<LedgerDigest> = digest
+            .map(|text| text.parse())
+            .transpose()
+            .map_err(|e: rapport_domain::hashing::LedgerDigestError| bad_input(e.to_string()))?;
+        let state = state(ctx)?;
+        let _walk = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
+        let report = verify(&state.store, saved).await.map_err(from_store)?;
+        Ok(Verification {
+            intact: report.is_intact(),
+            events_checked: report.events_checked as i64,
+            streams_checked: report.streams_checked as i64,
+            digest: report.digest.to_string(),
+            finding: report.finding.as_ref().map(|finding| Finding {
+                position: finding.position.map(|p| p.to_string()),
+                stream: finding.stream.clone(),
+                problem: finding.to_string(),
+            }),
+        })
+    }
+
+    /// Touches recorded although the gate at their position would not have
+    /// allowed them; the cursor is the position.
+    async fn violations(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, LedgerEvent>> {
+        require(ctx, AUDITORS, "list violations")?;
+        let first = page_size(first)?;
+        let after = after.map(|text| parse_position(&text)).transpose()?;
+        let state = state(ctx)?;
+        let (page, has_next) = state.live.read(|model| {
+            let violations = model.projection.violations();
+            let start = after.map_or(0, |after| violations.partition_point(|v| v.position <= after));
+            let page: Vec<_> = violations[start..].iter().take(first).cloned().collect();
+            (page, violations.len() > start + first)
+        });
+        let mut connection = Connection::new(after.is_some(), has_next);
+        for violation in page {
+            let stream = rapport_domain::StreamName::Contact(violation.contact_id);
+            let events = state
+                .store
+                .read_stream(stream, 0, rapport_store::READ_LIMIT_MAX)
+                .await
+                .map_err(from_store)?;
+            let Some(event) = events.into_iter().find(|event| event.event_id == violation.event_id) else {
+                continue;
+            };
+            connection.edges.push(Edge::new(
+                violation.position.to_string(),
+                LedgerEvent::new(event, Some(ViolationInfo::from(&violation))),
+            ));
+        }
+        Ok(connection)
+    }
+
+    /// A policy by version (default: the one in force now).
+    async fn policy(&self, ctx: &Context<'_>, version: Option<i32>) -> async_graphql::Result<Policy> {
+        require(ctx, READERS, "read the policy")?;
+        let state = state(ctx)?;
+        state.live.read(|model| {
+            let policies = model.projection.policies();
+            let chosen = match version {
+                None => policies.last(),
+                Some(version) => policies.iter().find(|p| p.policy.version as i32 == version),
+            };
+            chosen
+                .map(Policy::new)
+                .unwrap_or_else(|| Err(not_found(format!("policy version {}", version.unwrap_or(-1)))))
+        })
+    }
+}
+
+/// The read model as known at `position`, from a one-entry cache.
+async fn replayed(
+    state: &Arc<AppState>,
+    position: Option<Position>,
+) -> async_graphql::Result<Arc<crate::live::ReadModel>> {
+    if let Ok(cache) = state.last_replay.lock()
+        && let Some((cached_position, model)) = cache.as_ref()
+        && *cached_position == position
+    {
+        return Ok(Arc::clone(model));
+    }
+    let _walk = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
+    let model = match position {
+        None => crate::live::ReadModel::default(),
+        Some(position) => crate::ledger::rebuild_read_model(&state.store, Some(position))
+            .await
+            .map_err(from_store)?,
+    };
+    let model = Arc::new(model);
+    if let Ok(mut cache) = state.last_replay.lock() {
+        *cache = Some((position, Arc::clone(&model)));
+    }
+    Ok(model)
+}

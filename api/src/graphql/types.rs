@@ -1,0 +1,531 @@
+//! GraphQL output types and the mirrors of domain enums (the domain knows
+//! nothing of GraphQL).
+
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use rapport_domain::gate::GateDecision as DomainDecision;
+use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Symbols, Timestamp};
+use rapport_projections::Violation;
+use rapport_store::EventStore;
+use uuid::Uuid;
+
+use super::errors::{bad_input, from_store, internal, not_found};
+use super::{page_size, timestamp, to_datetime};
+use crate::live::ReadModel;
+use crate::state::AppState;
+
+macro_rules! mirror_enum {
+    ($name:ident, $domain:path, { $($variant:ident),* $(,)? }) => {
+        #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum $name { $($variant),* }
+
+        impl From<$name> for $domain {
+            fn from(value: $name) -> Self {
+                match value { $($name::$variant => <$domain>::$variant),* }
+            }
+        }
+
+        impl From<$domain> for $name {
+            fn from(value: $domain) -> Self {
+                match value { $(<$domain>::$variant => $name::$variant),* }
+            }
+        }
+    };
+}
+
+mirror_enum!(SendMode, rapport_domain::SendMode, { Mass, OneToOne });
+mirror_enum!(Channel, rapport_domain::Channel, { Wechat, Wecom, Sms, Email, Phone, Other });
+mirror_enum!(Verdict, rapport_domain::Verdict, { Allow, Defer, RouteOneToOne, Deny });
+mirror_enum!(Band, rapport_domain::Band, { Strong, Warm, Cool, Cold, Lost });
+
+/// Where a contact is in the relationship, most severe first.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContactStatus {
+    DeletedUs,
+    Blocked,
+    OptedOut,
+    Active,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Principal {
+    pub name: String,
+    pub role: crate::tokens::Role,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScoreComponent {
+    pub name: String,
+    pub points: i32,
+    pub explanation: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Strength {
+    pub score: i32,
+    pub band: Band,
+    pub components: Vec<ScoreComponent>,
+    pub at: DateTime<Utc>,
+}
+
+impl From<rapport_domain::Strength> for Strength {
+    fn from(strength: rapport_domain::Strength) -> Self {
+        Strength {
+            score: i32::from(strength.score),
+            band: strength.band.into(),
+            components: strength
+                .components
+                .iter()
+                .map(|component| ScoreComponent {
+                    name: component.name.to_owned(),
+                    points: component.points,
+                    explanation: component.explanation.to_owned(),
+                })
+                .collect(),
+            at: to_datetime(strength.at),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reason {
+    pub code: String,
+    pub message: String,
+    pub blocking: bool,
+}
+
+/// Whether a send may go out, and why.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct GateDecision {
+    pub contact_id: Uuid,
+    pub mode: SendMode,
+    pub channel: Channel,
+    pub verdict: Verdict,
+    pub allowed: bool,
+    pub reasons: Vec<Reason>,
+    pub next_allowed_at: Option<DateTime<Utc>>,
+    pub score: i32,
+    pub band: Band,
+    pub best_send_hours: Vec<i32>,
+    pub policy_version: i32,
+    /// The ledger position the decision was computed at.
+    pub position: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+pub fn hours(set: u32) -> Vec<i32> {
+    (0..24).filter(|hour| set & (1 << hour) != 0).collect()
+}
+
+impl GateDecision {
+    pub fn new(
+        contact_id: ContactId,
+        decision: &DomainDecision,
+        position: Option<Position>,
+        symbols: &Symbols,
+    ) -> Self {
+        GateDecision {
+            contact_id: contact_id.0,
+            mode: decision.mode.into(),
+            channel: decision.channel.into(),
+            verdict: decision.verdict.into(),
+            allowed: decision.allowed(),
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|reason| Reason {
+                    code: reason.code.as_str().to_owned(),
+                    message: reason.message(symbols),
+                    blocking: reason.blocking,
+                })
+                .collect(),
+            next_allowed_at: decision.next_allowed_at.map(to_datetime),
+            score: i32::from(decision.strength.score),
+            band: decision.strength.band.into(),
+            best_send_hours: hours(decision.best_send_hours),
+            policy_version: decision.policy_version as i32,
+            position: position.map(|p| p.to_string()),
+            at: to_datetime(decision.at),
+        }
+    }
+}
+
+/// Which read model a contact is seen through: now, or as known at a past position.
+#[derive(Clone, Debug)]
+pub enum View {
+    Live,
+    Replay(Arc<ReadModel>),
+}
+
+impl View {
+    pub fn read<R>(&self, ctx: &Context<'_>, read: impl FnOnce(&ReadModel) -> R) -> async_graphql::Result<R> {
+        match self {
+            View::Live => Ok(ctx.data::<Arc<AppState>>()?.live.read(read)),
+            View::Replay(model) => Ok(read(model)),
+        }
+    }
+}
+
+/// A contact, seen through a `View`.
+#[derive(Clone, Debug)]
+pub struct Contact {
+    pub id: ContactId,
+    pub view: View,
+    /// The moment `strength` and `gate` default to.
+    pub default_at: Timestamp,
+}
+
+impl Contact {
+    fn read<R>(
+        &self,
+        ctx: &Context<'_>,
+        read: impl FnOnce(&ReadModel, &rapport_domain::Relationship) -> R,
+    ) -> async_graphql::Result<R> {
+        self.view
+            .read(ctx, |model| {
+                model
+                    .projection
+                    .relationship(self.id)
+                    .map(|relationship| read(model, relationship))
+            })?
+            .ok_or_else(|| not_found(format!("contact {}", self.id)))
+    }
+}
+
+#[Object]
+impl Contact {
+    async fn id(&self) -> Uuid {
+        self.id.0
+    }
+
+    async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        self.read(ctx, |model, r| model.projection.symbols().name(r.owner()).to_owned())
+    }
+
+    async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
+        self.read(ctx, |model, r| {
+            r.tags()
+                .iter()
+                .map(|tag| model.projection.symbols().name(*tag).to_owned())
+                .collect()
+        })
+    }
+
+    /// Their IANA time zone, or the policy's default when they have none.
+    async fn time_zone(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        self.read(ctx, |model, r| {
+            model.projection.current_policy().zone_of(r).name().to_owned()
+        })
+    }
+
+    async fn primary_channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Channel> {
+        self.read(ctx, |_, r| r.primary_channel().into())
+    }
+
+    /// Personal data: absent if never given or erased.
+    async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let state = ctx.data::<Arc<AppState>>()?;
+        Ok(state
+            .live
+            .read(|model| model.directory.pii(self.id).and_then(|pii| pii.display_name.clone())))
+    }
+
+    async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<ContactStatus> {
+        self.read(ctx, |_, r| {
+            if r.deleted_us() {
+                ContactStatus::DeletedUs
+            } else if r.is_blocked_on(r.primary_channel()) {
+                ContactStatus::Blocked
+            } else if r.consent() == rapport_domain::Consent::Withdrawn {
+                ContactStatus::OptedOut
+            } else {
+                ContactStatus::Active
+            }
+        })
+    }
+
+    /// The contact stream's version: pass it as `expectedVersion` to write.
+    async fn version(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        self.read(ctx, |_, r| r.stream_version() as i64)
+    }
+
+    async fn strength(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> async_graphql::Result<Strength> {
+        let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
+        self.read(ctx, |model, r| {
+            rapport_domain::strength(r, &model.projection.current_policy().policy.scoring, at).into()
+        })
+    }
+
+    async fn gate(
+        &self,
+        ctx: &Context<'_>,
+        mode: SendMode,
+        at: Option<DateTime<Utc>>,
+        channel: Option<Channel>,
+    ) -> async_graphql::Result<GateDecision> {
+        let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
+        let state = ctx.data::<Arc<AppState>>()?;
+        self.read(ctx, |model, _| {
+            let decision = model
+                .projection
+                .gate(self.id, mode.into(), channel.map(Into::into), at)?;
+            state.metrics.record_verdict(decision.gate.verdict);
+            Some(GateDecision::new(
+                self.id,
+                &decision.gate,
+                decision.position,
+                model.projection.symbols(),
+            ))
+        })?
+        .ok_or_else(|| not_found(format!("contact {}", self.id)))
+    }
+
+    /// Local hours they usually reply in, once they have replied often enough.
+    async fn best_send_hours(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<i32>> {
+        self.read(ctx, |model, r| {
+            hours(rapport_domain::gate::best_send_hours(
+                r,
+                model.projection.current_policy(),
+                self.default_at,
+            ))
+        })
+    }
+
+    /// The contact's events, oldest first; the cursor is the stream version.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, LedgerEvent>> {
+        let first = page_size(first)?;
+        let from = match after {
+            Some(cursor) => {
+                cursor
+                    .parse::<u64>()
+                    .map_err(|_| bad_input(format!("'{cursor}' is not a timeline cursor")))?
+                    + 1
+            }
+            None => 0,
+        };
+        let visible_until = self.read(ctx, |_, r| r.stream_version())?;
+        let state = ctx.data::<Arc<AppState>>()?;
+        let mut events = state
+            .store
+            .read_stream(StreamName::Contact(self.id), from, first + 1)
+            .await
+            .map_err(from_store)?;
+        events.retain(|event| event.version <= visible_until);
+        let has_next = events.len() > first;
+        events.truncate(first);
+        let mut connection = Connection::new(from > 0, has_next);
+        connection.edges.extend(
+            events
+                .into_iter()
+                .map(|event| Edge::new(event.version.to_string(), LedgerEvent::new(event, None))),
+        );
+        Ok(connection)
+    }
+}
+
+/// What a violation broke.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ViolationInfo {
+    pub verdict: Verdict,
+    pub reason_codes: Vec<String>,
+    pub policy_version: i32,
+    pub override_reason: Option<String>,
+}
+
+impl From<&Violation> for ViolationInfo {
+    fn from(violation: &Violation) -> Self {
+        ViolationInfo {
+            verdict: violation.verdict.into(),
+            reason_codes: violation.reasons.iter().map(|code| code.as_str().to_owned()).collect(),
+            policy_version: violation.policy_version as i32,
+            override_reason: violation.override_reason.as_deref().map(str::to_owned),
+        }
+    }
+}
+
+/// One ledger event. Personal data is never part of it.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
+pub struct LedgerEvent {
+    pub position: String,
+    pub stream: String,
+    pub version: i64,
+    pub event_id: Uuid,
+    #[graphql(name = "type")]
+    pub event_type: String,
+    pub schema_version: i32,
+    pub occurred_at: DateTime<Utc>,
+    pub recorded_at: DateTime<Utc>,
+    pub actor: String,
+    pub contact_id: Option<Uuid>,
+    pub correlation_id: Uuid,
+    pub causation_id: Option<Uuid>,
+    /// Set when this touch broke the gate as it stood then.
+    pub violation: Option<ViolationInfo>,
+    #[graphql(skip)]
+    pub payload_json: serde_json::Value,
+}
+
+#[ComplexObject]
+impl LedgerEvent {
+    async fn payload(&self) -> Json<serde_json::Value> {
+        Json(self.payload_json.clone())
+    }
+}
+
+impl LedgerEvent {
+    pub fn new(event: RecordedEvent, violation: Option<ViolationInfo>) -> Self {
+        LedgerEvent {
+            position: event.position.to_string(),
+            stream: event.stream.to_string(),
+            version: event.version as i64,
+            event_id: event.event_id,
+            event_type: event.event.event_type().to_owned(),
+            schema_version: i32::from(event.schema_version),
+            occurred_at: to_datetime(event.occurred_at),
+            recorded_at: to_datetime(event.recorded_at),
+            actor: event.actor,
+            contact_id: match event.stream {
+                StreamName::Contact(id) => Some(id.0),
+                _ => None,
+            },
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            violation,
+            payload_json: serde_json::from_slice(&event.event.encode()).unwrap_or(serde_json::Value::Null),
+        }
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct LedgerInfo {
+    pub head_position: Option<String>,
+    pub event_count: i64,
+    /// Record it outside the ledger; `verifyLedger(digest:)` checks against it later.
+    pub digest: String,
+    /// The position the projections have applied.
+    pub projected_position: Option<String>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Finding {
+    pub position: Option<String>,
+    pub stream: Option<String>,
+    pub problem: String,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Verification {
+    pub intact: bool,
+    pub events_checked: i64,
+    pub streams_checked: i64,
+    pub digest: String,
+    pub finding: Option<Finding>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct Policy {
+    pub version: i32,
+    /// The position from which it was in force (none for the built-in default).
+    pub since: Option<String>,
+    pub document: Json<serde_json::Value>,
+}
+
+impl Policy {
+    pub fn new(in_force: &rapport_projections::PolicyInForce) -> async_graphql::Result<Self> {
+        Ok(Policy {
+            version: in_force.policy.version as i32,
+            since: in_force.since.map(|p| p.to_string()),
+            document: Json(serde_json::to_value(&in_force.policy.policy).map_err(internal)?),
+        })
+    }
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct RecordResult {
+    pub event_id: Uuid,
+    pub position: String,
+    pub contact_version: i64,
+    pub contact: Contact,
+    /// For touches: the decision it was sent under (or overrode).
+    pub decision: Option<GateDecision>,
+}
+
+#[derive(SimpleObject, Clone, Debug)]
+pub struct IngestResult {
+    pub appended: i32,
+    pub duplicates: i32,
+    pub position: Option<String>,
+}
+
+/// The ledger as known at a past position.
+#[derive(Clone, Debug)]
+pub struct AuditView {
+    pub model: Arc<ReadModel>,
+    pub position: Option<Position>,
+    pub recorded_at: Option<Timestamp>,
+    /// The moment answers default to: the `asOf` moment, else the position's.
+    pub default_at: Timestamp,
+}
+
+#[Object]
+impl AuditView {
+    async fn position(&self) -> Option<String> {
+        self.position.map(|p| p.to_string())
+    }
+
+    async fn recorded_at(&self) -> Option<DateTime<Utc>> {
+        self.recorded_at.map(to_datetime)
+    }
+
+    async fn policy_version(&self) -> i32 {
+        self.model.projection.current_policy().version as i32
+    }
+
+    async fn contact(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Contact>> {
+        let principal = super::auth::principal(ctx)?;
+        let contact_id = ContactId(id);
+        if self.model.projection.relationship(contact_id).is_none() {
+            return Ok(None);
+        }
+        super::auth::check_contact(principal, &self.model, contact_id)?;
+        Ok(Some(Contact {
+            id: contact_id,
+            view: View::Replay(Arc::clone(&self.model)),
+            default_at: self.default_at,
+        }))
+    }
+
+    async fn gate(
+        &self,
+        ctx: &Context<'_>,
+        contact_id: Uuid,
+        mode: SendMode,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<GateDecision> {
+        let principal = super::auth::principal(ctx)?;
+        let contact_id = ContactId(contact_id);
+        super::auth::check_contact(principal, &self.model, contact_id)?;
+        let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
+        let decision = self
+            .model
+            .projection
+            .gate(contact_id, mode.into(), None, at)
+            .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
+        Ok(GateDecision::new(
+            contact_id,
+            &decision.gate,
+            decision.position,
+            self.model.projection.symbols(),
+        ))
+    }
+}

@@ -1,0 +1,428 @@
+//! The HTTP server: GraphQL over HTTP (POST and GET), GraphiQL for
+//! browsers, subscriptions over WebSocket (`graphql-transport-ws`),
+//! health, readiness and Prometheus metrics. `app` builds the router so
+//! tests can drive it; `Server::start` binds and runs it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Data, ServerError};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{RawQuery, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use rapport_store::EventStore;
+use tokio::sync::{Semaphore, oneshot};
+
+use crate::graphql::errors::Code;
+use crate::graphql::{ApiSchema, build_schema};
+use crate::live::Live;
+use crate::metrics::Metrics;
+use crate::state::{AppState, LEDGER_WALKS_MAX};
+use crate::tokens::{Principal, TokenStore};
+
+/// The largest request body accepted.
+pub const BODY_BYTES_MAX: usize = 1 << 20;
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub store: PathBuf,
+    pub listen: SocketAddr,
+}
+
+#[derive(Clone)]
+struct App {
+    state: Arc<AppState>,
+    schema: ApiSchema,
+}
+
+fn error_body(code: Code, message: &str) -> serde_json::Value {
+    serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code.as_str() } }] })
+}
+
+fn json_response(status: StatusCode, content_type: &'static str, body: &serde_json::Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+        bytes,
+    )
+        .into_response()
+}
+
+fn wants_graphql_response_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
+}
+
+fn content_type(headers: &HeaderMap) -> &'static str {
+    if wants_graphql_response_json(headers) {
+        "application/graphql-response+json; charset=utf-8"
+    } else {
+        "application/json"
+    }
+}
+
+fn refuse(headers: &HeaderMap, status: StatusCode, code: Code, message: &str) -> Response {
+    json_response(status, content_type(headers), &error_body(code, message))
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+impl App {
+    /// The caller, or the response that refuses them.
+    fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, Box<Response>> {
+        let Some(token) = bearer(headers) else {
+            let message = "send Authorization: Bearer <token>";
+            return Err(Box::new(refuse(
+                headers,
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                message,
+            )));
+        };
+        match self.state.tokens.authenticate(token) {
+            Ok(Some(principal)) => Ok(principal),
+            Ok(None) => {
+                let message = "the token is unknown or revoked";
+                Err(Box::new(refuse(
+                    headers,
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    message,
+                )))
+            }
+            Err(error) => {
+                tracing::error!(%error, "token store failed");
+                let message = "rapport failed to check the token";
+                Err(Box::new(refuse(
+                    headers,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Code::Internal,
+                    message,
+                )))
+            }
+        }
+    }
+
+    async fn execute(&self, headers: &HeaderMap, request: async_graphql::Request, principal: Principal) -> Response {
+        let mut response = self.schema.execute(request.data(principal)).await;
+        for error in &mut response.errors {
+            ensure_code(error);
+        }
+        // GraphQL-over-HTTP: with the new media type, a request that could
+        // not run at all (no data) is a 400; application/json is always 200.
+        let status = if wants_graphql_response_json(headers)
+            && response.data == async_graphql::Value::Null
+            && !response.errors.is_empty()
+        {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::OK
+        };
+        let body = serde_json::to_value(&response).unwrap_or_default();
+        json_response(status, content_type(headers), &body)
+    }
+}
+
+/// Errors raised by async-graphql itself (syntax, validation, limits) come
+/// without a code: give them one from the fixed list.
+fn ensure_code(error: &mut ServerError) {
+    let has_code = error.extensions.as_ref().is_some_and(|extensions| {
+        serde_json::to_value(extensions)
+            .ok()
+            .and_then(|v| v.get("code").cloned())
+            .is_some()
+    });
+    if has_code {
+        return;
+    }
+    let message = error.message.to_lowercase();
+    let code = if ["too deep", "too complex", "too many", "limit", "recursive"]
+        .iter()
+        .any(|hint| message.contains(hint))
+    {
+        Code::LimitExceeded
+    } else {
+        Code::BadInput
+    };
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code.as_str());
+}
+
+async fn graphql_post(State(app): State<App>, headers: HeaderMap, request: Request) -> Response {
+    let principal = match app.authenticate(&headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return *refusal,
+    };
+    let body = match axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX).await {
+        Ok(body) => body,
+        Err(_) => {
+            let message = format!("the request body is over {BODY_BYTES_MAX} bytes");
+            return refuse(&headers, StatusCode::PAYLOAD_TOO_LARGE, Code::LimitExceeded, &message);
+        }
+    };
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(request) => request,
+        Err(error) => {
+            let message = format!("the body is not a GraphQL request in JSON: {error}");
+            return refuse(&headers, StatusCode::BAD_REQUEST, Code::BadInput, &message);
+        }
+    };
+    app.execute(&headers, request, principal).await
+}
+
+fn is_mutation(query: &str) -> bool {
+    async_graphql::parser::parse_query(query).is_ok_and(|document| {
+        document
+            .operations
+            .iter()
+            .any(|(_, operation)| operation.node.ty == async_graphql::parser::types::OperationType::Mutation)
+    })
+}
+
+async fn graphql_get(State(app): State<App>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains("text/html"));
+    if browser && query.is_none() {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql/ws")
+                .finish(),
+        )
+        .into_response();
+    }
+    let principal = match app.authenticate(&headers) {
+        Ok(principal) => principal,
+        Err(refusal) => return *refusal,
+    };
+    let request = match async_graphql::http::parse_query_string(query.as_deref().unwrap_or_default()) {
+        Ok(request) => request,
+        Err(error) => return refuse(&headers, StatusCode::BAD_REQUEST, Code::BadInput, &error.to_string()),
+    };
+    if is_mutation(&request.query) {
+        let mut response = refuse(
+            &headers,
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::BadInput,
+            "mutations must be sent with POST",
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    app.execute(&headers, request, principal).await
+}
+
+async fn graphql_ws(
+    State(app): State<App>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    // The token may come as a header or, from browsers, in connection_init.
+    let from_header = bearer(&headers).and_then(|token| app.state.tokens.authenticate(token).ok().flatten());
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+        let state = Arc::clone(&app.state);
+        GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
+            .on_connection_init(move |payload: serde_json::Value| async move {
+                let from_payload = ["Authorization", "authorization"]
+                    .iter()
+                    .find_map(|key| payload.get(key).and_then(|value| value.as_str()))
+                    .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim().to_owned())
+                    .and_then(|token| state.tokens.authenticate(&token).ok().flatten());
+                match from_payload.or(from_header) {
+                    Some(principal) => {
+                        let mut data = Data::default();
+                        data.insert(principal);
+                        Ok(data)
+                    }
+                    None => Err(async_graphql::Error::new(
+                        "UNAUTHENTICATED: a valid bearer token is required",
+                    )),
+                }
+            })
+            .serve()
+    })
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(app): State<App>) -> Response {
+    if let Some(failure) = app.state.live.failure() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("projections stopped: {failure}\n"),
+        )
+            .into_response();
+    }
+    match app.state.store.head().await {
+        Ok(head) if app.state.live.position() >= head.last_position => "ready\n".into_response(),
+        Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "projections are catching up\n").into_response(),
+        Err(error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the ledger is unavailable: {error}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(app): State<App>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn measure(State(app): State<App>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let span = tracing::info_span!("request", method = %request.method(), path = %request.uri().path());
+    let response = {
+        let _entered = span.enter();
+        next.run(request).await
+    };
+    app.state
+        .metrics
+        .record_request(response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// The router, for the server and for tests.
+pub fn app(state: Arc<AppState>) -> Router {
+    let app = App {
+        schema: build_schema(Arc::clone(&state)),
+        state,
+    };
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(|| async {
+            (
+                StatusCode::NOT_FOUND,
+                [(header::CONTENT_TYPE, "application/json")],
+                not_found_body(),
+            )
+        })
+        .layer(middleware::from_fn_with_state(app.clone(), measure))
+        .with_state(app)
+}
+
+/// Opens the ledger, its tokens and projections.
+pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppState>> {
+    let store = crate::ledger::open_for_writing(store_path, "rapport-server")
+        .await
+        .with_context(|| format!("opening the ledger {}", store_path.display()))?;
+    let tokens = TokenStore::open(store_path)?;
+    let live = Live::start(&store).await.context("rebuilding the projections")?;
+    Ok(Arc::new(AppState {
+        store,
+        live,
+        tokens,
+        metrics: Metrics::default(),
+        last_replay: Mutex::new(None),
+        ledger_walks: Semaphore::new(LEDGER_WALKS_MAX),
+    }))
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct Server {
+    pub address: SocketAddr,
+    pub state: Arc<AppState>,
+    stop: oneshot::Sender<()>,
+    running: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Server {
+    pub async fn start(settings: &Settings) -> anyhow::Result<Server> {
+        let state = open_state(&settings.store).await?;
+        Self::start_with(state, settings.listen).await
+    }
+
+    pub async fn start_with(state: Arc<AppState>, listen: SocketAddr) -> anyhow::Result<Server> {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        let address = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let router = app(Arc::clone(&state));
+        let running = tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(Server {
+            address,
+            state,
+            stop,
+            running,
+        })
+    }
+
+    /// Stops accepting requests and waits for those in flight to finish.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.running.await.context("the server task")??;
+        Ok(())
+    }
+}
+
+/// Runs until SIGINT or SIGTERM, then finishes in-flight requests (and
+/// their appends) before returning.
+pub async fn run_until_signal(server: Server) -> anyhow::Result<()> {
+    let interrupted = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminated = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminated = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupted => {}
+        _ = terminated => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+    server.stop().await
+}
+
+/// The body of a 404 for anything else, in the API's error shape.
+fn not_found_body() -> Body {
+    Body::from(serde_json::to_vec(&error_body(Code::NotFound, "no such endpoint")).unwrap_or_default())
+}

@@ -1,0 +1,272 @@
+//! API tokens: random secrets shown once at creation, stored only as
+//! SHA-256 hashes, revocable. They live in their own SQLite file beside the
+//! ledger (`<ledger>.tokens`): secrets are not ledger facts, and `rapport
+//! token` may run while a server holds the ledger's write lock.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::Mutex;
+
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+
+/// What a token's holder may do (see docs/api.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, async_graphql::Enum)]
+pub enum Role {
+    /// Sees and writes only the contacts they own.
+    Sales,
+    /// All contacts, and overrides of the gate.
+    Manager,
+    /// Reads everything, replays and verifies; writes nothing.
+    Auditor,
+    /// The policy, and everything else.
+    Admin,
+    /// Only `ingestEvents`.
+    Ingest,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [Role::Sales, Role::Manager, Role::Auditor, Role::Admin, Role::Ingest];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Sales => "sales",
+            Role::Manager => "manager",
+            Role::Auditor => "auditor",
+            Role::Admin => "admin",
+            Role::Ingest => "ingest",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = anyhow::Error;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| anyhow::anyhow!("unknown role '{text}': use sales, manager, auditor, admin or ingest"))
+    }
+}
+
+/// Who is calling: the token's name (for sales, the owner id of their
+/// contacts) and its role.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    pub name: String,
+    pub role: Role,
+}
+
+/// A token as listed: never the secret itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+    pub revoked: bool,
+}
+
+const TOKEN_PREFIX: &str = "rpt_";
+const NAME_CHARS_MAX: usize = 64;
+/// Tokens a deployment may hold; a limit like every other.
+const TOKENS_MAX: i64 = 10_000;
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+pub fn tokens_path(ledger: &Path) -> PathBuf {
+    let mut name = ledger.as_os_str().to_owned();
+    name.push(".tokens");
+    PathBuf::from(name)
+}
+
+/// The token file, with an in-memory cache of the valid token hashes that
+/// is reloaded whenever the file changes (another process may have created
+/// or revoked a token).
+#[derive(Debug)]
+pub struct TokenStore {
+    connection: Mutex<Connection>,
+    cache: Mutex<Cache>,
+}
+
+#[derive(Debug, Default)]
+struct Cache {
+    data_version: i64,
+    valid: HashMap<[u8; 32], Principal>,
+}
+
+impl TokenStore {
+    pub fn open(ledger: &Path) -> anyhow::Result<Self> {
+        let path = tokens_path(ledger);
+        let connection = Connection::open(&path).map_err(|e| anyhow::anyhow!("opening {}: {e}", path.display()))?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS tokens (
+                 id         INTEGER PRIMARY KEY,
+                 name       TEXT    NOT NULL,
+                 role       TEXT    NOT NULL,
+                 hash       BLOB    NOT NULL UNIQUE,
+                 created_at TEXT    NOT NULL,
+                 revoked_at TEXT
+             ) STRICT;",
+        )?;
+        Ok(TokenStore {
+            connection: Mutex::new(connection),
+            cache: Mutex::new(Cache::default()),
+        })
+    }
+
+    fn connection(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
+        self.connection
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the token store is unusable after a panic"))
+    }
+
+    /// Creates a token and returns its secret: the only time it is shown.
+    pub fn create(&self, role: Role, name: &str, now: &str) -> anyhow::Result<String> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > NAME_CHARS_MAX || name.chars().any(char::is_control) {
+            anyhow::bail!("a token name must be 1 to {NAME_CHARS_MAX} printable characters");
+        }
+        let connection = self.connection()?;
+        let count: i64 = connection.query_row("SELECT count(*) FROM tokens", [], |row| row.get(0))?;
+        if count >= TOKENS_MAX {
+            anyhow::bail!("there are already {TOKENS_MAX} tokens; revoke unused ones first");
+        }
+        let secret = format!(
+            "{TOKEN_PREFIX}{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        connection.execute(
+            "INSERT INTO tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), hash(&secret), now],
+        )?;
+        drop(connection);
+        self.invalidate()?;
+        Ok(secret)
+    }
+
+    /// `data_version` only moves for other connections' writes: our own
+    /// must drop the cache themselves.
+    fn invalidate(&self) -> anyhow::Result<()> {
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the token cache is unusable after a panic"))?;
+        cache.valid.clear();
+        Ok(())
+    }
+
+    pub fn list(&self) -> anyhow::Result<Vec<TokenInfo>> {
+        let connection = self.connection()?;
+        let mut statement =
+            connection.prepare("SELECT id, name, role, created_at, revoked_at IS NOT NULL FROM tokens ORDER BY id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                row.get(1)?,
+                row.get::<_, String>(2)?,
+                row.get(3)?,
+                row.get(4)?,
+            ))
+        })?;
+        rows.map(|row| {
+            let (id, name, role, created_at, revoked) = row?;
+            Ok(TokenInfo {
+                id,
+                name,
+                role: role.parse()?,
+                created_at,
+                revoked,
+            })
+        })
+        .collect()
+    }
+
+    /// Revokes the token with this id, or every token with this name.
+    /// Returns how many were revoked.
+    pub fn revoke(&self, id_or_name: &str, now: &str) -> anyhow::Result<usize> {
+        let connection = self.connection()?;
+        let revoked = match id_or_name.parse::<i64>() {
+            Ok(id) => connection.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                params![id, now],
+            )?,
+            Err(_) => connection.execute(
+                "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
+                params![id_or_name, now],
+            )?,
+        };
+        drop(connection);
+        self.invalidate()?;
+        Ok(revoked)
+    }
+
+    /// The principal a bearer token stands for, if it is valid.
+    pub fn authenticate(&self, token: &str) -> anyhow::Result<Option<Principal>> {
+        if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
+            return Ok(None);
+        }
+        let mut cache = self
+            .cache
+            .lock()
+            .map_err(|_| anyhow::anyhow!("the token cache is unusable after a panic"))?;
+        let connection = self.connection()?;
+        let data_version: i64 = connection.pragma_query_value(None, "data_version", |row| row.get(0))?;
+        if cache.valid.is_empty() || cache.data_version != data_version {
+            cache.valid = load_valid(&connection)?;
+            cache.data_version = data_version;
+        }
+        Ok(cache.valid.get(&hash(token)).cloned())
+    }
+
+    /// Whether any token exists (a demo creates one per role only once).
+    pub fn has_role(&self, role: Role) -> anyhow::Result<bool> {
+        let connection = self.connection()?;
+        let found: Option<i64> = connection
+            .query_row(
+                "SELECT id FROM tokens WHERE role = ?1 AND revoked_at IS NULL LIMIT 1",
+                [role.as_str()],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found.is_some())
+    }
+}
+
+fn load_valid(connection: &Connection) -> anyhow::Result<HashMap<[u8; 32], Principal>> {
+    let mut statement = connection.prepare("SELECT hash, name, role FROM tokens WHERE revoked_at IS NULL")?;
+    let rows = statement.query_map([], |row| {
+        Ok((
+            row.get::<_, Vec<u8>>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, String>(2)?,
+        ))
+    })?;
+    let mut valid = HashMap::new();
+    for row in rows {
+        let (hash, name, role) = row?;
+        if let Ok(hash) = <[u8; 32]>::try_from(hash) {
+            valid.insert(
+                hash,
+                Principal {
+                    name,
+                    role: role.parse()?,
+                },
+            );
+        }
+    }
+    Ok(valid)
+}
