@@ -28,6 +28,64 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// May I message this contact now? Verdict, every reason, score and best hours.
+    ///
+    /// Exit 0 when the send is allowed, 1 when it is not.
+    ///
+    /// Example: rapport check "Wang Fang" --mode mass
+    Check {
+        /// An id, or a name, phone, WeChat id or email that identifies one contact.
+        contact: String,
+        /// mass or one-to-one.
+        #[arg(long, default_value = "mass")]
+        mode: String,
+        /// When (RFC 3339 or a date); default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// A contact's history, one line per event, with the score after each.
+    ///
+    /// Example: rapport timeline "Wang Fang"
+    Timeline {
+        /// An id, or a name, phone, WeChat id or email.
+        contact: String,
+    },
+    /// What the ledger knew at a past moment or position: state, gates, policy.
+    ///
+    /// Example: rapport replay --as-of 2026-11-01 "Wang Fang" --diff 2026-11-21
+    Replay {
+        /// A moment (RFC 3339 or a date): everything recorded by then.
+        #[arg(long, conflicts_with = "position", required_unless_present = "position")]
+        as_of: Option<String>,
+        /// A ledger position.
+        #[arg(long)]
+        position: Option<String>,
+        /// Show this contact's state and gates as known then.
+        contact: Option<String>,
+        /// Another moment or position to compare with.
+        #[arg(long)]
+        diff: Option<String>,
+    },
+    /// Import contacts (.csv) or contacts and events (.jsonl, or - for stdin).
+    ///
+    /// Idempotent: importing a file again adds nothing, so an interrupted
+    /// import resumes by running it again. Exit 1 if any line was rejected.
+    /// Formats: docs/import.md.
+    ///
+    /// Example: rapport import contacts.csv
+    Import {
+        /// The file, or - for JSONL on standard input.
+        file: String,
+    },
+    /// Write the ledger, or one contact's whole history, as JSONL.
+    ///
+    /// `import` reads it back; for one contact it answers a data-access request.
+    ///
+    /// Example: rapport export "Wang Fang" > wang-fang.jsonl
+    Export {
+        /// Only this contact (id, name, phone, WeChat id or email).
+        contact: Option<String>,
+    },
     /// Show the ledger's head position, event count and digest.
     ///
     /// Example: rapport ledger --store ./rapport.db
@@ -45,11 +103,18 @@ pub enum Command {
     },
     /// Serve the GraphQL API (and GraphiQL) over HTTP.
     ///
-    /// Example: rapport serve --listen 127.0.0.1:8080
+    /// Example: rapport serve --demo
     Serve {
         /// Address to listen on.
         #[arg(long, env = "RAPPORT_LISTEN", default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
+        /// On an empty ledger, first write a demo data set (about 2,000
+        /// contacts, six months); then create a token per role and print them.
+        #[arg(long)]
+        demo: bool,
+        /// Contacts in the demo data set.
+        #[arg(long, default_value_t = 2_000, requires = "demo")]
+        demo_contacts: usize,
     },
     /// Print the GraphQL schema (SDL); `api/schema.graphql` is its output.
     ///
@@ -116,9 +181,35 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
     match cli.command {
         Command::Ledger => commands::ledger(&cli.store, cli.json).await,
+        Command::Check { contact, mode, at } => {
+            commands::inspect::check(&cli.store, &contact, &mode, at.as_deref(), cli.json).await
+        }
+        Command::Timeline { contact } => commands::inspect::timeline(&cli.store, &contact, cli.json).await,
+        Command::Replay {
+            as_of,
+            position,
+            contact,
+            diff,
+        } => {
+            commands::inspect::replay(
+                &cli.store,
+                as_of.as_deref(),
+                position.as_deref(),
+                contact.as_deref(),
+                diff.as_deref(),
+                cli.json,
+            )
+            .await
+        }
+        Command::Import { file } => commands::transfer::import(&cli.store, &file, cli.json).await,
+        Command::Export { contact } => commands::transfer::export(&cli.store, contact.as_deref()).await,
         Command::Verify { digest } => commands::verify(&cli.store, digest.as_deref(), cli.json).await,
         Command::Bench(bench) => bench::run(bench).await,
-        Command::Serve { listen } => commands::serve(&cli.store, listen).await,
+        Command::Serve {
+            listen,
+            demo,
+            demo_contacts,
+        } => commands::serve(&cli.store, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&cli.store, command, cli.json),
         Command::Schema => {
             print!("{}", crate::graphql::sdl());

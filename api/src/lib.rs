@@ -4,6 +4,7 @@
 pub mod bench;
 pub mod cli;
 pub mod commands;
+pub mod demo;
 pub mod graphql;
 pub mod ledger;
 pub mod live;

@@ -29,6 +29,8 @@ pub use verify::{Finding, FindingKind, Verification, verify};
 
 /// Limits on one append call.
 pub const APPEND_EVENTS_MAX: usize = 10_000;
+/// Appends in one `append_batch`.
+pub const APPEND_BATCH_MAX: usize = 10_000;
 /// Encoded payload plus personal data of one event.
 pub const EVENT_BYTES_MAX: usize = 64 * 1024;
 /// The most events one read returns, whatever limit is asked for.
@@ -103,6 +105,28 @@ pub trait EventStore: Send + Sync + 'static {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError>;
+
+    /// Many independent appends, applied in the given order: each is atomic
+    /// and checked on its own (a refused one writes nothing and does not
+    /// affect the others). Results come back in the same order. Backends
+    /// with a single writer apply them in one go; this default appends them
+    /// one after another.
+    async fn append_batch(
+        &self,
+        appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+        if appends.len() > APPEND_BATCH_MAX {
+            return Err(StoreError::TooManyEvents {
+                count: appends.len(),
+                limit: APPEND_BATCH_MAX,
+            });
+        }
+        let mut results = Vec::with_capacity(appends.len());
+        for (stream, expected, events) in appends {
+            results.push(self.append(stream, expected, events).await);
+        }
+        Ok(results)
+    }
 
     /// Events of one stream from `from_version` on; a missing stream is empty.
     async fn read_stream_raw(

@@ -479,8 +479,61 @@ pub async fn the_position_at_a_moment_is_the_last_event_recorded_by_then<B: Back
     );
 }
 
-/// The SQLite store with the trait's default `position_at` (a walk), so the
-/// default is held to the same contract as the override.
+pub async fn a_batch_applies_its_appends_in_order_each_on_its_own<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    store
+        .append(contact_stream(70), ExpectedVersion::NoStream, vec![registered(70)])
+        .await
+        .expect("register");
+    let batch = vec![
+        (contact_stream(70), ExpectedVersion::Exact(0), vec![reply(1)]),
+        (contact_stream(71), ExpectedVersion::Exact(5), vec![reply(2)]),
+        (contact_stream(70), ExpectedVersion::Exact(1), vec![reply(3)]),
+        (
+            contact_stream(72),
+            ExpectedVersion::NoStream,
+            vec![registered(72), reply(4)],
+        ),
+        (contact_stream(73), ExpectedVersion::Any, vec![]),
+    ];
+    let results = store.append_batch(batch.clone()).await.expect("batch");
+    assert!(
+        matches!(results[1], Err(StoreError::WrongExpectedVersion { .. })),
+        "{:?}",
+        results[1]
+    );
+    assert_eq!(results[4], Err(StoreError::EmptyAppend));
+    let positions: Vec<Position> = [0, 2, 3]
+        .iter()
+        .map(|i| results[*i].as_ref().expect("written").position)
+        .collect();
+    assert!(
+        positions.windows(2).all(|pair| pair[0] < pair[1]),
+        "positions do not follow the batch: {positions:?}"
+    );
+    assert_eq!(results[2].as_ref().expect("written").next_expected_version, 2);
+    assert!(
+        store
+            .read_stream(contact_stream(71), 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    let head = store.head().await.expect("head");
+    let again = store.append_batch(batch).await.expect("retry");
+    assert_eq!(again[0], results[0]);
+    assert_eq!(again[3], results[3]);
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a retried batch wrote something"
+    );
+}
+
+/// The SQLite store with the trait's defaults for `position_at` (a walk)
+/// and `append_batch` (one append after another), so the defaults are held
+/// to the same contract as the overrides.
 #[derive(Clone)]
 pub struct WalkingStore(SqliteStore);
 
@@ -560,6 +613,7 @@ macro_rules! conformance_suite {
             scenario!(an_invalid_event_refuses_the_whole_append);
             scenario!(a_reopened_ledger_continues_where_it_stopped);
             scenario!(the_position_at_a_moment_is_the_last_event_recorded_by_then);
+            scenario!(a_batch_applies_its_appends_in_order_each_on_its_own);
         }
     };
 }

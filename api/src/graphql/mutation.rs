@@ -3,7 +3,7 @@
 //! by `expectedVersion`, and answered only once the projection has applied
 //! them (read-your-writes).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object};
@@ -566,35 +566,23 @@ impl Mutation {
         let state = state(ctx)?;
         let prepared = prepare_ingest(state, principal, events)?;
         let head_before = state.store.head().await.map_err(from_store)?.last_position;
-        let mut by_stream: HashMap<StreamName, Vec<NewEvent>> = HashMap::new();
-        for (stream, event) in prepared {
-            by_stream.entry(stream).or_default().push(event);
-        }
-        // Streams in parallel, each in order; one append per event keeps
-        // every event idempotent on its own id.
-        let appends = by_stream.into_iter().map(|(stream, events)| async move {
-            let mut results = Vec::with_capacity(events.len());
-            for event in events {
-                results.push(
-                    state
-                        .store
-                        .append(stream, ExpectedVersion::StreamExists, vec![event])
-                        .await?,
-                );
-            }
-            Ok::<_, rapport_store::StoreError>(results)
-        });
+        // In the given order, each event an atomic append of its own (so
+        // each is idempotent on its own id), in one batch.
+        let appends = prepared
+            .into_iter()
+            .map(|(stream, event)| (stream, ExpectedVersion::StreamExists, vec![event]))
+            .collect();
+        let results = state.store.append_batch(appends).await.map_err(from_store)?;
         let mut appended = 0;
         let mut duplicates = 0;
         let mut last = head_before;
-        for results in futures::future::join_all(appends).await {
-            for result in results.map_err(from_store)? {
-                if Some(result.position) <= head_before {
-                    duplicates += 1;
-                } else {
-                    appended += 1;
-                    last = last.max(Some(result.position));
-                }
+        for result in results {
+            let result = result.map_err(from_store)?;
+            if Some(result.position) <= head_before {
+                duplicates += 1;
+            } else {
+                appended += 1;
+                last = last.max(Some(result.position));
             }
         }
         state.metrics.record_appended(appended as u64);

@@ -22,10 +22,10 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError, SubscriptionMessage,
-    catch_up_then_live, prepare_append,
+    APPEND_BATCH_MAX, AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError,
+    SubscriptionMessage, catch_up_then_live, prepare_append,
 };
-use writer::{AppendRequest, Writer};
+use writer::{AppendRequest, PendingAppend, Writer};
 
 pub use schema::FORMAT_VERSION;
 
@@ -216,22 +216,66 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
+        let mut results = self.append_batch(vec![(stream, expected, events)]).await?;
+        results
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Unavailable("the writer answered nothing".to_owned())))
+    }
+
+    async fn append_batch(
+        &self,
+        appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
         let Some(requests) = &self.inner.requests else {
             return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
         };
-        let events = prepare_append(&stream, events)?;
-        let (reply, acknowledged) = oneshot::channel();
-        let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
-        requests
-            .send(AppendRequest {
-                stream,
-                expected,
-                events,
-                reply,
+        if appends.len() > APPEND_BATCH_MAX {
+            return Err(StoreError::TooManyEvents {
+                count: appends.len(),
+                limit: APPEND_BATCH_MAX,
+            });
+        }
+        // Each append is checked on its own; one that fails its checks is
+        // answered here and never reaches the writer.
+        let mut answers: Vec<Option<Result<AppendResult, StoreError>>> = Vec::with_capacity(appends.len());
+        let mut pending = Vec::with_capacity(appends.len());
+        for (stream, expected, events) in appends {
+            match prepare_append(&stream, events) {
+                Ok(events) => {
+                    answers.push(None);
+                    pending.push(PendingAppend {
+                        stream,
+                        expected,
+                        events,
+                    });
+                }
+                Err(error) => answers.push(Some(Err(error))),
+            }
+        }
+        let mut written = if pending.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            let (reply, acknowledged) = oneshot::channel();
+            let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
+            requests
+                .send(AppendRequest {
+                    appends: pending,
+                    reply,
+                })
+                .await
+                .map_err(|_| gone())?;
+            acknowledged.await.map_err(|_| gone())?.into_iter()
+        };
+        Ok(answers
+            .into_iter()
+            .map(|answer| {
+                answer.unwrap_or_else(|| {
+                    written
+                        .next()
+                        .unwrap_or_else(|| Err(StoreError::Unavailable("the writer answered too little".to_owned())))
+                })
             })
-            .await
-            .map_err(|_| gone())?;
-        acknowledged.await.map_err(|_| gone())?
+            .collect())
     }
 
     async fn read_stream_raw(

@@ -35,12 +35,26 @@ const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2,
 const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
 const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
+/// One atomic append: a stream, what the caller expects of it, its events.
 #[derive(Debug)]
-pub struct AppendRequest {
+pub struct PendingAppend {
     pub stream: StreamName,
     pub expected: ExpectedVersion,
     pub events: Vec<PreparedEvent>,
-    pub reply: oneshot::Sender<Result<AppendResult, StoreError>>,
+}
+
+/// Appends sent together and answered together, in order; each is atomic
+/// and refused or written on its own.
+#[derive(Debug)]
+pub struct AppendRequest {
+    pub appends: Vec<PendingAppend>,
+    pub reply: oneshot::Sender<Vec<Result<AppendResult, StoreError>>>,
+}
+
+impl AppendRequest {
+    fn event_count(&self) -> usize {
+        self.appends.iter().map(|append| append.events.len()).sum()
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,12 +111,12 @@ impl Writer {
     pub fn run(mut self, mut requests: mpsc::Receiver<AppendRequest>) {
         let mut batch = Vec::with_capacity(BATCH_APPENDS_MAX);
         while let Some(first) = requests.blocking_recv() {
-            let mut events = first.events.len();
+            let mut events = first.event_count();
             batch.push(first);
             while batch.len() < BATCH_APPENDS_MAX && events < BATCH_EVENTS_MAX {
                 match requests.try_recv() {
                     Ok(next) => {
-                        events += next.events.len();
+                        events += next.event_count();
                         batch.push(next);
                     }
                     Err(_) => break,
@@ -133,15 +147,16 @@ impl Writer {
                     self.commits
                         .send_replace(Some(Position::from_sequence(tail.position as u64)));
                 }
-                for (request, result) in batch.drain(..).zip(results) {
-                    // The caller may have gone away; its append stands regardless.
-                    let _ = request.reply.send(result);
+                for (request, results) in batch.drain(..).zip(results) {
+                    // The caller may have gone away; its appends stand regardless.
+                    let _ = request.reply.send(results);
                 }
             }
             Err(error) => {
                 tracing::error!(%error, "ledger commit failed; the batch was rolled back");
                 for request in batch.drain(..) {
-                    let _ = request.reply.send(Err(error.clone()));
+                    let failed = request.appends.iter().map(|_| Err(error.clone())).collect();
+                    let _ = request.reply.send(failed);
                 }
             }
         }
@@ -160,30 +175,34 @@ fn write_batch(
     written_heads: &mut HashMap<String, StreamHead>,
     tail: &mut Tail,
     batch: &[AppendRequest],
-) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+) -> Result<Vec<Vec<Result<AppendResult, StoreError>>>, StoreError> {
     let io = |e| sqlite_error(e, None);
     let transaction = connection
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(io)?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        match append_one(&transaction, cached_heads, written_heads, *tail, request) {
-            Ok(Applied::Written {
-                stream,
-                head,
-                tail: new_tail,
-                result,
-            }) => {
-                written_heads.insert(stream, head);
-                *tail = new_tail;
-                results.push(Ok(result));
+        let mut request_results = Vec::with_capacity(request.appends.len());
+        for append in &request.appends {
+            match append_one(&transaction, cached_heads, written_heads, *tail, append) {
+                Ok(Applied::Written {
+                    stream,
+                    head,
+                    tail: new_tail,
+                    result,
+                }) => {
+                    written_heads.insert(stream, head);
+                    *tail = new_tail;
+                    request_results.push(Ok(result));
+                }
+                Ok(Applied::AlreadyWritten(result)) => request_results.push(Ok(result)),
+                Err(Refusal::Refused(error)) => request_results.push(Err(error)),
+                // Part of this append may be written: only a rollback of the
+                // whole transaction undoes it.
+                Err(Refusal::Fault(error)) => return Err(error),
             }
-            Ok(Applied::AlreadyWritten(result)) => results.push(Ok(result)),
-            Err(Refusal::Refused(error)) => results.push(Err(error)),
-            // Part of this append may be written: only a rollback of the
-            // whole transaction undoes it.
-            Err(Refusal::Fault(error)) => return Err(error),
         }
+        results.push(request_results);
     }
     transaction.commit().map_err(io)?;
     Ok(results)
@@ -194,7 +213,7 @@ fn append_one(
     cached_heads: &HashMap<String, StreamHead>,
     written_heads: &HashMap<String, StreamHead>,
     mut tail: Tail,
-    request: &AppendRequest,
+    request: &PendingAppend,
 ) -> Result<Applied, Refusal> {
     let fault = |e| Refusal::Fault(sqlite_error(e, None));
     let stream = request.stream.to_string();

@@ -1,4 +1,7 @@
-//! The commands that read the ledger: what they print and how they exit.
+//! The commands: what they print and how they exit.
+
+pub mod inspect;
+pub mod transfer;
 
 use std::path::Path;
 
@@ -68,19 +71,89 @@ pub async fn verify(store_path: &Path, digest: Option<&str>, json: bool) -> anyh
     Ok(if report.is_intact() { Outcome::Yes } else { Outcome::No })
 }
 
-pub async fn serve(store_path: &Path, listen: std::net::SocketAddr) -> anyhow::Result<Outcome> {
-    let settings = crate::server::Settings {
-        store: store_path.to_path_buf(),
-        listen,
-    };
-    let server = crate::server::Server::start(&settings).await?;
-    eprintln!(
-        "rapport is serving {} on http://{}/graphql (GraphiQL in a browser)",
-        store_path.display(),
-        server.address
-    );
+/// The demo data set's seed: every `--demo` ledger tells the same story.
+const DEMO_SEED: u64 = 20_261_121;
+
+pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option<usize>) -> anyhow::Result<Outcome> {
+    let started = std::time::Instant::now();
+    let state = crate::server::open_state(store_path).await?;
+    if let Some(contacts) = demo {
+        let report = crate::demo::populate(&state.store, contacts, DEMO_SEED, crate::graphql::now())
+            .await
+            .context("writing the demo data set")?;
+        match report {
+            Some(report) => eprintln!("wrote the demo: {} contacts, {} events", report.contacts, report.events),
+            None => eprintln!("{} already holds a ledger: reusing it", store_path.display()),
+        }
+        let head = state.store.head().await?.last_position;
+        if let Some(head) = head {
+            state.live.wait_for(head).await.context("applying the demo")?;
+        }
+    }
+    let server = crate::server::Server::start_with(std::sync::Arc::clone(&state), listen).await?;
+    let url = format!("http://{}/graphql", server.address);
+    if demo.is_some() {
+        print_demo_banner(&state, &url, started.elapsed())?;
+    } else {
+        eprintln!(
+            "rapport is serving {} on {url} (GraphiQL in a browser)",
+            store_path.display()
+        );
+    }
     crate::server::run_until_signal(server).await?;
     Ok(Outcome::Yes)
+}
+
+fn print_demo_banner(state: &crate::state::AppState, url: &str, elapsed: std::time::Duration) -> anyhow::Result<()> {
+    use crate::tokens::Role;
+    let now = now_text();
+    let people = [
+        (Role::Sales, "alice"),
+        (Role::Manager, "mia"),
+        (Role::Auditor, "audrey"),
+        (Role::Admin, "root"),
+        (Role::Ingest, "crm-sync"),
+    ];
+    let mut tokens = Vec::new();
+    for (role, name) in people {
+        tokens.push((role, name, state.tokens.create(role, name, &now)?));
+    }
+    let example = state.live.read(|model| {
+        model.directory.ids_after(None).find(|id| {
+            model
+                .directory
+                .pii(*id)
+                .is_some_and(|pii| pii.display_name.as_deref() == Some(crate::demo::TOUR[0].0))
+        })
+    });
+    let contacts = state.live.read(|model| model.projection.contact_count());
+    println!();
+    println!(
+        "rapport demo ready in {:.1} s: {contacts} contacts",
+        elapsed.as_secs_f64()
+    );
+    println!();
+    println!("GraphiQL   {url}   (paste a token as the header: {{\"Authorization\": \"Bearer …\"}})");
+    println!();
+    println!("tokens (shown once):");
+    for (role, name, token) in &tokens {
+        println!("  {:<8} {:<9} {token}", role.as_str(), name);
+    }
+    if let Some(id) = example {
+        let manager = &tokens[1].2;
+        println!();
+        println!("try:");
+        println!(
+            "  curl -s {url} -H 'Authorization: Bearer {manager}' -H 'content-type: application/json' \\\n    -d '{{\"query\":\"{{ gate(contactId: \\\"{id}\\\", mode: MASS) {{ verdict reasons {{ code message }} score band nextAllowedAt }} }}\"}}'"
+        );
+    }
+    println!();
+    println!("contacts with a story (try `rapport check NAME --mode mass` in another terminal):");
+    for (name, story) in crate::demo::TOUR {
+        println!("  {name:<9} {story}");
+    }
+    println!();
+    Ok(())
 }
 
 fn now_text() -> String {

@@ -1,0 +1,510 @@
+//! The commands that explain a contact: `check` (may I send, and why),
+//! `timeline` (what happened, with the score after each event) and
+//! `replay` (what the ledger knew at a past moment).
+
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rapport_domain::gate::{GateDecision, best_send_hours};
+use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, StreamName, Timestamp, Verdict, strength};
+use rapport_store::{EventStore, SqliteOptions, SqliteStore};
+use serde_json::json;
+
+use crate::Outcome;
+use crate::graphql::types::hours;
+use crate::live::ReadModel;
+
+/// Candidates shown for an ambiguous contact.
+const CANDIDATES_SHOWN: usize = 10;
+
+pub fn open_read_only(store_path: &Path) -> anyhow::Result<SqliteStore> {
+    SqliteStore::open_with(store_path, SqliteOptions { read_only: true })
+        .with_context(|| format!("opening the ledger {}", store_path.display()))
+}
+
+/// A moment given on the command line: RFC 3339, or a date (midnight UTC).
+pub fn parse_moment(text: &str) -> anyhow::Result<Timestamp> {
+    if let Ok(at) = text.parse::<Timestamp>() {
+        return Ok(at);
+    }
+    let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
+        format!("'{text}' is neither an RFC 3339 time (2026-11-21T09:30:00+08:00) nor a date (2026-11-21)")
+    })?;
+    Ok(Timestamp::from_datetime(
+        date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
+    )?)
+}
+
+/// Finds exactly one contact by id, or by name, phone, WeChat id or email
+/// (exact match first, then a unique partial match).
+pub fn resolve(model: &ReadModel, text: &str) -> anyhow::Result<ContactId> {
+    if let Ok(id) = text.parse::<uuid::Uuid>() {
+        let id = ContactId(id);
+        return match model.projection.relationship(id) {
+            Some(_) => Ok(id),
+            None => bail!("no contact has the id {id}"),
+        };
+    }
+    let wanted = text.trim().to_lowercase();
+    if wanted.is_empty() {
+        bail!("name a contact: an id, name, phone, WeChat id or email");
+    }
+    let exact: Vec<ContactId> = model
+        .directory
+        .ids_after(None)
+        .filter(|id| {
+            model.directory.pii(*id).is_some_and(|pii| {
+                [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]
+                    .into_iter()
+                    .flatten()
+                    .any(|field| field.to_lowercase() == wanted)
+            })
+        })
+        .collect();
+    let candidates = if exact.is_empty() {
+        model
+            .directory
+            .ids_after(None)
+            .filter(|id| model.directory.matches(*id, &wanted))
+            .collect()
+    } else {
+        exact
+    };
+    match candidates.as_slice() {
+        [one] => Ok(*one),
+        [] => bail!("no contact matches '{text}'"),
+        many => {
+            let listed: Vec<String> = many
+                .iter()
+                .take(CANDIDATES_SHOWN)
+                .map(|id| format!("  {id}  {}", describe(model, *id)))
+                .collect();
+            bail!(
+                "'{text}' matches {} contacts; name one by id:\n{}",
+                many.len(),
+                listed.join("\n")
+            )
+        }
+    }
+}
+
+fn describe(model: &ReadModel, id: ContactId) -> String {
+    let pii = model.directory.pii(id);
+    let field =
+        |pick: fn(&rapport_domain::Pii) -> &Option<String>| pii.and_then(|p| pick(p).clone()).unwrap_or_default();
+    format!(
+        "{}  {}  {}",
+        field(|p| &p.display_name),
+        field(|p| &p.phone),
+        field(|p| &p.wechat_id)
+    )
+    .trim()
+    .to_owned()
+}
+
+fn mode_of(text: &str) -> anyhow::Result<SendMode> {
+    match text.to_lowercase().replace('_', "-").as_str() {
+        "mass" => Ok(SendMode::Mass),
+        "one-to-one" | "1:1" | "personal" => Ok(SendMode::OneToOne),
+        other => bail!("unknown mode '{other}': use mass or one-to-one"),
+    }
+}
+
+fn hours_text(set: u32) -> String {
+    let list = hours(set);
+    if list.is_empty() {
+        "not known yet".to_owned()
+    } else {
+        list.iter().map(|h| format!("{h:02}:00")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+fn decision_json(
+    model: &ReadModel,
+    id: ContactId,
+    decision: &GateDecision,
+    position: Option<Position>,
+) -> serde_json::Value {
+    let symbols = model.projection.symbols();
+    json!({
+        "contactId": id.to_string(),
+        "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
+        "mode": decision.mode.as_str(),
+        "channel": decision.channel.as_str(),
+        "verdict": decision.verdict.as_str(),
+        "allowed": decision.allowed(),
+        "reasons": decision.reasons.iter().map(|r| json!({
+            "code": r.code.as_str(), "message": r.message(symbols), "blocking": r.blocking,
+        })).collect::<Vec<_>>(),
+        "nextAllowedAt": decision.next_allowed_at.map(|t| t.to_rfc3339()),
+        "score": decision.strength.score,
+        "band": decision.strength.band.as_str(),
+        "components": decision.strength.components.iter().map(|c| json!({ "name": c.name, "points": c.points })).collect::<Vec<_>>(),
+        "bestSendHours": hours(decision.best_send_hours),
+        "policyVersion": decision.policy_version,
+        "position": position.map(|p| p.to_string()),
+        "at": decision.at.to_rfc3339(),
+    })
+}
+
+fn print_decision(model: &ReadModel, id: ContactId, decision: &GateDecision) {
+    let symbols = model.projection.symbols();
+    println!("contact     {id}  {}", describe(model, id));
+    println!(
+        "mode        {} on {}",
+        decision.mode.as_str(),
+        decision.channel.as_str()
+    );
+    println!("verdict     {}", decision.verdict.as_str());
+    for reason in &decision.reasons {
+        let mark = if reason.blocking { "x" } else { "!" };
+        println!("  {mark} {:<22} {}", reason.code.as_str(), reason.message(symbols));
+    }
+    if let Some(next) = decision.next_allowed_at {
+        println!("next send   {next}");
+    }
+    println!(
+        "score       {} ({})",
+        decision.strength.score,
+        decision.strength.band.as_str()
+    );
+    for component in &decision.strength.components {
+        println!(
+            "  {:>4}  {:<18} {}",
+            component.points, component.name, component.explanation
+        );
+    }
+    println!("best hours  {}", hours_text(decision.best_send_hours));
+    println!("policy      version {}, at {}", decision.policy_version, decision.at);
+}
+
+pub async fn check(
+    store_path: &Path,
+    contact: &str,
+    mode: &str,
+    at: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let mode = mode_of(mode)?;
+    let at = at.map(parse_moment).transpose()?.unwrap_or_else(crate::graphql::now);
+    let store = open_read_only(store_path)?;
+    let model = crate::ledger::rebuild_read_model(&store, None)
+        .await
+        .context("reading the ledger")?;
+    let id = resolve(&model, contact)?;
+    let decision = model
+        .projection
+        .gate(id, mode, None, at)
+        .context("the contact vanished")?;
+    if json {
+        println!("{}", decision_json(&model, id, &decision.gate, decision.position));
+    } else {
+        print_decision(&model, id, &decision.gate);
+    }
+    Ok(if decision.gate.allowed() {
+        Outcome::Yes
+    } else {
+        Outcome::No
+    })
+}
+
+pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::Result<Outcome> {
+    let store = open_read_only(store_path)?;
+    let model = crate::ledger::rebuild_read_model(&store, None)
+        .await
+        .context("reading the ledger")?;
+    let id = resolve(&model, contact)?;
+    let events = store
+        .read_stream(StreamName::Contact(id), 0, rapport_store::READ_LIMIT_MAX)
+        .await?;
+    let policies = model.projection.policies();
+    let mut relationship = rapport_domain::Relationship::default();
+    let mut symbols = rapport_domain::Symbols::default();
+    if !json {
+        println!("{id}  {}", describe(&model, id));
+        let header = ("position", "ver", "occurred", "event", "score", "band");
+        println!(
+            "{:>8} {:>4}  {:<24} {:<19} {:>5} {:<6}  detail",
+            header.0, header.1, header.2, header.3, header.4, header.5
+        );
+    }
+    for event in &events {
+        relationship.apply(&event.event, event.version, event.occurred_at, &mut symbols);
+        // The score after the event, under the policy in force at its position.
+        let policy = policies
+            .iter()
+            .rev()
+            .find(|p| p.since.is_none_or(|since| since <= event.position))
+            .map(|p| &p.policy);
+        let Some(policy) = policy else { continue };
+        let score = strength(&relationship, &policy.policy.scoring, event.occurred_at);
+        let detail = detail(event);
+        if json {
+            println!(
+                "{}",
+                json!({
+                    "version": event.version, "position": event.position.to_string(), "type": event.event.event_type(),
+                    "occurredAt": event.occurred_at.to_rfc3339(), "recordedAt": event.recorded_at.to_rfc3339(),
+                    "actor": event.actor, "score": score.score, "band": score.band.as_str(), "detail": detail,
+                })
+            );
+        } else {
+            let occurred = event.occurred_at.to_rfc3339();
+            println!(
+                "{:>8} {:>4}  {:<24} {:<19} {:>5} {:<6}  {detail}",
+                event.position.to_string(),
+                event.version,
+                &occurred[..occurred.len().min(24)],
+                event.event.event_type().trim_start_matches("Contact"),
+                score.score,
+                score.band.as_str()
+            );
+        }
+    }
+    Ok(Outcome::Yes)
+}
+
+fn detail(event: &RecordedEvent) -> String {
+    use rapport_domain::{Event, TouchAuthorization};
+    match &event.event {
+        Event::TouchRecorded(touch) => {
+            let how = match &touch.authorization {
+                TouchAuthorization::Gate { verdict, .. } => format!("gate said {}", verdict.as_str()),
+                TouchAuthorization::Override { reason } => format!("OVERRIDE: {reason}"),
+                TouchAuthorization::External { source } => format!("from {source}"),
+            };
+            format!(
+                "{} on {} by {}, {how}",
+                touch.mode.as_str(),
+                touch.channel.as_str(),
+                touch.sender
+            )
+        }
+        Event::ContactRegistered(e) => format!("owner {}, {}", e.owner, e.primary_channel.as_str()),
+        Event::ContactProfileChanged(_) => "profile changed".to_owned(),
+        Event::ReplyReceived(e) => format!("on {}", e.channel.as_str()),
+        Event::ContactBlocked(e) => format!("on {}", e.channel.as_str()),
+        Event::ContactUnblocked(e) => format!("on {}", e.channel.as_str()),
+        Event::ContactDeletedUs(e) => format!("on {}", e.channel.as_str()),
+        Event::ContactReadded(e) => format!("on {}", e.channel.as_str()),
+        Event::ComplaintFiled(e) => format!(
+            "on {}{}",
+            e.channel.as_str(),
+            e.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+        ),
+        Event::ContactTagged(e) => e.tag.clone(),
+        Event::ContactUntagged(e) => e.tag.clone(),
+        Event::ConsentGranted(e) => e.source.clone().unwrap_or_default(),
+        Event::ConsentWithdrawn(e) => e.source.clone().unwrap_or_default(),
+        Event::PolicyChanged(_) | Event::CampaignStarted(_) => String::new(),
+    }
+}
+
+/// A point in history: a moment or a position.
+enum Point {
+    Moment(Timestamp),
+    Position(Position),
+}
+
+fn point_of(text: &str) -> anyhow::Result<Point> {
+    if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        Ok(Point::Position(
+            text.parse()
+                .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))?,
+        ))
+    } else {
+        parse_moment(text).map(Point::Moment)
+    }
+}
+
+/// The read model as known at `point`, the position it ends at, and the
+/// moment its gates are evaluated at.
+async fn known_at(store: &SqliteStore, point: &Point) -> anyhow::Result<(ReadModel, Option<Position>, Timestamp)> {
+    let (position, moment) = match point {
+        Point::Moment(at) => (store.position_at(*at).await?, Some(*at)),
+        Point::Position(position) => (Some(*position), None),
+    };
+    let model = match position {
+        Some(position) => crate::ledger::rebuild_read_model(store, Some(position)).await?,
+        None => ReadModel::default(),
+    };
+    let at = moment.or(model.recorded_at).unwrap_or_else(crate::graphql::now);
+    Ok((model, position, at))
+}
+
+fn summary(model: &ReadModel, at: Timestamp) -> serde_json::Value {
+    let mut bands = std::collections::BTreeMap::new();
+    let mut mass = std::collections::BTreeMap::new();
+    let policy = model.projection.current_policy();
+    for (_, relationship) in model.projection.contacts() {
+        *bands
+            .entry(strength(relationship, &policy.policy.scoring, at).band.as_str())
+            .or_insert(0u64) += 1;
+        let decision = rapport_domain::gate(relationship, policy, SendMode::Mass, None, at);
+        *mass.entry(decision.verdict.as_str()).or_insert(0u64) += 1;
+    }
+    json!({
+        "contacts": model.projection.contact_count(),
+        "violations": model.projection.violations().len(),
+        "policyVersion": policy.version,
+        "bands": bands,
+        "massVerdicts": mass,
+    })
+}
+
+fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp) -> serde_json::Value {
+    let Some(relationship) = model.projection.relationship(id) else {
+        return json!({ "contactId": id.to_string(), "known": false });
+    };
+    let policy = model.projection.current_policy();
+    let decide = |mode| {
+        decision_json(
+            model,
+            id,
+            &rapport_domain::gate(relationship, policy, mode, None, at),
+            model.projection.position(),
+        )
+    };
+    json!({
+        "contactId": id.to_string(),
+        "known": true,
+        "version": relationship.stream_version(),
+        "bestSendHours": hours(best_send_hours(relationship, policy, at)),
+        "mass": decide(SendMode::Mass),
+        "oneToOne": decide(SendMode::OneToOne),
+    })
+}
+
+fn print_view(title: &str, position: Option<Position>, model: &ReadModel, at: Timestamp, contact: Option<ContactId>) {
+    println!("{title}");
+    println!(
+        "  position        {}",
+        position.map_or("(before the first event)".to_owned(), |p| p.to_string())
+    );
+    println!(
+        "  recorded until  {}",
+        model.recorded_at.map_or("-".to_owned(), |t| t.to_string())
+    );
+    println!("  gates at        {at}");
+    let overview = summary(model, at);
+    println!("  policy          version {}", overview["policyVersion"]);
+    println!(
+        "  contacts        {}   violations so far {}",
+        overview["contacts"], overview["violations"]
+    );
+    println!("  bands           {}", overview["bands"]);
+    println!("  mass verdicts   {}", overview["massVerdicts"]);
+    if let Some(id) = contact {
+        let view = contact_view(model, id, at);
+        if view["known"] == false {
+            println!("  contact {id} was not known yet");
+            return;
+        }
+        for mode in ["mass", "oneToOne"] {
+            let decision = &view[mode];
+            let reasons: Vec<String> = decision["reasons"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|r| r["code"].as_str().unwrap_or_default().to_owned())
+                .collect();
+            println!(
+                "  {:<10} {:<17} score {:>3} {:<6} {}",
+                decision["mode"].as_str().unwrap_or_default(),
+                decision["verdict"].as_str().unwrap_or_default(),
+                decision["score"],
+                decision["band"].as_str().unwrap_or_default(),
+                reasons.join(", ")
+            );
+        }
+    }
+}
+
+pub async fn replay(
+    store_path: &Path,
+    as_of: Option<&str>,
+    position: Option<&str>,
+    contact: Option<&str>,
+    diff: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let point = match (as_of, position) {
+        (Some(moment), None) => Point::Moment(parse_moment(moment)?),
+        (None, Some(position)) => point_of(position)?,
+        _ => bail!("give --as-of TIME or --position P"),
+    };
+    let store = open_read_only(store_path)?;
+    let (model, at_position, at) = known_at(&store, &point).await?;
+    // Contacts are named as the ledger knows them now (personal data may
+    // have changed or been erased since).
+    let contact = match contact {
+        Some(text) => {
+            let now = crate::ledger::rebuild_read_model(&store, None).await?;
+            Some(resolve(&now, text)?)
+        }
+        None => None,
+    };
+    let other = match diff {
+        Some(text) => Some(known_at(&store, &point_of(text)?).await?),
+        None => None,
+    };
+    if json {
+        let view = |model: &ReadModel, position: Option<Position>, at: Timestamp| {
+            json!({
+                "position": position.map(|p| p.to_string()),
+                "recordedAt": model.recorded_at.map(|t| t.to_rfc3339()),
+                "at": at.to_rfc3339(),
+                "summary": summary(model, at),
+                "contact": contact.map(|id| contact_view(model, id, at)),
+            })
+        };
+        let mut output = json!({ "asOf": view(&model, at_position, at) });
+        if let Some((other_model, other_position, other_at)) = &other {
+            output["other"] = view(other_model, *other_position, *other_at);
+        }
+        println!("{output}");
+    } else {
+        print_view("as known then", at_position, &model, at, contact);
+        if let Some((other_model, other_position, other_at)) = &other {
+            println!();
+            print_view("compared with", *other_position, other_model, *other_at, contact);
+            print_changes(&model, at, other_model, *other_at);
+        }
+    }
+    Ok(Outcome::Yes)
+}
+
+/// Contacts whose mass-send verdict differs between the two points.
+fn print_changes(before: &ReadModel, before_at: Timestamp, after: &ReadModel, after_at: Timestamp) {
+    const SHOWN: usize = 20;
+    let verdict = |model: &ReadModel, id: ContactId, at: Timestamp| -> Option<Verdict> {
+        let relationship = model.projection.relationship(id)?;
+        Some(
+            rapport_domain::gate(
+                relationship,
+                model.projection.current_policy(),
+                SendMode::Mass,
+                None,
+                at,
+            )
+            .verdict,
+        )
+    };
+    let changed: Vec<(ContactId, Option<Verdict>, Option<Verdict>)> = after
+        .projection
+        .contacts()
+        .map(|(id, _)| (id, verdict(before, id, before_at), verdict(after, id, after_at)))
+        .filter(|(_, a, b)| a != b)
+        .collect();
+    println!();
+    println!("mass verdicts that changed: {}", changed.len());
+    for (id, was, now) in changed.iter().take(SHOWN) {
+        let name = |v: &Option<Verdict>| v.map_or("(unknown)", Verdict::as_str);
+        println!(
+            "  {id}  {:<17} -> {:<17} {}",
+            name(was),
+            name(now),
+            describe(after, *id)
+        );
+    }
+}

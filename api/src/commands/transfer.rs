@@ -1,0 +1,496 @@
+//! `import` and `export`. The formats are in docs/import.md. Every line is
+//! one entity appended on its own: a bad line is reported and skipped, and
+//! never stops the good ones or leaves half an entity. Ids are derived from
+//! the content when a line gives none, so importing a file again adds
+//! nothing, and an interrupted import resumes by running it again.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use rapport_domain::{
+    Channel, ContactId, ContactRegistered, Event, NewEvent, Pii, Position, RecordedEvent, StreamName, Timestamp,
+};
+use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::inspect::{open_read_only, parse_moment, resolve};
+use crate::Outcome;
+
+/// Lines parsed and appended together (appends to different streams run
+/// concurrently and share commits).
+const CHUNK_LINES: usize = 512;
+/// Rejected lines listed in the summary (all are counted).
+const REJECTIONS_SHOWN: usize = 20;
+/// The longest line read.
+const LINE_BYTES_MAX: usize = 256 * 1024;
+/// Namespace of the ids derived from imported content.
+const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_7400_0000_0000_0000_0001);
+
+/// A contact, as a CSV row or a JSONL `{"kind": "contact", …}` line.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ContactLine {
+    #[serde(default, alias = "id")]
+    id: Option<Uuid>,
+    #[serde(default, alias = "display_name")]
+    display_name: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default, alias = "wechat_id")]
+    wechat_id: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    owner: String,
+    #[serde(default, alias = "primary_channel")]
+    primary_channel: Option<String>,
+    #[serde(default, alias = "time_zone")]
+    time_zone: Option<String>,
+    /// In CSV: tags separated by `;`.
+    #[serde(default)]
+    tags: Option<TagList>,
+    #[serde(default, alias = "registered_at")]
+    registered_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum TagList {
+    List(Vec<String>),
+    Joined(String),
+}
+
+/// An event, as `rapport export` writes it; only `type` and `payload` are
+/// required (with `contactId` or `stream`).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct EventLine {
+    #[serde(default)]
+    event_id: Option<Uuid>,
+    #[serde(default)]
+    stream: Option<String>,
+    #[serde(default)]
+    contact_id: Option<Uuid>,
+    #[serde(default)]
+    version: Option<u64>,
+    #[serde(rename = "type")]
+    event_type: String,
+    #[serde(default)]
+    schema_version: Option<u16>,
+    occurred_at: String,
+    #[serde(default)]
+    actor: Option<String>,
+    #[serde(default)]
+    correlation_id: Option<Uuid>,
+    #[serde(default)]
+    causation_id: Option<Uuid>,
+    payload: serde_json::Value,
+    #[serde(default)]
+    pii: Option<Pii>,
+    // Written by export for readers; the importing ledger sets its own.
+    #[serde(default, rename = "position")]
+    _position: Option<String>,
+    #[serde(default, rename = "recordedAt")]
+    _recorded_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum JsonLine {
+    Contact(Box<ContactLine>),
+    Event(Box<EventLine>),
+}
+
+/// One line made ready to append.
+struct Entity {
+    line: usize,
+    stream: StreamName,
+    expected: ExpectedVersion,
+    event: NewEvent,
+}
+
+#[derive(Debug, Default)]
+struct Summary {
+    imported: u64,
+    duplicates: u64,
+    rejected: Vec<(usize, String)>,
+}
+
+fn channel(text: Option<&str>) -> anyhow::Result<Channel> {
+    let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
+        return Ok(Channel::Wechat);
+    };
+    Channel::ALL
+        .into_iter()
+        .find(|channel| channel.as_str().eq_ignore_ascii_case(text))
+        .with_context(|| format!("unknown channel '{text}' (WECHAT, WECOM, SMS, EMAIL, PHONE or OTHER)"))
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+}
+
+fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp) -> anyhow::Result<Entity> {
+    let pii = Pii {
+        display_name: non_empty(contact.display_name),
+        phone: non_empty(contact.phone),
+        wechat_id: non_empty(contact.wechat_id),
+        email: non_empty(contact.email),
+    };
+    let identity = [&pii.phone, &pii.wechat_id, &pii.email, &pii.display_name]
+        .into_iter()
+        .flatten()
+        .next()
+        .map(|value| value.to_lowercase());
+    let contact_id = match (contact.id, identity) {
+        (Some(id), _) => ContactId(id),
+        (None, Some(identity)) => ContactId(Uuid::new_v5(
+            &IMPORT_NAMESPACE,
+            format!("contact:{identity}").as_bytes(),
+        )),
+        (None, None) => bail!("a contact needs an id, or a name, phone, WeChat id or email"),
+    };
+    let tags = match contact.tags {
+        None => vec![],
+        Some(TagList::List(tags)) => tags,
+        Some(TagList::Joined(joined)) => joined
+            .split(';')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let registered = ContactRegistered {
+        owner: contact.owner.trim().to_owned(),
+        primary_channel: channel(contact.primary_channel.as_deref())?,
+        time_zone: non_empty(contact.time_zone),
+        tags,
+    };
+    let occurred_at = match non_empty(contact.registered_at) {
+        Some(text) => parse_moment(&text)?,
+        None => now,
+    };
+    let event_id = Uuid::new_v5(&IMPORT_NAMESPACE, format!("registered:{}", contact_id.0).as_bytes());
+    let mut event = NewEvent::new(event_id, registered, occurred_at, actor);
+    if pii != Pii::default() {
+        event = event.with_pii(pii);
+    }
+    let stream = StreamName::Contact(contact_id);
+    event.validate(&stream)?;
+    Ok(Entity {
+        line,
+        stream,
+        expected: ExpectedVersion::NoStream,
+        event,
+    })
+}
+
+fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow::Result<Entity> {
+    let stream: StreamName = match (input.stream.as_deref(), input.contact_id) {
+        (Some(stream), _) => stream.parse()?,
+        (None, Some(id)) => StreamName::Contact(ContactId(id)),
+        (None, None) => bail!("an event needs a stream or a contactId"),
+    };
+    let payload = serde_json::to_vec(&input.payload)?;
+    let schema_version = match input.schema_version {
+        Some(version) => version,
+        None => Event::decode(&input.event_type, 1, &payload)
+            .map(|e| e.schema_version())
+            .unwrap_or(1),
+    };
+    let event = Event::decode(&input.event_type, schema_version, &payload)?;
+    let occurred_at = parse_moment(&input.occurred_at)?;
+    let event_id = input
+        .event_id
+        .unwrap_or_else(|| Uuid::new_v5(&IMPORT_NAMESPACE, raw.trim().as_bytes()));
+    let new_event = NewEvent {
+        event_id,
+        event,
+        pii: input.pii,
+        occurred_at,
+        actor: input.actor.unwrap_or_else(|| actor.to_owned()),
+        correlation_id: input.correlation_id.unwrap_or(event_id),
+        causation_id: input.causation_id,
+    };
+    new_event.validate(&stream)?;
+    let expected = match input.version {
+        None => ExpectedVersion::Any,
+        Some(0) => ExpectedVersion::NoStream,
+        Some(version) => ExpectedVersion::Exact(version - 1),
+    };
+    Ok(Entity {
+        line,
+        stream,
+        expected,
+        event: new_event,
+    })
+}
+
+enum Format {
+    Csv,
+    Jsonl,
+}
+
+fn format_of(file: &str) -> anyhow::Result<Format> {
+    if file == "-" || file.ends_with(".jsonl") || file.ends_with(".ndjson") {
+        Ok(Format::Jsonl)
+    } else if file.ends_with(".csv") {
+        Ok(Format::Csv)
+    } else {
+        bail!(
+            "'{file}': import reads .csv (contacts) or .jsonl (contacts and events), or - for JSONL on standard input"
+        )
+    }
+}
+
+/// Appends a chunk in file order, each line an atomic append of its own,
+/// all in one batch: positions follow the file and the lines share commits.
+async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut Summary) -> anyhow::Result<()> {
+    let head = store.head().await?.last_position;
+    let lines: Vec<(usize, StreamName, ExpectedVersion)> = entities
+        .iter()
+        .map(|entity| (entity.line, entity.stream, entity.expected))
+        .collect();
+    let appends = entities
+        .into_iter()
+        .map(|entity| (entity.stream, entity.expected, vec![entity.event]))
+        .collect();
+    let results = store.append_batch(appends).await?;
+    // A line repeated within the batch is answered with its twin's position.
+    let mut written = std::collections::HashSet::new();
+    for ((line, stream, expected), result) in lines.into_iter().zip(results) {
+        match result {
+            Ok(appended) if Some(appended.position) <= head || !written.insert(appended.position) => {
+                summary.duplicates += 1;
+            }
+            Ok(_) => summary.imported += 1,
+            Err(StoreError::WrongExpectedVersion { .. }) if expected == ExpectedVersion::NoStream => {
+                summary
+                    .rejected
+                    .push((line, format!("{stream} already exists with other content")));
+            }
+            Err(error) if error.is_caller_error() => summary.rejected.push((line, error.to_string())),
+            Err(error) => return Err(error).context(format!("appending line {line}")),
+        }
+    }
+    Ok(())
+}
+
+fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    match total {
+        Some(total) => {
+            let bar = indicatif::ProgressBar::new(total);
+            let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} lines  {per_sec}  ETA {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+            bar.set_style(style);
+            bar
+        }
+        None => indicatif::ProgressBar::new_spinner(),
+    }
+}
+
+pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result<Outcome> {
+    let format = format_of(file)?;
+    // No default policy yet: an imported export brings its own.
+    let store =
+        SqliteStore::open(store_path).with_context(|| format!("opening the ledger {}", store_path.display()))?;
+    let reader: Box<dyn BufRead> = if file == "-" {
+        Box::new(std::io::stdin().lock())
+    } else {
+        Box::new(std::io::BufReader::new(
+            std::fs::File::open(file).with_context(|| format!("opening {file}"))?,
+        ))
+    };
+    let total = if file == "-" {
+        None
+    } else {
+        let counted = std::io::BufReader::new(std::fs::File::open(file)?).lines().count() as u64;
+        Some(counted.saturating_sub(u64::from(matches!(format, Format::Csv))))
+    };
+    let bar = progress_bar(total);
+    let now = crate::graphql::now();
+    let actor = "rapport-import";
+    let mut summary = Summary::default();
+    let mut chunk = Vec::with_capacity(CHUNK_LINES);
+    let mut lines = reader.lines().enumerate();
+    let mut csv_header: Option<csv::StringRecord> = None;
+    let mut policy_settled = false;
+    loop {
+        let next = lines.next();
+        let finished = next.is_none();
+        if let Some((index, line)) = next {
+            let number = index + 1;
+            let line = match line {
+                Ok(line) => line,
+                Err(error) => {
+                    summary.rejected.push((number, format!("unreadable: {error}")));
+                    continue;
+                }
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            if line.len() > LINE_BYTES_MAX {
+                summary
+                    .rejected
+                    .push((number, format!("longer than {LINE_BYTES_MAX} bytes")));
+                continue;
+            }
+            let entity = match format {
+                Format::Csv if csv_header.is_none() => {
+                    csv_header = Some(parse_csv_record(&line)?);
+                    continue;
+                }
+                Format::Csv => parse_csv_record(&line).and_then(|record| {
+                    let header = csv_header.as_ref().context("no header")?;
+                    let contact: ContactLine = record
+                        .deserialize(Some(header))
+                        .context("the row does not fit the header")?;
+                    contact_entity(number, contact, actor, now)
+                }),
+                Format::Jsonl => serde_json::from_str::<JsonLine>(&line)
+                    .context("not a contact or event line")
+                    .and_then(|parsed| match parsed {
+                        JsonLine::Contact(contact) => contact_entity(number, *contact, actor, now),
+                        JsonLine::Event(event) => event_entity(number, &line, *event, actor),
+                    }),
+            };
+            match entity {
+                Ok(entity) => chunk.push(entity),
+                Err(error) => summary.rejected.push((number, format!("{error:#}"))),
+            }
+            bar.inc(1);
+        }
+        if chunk.len() >= CHUNK_LINES || (finished && !chunk.is_empty()) {
+            // A new ledger starts with its policy: the file's own (an export
+            // begins with it), or else the default, before any contact.
+            if !policy_settled {
+                if chunk.first().is_some_and(|entity| entity.stream != StreamName::Policy) {
+                    crate::ledger::ensure_policy(&store, actor).await?;
+                }
+                policy_settled = true;
+            }
+            append_chunk(&store, std::mem::take(&mut chunk), &mut summary).await?;
+        }
+        if finished {
+            break;
+        }
+    }
+    bar.finish_and_clear();
+    crate::ledger::ensure_policy(&store, actor).await?;
+    summary.rejected.sort();
+    if json {
+        let rejected: Vec<_> = summary
+            .rejected
+            .iter()
+            .map(|(line, reason)| json!({ "line": line, "reason": reason }))
+            .collect();
+        println!(
+            "{}",
+            json!({ "imported": summary.imported, "duplicates": summary.duplicates, "rejected": rejected })
+        );
+    } else {
+        println!("imported    {}", summary.imported);
+        println!("duplicates  {} (already in the ledger, skipped)", summary.duplicates);
+        println!("rejected    {}", summary.rejected.len());
+        for (line, reason) in summary.rejected.iter().take(REJECTIONS_SHOWN) {
+            println!("  line {line}: {reason}");
+        }
+        if summary.rejected.len() > REJECTIONS_SHOWN {
+            println!(
+                "  … and {} more (use --json for all)",
+                summary.rejected.len() - REJECTIONS_SHOWN
+            );
+        }
+    }
+    Ok(if summary.rejected.is_empty() {
+        Outcome::Yes
+    } else {
+        Outcome::No
+    })
+}
+
+fn parse_csv_record(line: &str) -> anyhow::Result<csv::StringRecord> {
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(line.as_bytes());
+    let record = reader
+        .records()
+        .next()
+        .context("an empty CSV line")?
+        .context("not a CSV line")?;
+    Ok(record.iter().map(str::trim).collect())
+}
+
+fn export_line(event: &RecordedEvent) -> serde_json::Value {
+    let payload: serde_json::Value = serde_json::from_slice(&event.event.encode()).unwrap_or(serde_json::Value::Null);
+    let mut line = json!({
+        "kind": "event",
+        "eventId": event.event_id,
+        "stream": event.stream.to_string(),
+        "version": event.version,
+        "type": event.event.event_type(),
+        "schemaVersion": event.schema_version,
+        "occurredAt": event.occurred_at.to_rfc3339(),
+        "actor": event.actor,
+        "correlationId": event.correlation_id,
+        "payload": payload,
+        "position": event.position.to_string(),
+        "recordedAt": event.recorded_at.to_rfc3339(),
+    });
+    if let Some(causation) = event.causation_id {
+        line["causationId"] = json!(causation);
+    }
+    if let Some(pii) = &event.pii {
+        line["pii"] = serde_json::to_value(pii).unwrap_or_default();
+    }
+    line
+}
+
+/// Writes the ledger (or one contact's history, personal data included,
+/// for a data-access request) as JSONL that `import` reads back.
+pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<Outcome> {
+    let store = open_read_only(store_path)?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match contact {
+        Some(text) => {
+            let model = crate::ledger::rebuild_read_model(&store, None).await?;
+            let id = resolve(&model, text)?;
+            let mut from = 0;
+            loop {
+                let page = store
+                    .read_stream(StreamName::Contact(id), from, rapport_store::READ_LIMIT_MAX)
+                    .await?;
+                let Some(last) = page.last().map(|event| event.version) else {
+                    break;
+                };
+                for event in &page {
+                    writeln!(out, "{}", export_line(event))?;
+                }
+                from = last + 1;
+            }
+        }
+        None => {
+            let mut after: Option<Position> = None;
+            loop {
+                let page = store.read_all(after, rapport_store::READ_LIMIT_MAX).await?;
+                let Some(last) = page.last().map(|event| event.position) else {
+                    break;
+                };
+                for event in &page {
+                    writeln!(out, "{}", export_line(event))?;
+                }
+                after = Some(last);
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Outcome::Yes)
+}

@@ -1,0 +1,461 @@
+//! The demo data set behind `rapport serve --demo`: about 2,000 contacts, 4
+//! owners and six months of touches, replies, weekly mass campaigns,
+//! blocks, deletions, opt-outs and complaints, generated from a fixed seed
+//! and behaving as DOMAIN.md describes. Contacts reply in their own hours;
+//! mass sends wear relationships down and make deletions likelier; a few
+//! scripted contacts carry the README's tour.
+
+use std::collections::HashMap;
+
+use rapport_domain::{
+    CampaignId, CampaignStarted, Channel, ComplaintFiled, ConsentWithdrawn, ContactBlocked, ContactDeletedUs,
+    ContactId, ContactReadded, ContactRegistered, Event, NewEvent, Pii, ReplyReceived, SendMode, StreamName, Timestamp,
+    TouchAuthorization, TouchRecorded, Verdict,
+};
+use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
+use uuid::Uuid;
+
+const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+const DAYS: i64 = 182;
+const OWNERS: [&str; 4] = ["alice", "bob", "chen", "dana"];
+const SURNAMES: [&str; 20] = [
+    "Wang", "Li", "Zhang", "Liu", "Chen", "Yang", "Huang", "Zhao", "Wu", "Zhou", "Xu", "Sun", "Ma", "Zhu", "Hu", "Guo",
+    "He", "Lin", "Gao", "Luo",
+];
+/// Given names are two syllables: with the surnames, 4,000 distinct names.
+const GIVEN_FIRST: [&str; 20] = [
+    "Xiao", "Jian", "Yu", "Hao", "Zi", "Shu", "Mei", "Guang", "Wen", "Zhi", "Li", "Tian", "Jia", "Ruo", "Ming", "Xin",
+    "Jun", "Qiu", "Bao", "Hong",
+];
+const GIVEN_SECOND: [&str; 10] = ["ming", "guo", "fei", "ran", "han", "xuan", "hua", "ling", "yu", "jing"];
+const ZONES: [(&str, u32); 4] = [
+    ("Asia/Hong_Kong", 5),
+    ("Asia/Singapore", 4),
+    ("Europe/London", 3),
+    ("America/Los_Angeles", 3),
+];
+
+/// Contacts with a story, named in the README's tour.
+pub const TOUR: [(&str, &str); 6] = [
+    (
+        "Zhao Min",
+        "a warm contact who may receive a mass send (in the daytime)",
+    ),
+    ("Qian Wei", "a VIP: a personal chat, never a mass send"),
+    ("Sun Li", "deleted us after the last Saturday promotion"),
+    ("Li Na", "opted out: no mass sends, a personal chat is fine"),
+    ("Zhou Jie", "ignored the last three mass sends"),
+    ("Wu Gang", "replies in the morning: not at 22:00"),
+];
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Habit {
+    Mornings,
+    Lunchtime,
+    Evenings,
+}
+
+#[derive(Debug)]
+struct Persona {
+    id: ContactId,
+    owner: &'static str,
+    engagement: f64,
+    habit: Habit,
+    zone_offset_hours: i64,
+    registered_day: i64,
+    story: Option<usize>,
+}
+
+/// What the generator produced.
+#[derive(Debug)]
+pub struct DemoReport {
+    pub contacts: usize,
+    pub events: usize,
+}
+
+struct Generator {
+    rng: fastrand::Rng,
+    start: i64,
+    events: Vec<(i64, StreamName, NewEvent)>,
+}
+
+impl Generator {
+    fn push(&mut self, at: i64, stream: StreamName, event: impl Into<Event>, actor: &str) {
+        let id = Uuid::from_u128(self.rng.u128(..));
+        let occurred = Timestamp::from_millis_unchecked(self.start + at);
+        self.events
+            .push((at, stream, NewEvent::new(id, event, occurred, actor)));
+    }
+
+    /// A local time on `day` at about `hour`, as an offset from `start`.
+    fn local(&mut self, day: i64, hour: i64, persona: &Persona) -> i64 {
+        day * DAY + (hour - persona.zone_offset_hours) * HOUR + self.rng.i64(0..50) * 60_000
+    }
+
+    /// When a contact answers a message sent at `sent`: at their usual
+    /// hour, that day if it is still ahead, else the next day.
+    fn reply_after(&mut self, sent: i64, persona: &Persona) -> i64 {
+        let hour = match persona.habit {
+            Habit::Mornings => self.rng.i64(7..10),
+            Habit::Lunchtime => self.rng.i64(12..14),
+            Habit::Evenings => self.rng.i64(19..21),
+        };
+        let day = sent.div_euclid(DAY);
+        let same_day = self.local(day, hour, persona);
+        if same_day > sent {
+            same_day
+        } else {
+            self.local(day + 1, hour, persona)
+        }
+    }
+}
+
+fn persona(rng: &mut fastrand::Rng, index: usize, story: Option<usize>) -> (Persona, ContactRegistered, Pii) {
+    let id = ContactId(Uuid::from_u64_pair(0x6465_6d6f, index as u64));
+    let name = match story {
+        Some(story) => TOUR[story].0.to_owned(),
+        None => format!(
+            "{} {}{}",
+            SURNAMES[index % 20],
+            GIVEN_FIRST[(index / 20) % 20],
+            GIVEN_SECOND[(index / 400) % 10]
+        ),
+    };
+    let zone = {
+        let roll = rng.u32(0..100);
+        let mut threshold = 0;
+        ZONES.iter().find(|(_, share)| {
+            threshold += share;
+            roll < threshold
+        })
+    };
+    let zone_offset_hours = match zone.map(|(zone, _)| *zone) {
+        Some("Europe/London") => 0,
+        Some("America/Los_Angeles") => -8,
+        _ => 8,
+    };
+    let habit = match story {
+        Some(5) => Habit::Mornings,
+        Some(_) => Habit::Evenings,
+        None => [Habit::Mornings, Habit::Lunchtime, Habit::Evenings, Habit::Evenings][rng.usize(0..4)],
+    };
+    let engagement = match story {
+        Some(0 | 1 | 3 | 5) => 0.9,
+        Some(_) => 0.5,
+        None => rng.f64().powf(1.5),
+    };
+    let vip = story == Some(1) || (story.is_none() && rng.u32(0..100) < 5);
+    let mut tags = vec![["new", "returning", "price-sensitive"][rng.usize(0..3)].to_owned()];
+    if vip {
+        tags.push("vip".to_owned());
+    }
+    let channel = match rng.u32(0..100) {
+        0..70 => Channel::Wechat,
+        70..85 => Channel::Wecom,
+        85..95 => Channel::Sms,
+        _ => Channel::Email,
+    };
+    let owner = OWNERS[index % OWNERS.len()];
+    let registered = ContactRegistered {
+        owner: owner.to_owned(),
+        primary_channel: if story.is_some() { Channel::Wechat } else { channel },
+        time_zone: if story.is_some() {
+            None
+        } else {
+            zone.map(|(zone, _)| (*zone).to_owned())
+        },
+        tags,
+    };
+    let pii = Pii {
+        display_name: Some(name),
+        phone: Some(format!("+86 139 {:04} {:04}", index / 10_000, index % 10_000)),
+        wechat_id: Some(format!("wx_demo_{index:05}")),
+        email: None,
+    };
+    let registered_day = if story.is_some() {
+        rng.i64(0..20)
+    } else {
+        rng.i64(0..DAYS - 10)
+    };
+    let persona = Persona {
+        id,
+        owner,
+        engagement,
+        habit,
+        zone_offset_hours: if story.is_some() { 8 } else { zone_offset_hours },
+        registered_day,
+        story,
+    };
+    (persona, registered, pii)
+}
+
+fn touch(
+    mode: SendMode,
+    sender: &str,
+    campaign: Option<CampaignId>,
+    authorization: TouchAuthorization,
+) -> TouchRecorded {
+    TouchRecorded {
+        mode,
+        channel: Channel::Wechat,
+        campaign_id: campaign,
+        sender: sender.to_owned(),
+        authorization,
+    }
+}
+
+/// Generates the data set for `contacts` contacts ending on `today`.
+fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamName, NewEvent)>, usize) {
+    let start = today.as_millis().div_euclid(DAY) * DAY - DAYS * DAY;
+    let mut generator = Generator {
+        rng: fastrand::Rng::with_seed(seed),
+        start,
+        events: Vec::new(),
+    };
+    let mut personas = Vec::with_capacity(contacts);
+    for index in 0..contacts {
+        let story = (index < TOUR.len()).then_some(index);
+        let (persona, registered, pii) = persona(&mut generator.rng, index, story);
+        let at = generator.local(persona.registered_day, 11, &persona);
+        let stream = StreamName::Contact(persona.id);
+        let id = Uuid::from_u128(generator.rng.u128(..));
+        let occurred = Timestamp::from_millis_unchecked(start + at);
+        generator.events.push((
+            at,
+            stream,
+            NewEvent::new(id, registered, occurred, persona.owner).with_pii(pii),
+        ));
+        personas.push(persona);
+    }
+    let mut gone: HashMap<ContactId, bool> = HashMap::new();
+    let mut opted_out: HashMap<ContactId, bool> = HashMap::new();
+    let mut recent_mass: HashMap<ContactId, u32> = HashMap::new();
+    // Saturdays are promotion days; the first day of the window is a Thursday-aligned week start.
+    let saturday_offset = (2 + 7 - (start / DAY + 4).rem_euclid(7)) % 7;
+    for day in 0..DAYS {
+        let is_saturday = (day - saturday_offset).rem_euclid(7) == 0;
+        let campaign = is_saturday.then(|| CampaignId(Uuid::from_u128(generator.rng.u128(..))));
+        if let Some(campaign) = campaign {
+            let at = day * DAY + 2 * HOUR;
+            let started = CampaignStarted {
+                name: format!("Saturday promotion, day {day}"),
+                channel: Channel::Wechat,
+            };
+            generator.push(at, StreamName::Campaign(campaign), started, "marketing");
+        }
+        // Promotions alternate between two mass-send tools.
+        let by_bulk_tool = (day / 7) % 2 == 0;
+        for persona in &personas {
+            if day < persona.registered_day || gone.get(&persona.id).copied().unwrap_or(false) {
+                continue;
+            }
+            let stream = StreamName::Contact(persona.id);
+            let fatigue = recent_mass.entry(persona.id).or_insert(0);
+            if day % 14 == 0 {
+                *fatigue = 0;
+            }
+            if let Some(campaign) = campaign.filter(|_| !opted_out.get(&persona.id).copied().unwrap_or(false)) {
+                // The warm contact of the tour sat out the last promotion, so
+                // the weekly cap lets a mass send reach them today.
+                let audience = match persona.story {
+                    None => generator.rng.f64() < 0.6,
+                    Some(0) => day < DAYS - 9,
+                    Some(story) => story != 3,
+                };
+                if audience {
+                    *fatigue += 1;
+                    let fatigue = *fatigue;
+                    let at = generator.local(day, 10, persona);
+                    // Promotions go out through mass-send tools that never
+                    // ask the gate: the violations list shows what they broke.
+                    let source = if by_bulk_tool { "bulk-sender" } else { "wecom-mass-send" };
+                    let authorization = TouchAuthorization::External {
+                        source: source.to_owned(),
+                    };
+                    generator.push(
+                        at,
+                        stream,
+                        touch(SendMode::Mass, "marketing", Some(campaign), authorization),
+                        "marketing",
+                    );
+                    let ignores = persona.story == Some(4) && day > DAYS - 25;
+                    if !ignores && generator.rng.f64() < persona.engagement * 0.35 / f64::from(fatigue) {
+                        let reply_at = generator.reply_after(at, persona);
+                        generator.push(
+                            reply_at,
+                            stream,
+                            ReplyReceived {
+                                channel: Channel::Wechat,
+                            },
+                            "wechat-sync",
+                        );
+                    }
+                    let last_promotion = day > DAYS - 8;
+                    let deletes = if persona.story == Some(2) {
+                        last_promotion
+                    } else {
+                        persona.story.is_none()
+                            && generator.rng.f64() < (1.0 - persona.engagement) * 0.012 * f64::from(fatigue)
+                    };
+                    if deletes {
+                        let at = generator.local(day, 21, persona);
+                        generator.push(
+                            at,
+                            stream,
+                            ContactDeletedUs {
+                                channel: Channel::Wechat,
+                            },
+                            "wechat-sync",
+                        );
+                        gone.insert(persona.id, true);
+                        continue;
+                    }
+                    if persona.story.is_none() {
+                        let roll = generator.rng.f64();
+                        let at = generator.local(day, 20, persona);
+                        if roll < 0.002 {
+                            generator.push(
+                                at,
+                                stream,
+                                ComplaintFiled {
+                                    channel: Channel::Wechat,
+                                    reason: Some("spam".to_owned()),
+                                },
+                                "wechat-sync",
+                            );
+                        } else if roll < 0.006 {
+                            generator.push(
+                                at,
+                                stream,
+                                ConsentWithdrawn {
+                                    source: Some("unsubscribe link".to_owned()),
+                                },
+                                "wechat-sync",
+                            );
+                            opted_out.insert(persona.id, true);
+                        } else if roll < 0.009 {
+                            generator.push(
+                                at,
+                                stream,
+                                ContactBlocked {
+                                    channel: Channel::Wechat,
+                                },
+                                "wechat-sync",
+                            );
+                        }
+                    }
+                }
+            }
+            if persona.story == Some(3) && day == persona.registered_day + 30 {
+                let at = generator.local(day, 12, persona);
+                generator.push(
+                    at,
+                    stream,
+                    ConsentWithdrawn {
+                        source: Some("asked in chat".to_owned()),
+                    },
+                    persona.owner,
+                );
+                opted_out.insert(persona.id, true);
+            }
+            // Personal chats on weekdays, more with engaged contacts.
+            let weekday = !is_saturday && (day - saturday_offset - 1).rem_euclid(7) != 0;
+            // The tour's warm contact chats most weekdays and always answers.
+            let chats = match persona.story {
+                None => persona.engagement * 0.12,
+                Some(0) => 0.6,
+                Some(4) => 0.0,
+                Some(_) => 0.2,
+            };
+            if weekday && generator.rng.f64() < chats {
+                let hour = generator.rng.i64(10..18);
+                let at = generator.local(day, hour, persona);
+                let authorization = TouchAuthorization::Gate {
+                    verdict: Verdict::Allow,
+                    policy_version: 1,
+                    position: "0".to_owned(),
+                };
+                generator.push(
+                    at,
+                    stream,
+                    touch(SendMode::OneToOne, persona.owner, None, authorization),
+                    persona.owner,
+                );
+                if persona.story == Some(0) || generator.rng.f64() < 0.3 + 0.6 * persona.engagement {
+                    let reply_at = generator.reply_after(at, persona);
+                    generator.push(
+                        reply_at,
+                        stream,
+                        ReplyReceived {
+                            channel: Channel::Wechat,
+                        },
+                        "wechat-sync",
+                    );
+                }
+            }
+        }
+        // Some who deleted us come back.
+        for persona in &personas {
+            if gone.get(&persona.id).copied().unwrap_or(false) && persona.story.is_none() && generator.rng.f64() < 0.004
+            {
+                let at = generator.local(day, 15, persona);
+                generator.push(
+                    at,
+                    StreamName::Contact(persona.id),
+                    ContactReadded {
+                        channel: Channel::Wechat,
+                    },
+                    "wechat-sync",
+                );
+                gone.insert(persona.id, false);
+            }
+        }
+    }
+    let mut events = generator.events;
+    // Only the past: the demo ends now.
+    let now_offset = today.as_millis() - start;
+    events.retain(|(at, _, _)| *at <= now_offset);
+    events.sort_by_key(|(at, _, _)| *at);
+    (events, contacts)
+}
+
+/// Writes the demo into an empty ledger (one holding at most its policy);
+/// a ledger with contacts is left as it is and `None` returned.
+pub async fn populate(
+    store: &SqliteStore,
+    contacts: usize,
+    seed: u64,
+    now: Timestamp,
+) -> Result<Option<DemoReport>, StoreError> {
+    if store.head().await?.event_count > 1 {
+        return Ok(None);
+    }
+    let (events, contacts) = generate(contacts, seed, now);
+    let total = events.len();
+    // Day by day, in business order: each day's appends run concurrently
+    // (one per stream, in order) and share commits.
+    let mut day_start = 0;
+    while day_start < events.len() {
+        let day = events[day_start].0.div_euclid(DAY);
+        let day_end = events[day_start..]
+            .iter()
+            .position(|(at, _, _)| at.div_euclid(DAY) != day)
+            .map_or(events.len(), |n| day_start + n);
+        let mut by_stream: HashMap<StreamName, Vec<NewEvent>> = HashMap::new();
+        for (_, stream, event) in &events[day_start..day_end] {
+            by_stream.entry(*stream).or_default().push(event.clone());
+        }
+        let appends = by_stream
+            .into_iter()
+            .map(|(stream, events)| store.append(stream, ExpectedVersion::Any, events));
+        for result in futures::future::join_all(appends).await {
+            result?;
+        }
+        day_start = day_end;
+    }
+    Ok(Some(DemoReport {
+        contacts,
+        events: total,
+    }))
+}

@@ -1,0 +1,393 @@
+//! The command line end to end: the real binary on temporary ledgers,
+//! checking what it prints (tables and `--json`) and its exit codes (0 yes,
+//! 1 no, 2 error): check, timeline, replay, verify (on a tampered copy),
+//! import (good, duplicate and malformed lines), export and round trip,
+//! tokens, help; and the demo's stories.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Cli {
+    dir: tempfile::TempDir,
+}
+
+impl Cli {
+    fn new() -> Self {
+        Cli {
+            dir: tempfile::tempdir().expect("dir"),
+        }
+    }
+
+    fn ledger(&self) -> PathBuf {
+        self.dir.path().join("rapport.db")
+    }
+
+    fn file(&self, name: &str, content: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, content).expect("write");
+        path
+    }
+
+    fn run_on(&self, ledger: &Path, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+            .arg("--store")
+            .arg(ledger)
+            .args(args)
+            .output()
+            .expect("run rapport")
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.run_on(&self.ledger(), args)
+    }
+
+    fn json(&self, args: &[&str], code: i32) -> Value {
+        let mut with_json = vec!["--json"];
+        with_json.extend_from_slice(args);
+        let output = self.run(&with_json);
+        assert_eq!(
+            output.status.code(),
+            Some(code),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?} printed no JSON ({e}): {}", text(&output)))
+    }
+}
+
+fn text(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Three contacts with a week of history around 2026-03-02 (a Monday):
+/// Wang Fang chats and replies; Qian Wei is a VIP; Sun Li deleted us.
+const HISTORY: &str = r#"{"kind":"contact","id":"00000000-0000-0000-0000-00000000000a","displayName":"Wang Fang","phone":"+86 138 0000 0001","owner":"alice","primaryChannel":"WECHAT","registeredAt":"2026-01-05T02:00:00Z"}
+{"kind":"contact","id":"00000000-0000-0000-0000-00000000000b","displayName":"Qian Wei","wechatId":"wx_qian","owner":"bob","tags":["vip"],"registeredAt":"2026-01-05T02:00:00Z"}
+{"kind":"contact","id":"00000000-0000-0000-0000-00000000000c","displayName":"Sun Li","email":"sun@example.com","owner":"alice","registeredAt":"2026-01-05T02:00:00Z"}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"TouchRecorded","occurredAt":"2026-02-23T03:00:00Z","payload":{"mode":"ONE_TO_ONE","channel":"WECHAT","sender":"alice","authorization":{"external":{"source":"test"}}}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"ReplyReceived","occurredAt":"2026-02-23T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"TouchRecorded","occurredAt":"2026-02-26T03:00:00Z","payload":{"mode":"ONE_TO_ONE","channel":"WECHAT","sender":"alice","authorization":{"external":{"source":"test"}}}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"ReplyReceived","occurredAt":"2026-02-26T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000b","type":"ReplyReceived","occurredAt":"2026-02-24T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000c","type":"TouchRecorded","occurredAt":"2026-02-28T02:00:00Z","payload":{"mode":"MASS","channel":"WECHAT","sender":"marketing","authorization":{"external":{"source":"bulk"}}}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000c","type":"ContactDeletedUs","occurredAt":"2026-02-28T13:00:00Z","payload":{"channel":"WECHAT"}}
+"#;
+const MONDAY_MORNING: &str = "2026-03-02T10:00:00+08:00";
+
+fn with_history() -> Cli {
+    let cli = Cli::new();
+    let file = cli.file("history.jsonl", HISTORY);
+    let summary = cli.json(&["import", file.to_str().expect("path")], 0);
+    assert_eq!(summary["imported"], 10, "{summary}");
+    assert_eq!(
+        cli.json(&["ledger"], 0)["eventCount"],
+        11,
+        "the default policy comes first, then the ten lines"
+    );
+    cli
+}
+
+#[test]
+fn check_answers_yes_no_and_refuses_to_guess() {
+    let cli = with_history();
+    let allowed = cli.json(
+        &["check", "Wang Fang", "--mode", "one-to-one", "--at", MONDAY_MORNING],
+        0,
+    );
+    assert_eq!(allowed["verdict"], "ALLOW");
+    assert_eq!(allowed["components"].as_array().expect("components").len(), 6);
+    let vip = cli.json(&["check", "wx_qian", "--mode", "mass", "--at", MONDAY_MORNING], 1);
+    assert_eq!(vip["verdict"], "ROUTE_ONE_TO_ONE");
+    assert!(vip["reasons"].to_string().contains("HIGH_VALUE_CONTACT"), "{vip}");
+    let deleted = cli.json(&["check", "sun@example.com", "--at", MONDAY_MORNING], 1);
+    assert_eq!(deleted["verdict"], "DENY");
+    assert_eq!(deleted["band"], "LOST");
+
+    let table = cli.run(&["check", "00000000-0000-0000-0000-00000000000b", "--at", MONDAY_MORNING]);
+    assert_eq!(table.status.code(), Some(1));
+    assert!(text(&table).contains("HIGH_VALUE_CONTACT"), "{}", text(&table));
+
+    let ambiguous = cli.run(&["check", "an"]);
+    assert_eq!(ambiguous.status.code(), Some(2));
+    let unknown = cli.run(&["check", "Nobody At All"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no contact matches"));
+    let bad_time = cli.run(&["check", "Wang Fang", "--at", "tomorrow-ish"]);
+    assert_eq!(bad_time.status.code(), Some(2));
+}
+
+#[test]
+fn timeline_prints_each_event_with_the_score_after_it() {
+    let cli = with_history();
+    let output = cli.run(&["--json", "timeline", "Wang Fang"]);
+    assert_eq!(output.status.code(), Some(0));
+    let lines: Vec<Value> = text(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    let types: Vec<&str> = lines.iter().map(|line| line["type"].as_str().expect("type")).collect();
+    assert_eq!(
+        types,
+        [
+            "ContactRegistered",
+            "TouchRecorded",
+            "ReplyReceived",
+            "TouchRecorded",
+            "ReplyReceived"
+        ]
+    );
+    assert_eq!(lines[0]["score"], 0);
+    assert!(
+        lines[2]["score"].as_i64() > lines[1]["score"].as_i64(),
+        "a reply raises the score"
+    );
+    let table = text(&cli.run(&["timeline", "Wang Fang"]));
+    assert_eq!(table.lines().count(), 2 + 5, "{table}");
+}
+
+#[test]
+fn replay_shows_what_was_known_before_a_deletion_and_the_difference() {
+    let cli = with_history();
+    let timeline = text(&cli.run(&["--json", "timeline", "Sun Li"]));
+    let deletion: Value = serde_json::from_str(timeline.lines().last().expect("line")).expect("json");
+    assert_eq!(deletion["type"], "ContactDeletedUs");
+    let deleted_at: u64 = deletion["position"]
+        .as_str()
+        .expect("position")
+        .parse()
+        .expect("number");
+    let before = (deleted_at - 1).to_string();
+    let report = cli.json(
+        &[
+            "replay",
+            "--position",
+            &before,
+            "Sun Li",
+            "--diff",
+            &deleted_at.to_string(),
+        ],
+        0,
+    );
+    assert_eq!(report["asOf"]["position"], before.as_str());
+    assert_eq!(report["asOf"]["summary"]["policyVersion"], 1);
+    assert_ne!(report["asOf"]["contact"]["oneToOne"]["verdict"], "DENY");
+    assert_eq!(report["other"]["contact"]["oneToOne"]["verdict"], "DENY");
+    let table = text(&cli.run(&["replay", "--position", &before, "--diff", &deleted_at.to_string()]));
+    assert!(table.contains("mass verdicts that changed: 1"), "{table}");
+    let early = cli.json(&["replay", "--as-of", "2000-01-01"], 0);
+    assert_eq!(early["asOf"]["position"], Value::Null);
+    assert_eq!(cli.run(&["replay"]).status.code(), Some(2));
+}
+
+#[test]
+fn verify_passes_then_catches_a_tampered_copy_and_truncation() {
+    let cli = with_history();
+    let intact = cli.json(&["verify"], 0);
+    assert_eq!(intact["intact"], true);
+    let digest = intact["digest"].as_str().expect("digest").to_owned();
+    let copy = cli.dir.path().join("tampered.db");
+    std::fs::copy(cli.ledger(), &copy).expect("copy");
+    let connection = rusqlite::Connection::open(&copy).expect("open");
+    connection
+        .execute_batch("DROP TRIGGER events_are_never_updated")
+        .expect("drop guard");
+    let edited = connection
+        .execute("UPDATE events SET payload = CAST('{\"channel\":\"SMS\"}' AS BLOB) WHERE event_type = 'ReplyReceived' AND position = 6", [])
+        .expect("tamper");
+    assert_eq!(edited, 1, "the test must tamper with a reply");
+    drop(connection);
+    let tampered = cli.run_on(&copy, &["verify"]);
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(
+        text(&tampered).contains("TAMPERED") && text(&tampered).contains("position 6"),
+        "{}",
+        text(&tampered)
+    );
+
+    let truncated = cli.dir.path().join("truncated.db");
+    std::fs::copy(cli.ledger(), &truncated).expect("copy");
+    let connection = rusqlite::Connection::open(&truncated).expect("open");
+    connection
+        .execute_batch("DROP TRIGGER events_are_never_deleted; DELETE FROM events WHERE position > 8")
+        .expect("truncate");
+    drop(connection);
+    assert_eq!(
+        cli.run_on(&truncated, &["verify"]).status.code(),
+        Some(0),
+        "a clean cut leaves no inner trace"
+    );
+    let exposed = cli.run_on(&truncated, &["verify", "--digest", &digest]);
+    assert_eq!(exposed.status.code(), Some(1));
+    assert!(text(&exposed).contains("truncated"), "{}", text(&exposed));
+}
+
+#[test]
+fn import_keeps_good_lines_skips_duplicates_and_reports_bad_ones() {
+    let cli = Cli::new();
+    let csv = cli.file(
+        "contacts.csv",
+        "display_name,phone,owner,primary_channel,tags\n\
+         Ma Yun,+86 138 1111 2222,alice,WECHAT,vip;returning\n\
+         Ma Yun,+86 138 1111 2222,alice,WECHAT,vip;returning\n\
+         Lei Jun,+86 138 3333 4444,bob,PIGEON,\n\
+         \"Dong Mingzhu,+86 138 5555 6666,alice\n\
+         ,,alice,SMS,\n\
+         Zhang Yong,+86 138 7777 8888,dana,SMS,\n",
+    );
+    let path = csv.to_str().expect("path");
+    let first = cli.json(&["import", path], 1);
+    assert_eq!(first["imported"], 2, "{first}");
+    assert_eq!(first["duplicates"], 1, "{first}");
+    let rejected: Vec<i64> = first["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| r["line"].as_i64().expect("line"))
+        .collect();
+    assert_eq!(rejected, [4, 5, 6]);
+    assert!(
+        first["rejected"][0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("PIGEON")
+    );
+    let again = cli.json(&["import", path], 1);
+    assert_eq!(
+        (again["imported"].as_i64(), again["duplicates"].as_i64()),
+        (Some(0), Some(3))
+    );
+    let table = text(&cli.run(&["ledger"]));
+    assert!(table.contains("events     3"), "policy + two contacts: {table}");
+    let bad_format = cli.run(&["import", cli.file("contacts.txt", "x").to_str().expect("path")]);
+    assert_eq!(bad_format.status.code(), Some(2));
+}
+
+#[test]
+fn export_then_import_rebuilds_an_identical_ledger() {
+    let cli = with_history();
+    let exported = cli.run(&["export"]);
+    assert_eq!(exported.status.code(), Some(0));
+    let file = cli.file("export.jsonl", &text(&exported));
+    let copy = cli.dir.path().join("copy.db");
+    let imported = cli.run_on(&copy, &["--json", "import", file.to_str().expect("path")]);
+    assert_eq!(
+        imported.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let again = cli.run_on(&copy, &["export"]);
+    let strip = |output: &str| -> Vec<Value> {
+        output
+            .lines()
+            .map(|line| {
+                let mut event: Value = serde_json::from_str(line).expect("json");
+                event.as_object_mut().expect("object").remove("recordedAt");
+                event
+            })
+            .collect()
+    };
+    assert_eq!(strip(&text(&again)), strip(&text(&exported)));
+    let one = text(&cli.run(&["export", "Wang Fang"]));
+    assert_eq!(one.lines().count(), 5);
+    assert!(
+        one.contains("+86 138 0000 0001"),
+        "a data-access export carries the personal data"
+    );
+    assert!(!one.contains("Qian Wei"));
+}
+
+#[test]
+fn tokens_are_created_listed_and_revoked() {
+    let cli = Cli::new();
+    let created = cli.json(&["token", "create", "--role", "sales", "--name", "alice"], 0);
+    assert!(created["token"].as_str().expect("token").starts_with("rpt_"));
+    let listed = cli.json(&["token", "list"], 0);
+    assert_eq!(listed[0]["name"], "alice");
+    assert!(
+        !listed.to_string().contains(created["token"].as_str().expect("token")),
+        "list shows a secret"
+    );
+    assert_eq!(cli.json(&["token", "revoke", "alice"], 0)["revoked"], 1);
+    assert_eq!(cli.json(&["token", "revoke", "alice"], 1)["revoked"], 0);
+    assert_eq!(
+        cli.run(&["token", "create", "--role", "emperor", "--name", "x"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn every_command_explains_itself_with_an_example() {
+    let cli = Cli::new();
+    let help = text(&cli.run(&["--help"]));
+    for command in [
+        "serve", "check", "timeline", "replay", "verify", "import", "export", "token", "ledger",
+    ] {
+        assert!(help.contains(command), "--help does not list {command}");
+        let own = text(&cli.run(&[command, "--help"]));
+        let example = own.contains("Example:") || own.contains("example");
+        assert!(example || command == "token", "{command} --help has no example:\n{own}");
+    }
+    for command in ["create", "list", "revoke"] {
+        assert!(text(&cli.run(&["token", command, "--help"])).contains("Example:"));
+    }
+}
+
+/// The tour runs on whatever day the reader clones: each story must hold
+/// on every day of the week.
+#[tokio::test]
+async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
+    use rapport_domain::{SendMode, Timestamp, Verdict};
+    for day in 0..7 {
+        // 03:00 UTC is 11:00 in Shanghai: inside the active hours.
+        let now = Timestamp::from_millis_unchecked(1_795_230_000_000 + day * 86_400_000);
+        let dir = tempfile::tempdir().expect("dir");
+        let store = rapport_api::ledger::open_for_writing(&dir.path().join("rapport.db"), "test")
+            .await
+            .expect("open");
+        let report = rapport_api::demo::populate(&store, 60, 20_261_121, now)
+            .await
+            .expect("demo")
+            .expect("empty ledger");
+        assert_eq!(report.contacts, 60);
+        assert!(
+            rapport_api::demo::populate(&store, 60, 20_261_121, now)
+                .await
+                .expect("again")
+                .is_none(),
+            "reused"
+        );
+        let model = rapport_api::ledger::rebuild_read_model(&store, None)
+            .await
+            .expect("rebuild");
+        let verdict = |name: &str, mode, at| {
+            let id = rapport_api::commands::inspect::resolve(&model, name).expect("a story contact");
+            model.projection.gate(id, mode, None, at).expect("contact").gate.verdict
+        };
+        let late = now.plus_millis(11 * 3_600_000); // 22:00 in Shanghai
+        assert_eq!(verdict("Zhao Min", SendMode::Mass, now), Verdict::Allow, "{now}");
+        assert_eq!(
+            verdict("Qian Wei", SendMode::Mass, now),
+            Verdict::RouteOneToOne,
+            "{now}"
+        );
+        assert_eq!(verdict("Sun Li", SendMode::Mass, now), Verdict::Deny, "{now}");
+        assert_eq!(verdict("Li Na", SendMode::Mass, now), Verdict::Deny, "{now}");
+        assert_eq!(verdict("Li Na", SendMode::OneToOne, now), Verdict::Allow, "{now}");
+        assert_eq!(
+            verdict("Zhou Jie", SendMode::Mass, now),
+            Verdict::RouteOneToOne,
+            "{now}"
+        );
+        assert_eq!(verdict("Wu Gang", SendMode::OneToOne, late), Verdict::Defer, "{now}");
+        assert!(
+            !model.projection.violations().is_empty(),
+            "the bulk tool's sends show as violations"
+        );
+    }
+}
