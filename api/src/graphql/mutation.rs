@@ -147,6 +147,19 @@ pub struct PolicyInput {
     pub expected_version: Option<i32>,
 }
 
+/// The write options every contact input carries (`contactId`,
+/// `occurredAt`, `idempotencyKey`, `expectedVersion`).
+macro_rules! write_of {
+    ($input:expr) => {
+        Write::new(
+            $input.contact_id,
+            $input.occurred_at,
+            $input.idempotency_key,
+            $input.expected_version,
+        )?
+    };
+}
+
 /// The options every contact write shares.
 struct Write {
     contact_id: ContactId,
@@ -362,12 +375,7 @@ impl Mutation {
     /// GATE_DENIED (with the decision) unless a manager overrides it.
     async fn record_touch(&self, ctx: &Context<'_>, input: RecordTouchInput) -> async_graphql::Result<RecordResult> {
         let principal = require(ctx, WRITERS, "record touches")?;
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         let state = state(ctx)?;
         let mode = rapport_domain::SendMode::from(input.mode);
         let (decision, version, channel) = state.live.read(|model| {
@@ -432,32 +440,17 @@ impl Mutation {
     }
 
     async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         record(ctx, write, |channel| ReplyReceived { channel }.into(), input.channel).await
     }
 
     async fn record_block(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         record(ctx, write, |channel| ContactBlocked { channel }.into(), input.channel).await
     }
 
     async fn record_unblock(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         record(ctx, write, |channel| ContactUnblocked { channel }.into(), input.channel).await
     }
 
@@ -467,23 +460,13 @@ impl Mutation {
         ctx: &Context<'_>,
         input: ContactEventInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         record(ctx, write, |channel| ContactDeletedUs { channel }.into(), input.channel).await
     }
 
     /// The contact added us again.
     async fn record_readd(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         record(ctx, write, |channel| ContactReadded { channel }.into(), input.channel).await
     }
 
@@ -492,12 +475,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RecordComplaintInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         let reason = input.reason;
         record(
             ctx,
@@ -509,12 +487,7 @@ impl Mutation {
     }
 
     async fn set_consent(&self, ctx: &Context<'_>, input: SetConsentInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         let (granted, source) = (input.granted, input.source);
         let event = move |_| {
             if granted {
@@ -527,23 +500,13 @@ impl Mutation {
     }
 
     async fn tag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         let tag = input.tag;
         record(ctx, write, move |_| ContactTagged { tag }.into(), None).await
     }
 
     async fn untag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = Write::new(
-            input.contact_id,
-            input.occurred_at,
-            input.idempotency_key,
-            input.expected_version,
-        )?;
+        let write = write_of!(input);
         let tag = input.tag;
         record(ctx, write, move |_| ContactUntagged { tag }.into(), None).await
     }

@@ -14,7 +14,7 @@ use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, requi
 use super::errors::{Code, bad_input, error, from_store, not_found};
 use super::types::{
     AuditView, Band, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
-    Verification, View, ViolationInfo,
+    Verification, View, ViolationInfo, decide,
 };
 use super::{SEARCH_CHARS_MAX, now, page_size, timestamp};
 use crate::state::AppState;
@@ -138,21 +138,9 @@ impl Query {
         let principal = require(ctx, READERS, "ask the gate")?;
         let at = at.map(timestamp).transpose()?.unwrap_or_else(now);
         let state = state(ctx)?;
-        let contact_id = ContactId(contact_id);
-        state.live.read(|model| {
-            check_contact(principal, model, contact_id)?;
-            let decision = model
-                .projection
-                .gate(contact_id, mode.into(), None, at)
-                .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
-            state.metrics.record_verdict(decision.gate.verdict);
-            Ok(GateDecision::new(
-                contact_id,
-                &decision.gate,
-                decision.position,
-                model.projection.symbols(),
-            ))
-        })
+        state
+            .live
+            .read(|model| decide(state, principal, model, ContactId(contact_id), mode, None, at))
     }
 
     /// The ledger's head, size and digest.

@@ -154,6 +154,30 @@ impl GateDecision {
     }
 }
 
+/// The gate for a contact the caller may see, in `model`, at `at`.
+pub fn decide(
+    state: &AppState,
+    principal: &crate::tokens::Principal,
+    model: &ReadModel,
+    contact_id: ContactId,
+    mode: SendMode,
+    channel: Option<Channel>,
+    at: Timestamp,
+) -> async_graphql::Result<GateDecision> {
+    super::auth::check_contact(principal, model, contact_id)?;
+    let decision = model
+        .projection
+        .gate(contact_id, mode.into(), channel.map(Into::into), at)
+        .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
+    state.metrics.record_verdict(decision.gate.verdict);
+    Ok(GateDecision::new(
+        contact_id,
+        &decision.gate,
+        decision.position,
+        model.projection.symbols(),
+    ))
+}
+
 /// Which read model a contact is seen through: now, or as known at a past position.
 #[derive(Clone, Debug)]
 pub enum View {
@@ -513,19 +537,8 @@ impl AuditView {
         at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<GateDecision> {
         let principal = super::auth::principal(ctx)?;
-        let contact_id = ContactId(contact_id);
-        super::auth::check_contact(principal, &self.model, contact_id)?;
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
-        let decision = self
-            .model
-            .projection
-            .gate(contact_id, mode.into(), None, at)
-            .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
-        Ok(GateDecision::new(
-            contact_id,
-            &decision.gate,
-            decision.position,
-            self.model.projection.symbols(),
-        ))
+        let state = ctx.data::<Arc<AppState>>()?;
+        decide(state, principal, &self.model, ContactId(contact_id), mode, None, at)
     }
 }
