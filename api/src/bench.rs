@@ -284,7 +284,7 @@ async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<O
 
 fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow::Result<Outcome> {
     use rapport_domain::{ContactId, RecordedEvent, SendMode};
-    let before = crate::ALLOCATOR.allocated();
+    let before = crate::heap_bytes();
     let mut projection = rapport_projections::Projection::new();
     let mut position = 0u64;
     let mut ids = Vec::with_capacity(contacts);
@@ -312,7 +312,7 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
             });
         }
     }
-    let after = crate::ALLOCATOR.allocated();
+    let after = crate::heap_bytes();
     let violation_bytes = std::mem::size_of_val(projection.violations());
     let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (events_per_contact as i64 * 2 + 3) * 86_400_000);
     let started = Instant::now();
@@ -330,15 +330,18 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
     println!("  decisions/s  {:.0}", decisions as f64 / elapsed);
     println!("  allowed      {:.1} %", allowed as f64 * 100.0 / decisions as f64);
     println!("  violations   {}", projection.violations().len());
-    let held = after.saturating_sub(before);
-    println!(
-        "  memory       {} bytes per contact (live heap of the whole projection)",
-        held / contacts
-    );
-    println!(
-        "               {} bytes per contact without the violation list",
-        held.saturating_sub(violation_bytes) / contacts
-    );
+    match (before, after) {
+        (Some(before), Some(after)) => {
+            let held = after.saturating_sub(before);
+            println!(
+                "  memory       {} bytes per contact (live heap of the whole projection)",
+                held / contacts
+            );
+            let without = held.saturating_sub(violation_bytes) / contacts;
+            println!("               {without} bytes per contact without the violation list");
+        }
+        _ => println!("  memory       build with --features rapport-api/heap-accounting to count it"),
+    }
     println!(
         "  state size   {} bytes per relationship (before tags)",
         std::mem::size_of::<rapport_domain::Relationship>()
@@ -392,7 +395,6 @@ async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Resu
         latencies.extend(task.await.context("client task")??);
     }
     let elapsed = started.elapsed().as_secs_f64();
-    let held = crate::ALLOCATOR.allocated();
     server.stop().await?;
     drop(dir);
     latencies.sort_unstable();
@@ -405,10 +407,6 @@ async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Resu
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().map_or(0.0, |max| max.as_secs_f64() * 1e3)
-    );
-    println!(
-        "  heap        {} bytes in use at the end (server, client and projection)",
-        held
     );
     Ok(Outcome::Yes)
 }

@@ -284,7 +284,7 @@ pub fn best_send_hours(relationship: &Relationship, policy: &CompiledPolicy, at:
     if relationship.replies_total() < u32::from(policy.policy.active_hours.best_hours_min_replies) {
         return 0;
     }
-    let local = local_hours_histogram(relationship.reply_hours_utc(), policy.zone_of(relationship), at);
+    let local = local_hours_histogram(&relationship.reply_hours_utc(), policy.zone_of(relationship), at);
     let peak = local.iter().copied().max().unwrap_or(0);
     if peak == 0 {
         return 0;

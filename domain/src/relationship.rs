@@ -18,6 +18,8 @@ use crate::time::{MILLIS_PER_MINUTE, Timestamp};
 
 /// Marks an instant that never happened.
 const NEVER: i64 = i64::MIN;
+/// A 4-bit reply-hour counter's ceiling.
+const REPLY_HOUR_COUNT_MAX: u8 = 15;
 /// The same, for instants kept to the minute.
 const NEVER_MINUTE: i32 = i32::MIN;
 
@@ -37,8 +39,8 @@ pub enum Consent {
     Withdrawn,
 }
 
-/// Everything the score and the gate need about one contact (about 250
-/// bytes plus its tags).
+/// Everything the score and the gate need about one contact (232 bytes
+/// plus its tags).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relationship {
     registered_at: i64,
@@ -56,8 +58,9 @@ pub struct Relationship {
     replies: DecayingCount<26>,
     mass_touches: DecayingCount<12>,
     complaints: DecayingCount<12>,
-    /// Replies per UTC hour of day, halved together when one would overflow.
-    reply_hours_utc: [u8; 24],
+    /// Replies per UTC hour of day, two 4-bit counters a byte, halved
+    /// together when one would overflow: only their proportions matter.
+    reply_hours_utc: [u8; 12],
     replies_total: u32,
     touches_total: u32,
     /// The contact stream's version after the last event folded.
@@ -92,7 +95,7 @@ impl Default for Relationship {
             replies: DecayingCount::default(),
             mass_touches: DecayingCount::default(),
             complaints: DecayingCount::default(),
-            reply_hours_utc: [0; 24],
+            reply_hours_utc: [0; 12],
             replies_total: 0,
             touches_total: 0,
             stream_version: 0,
@@ -228,10 +231,12 @@ impl Relationship {
         self.replies_total = self.replies_total.saturating_add(1);
         self.replies.add(occurred_at);
         let hour = occurred_at.to_datetime().hour() as usize;
-        if self.reply_hours_utc[hour] == u8::MAX {
-            self.reply_hours_utc.iter_mut().for_each(|count| *count /= 2);
+        if self.reply_hour_count(hour) == REPLY_HOUR_COUNT_MAX {
+            for each in 0..24 {
+                self.set_reply_hour_count(each, self.reply_hour_count(each) / 2);
+            }
         }
-        self.reply_hours_utc[hour] += 1;
+        self.set_reply_hour_count(hour, self.reply_hour_count(hour) + 1);
         self.last_reply_at = self.last_reply_at.max(at);
         if at >= self.last_touch_at {
             self.unanswered_mass = 0;
@@ -297,8 +302,23 @@ impl Relationship {
         &self.complaints
     }
 
-    pub fn reply_hours_utc(&self) -> &[u8; 24] {
-        &self.reply_hours_utc
+    fn reply_hour_count(&self, hour: usize) -> u8 {
+        let byte = self.reply_hours_utc[hour / 2];
+        if hour.is_multiple_of(2) { byte & 0x0f } else { byte >> 4 }
+    }
+
+    fn set_reply_hour_count(&mut self, hour: usize, count: u8) {
+        let byte = &mut self.reply_hours_utc[hour / 2];
+        *byte = if hour.is_multiple_of(2) {
+            (*byte & 0xf0) | count
+        } else {
+            (*byte & 0x0f) | (count << 4)
+        };
+    }
+
+    /// Replies per UTC hour, in proportion (each count at most 15).
+    pub fn reply_hours_utc(&self) -> [u8; 24] {
+        std::array::from_fn(|hour| self.reply_hour_count(hour))
     }
 
     pub fn replies_total(&self) -> u32 {

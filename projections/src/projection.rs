@@ -44,9 +44,58 @@ pub struct Violation {
     pub override_reason: Option<Box<str>>,
 }
 
+/// Relationships stored densely in chunks of fixed size, found through a
+/// map of 4-byte slots. A map holding the 240-byte relationships itself
+/// wastes its empty slots and doubles when it grows; here the only slack
+/// is the last chunk's unused tail.
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Relationships {
+    slots: HashMap<ContactId, u32>,
+    chunks: Vec<Vec<Relationship>>,
+}
+
+const RELATIONSHIPS_PER_CHUNK: usize = 1_024;
+
+impl Relationships {
+    fn get(&self, contact_id: ContactId) -> Option<&Relationship> {
+        let slot = *self.slots.get(&contact_id)? as usize;
+        self.chunks
+            .get(slot / RELATIONSHIPS_PER_CHUNK)?
+            .get(slot % RELATIONSHIPS_PER_CHUNK)
+    }
+
+    fn get_or_insert(&mut self, contact_id: ContactId) -> &mut Relationship {
+        let slot = match self.slots.get(&contact_id) {
+            Some(slot) => *slot as usize,
+            None => {
+                let slot = self.slots.len();
+                self.slots.insert(contact_id, u32::try_from(slot).unwrap_or(u32::MAX));
+                if slot.is_multiple_of(RELATIONSHIPS_PER_CHUNK) {
+                    self.chunks.push(Vec::with_capacity(RELATIONSHIPS_PER_CHUNK));
+                }
+                if let Some(chunk) = self.chunks.last_mut() {
+                    chunk.push(Relationship::default());
+                }
+                slot
+            }
+        };
+        &mut self.chunks[slot / RELATIONSHIPS_PER_CHUNK][slot % RELATIONSHIPS_PER_CHUNK]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (ContactId, &Relationship)> {
+        self.slots.iter().filter_map(|(id, slot)| {
+            let slot = *slot as usize;
+            self.chunks
+                .get(slot / RELATIONSHIPS_PER_CHUNK)?
+                .get(slot % RELATIONSHIPS_PER_CHUNK)
+                .map(|r| (*id, r))
+        })
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Projection {
-    contacts: HashMap<ContactId, Relationship>,
+    contacts: Relationships,
     symbols: Symbols,
     policies: Vec<PolicyInForce>,
     violations: Vec<Violation>,
@@ -65,7 +114,7 @@ impl Projection {
         let mut symbols = Symbols::default();
         let default = CompiledPolicy::new(0, Policy::default(), &mut symbols);
         Projection {
-            contacts: HashMap::new(),
+            contacts: Relationships::default(),
             symbols,
             policies: vec![PolicyInForce {
                 since: None,
@@ -104,7 +153,7 @@ impl Projection {
                 if let Event::TouchRecorded(touch) = contact_event {
                     self.check_touch(*contact_id, event, touch.mode, touch.channel, &touch.authorization);
                 }
-                let relationship = self.contacts.entry(*contact_id).or_default();
+                let relationship = self.contacts.get_or_insert(*contact_id);
                 relationship.apply(contact_event, event.version, event.occurred_at, &mut self.symbols);
             }
             _ => {}
@@ -120,7 +169,7 @@ impl Projection {
         channel: Channel,
         authorization: &TouchAuthorization,
     ) {
-        let Some(relationship) = self.contacts.get(&contact_id) else {
+        let Some(relationship) = self.contacts.get(contact_id) else {
             return;
         };
         let decision = gate(
@@ -159,21 +208,18 @@ impl Projection {
     }
 
     pub fn contact_count(&self) -> usize {
-        self.contacts.len()
+        self.contacts.iter().filter(|(_, r)| r.is_registered()).count()
     }
 
     /// A registered contact's relationship.
     pub fn relationship(&self, contact_id: ContactId) -> Option<&Relationship> {
         self.contacts
-            .get(&contact_id)
+            .get(contact_id)
             .filter(|relationship| relationship.is_registered())
     }
 
     pub fn contacts(&self) -> impl Iterator<Item = (ContactId, &Relationship)> {
-        self.contacts
-            .iter()
-            .filter(|(_, r)| r.is_registered())
-            .map(|(id, r)| (*id, r))
+        self.contacts.iter().filter(|(_, r)| r.is_registered())
     }
 
     pub fn symbols(&self) -> &Symbols {

@@ -146,6 +146,20 @@ impl SqliteStore {
         })
     }
 
+    /// Hands prepared appends to the writer and waits for their answers.
+    async fn submit(&self, appends: Vec<PendingAppend>) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+        let Some(requests) = &self.inner.requests else {
+            return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
+        };
+        let (reply, acknowledged) = oneshot::channel();
+        let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
+        requests
+            .send(AppendRequest { appends, reply })
+            .await
+            .map_err(|_| gone())?;
+        acknowledged.await.map_err(|_| gone())
+    }
+
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
@@ -216,7 +230,14 @@ impl EventStore for SqliteStore {
         expected: ExpectedVersion,
         events: Vec<NewEvent>,
     ) -> Result<AppendResult, StoreError> {
-        let mut results = self.append_batch(vec![(stream, expected, events)]).await?;
+        let events = prepare_append(&stream, events)?;
+        let mut results = self
+            .submit(vec![PendingAppend {
+                stream,
+                expected,
+                events,
+            }])
+            .await?;
         results
             .pop()
             .unwrap_or_else(|| Err(StoreError::Unavailable("the writer answered nothing".to_owned())))
@@ -226,9 +247,9 @@ impl EventStore for SqliteStore {
         &self,
         appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
     ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
-        let Some(requests) = &self.inner.requests else {
+        if self.inner.requests.is_none() {
             return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
-        };
+        }
         if appends.len() > APPEND_BATCH_MAX {
             return Err(StoreError::TooManyEvents {
                 count: appends.len(),
@@ -253,19 +274,11 @@ impl EventStore for SqliteStore {
             }
         }
         let mut written = if pending.is_empty() {
-            Vec::new().into_iter()
+            Vec::new()
         } else {
-            let (reply, acknowledged) = oneshot::channel();
-            let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
-            requests
-                .send(AppendRequest {
-                    appends: pending,
-                    reply,
-                })
-                .await
-                .map_err(|_| gone())?;
-            acknowledged.await.map_err(|_| gone())?.into_iter()
-        };
+            self.submit(pending).await?
+        }
+        .into_iter();
         Ok(answers
             .into_iter()
             .map(|answer| {
