@@ -93,6 +93,19 @@ impl Generator {
         day * DAY + (hour - persona.zone_offset_hours) * HOUR + self.rng.i64(0..50) * 60_000
     }
 
+    /// Records the contact's answer to a message sent at `sent`.
+    fn answer(&mut self, sent: i64, stream: StreamName, persona: &Persona) {
+        let at = self.reply_after(sent, persona);
+        self.push(
+            at,
+            stream,
+            ReplyReceived {
+                channel: Channel::Wechat,
+            },
+            "wechat-sync",
+        );
+    }
+
     /// When a contact answers a message sent at `sent`: at their usual
     /// hour, that day if it is still ahead, else the next day.
     fn reply_after(&mut self, sent: i64, persona: &Persona) -> i64 {
@@ -281,15 +294,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                     );
                     let ignores = persona.story == Some(4) && day > DAYS - 25;
                     if !ignores && generator.rng.f64() < persona.engagement * 0.35 / f64::from(fatigue) {
-                        let reply_at = generator.reply_after(at, persona);
-                        generator.push(
-                            reply_at,
-                            stream,
-                            ReplyReceived {
-                                channel: Channel::Wechat,
-                            },
-                            "wechat-sync",
-                        );
+                        generator.answer(at, stream, persona);
                     }
                     let last_promotion = day > DAYS - 8;
                     let deletes = if persona.story == Some(2) {
@@ -383,15 +388,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                     persona.owner,
                 );
                 if persona.story == Some(0) || generator.rng.f64() < 0.3 + 0.6 * persona.engagement {
-                    let reply_at = generator.reply_after(at, persona);
-                    generator.push(
-                        reply_at,
-                        stream,
-                        ReplyReceived {
-                            channel: Channel::Wechat,
-                        },
-                        "wechat-sync",
-                    );
+                    generator.answer(at, stream, persona);
                 }
             }
         }
