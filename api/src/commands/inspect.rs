@@ -161,7 +161,18 @@ fn print_decision(model: &ReadModel, id: ContactId, decision: &GateDecision) {
         println!("  {mark} {:<22} {}", reason.code.as_str(), reason.message(symbols));
     }
     if let Some(next) = decision.next_allowed_at {
-        println!("next send   {next}");
+        // Salespeople think in the contact's clock; the UTC instant is exact.
+        let zone = model
+            .projection
+            .relationship(id)
+            .map(|r| model.projection.current_policy().zone_of(r));
+        match zone {
+            Some(zone) => {
+                let local = next.to_datetime().with_timezone(&zone).format("%Y-%m-%d %H:%M");
+                println!("next send   {local} their time ({}), {next}", zone.name());
+            }
+            None => println!("next send   {next}"),
+        }
     }
     println!(
         "score       {} ({})",
