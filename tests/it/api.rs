@@ -488,6 +488,10 @@ async fn ingesting_a_batch_is_all_or_nothing_and_idempotent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_subscription_receives_events_appended_by_another_client_in_order() {
+    crate::support::hang_guard("the WebSocket subscription", websocket_scenario()).await
+}
+
+async fn websocket_scenario() {
     let server = TestServer::start().await;
     let id = server.register("alice", "alice", "Wu Hao", &[]).await;
     let mut request = server

@@ -262,6 +262,10 @@ pub async fn the_global_order_is_commit_order_across_streams<B: Backend>() {
 }
 
 pub async fn a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplicate<B: Backend>() {
+    crate::support::hang_guard("the subscription", subscription_scenario::<B>()).await
+}
+
+async fn subscription_scenario<B: Backend>() {
     const BEFORE: usize = 300;
     const DURING: usize = 500;
     let backend = B::create();

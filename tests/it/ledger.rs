@@ -107,15 +107,18 @@ async fn the_live_projection_equals_a_rebuild_from_the_store_at_every_position()
         }
     }
     let head = store.head().await.expect("head").last_position;
-    while live.position() < head {
-        match subscription.next().await.expect("subscription").expect("event") {
-            SubscriptionMessage::Event(event) => {
-                live.apply(&event);
-                snapshots.push(live.clone());
+    crate::support::hang_guard("the live fold", async {
+        while live.position() < head {
+            match subscription.next().await.expect("subscription").expect("event") {
+                SubscriptionMessage::Event(event) => {
+                    live.apply(&event);
+                    snapshots.push(live.clone());
+                }
+                SubscriptionMessage::CaughtUp => {}
             }
-            SubscriptionMessage::CaughtUp => {}
         }
-    }
+    })
+    .await;
     assert!(!live.violations().is_empty(), "the mass touches should break the gate");
     for snapshot in snapshots {
         let rebuilt = rebuild(&store, snapshot.position()).await.expect("rebuild");

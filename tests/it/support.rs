@@ -121,3 +121,17 @@ pub async fn read_everything(store: &dyn EventStore) -> Vec<rapport_domain::Reco
         events.extend(page);
     }
 }
+
+/// Runs a test body that waits on live events, failing clearly instead of
+/// hanging CI if an event never comes. A guard, not a timing check: the
+/// bound is far above any healthy run.
+pub async fn hang_guard<T>(what: &str, body: impl std::future::Future<Output = T>) -> T {
+    const BOUND: std::time::Duration = std::time::Duration::from_secs(120);
+    match tokio::time::timeout(BOUND, body).await {
+        Ok(value) => value,
+        Err(_) => panic!(
+            "{what} still waiting after {} s: an event never arrived",
+            BOUND.as_secs()
+        ),
+    }
+}
