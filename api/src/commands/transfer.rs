@@ -33,7 +33,7 @@ const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_7400_0000_0000_0
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ContactLine {
-    #[serde(default, alias = "id")]
+    #[serde(default)]
     id: Option<Uuid>,
     #[serde(default, alias = "display_name")]
     display_name: Option<String>,
