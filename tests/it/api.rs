@@ -533,17 +533,9 @@ async fn next_version<S>(socket: &mut S) -> i64
 where
     S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
 {
-    loop {
-        let message = socket.next().await.expect("message").expect("message");
-        let Ok(text) = message.to_text() else { continue };
-        let value: Value = serde_json::from_str(text).expect("json");
-        if value["type"] == "next" {
-            return value["payload"]["data"]["ledgerEvents"]["version"]
-                .as_i64()
-                .expect("version");
-        }
-        assert_ne!(value["type"], "error", "{value}");
-    }
+    next_payload(socket).await["ledgerEvents"]["version"]
+        .as_i64()
+        .expect("version")
 }
 
 #[tokio::test]
@@ -718,4 +710,65 @@ async fn a_replay_shows_the_gate_as_it_stood_before_a_deletion() {
         )
         .await;
     assert_eq!(now["gate"]["verdict"], "DENY");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gate_changed_delivers_the_current_decision_then_each_change() {
+    crate::support::hang_guard("the gateChanged subscription", gate_changed_scenario()).await
+}
+
+async fn gate_changed_scenario() {
+    let server = TestServer::start().await;
+    let id = server.register("manager", "alice", "Zheng Hui", &[]).await;
+    let mut request = server
+        .url("/graphql/ws")
+        .replace("http://", "ws://")
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", server.tokens["alice"]) } });
+    socket.send(Message::text(init.to_string())).await.expect("init");
+    socket.next().await.expect("ack").expect("ack");
+    let subscribe = json!({
+        "id": "1", "type": "subscribe",
+        "payload": {
+            "query": "subscription($id: UUID!) { gateChanged(contactId: $id, mode: ONE_TO_ONE) { reasons { code } } }",
+            "variables": { "id": id }
+        }
+    });
+    socket
+        .send(Message::text(subscribe.to_string()))
+        .await
+        .expect("subscribe");
+    let first = next_payload(&mut socket).await;
+    assert!(!first.to_string().contains("BLOCKED"), "{first}");
+    server
+        .ok(
+            "manager",
+            "mutation($id: UUID!) { recordBlock(input: { contactId: $id }) { position } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let changed = next_payload(&mut socket).await;
+    assert!(changed.to_string().contains("BLOCKED"), "{changed}");
+}
+
+/// The data of the next `next` message on the socket.
+async fn next_payload<S>(socket: &mut S) -> Value
+where
+    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        let message = socket.next().await.expect("message").expect("message");
+        let Ok(text) = message.to_text() else { continue };
+        let value: Value = serde_json::from_str(text).expect("json");
+        assert_ne!(value["type"], "error", "{value}");
+        if value["type"] == "next" {
+            return value["payload"]["data"].clone();
+        }
+    }
 }
