@@ -772,3 +772,46 @@ where
         }
     }
 }
+
+#[tokio::test]
+async fn an_auditor_replays_by_moment_and_verifies_against_a_saved_digest() {
+    let server = TestServer::start().await;
+    let id = server.register("manager", "alice", "Feng Lan", &[]).await;
+    let saved = server.ok("auditor", "{ ledger { digest } }", json!({})).await["ledger"]["digest"].clone();
+    let moment = server
+        .ok(
+            "auditor",
+            "query($id: UUID!) { contact(id: $id) { timeline { edges { node { recordedAt } } } } }",
+            json!({ "id": id }),
+        )
+        .await["contact"]["timeline"]["edges"][0]["node"]["recordedAt"]
+        .clone();
+    // Ledger time is in milliseconds: let it move on before the reply.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    server.ok("manager", REPLY, json!({ "id": id })).await;
+
+    let replay =
+        "query($at: DateTime!, $id: UUID!) { replay(asOf: $at) { position recordedAt contact(id: $id) { version } } }";
+    let then = server.ok("auditor", replay, json!({ "at": moment, "id": id })).await;
+    assert_eq!(
+        then["replay"]["contact"]["version"], 0,
+        "the reply was not known then: {then}"
+    );
+    assert_eq!(then["replay"]["position"], "2");
+
+    let verify =
+        "query($digest: String) { verifyLedger(digest: $digest) { intact eventsChecked finding { problem } } }";
+    let report = server.ok("auditor", verify, json!({ "digest": saved })).await;
+    assert_eq!(report["verifyLedger"]["intact"], true, "{report}");
+    assert_eq!(report["verifyLedger"]["eventsChecked"], 3);
+    assert_eq!(
+        server
+            .code("auditor", verify, json!({ "digest": "sha256:nothex@1" }))
+            .await,
+        "BAD_INPUT"
+    );
+    assert_eq!(
+        server.code("auditor", "{ replay { position } }", json!({})).await,
+        "BAD_INPUT"
+    );
+}
