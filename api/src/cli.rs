@@ -121,9 +121,13 @@ pub enum Command {
     /// Example: rapport schema > api/schema.graphql
     Schema,
     /// Create, list or revoke API tokens.
+    ///
+    /// Example: rapport token create --role sales --name alice
     #[command(subcommand)]
     Token(TokenCommand),
     /// Measure throughput on a scratch ledger (see docs/performance.md).
+    ///
+    /// Example: rapport bench append --writers 64
     #[command(subcommand)]
     Bench(bench::Bench),
 }
