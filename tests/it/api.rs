@@ -15,6 +15,8 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
+pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
 pub struct TestServer {
     pub server: Option<Server>,
     pub _dir: tempfile::TempDir,
@@ -98,6 +100,32 @@ impl TestServer {
             )
             .await;
         data["registerContact"]["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Opens a `graphql-transport-ws` connection as `who`, checks the ack,
+    /// and starts one subscription.
+    pub async fn subscribe(&self, who: &str, query: &str, variables: Value) -> Socket {
+        let mut request = self
+            .url("/graphql/ws")
+            .replace("http://", "ws://")
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", self.tokens[who]) } });
+        socket.send(Message::text(init.to_string())).await.expect("init");
+        let ack = socket.next().await.expect("ack").expect("ack");
+        assert!(ack.to_text().expect("text").contains("connection_ack"), "{ack:?}");
+        let subscribe =
+            json!({ "id": "1", "type": "subscribe", "payload": { "query": query, "variables": variables } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .expect("subscribe");
+        socket
     }
 
     pub async fn event_count(&self) -> i64 {
@@ -494,28 +522,8 @@ async fn a_subscription_receives_events_appended_by_another_client_in_order() {
 async fn websocket_scenario() {
     let server = TestServer::start().await;
     let id = server.register("alice", "alice", "Wu Hao", &[]).await;
-    let mut request = server
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", server.tokens["alice"]) } });
-    socket.send(Message::text(init.to_string())).await.expect("init");
-    let ack = socket.next().await.expect("ack").expect("ack");
-    assert!(ack.to_text().expect("text").contains("connection_ack"), "{ack:?}");
-    let subscribe = json!({
-        "id": "1", "type": "subscribe",
-        "payload": { "query": "subscription($id: UUID!) { ledgerEvents(contactId: $id) { type version position } }", "variables": { "id": id } }
-    });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
+    let query = "subscription($id: UUID!) { ledgerEvents(contactId: $id) { type version position } }";
+    let mut socket = server.subscribe("alice", query, json!({ "id": id })).await;
     // The backlog (the registration) arrives first...
     let mut versions = vec![next_version(&mut socket).await];
     // ...then replies another client records.
@@ -529,10 +537,7 @@ async fn websocket_scenario() {
 }
 
 /// The stream version of the next `ledgerEvents` item on the socket.
-async fn next_version<S>(socket: &mut S) -> i64
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+async fn next_version(socket: &mut Socket) -> i64 {
     next_payload(socket).await["ledgerEvents"]["version"]
         .as_i64()
         .expect("version")
@@ -720,30 +725,8 @@ async fn gate_changed_delivers_the_current_decision_then_each_change() {
 async fn gate_changed_scenario() {
     let server = TestServer::start().await;
     let id = server.register("manager", "alice", "Zheng Hui", &[]).await;
-    let mut request = server
-        .url("/graphql/ws")
-        .replace("http://", "ws://")
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "Sec-WebSocket-Protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("connect");
-    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", server.tokens["alice"]) } });
-    socket.send(Message::text(init.to_string())).await.expect("init");
-    socket.next().await.expect("ack").expect("ack");
-    let subscribe = json!({
-        "id": "1", "type": "subscribe",
-        "payload": {
-            "query": "subscription($id: UUID!) { gateChanged(contactId: $id, mode: ONE_TO_ONE) { reasons { code } } }",
-            "variables": { "id": id }
-        }
-    });
-    socket
-        .send(Message::text(subscribe.to_string()))
-        .await
-        .expect("subscribe");
+    let query = "subscription($id: UUID!) { gateChanged(contactId: $id, mode: ONE_TO_ONE) { reasons { code } } }";
+    let mut socket = server.subscribe("alice", query, json!({ "id": id })).await;
     let first = next_payload(&mut socket).await;
     assert!(!first.to_string().contains("BLOCKED"), "{first}");
     server
@@ -758,10 +741,7 @@ async fn gate_changed_scenario() {
 }
 
 /// The data of the next `next` message on the socket.
-async fn next_payload<S>(socket: &mut S) -> Value
-where
-    S: futures::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+async fn next_payload(socket: &mut Socket) -> Value {
     loop {
         let message = socket.next().await.expect("message").expect("message");
         let Ok(text) = message.to_text() else { continue };
