@@ -4,7 +4,8 @@
 
 use std::path::Path;
 
-use rapport_domain::{NewEvent, Policy, PolicyChanged, Position, StreamName, Timestamp};
+use rapport_domain::policy::ClockRules;
+use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, Position, StreamName, Timestamp};
 use rapport_projections::Projection;
 
 use crate::live::ReadModel;
@@ -44,6 +45,25 @@ pub async fn ensure_policy(store: &dyn EventStore, actor: &str) -> Result<(), St
     {
         Ok(_) | Err(StoreError::WrongExpectedVersion { .. }) => Ok(()),
         Err(other) => Err(other),
+    }
+}
+
+/// The clock rules of the policy in force (the default on a new ledger).
+/// The policy stream is short: a handful of changes in a ledger's life.
+pub async fn clock_rules(store: &dyn EventStore) -> Result<ClockRules, StoreError> {
+    let mut rules = ClockRules::default();
+    let mut from_version = 0;
+    loop {
+        let page = store
+            .read_stream(StreamName::Policy, from_version, rapport_store::READ_LIMIT_MAX)
+            .await?;
+        let Some(last) = page.last() else {
+            return Ok(rules);
+        };
+        from_version = last.version + 1;
+        if let Some(Event::PolicyChanged(changed)) = page.into_iter().last().map(|event| event.event) {
+            rules = changed.policy.clock;
+        }
     }
 }
 

@@ -5,8 +5,8 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
@@ -14,20 +14,31 @@ use async_graphql::{Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{RawQuery, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use futures::{SinkExt, StreamExt};
 use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::graphql::errors::Code;
-use crate::graphql::{ApiSchema, build_schema};
+use crate::graphql::{ApiSchema, ConnectionSubscriptions, PrincipalSubscriptions, build_schema};
 use crate::live::Live;
 use crate::metrics::Metrics;
 use crate::state::{AppState, LEDGER_WALKS_MAX};
 use crate::tokens::{Principal, TokenStore};
+
+/// WebSocket connections open at once; more are refused with 503.
+pub const WEBSOCKETS_MAX: usize = 1_024;
+/// Messages queued for one WebSocket client before its subscriptions wait.
+const WEBSOCKET_QUEUED_MAX: usize = 64;
+/// How often an open WebSocket's token is checked again.
+const TOKEN_RECHECK: Duration = Duration::from_millis(250);
+/// `graphql-transport-ws` close code for a client no longer allowed in.
+const CLOSE_FORBIDDEN: u16 = 4403;
 
 /// The largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 1 << 20;
@@ -43,6 +54,7 @@ pub struct Settings {
 struct App {
     state: Arc<AppState>,
     schema: ApiSchema,
+    websockets: Arc<Semaphore>,
 }
 
 fn error_body(code: Code, message: &str) -> serde_json::Value {
@@ -238,36 +250,98 @@ async fn graphql_get(State(app): State<App>, headers: HeaderMap, RawQuery(query)
     app.execute(&headers, request, principal).await
 }
 
+/// A WebSocket connection's token, kept in its connection data so that
+/// every operation on it checks the token again (it may have been revoked).
+#[derive(Clone, Debug)]
+pub struct SocketToken(pub String);
+
+fn token_of_init(payload: &serde_json::Value) -> Option<String> {
+    ["Authorization", "authorization"]
+        .iter()
+        .find_map(|key| payload.get(key).and_then(|value| value.as_str()))
+        .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim().to_owned())
+}
+
 async fn graphql_ws(
     State(app): State<App>,
     headers: HeaderMap,
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
+    let Ok(permit) = Arc::clone(&app.websockets).try_acquire_owned() else {
+        let message =
+            format!("{WEBSOCKETS_MAX} WebSocket connections are open, the most this server holds; try again later");
+        return refuse(&headers, StatusCode::SERVICE_UNAVAILABLE, Code::LimitExceeded, &message);
+    };
     // The token may come as a header or, from browsers, in connection_init.
-    let from_header = bearer(&headers).and_then(|token| app.state.tokens.authenticate(token).ok().flatten());
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| {
+    let header_token = bearer(&headers).map(str::to_owned);
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| async move {
+            serve_socket(app, socket, protocol, header_token).await;
+            drop(permit);
+        })
+}
+
+/// Serves one `graphql-transport-ws` connection, and closes it with 4403
+/// as soon as its token is revoked.
+async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, header_token: Option<String>) {
+    let (mut to_client, from_client) = socket.split();
+    let (outgoing, mut queued) = futures::channel::mpsc::channel::<Message>(WEBSOCKET_QUEUED_MAX);
+    let accepted: Arc<OnceLock<(String, Principal)>> = Arc::default();
+    let on_init = {
         let state = Arc::clone(&app.state);
-        GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
-            .on_connection_init(move |payload: serde_json::Value| async move {
-                let from_payload = ["Authorization", "authorization"]
-                    .iter()
-                    .find_map(|key| payload.get(key).and_then(|value| value.as_str()))
-                    .map(|value| value.strip_prefix("Bearer ").unwrap_or(value).trim().to_owned())
-                    .and_then(|token| state.tokens.authenticate(&token).ok().flatten());
-                match from_payload.or(from_header) {
-                    Some(principal) => {
-                        let mut data = Data::default();
-                        data.insert(principal);
-                        Ok(data)
+        let accepted = Arc::clone(&accepted);
+        move |payload: serde_json::Value| async move {
+            let candidates = [token_of_init(&payload), header_token].into_iter().flatten();
+            let found = candidates
+                .filter_map(|token| {
+                    let principal = state.tokens.authenticate(&token).ok().flatten()?;
+                    Some((token, principal))
+                })
+                .next();
+            let Some((token, principal)) = found else {
+                return Err(async_graphql::Error::new(
+                    "UNAUTHENTICATED: a valid bearer token is required",
+                ));
+            };
+            let mut data = Data::default();
+            data.insert(principal.clone());
+            data.insert(SocketToken(token.clone()));
+            data.insert(ConnectionSubscriptions::default());
+            let _ = accepted.set((token, principal));
+            Ok(data)
+        }
+    };
+    let serving = GraphQLWebSocket::new_with_pair(outgoing, from_client, app.schema.clone(), protocol)
+        .on_connection_init(on_init)
+        .serve();
+    futures::pin_mut!(serving);
+    let mut served = false;
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    loop {
+        tokio::select! {
+            () = &mut serving, if !served => served = true,
+            message = queued.next() => match message {
+                Some(message) => {
+                    if to_client.send(message).await.is_err() {
+                        return;
                     }
-                    None => Err(async_graphql::Error::new(
-                        "UNAUTHENTICATED: a valid bearer token is required",
-                    )),
                 }
-            })
-            .serve()
-    })
+                // The protocol has ended and everything it sent is out.
+                None => return,
+            },
+            _ = recheck.tick() => {
+                let Some((token, principal)) = accepted.get() else { continue };
+                if matches!(app.state.tokens.authenticate(token), Ok(None)) {
+                    tracing::warn!(name = %principal.name, role = %principal.role, "refused: the token was revoked; closing its WebSocket");
+                    let close = CloseFrame { code: CLOSE_FORBIDDEN, reason: "the token was revoked".into() };
+                    let _ = to_client.send(Message::Close(Some(close))).await;
+                    return;
+                }
+            }
+        }
+    }
 }
 
 async fn healthz() -> &'static str {
@@ -319,6 +393,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     let app = App {
         schema: build_schema(Arc::clone(&state)),
         state,
+        websockets: Arc::new(Semaphore::new(WEBSOCKETS_MAX)),
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -351,6 +426,7 @@ pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppS
         metrics: Metrics::default(),
         last_replay: Mutex::new(None),
         ledger_walks: Semaphore::new(LEDGER_WALKS_MAX),
+        subscriptions: PrincipalSubscriptions::default(),
     }))
 }
 

@@ -6,6 +6,7 @@ use rapport_domain::Position;
 use rapport_store::SqliteStore;
 use tokio::sync::Semaphore;
 
+use crate::graphql::PrincipalSubscriptions;
 use crate::live::{Live, ReadModel};
 use crate::metrics::Metrics;
 use crate::tokens::TokenStore;
@@ -23,4 +24,5 @@ pub struct AppState {
     /// past moment with many queries.
     pub last_replay: Mutex<Option<(Option<Position>, Arc<ReadModel>)>>,
     pub ledger_walks: Semaphore,
+    pub subscriptions: PrincipalSubscriptions,
 }

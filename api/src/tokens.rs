@@ -77,7 +77,8 @@ pub struct TokenInfo {
 }
 
 const TOKEN_PREFIX: &str = "rpt_";
-const NAME_CHARS_MAX: usize = 64;
+/// A token's name is the owner name of a sales user's contacts.
+const NAME_CHARS_MAX: usize = rapport_domain::event::OWNER_CHARS_MAX;
 /// Tokens a deployment may hold; a limit like every other.
 const TOKENS_MAX: i64 = 10_000;
 

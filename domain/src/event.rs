@@ -395,6 +395,8 @@ fn upcast<'a>(
 /// Limits on what one event may carry.
 pub const TAG_CHARS_MAX: usize = 32;
 pub const NAME_CHARS_MAX: usize = 128;
+/// An owner is a token name, and token names are at most this long.
+pub const OWNER_CHARS_MAX: usize = 64;
 pub const TEXT_CHARS_MAX: usize = 1_000;
 pub const TAGS_PER_CONTACT_MAX: usize = 50;
 pub const TIME_ZONE_CHARS_MAX: usize = 64;
@@ -426,6 +428,20 @@ fn check_text(field: &'static str, text: &str, chars_max: usize, required: bool)
         None
     };
     problem.map_or(Ok(()), |problem| Err(ValidationError::Field { field, problem }))
+}
+
+/// An owner is a staff member's token name: sales staff see the contacts
+/// whose owner equals their name exactly, so a padded name would hide a
+/// contact from its owner for good.
+fn check_owner(owner: &str) -> Result<(), ValidationError> {
+    check_text("owner", owner, OWNER_CHARS_MAX, true)?;
+    if owner.trim() != owner {
+        return Err(ValidationError::Field {
+            field: "owner",
+            problem: "must not start or end with spaces".to_owned(),
+        });
+    }
+    Ok(())
 }
 
 /// A tag is 1 to 32 characters with no spaces or control characters.
@@ -495,7 +511,7 @@ impl Event {
         }
         match self {
             Event::ContactRegistered(e) => {
-                check_text("owner", &e.owner, NAME_CHARS_MAX, true)?;
+                check_owner(&e.owner)?;
                 if let Some(zone) = &e.time_zone {
                     check_time_zone(zone)?;
                 }
@@ -509,7 +525,7 @@ impl Event {
             }
             Event::ContactProfileChanged(e) => {
                 if let Some(owner) = &e.owner {
-                    check_text("owner", owner, NAME_CHARS_MAX, true)?;
+                    check_owner(owner)?;
                 }
                 e.time_zone.as_deref().map_or(Ok(()), check_time_zone)
             }

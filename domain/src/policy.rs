@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::time::MILLIS_PER_DAY;
+use crate::time::{MILLIS_PER_DAY, Timestamp};
 
 /// A whole policy document. Its version is its position in the `policy`
 /// stream (first policy = version 1), never a field that could disagree.
@@ -15,6 +15,80 @@ pub struct Policy {
     pub one_to_one: OneToOneRules,
     pub active_hours: ActiveHours,
     pub scoring: Scoring,
+    /// Absent from policies written before it existed: the default applies.
+    #[serde(default)]
+    pub clock: ClockRules,
+}
+
+/// How business time (`occurredAt`) may relate to the ledger clock.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ClockRules {
+    /// A fact may be dated at most this far after the ledger clock, and a
+    /// gated touch at most this far from it in either direction.
+    pub skew_max_secs: u64,
+}
+
+impl Default for ClockRules {
+    fn default() -> Self {
+        ClockRules { skew_max_secs: 5 * 60 }
+    }
+}
+
+/// Longest allowed `clock.skewMaxSecs`.
+pub const CLOCK_SKEW_SECS_MAX: u64 = SECS_PER_DAY;
+
+/// Why a fact's business time is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusinessTimeError {
+    #[error(
+        "occurredAt {occurred_at} is more than {skew_max_secs} s after the ledger clock ({now}): a fact cannot be recorded before it happens"
+    )]
+    InTheFuture {
+        occurred_at: Timestamp,
+        now: Timestamp,
+        skew_max_secs: u64,
+    },
+    #[error(
+        "occurredAt {occurred_at} is more than {skew_max_secs} s from the ledger clock ({now}): a gated touch happens now; record a past send with a manager's override or through ingestion"
+    )]
+    NotNow {
+        occurred_at: Timestamp,
+        now: Timestamp,
+        skew_max_secs: u64,
+    },
+}
+
+impl ClockRules {
+    fn skew_millis(&self) -> i64 {
+        i64::try_from(self.skew_max_secs.saturating_mul(1_000)).unwrap_or(i64::MAX)
+    }
+
+    /// Any fact: it may not be dated after `now` by more than the skew, or
+    /// a date in the far future would pin a contact's state forever.
+    pub fn check_fact(&self, occurred_at: Timestamp, now: Timestamp) -> Result<(), BusinessTimeError> {
+        if occurred_at.as_millis() > now.as_millis().saturating_add(self.skew_millis()) {
+            return Err(BusinessTimeError::InTheFuture {
+                occurred_at,
+                now,
+                skew_max_secs: self.skew_max_secs,
+            });
+        }
+        Ok(())
+    }
+
+    /// A touch the gate decides: it happens now, so quiet hours and caps
+    /// cannot be dodged by dating it elsewhere.
+    pub fn check_gated_touch(&self, occurred_at: Timestamp, now: Timestamp) -> Result<(), BusinessTimeError> {
+        if occurred_at.as_millis().abs_diff(now.as_millis()) > self.skew_millis().unsigned_abs() {
+            return Err(BusinessTimeError::NotNow {
+                occurred_at,
+                now,
+                skew_max_secs: self.skew_max_secs,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// When a mass send may go out.
@@ -149,6 +223,7 @@ impl Default for Policy {
                 warm_min: 50,
                 cool_min: 25,
             },
+            clock: ClockRules::default(),
         }
     }
 }
@@ -190,6 +265,15 @@ impl Policy {
             return fail(
                 "oneToOne.unansweredMax",
                 format!("is {chats}, must be 1 to {UNANSWERED_CHATS_TRACKED_MAX}"),
+            );
+        }
+        if !(1..=CLOCK_SKEW_SECS_MAX).contains(&self.clock.skew_max_secs) {
+            return fail(
+                "clock.skewMaxSecs",
+                format!(
+                    "is {}, must be 1 to {CLOCK_SKEW_SECS_MAX} (one day)",
+                    self.clock.skew_max_secs
+                ),
             );
         }
         self.validate_active_hours()?;

@@ -25,6 +25,8 @@ pub enum StoreError {
     EventTooLarge { index: usize, bytes: usize, limit: usize },
     #[error("an append carries {count} events, over the limit of {limit}")]
     TooManyEvents { count: usize, limit: usize },
+    #[error("append {index} of an all-or-nothing batch was refused, so nothing was written: {source}")]
+    InBatch { index: usize, source: Box<StoreError> },
     #[error("an append must carry at least one event")]
     EmptyAppend,
     #[error("the ledger is corrupt {}: {detail}", describe_position(.position))]
@@ -58,6 +60,7 @@ impl StoreError {
             StoreError::InvalidEvent { .. } => "INVALID_EVENT",
             StoreError::EventTooLarge { .. } => "EVENT_TOO_LARGE",
             StoreError::TooManyEvents { .. } => "TOO_MANY_EVENTS",
+            StoreError::InBatch { source, .. } => source.code(),
             StoreError::EmptyAppend => "EMPTY_APPEND",
             StoreError::Corrupt { .. } => "CORRUPT",
             StoreError::Decode { .. } => "UNREADABLE_EVENT",
@@ -70,6 +73,9 @@ impl StoreError {
 
     /// Whether the caller's input caused it (as opposed to the ledger or the machine).
     pub fn is_caller_error(&self) -> bool {
+        if let StoreError::InBatch { source, .. } = self {
+            return source.is_caller_error();
+        }
         matches!(
             self,
             StoreError::WrongExpectedVersion { .. }

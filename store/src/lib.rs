@@ -128,6 +128,14 @@ pub trait EventStore: Send + Sync + 'static {
         Ok(results)
     }
 
+    /// Many appends as one: all of them or none. The first refusal is
+    /// returned as `StoreError::InBatch` with the refused append's index;
+    /// appends already recorded (idempotent retries) count as written.
+    async fn append_all_or_nothing(
+        &self,
+        appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<AppendResult>, StoreError>;
+
     /// Events of one stream from `from_version` on; a missing stream is empty.
     async fn read_stream_raw(
         &self,
@@ -153,6 +161,22 @@ pub trait EventStore: Send + Sync + 'static {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let raw = self.read_stream_raw(stream, from_version, limit).await?;
         raw.into_iter().map(RawEvent::decode).collect()
+    }
+
+    /// The event with this id in `stream`, if it is there. This default
+    /// walks the stream; backends override it with an index look-up.
+    async fn read_event(&self, stream: StreamName, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let mut from_version = 0;
+        loop {
+            let page = self.read_stream_raw(stream, from_version, READ_LIMIT_MAX).await?;
+            let Some(last) = page.last().map(|event| event.version) else {
+                return Ok(None);
+            };
+            if let Some(found) = page.into_iter().find(|event| event.event_id == event_id) {
+                return found.decode().map(Some);
+            }
+            from_version = last + 1;
+        }
     }
 
     async fn read_all(&self, after: Option<Position>, limit: usize) -> Result<Vec<RecordedEvent>, StoreError> {

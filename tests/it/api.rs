@@ -135,10 +135,10 @@ impl TestServer {
     }
 }
 
-const REPLY: &str = "mutation($id: UUID!, $key: UUID, $expected: Int) {
+pub const REPLY: &str = "mutation($id: UUID!, $key: UUID, $expected: Int) {
     recordReply(input: { contactId: $id, idempotencyKey: $key, expectedVersion: $expected }) { eventId position contactVersion }
 }";
-const TOUCH: &str = "mutation($id: UUID!, $mode: SendMode!, $override: OverrideInput) {
+pub const TOUCH: &str = "mutation($id: UUID!, $mode: SendMode!, $override: OverrideInput) {
     recordTouch(input: { contactId: $id, mode: $mode, override: $override }) {
         position decision { verdict reasons { code blocking } }
     }
@@ -218,9 +218,9 @@ async fn each_role_may_do_its_part_and_nothing_more() {
                 json!({ "id": bobs })
             )
             .await,
-        "FORBIDDEN"
+        "NOT_FOUND"
     );
-    assert_eq!(server.code("alice", REPLY, json!({ "id": bobs })).await, "FORBIDDEN");
+    assert_eq!(server.code("alice", REPLY, json!({ "id": bobs })).await, "NOT_FOUND");
     let listed = server
         .ok("alice", "{ contacts { edges { node { id owner } } } }", json!({}))
         .await;
@@ -741,7 +741,7 @@ async fn gate_changed_scenario() {
 }
 
 /// The data of the next `next` message on the socket.
-async fn next_payload(socket: &mut Socket) -> Value {
+pub async fn next_payload(socket: &mut Socket) -> Value {
     loop {
         let message = socket.next().await.expect("message").expect("message");
         let Ok(text) = message.to_text() else { continue };

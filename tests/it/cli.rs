@@ -266,6 +266,36 @@ fn import_keeps_good_lines_skips_duplicates_and_reports_bad_ones() {
 }
 
 #[test]
+fn import_rejects_facts_for_contacts_never_registered_and_dates_in_the_future() {
+    let cli = Cli::new();
+    let file = cli.file(
+        "orphans.jsonl",
+        r#"{"kind":"contact","id":"00000000-0000-0000-0000-00000000000a","displayName":"Wang Fang","owner":"alice","registeredAt":"2026-01-05T02:00:00Z"}
+{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ff","type":"ReplyReceived","occurredAt":"2026-02-23T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000fe","version":0,"type":"ConsentGranted","occurredAt":"2026-02-23T12:00:00Z","payload":{}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"ConsentGranted","occurredAt":"9999-01-01T00:00:00Z","payload":{}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"ReplyReceived","occurredAt":"2026-02-23T12:00:00Z","payload":{"channel":"WECHAT"}}
+"#,
+    );
+    let summary = cli.json(&["import", file.to_str().expect("path")], 1);
+    assert_eq!(summary["imported"], 2, "{summary}");
+    let rejected: Vec<i64> = summary["rejected"]
+        .as_array()
+        .expect("rejected")
+        .iter()
+        .map(|r| r["line"].as_i64().expect("line"))
+        .collect();
+    assert_eq!(rejected, [2, 3, 4], "{summary}");
+    assert!(
+        summary["rejected"][0]["reason"].as_str().expect("reason").contains("never registered"),
+        "{summary}"
+    );
+    // The policy, the contact and its reply: no orphan stream.
+    assert_eq!(cli.json(&["ledger"], 0)["eventCount"], 3);
+    assert_eq!(cli.run(&["verify"]).status.code(), Some(0));
+}
+
+#[test]
 fn export_then_import_rebuilds_an_identical_ledger() {
     let cli = with_history();
     let exported = cli.run(&["export"]);

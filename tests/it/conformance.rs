@@ -535,8 +535,152 @@ pub async fn a_batch_applies_its_appends_in_order_each_on_its_own<B: Backend>() 
     );
 }
 
-/// The SQLite store with the trait's defaults for `position_at` (a walk)
-/// and `append_batch` (one append after another), so the defaults are held
+pub async fn a_retry_carrying_another_fact_or_actor_under_the_same_id_is_refused<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let stream = contact_stream(5);
+    let original = registered(5);
+    store
+        .append(stream, ExpectedVersion::NoStream, vec![original.clone()])
+        .await
+        .expect("register");
+    let head = store.head().await.expect("head");
+    let mut other_actor = original.clone();
+    other_actor.actor = "mallory".into();
+    let mut other_pii = original.clone();
+    if let Some(pii) = other_pii.pii.as_mut() {
+        pii.display_name = Some("Someone else".into());
+    }
+    let mut other_fact = reply(1);
+    other_fact.event_id = original.event_id;
+    for attempt in [other_actor, other_pii, other_fact] {
+        let refused = store.append(stream, ExpectedVersion::Any, vec![attempt]).await;
+        match refused {
+            Err(StoreError::IdempotencyConflict { detail, .. }) => {
+                assert!(!detail.contains("contact-"), "the refusal names a stream: {detail}")
+            }
+            other => panic!("a retry with another fact was answered {other:?}"),
+        }
+    }
+    let elsewhere = store
+        .append(contact_stream(6), ExpectedVersion::Any, vec![original])
+        .await;
+    match elsewhere {
+        Err(StoreError::IdempotencyConflict { detail, .. }) => assert!(
+            !detail.contains(&stream.to_string()),
+            "the refusal names the other stream: {detail}"
+        ),
+        other => panic!("an id reused in another stream was answered {other:?}"),
+    }
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a refused retry wrote something"
+    );
+}
+
+pub async fn an_all_or_nothing_batch_writes_nothing_when_one_append_is_refused<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    store
+        .append(contact_stream(80), ExpectedVersion::NoStream, vec![registered(80)])
+        .await
+        .expect("register");
+    let used_elsewhere = reply(1);
+    store
+        .append(
+            contact_stream(80),
+            ExpectedVersion::Exact(0),
+            vec![used_elsewhere.clone()],
+        )
+        .await
+        .expect("reply");
+    let head = store.head().await.expect("head");
+    let refused = store
+        .append_all_or_nothing(vec![
+            (contact_stream(80), ExpectedVersion::Exact(1), vec![reply(2)]),
+            (contact_stream(81), ExpectedVersion::NoStream, vec![registered(81)]),
+            (contact_stream(81), ExpectedVersion::Exact(0), vec![used_elsewhere]),
+        ])
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::InBatch { index: 2, source }) if matches!(**source, StoreError::IdempotencyConflict { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.head().await.expect("head"),
+        head,
+        "a refused batch wrote something"
+    );
+    assert!(
+        store
+            .read_stream(contact_stream(81), 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // The streams the refused batch touched carry on from where they were.
+    let written = store
+        .append_all_or_nothing(vec![
+            (contact_stream(80), ExpectedVersion::Exact(1), vec![reply(3)]),
+            (contact_stream(81), ExpectedVersion::NoStream, vec![registered(81)]),
+        ])
+        .await
+        .expect("a valid batch");
+    assert_eq!(written.len(), 2);
+    assert_eq!(written[0].next_expected_version, 2);
+    assert_eq!(written[1].next_expected_version, 0);
+    let invalid = store
+        .append_all_or_nothing(vec![
+            (contact_stream(82), ExpectedVersion::NoStream, vec![registered(82)]),
+            (contact_stream(82), ExpectedVersion::Any, vec![]),
+        ])
+        .await;
+    assert!(
+        matches!(&invalid, Err(StoreError::InBatch { index: 1, source }) if **source == StoreError::EmptyAppend),
+        "{invalid:?}"
+    );
+    assert!(
+        store
+            .read_stream(contact_stream(82), 0, 10)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+pub async fn an_event_is_found_by_its_id_in_its_stream_only<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let events = vec![registered(90), reply(1), reply(2)];
+    store
+        .append(contact_stream(90), ExpectedVersion::NoStream, events.clone())
+        .await
+        .expect("append");
+    let found = store
+        .read_event(contact_stream(90), events[2].event_id)
+        .await
+        .expect("read")
+        .expect("found");
+    assert_eq!((found.event_id, found.version), (events[2].event_id, 2));
+    assert_eq!(
+        store
+            .read_event(contact_stream(91), events[2].event_id)
+            .await
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .read_event(contact_stream(90), Uuid::new_v4())
+            .await
+            .expect("read"),
+        None
+    );
+}
+
+/// The SQLite store with the trait's defaults for `position_at` (a walk),
+/// `read_event` (a walk) and `append_batch` (one append after another), so the defaults are held
 /// to the same contract as the overrides.
 #[derive(Clone)]
 pub struct WalkingStore(SqliteStore);
@@ -550,6 +694,12 @@ impl EventStore for WalkingStore {
         events: Vec<NewEvent>,
     ) -> Result<rapport_store::AppendResult, StoreError> {
         self.0.append(stream, expected, events).await
+    }
+    async fn append_all_or_nothing(
+        &self,
+        appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<rapport_store::AppendResult>, StoreError> {
+        self.0.append_all_or_nothing(appends).await
     }
     async fn read_stream_raw(
         &self,
@@ -618,6 +768,9 @@ macro_rules! conformance_suite {
             scenario!(a_reopened_ledger_continues_where_it_stopped);
             scenario!(the_position_at_a_moment_is_the_last_event_recorded_by_then);
             scenario!(a_batch_applies_its_appends_in_order_each_on_its_own);
+            scenario!(a_retry_carrying_another_fact_or_actor_under_the_same_id_is_refused);
+            scenario!(an_all_or_nothing_batch_writes_nothing_when_one_append_is_refused);
+            scenario!(an_event_is_found_by_its_id_in_its_stream_only);
         }
     };
 }

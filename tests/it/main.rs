@@ -8,3 +8,4 @@ mod ledger;
 mod support;
 mod tamper;
 mod tidy;
+mod trust;

@@ -215,10 +215,22 @@ fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow
         causation_id: input.causation_id,
     };
     new_event.validate(&stream)?;
-    let expected = match input.version {
-        None => ExpectedVersion::Any,
-        Some(0) => ExpectedVersion::NoStream,
-        Some(version) => ExpectedVersion::Exact(version - 1),
+    let registration = matches!(new_event.event, Event::ContactRegistered(_));
+    // A contact's stream opens with its registration and with nothing
+    // else: a fact for a contact never registered would be an orphan.
+    let expected = match (stream, input.version) {
+        (StreamName::Contact(_), None | Some(0)) if registration => ExpectedVersion::NoStream,
+        (StreamName::Contact(_), _) if registration => {
+            bail!("ContactRegistered can only be version 0 of a contact's stream")
+        }
+        (StreamName::Contact(_), Some(0)) => bail!(
+            "version 0 of a contact's stream is its ContactRegistered, not {}",
+            new_event.event.event_type()
+        ),
+        (StreamName::Contact(_), None) => ExpectedVersion::StreamExists,
+        (_, None) => ExpectedVersion::Any,
+        (_, Some(0)) => ExpectedVersion::NoStream,
+        (_, Some(version)) => ExpectedVersion::Exact(version - 1),
     };
     Ok(Entity {
         line,
@@ -249,6 +261,18 @@ fn format_of(file: &str) -> anyhow::Result<Format> {
 /// all in one batch: positions follow the file and the lines share commits.
 async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut Summary) -> anyhow::Result<()> {
     let head = store.head().await?.last_position;
+    let clock = crate::ledger::clock_rules(store).await?;
+    let now = crate::graphql::now();
+    let entities: Vec<Entity> = entities
+        .into_iter()
+        .filter_map(|entity| match clock.check_fact(entity.event.occurred_at, now) {
+            Ok(()) => Some(entity),
+            Err(refusal) => {
+                summary.rejected.push((entity.line, refusal.to_string()));
+                None
+            }
+        })
+        .collect();
     let lines: Vec<(usize, StreamName, ExpectedVersion)> = entities
         .iter()
         .map(|entity| (entity.line, entity.stream, entity.expected))
@@ -270,6 +294,12 @@ async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut 
                 summary
                     .rejected
                     .push((line, format!("{stream} already exists with other content")));
+            }
+            Err(StoreError::WrongExpectedVersion { .. }) if expected == ExpectedVersion::StreamExists => {
+                summary.rejected.push((
+                    line,
+                    format!("{stream} was never registered: its contact line must come first"),
+                ));
             }
             Err(error) if error.is_caller_error() => summary.rejected.push((line, error.to_string())),
             Err(error) => return Err(error).context(format!("appending line {line}")),

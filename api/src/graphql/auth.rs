@@ -5,7 +5,11 @@ use async_graphql::Context;
 use rapport_domain::ContactId;
 
 use super::errors::{Code, error};
+use std::sync::Arc;
+
 use crate::live::ReadModel;
+use crate::server::SocketToken;
+use crate::state::AppState;
 use crate::tokens::{Principal, Role};
 
 /// Roles that read contacts and decisions.
@@ -24,9 +28,20 @@ fn forbidden(principal: &Principal, action: &str) -> async_graphql::Error {
     error(Code::Forbidden, format!("a {} token may not {action}", principal.role))
 }
 
+/// The caller. On a WebSocket, whose principal was fixed when it opened,
+/// the token is checked again, so a revoked token runs nothing more.
 pub fn principal<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Principal> {
-    ctx.data_opt::<Principal>()
-        .ok_or_else(|| error(Code::Unauthenticated, "a bearer token is required"))
+    let principal = ctx
+        .data_opt::<Principal>()
+        .ok_or_else(|| error(Code::Unauthenticated, "a bearer token is required"))?;
+    if let Some(SocketToken(token)) = ctx.data_opt::<SocketToken>() {
+        let state = ctx.data::<Arc<AppState>>()?;
+        if !matches!(state.tokens.authenticate(token), Ok(Some(_))) {
+            tracing::warn!(name = %principal.name, role = %principal.role, "refused: the token was revoked");
+            return Err(error(Code::Unauthenticated, "the token was revoked"));
+        }
+    }
+    Ok(principal)
 }
 
 /// The caller, if their role is one of `roles`.
@@ -48,14 +63,21 @@ pub fn may_access(principal: &Principal, model: &ReadModel, contact_id: ContactI
             .is_some_and(|relationship| model.projection.symbols().name(relationship.owner()) == principal.name)
 }
 
-/// Checks access to a contact: NOT_FOUND if it does not exist, FORBIDDEN
-/// (and logged) if a sales caller does not own it.
+/// Checks access to a contact: NOT_FOUND if it does not exist or a sales
+/// caller does not own it. The two answer alike, so that nobody learns
+/// which ids exist; the refusal is logged with who asked.
 pub fn check_contact(principal: &Principal, model: &ReadModel, contact_id: ContactId) -> async_graphql::Result<()> {
     if model.projection.relationship(contact_id).is_none() {
         return Err(super::errors::not_found(format!("contact {contact_id}")));
     }
     if !may_access(principal, model, contact_id) {
-        return Err(forbidden(principal, "access a contact owned by someone else"));
+        tracing::warn!(
+            name = %principal.name,
+            role = %principal.role,
+            %contact_id,
+            "refused: a contact owned by someone else (answered NOT_FOUND)"
+        );
+        return Err(super::errors::not_found(format!("contact {contact_id}")));
     }
     Ok(())
 }

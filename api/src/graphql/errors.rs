@@ -54,6 +54,12 @@ pub fn internal(detail: impl std::fmt::Display) -> async_graphql::Error {
 
 pub fn from_store(store_error: StoreError) -> async_graphql::Error {
     let code = match &store_error {
+        StoreError::InBatch { source, .. } => match &**source {
+            StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
+            StoreError::TooManyEvents { .. } => Code::LimitExceeded,
+            other if other.is_caller_error() => Code::BadInput,
+            _ => return internal(&store_error),
+        },
         StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
         StoreError::InvalidEvent { .. } | StoreError::EventTooLarge { .. } | StoreError::EmptyAppend => Code::BadInput,
         StoreError::TooManyEvents { .. } => Code::LimitExceeded,

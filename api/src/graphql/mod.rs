@@ -18,7 +18,10 @@ use rapport_domain::Timestamp;
 use crate::state::AppState;
 pub use mutation::Mutation;
 pub use query::Query;
-pub use subscription::Subscription;
+pub use subscription::{
+    ConnectionSubscriptions, PrincipalSubscriptions, SUBSCRIPTIONS_PER_CONNECTION_MAX, SUBSCRIPTIONS_PER_PRINCIPAL_MAX,
+    Subscription,
+};
 
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 

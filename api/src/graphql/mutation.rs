@@ -8,18 +8,22 @@ use std::sync::Arc;
 
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
+use rapport_domain::Relationship;
+use rapport_domain::event::TAGS_PER_CONTACT_MAX;
+use rapport_domain::policy::{BusinessTimeError, ClockRules};
 use rapport_domain::{
     ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactId, ContactReadded,
     ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, NewEvent, Pii, PolicyChanged,
     ReplyReceived, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
 };
-use rapport_store::{AppendResult, EventStore, ExpectedVersion, READ_LIMIT_MAX};
+use rapport_store::{AppendResult, EventStore, ExpectedVersion, StoreError};
 use uuid::Uuid;
 
-use super::auth::{INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, require};
+use super::auth::{INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, may_access, require};
 use super::errors::{Code, bad_input, error, from_store, internal};
 use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
 use super::{INGEST_BATCH_MAX, now, timestamp};
+use crate::live::ReadModel;
 use crate::state::AppState;
 use crate::tokens::{Principal, Role};
 
@@ -189,8 +193,32 @@ impl Write {
     }
 }
 
+impl Write {
+    /// The version to append against when a decision was taken on the
+    /// contact at `judged`: a client expecting another version is told at
+    /// once, and an event appended since makes the append a CONFLICT.
+    fn expected_at(&self, judged: u64) -> async_graphql::Result<ExpectedVersion> {
+        match self.expected {
+            ExpectedVersion::Exact(given) if given != judged => Err(error(
+                Code::Conflict,
+                format!("expectedVersion is {given}, but the contact was judged at version {judged}; read it again"),
+            )),
+            _ => Ok(ExpectedVersion::Exact(judged)),
+        }
+    }
+}
+
 fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppState>> {
     ctx.data::<Arc<AppState>>()
+}
+
+fn business_time(refusal: BusinessTimeError) -> async_graphql::Error {
+    bad_input(refusal.to_string())
+}
+
+/// The clock rules of the policy in force.
+fn clock_rules(model: &ReadModel) -> ClockRules {
+    model.projection.current_policy().policy.clock.clone()
 }
 
 /// Appends one event and waits until the projection has applied it.
@@ -229,52 +257,95 @@ fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>)
     }
 }
 
-/// Records a fact about an existing contact the caller may write.
+/// Whether a fact needs the contact as it was judged (a rule looked at
+/// its state) or may land on whatever version the contact has by then.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pinned {
+    ToJudgedVersion,
+    No,
+}
+
+/// Records a fact about an existing contact the caller may write. `rule`
+/// sees the contact first and may refuse the fact.
 async fn record(
     ctx: &Context<'_>,
     write: Write,
     event: impl FnOnce(rapport_domain::Channel) -> Event,
     channel: Option<Channel>,
+    pinned: Pinned,
+    rule: impl FnOnce(&ReadModel, &Relationship) -> async_graphql::Result<()>,
 ) -> async_graphql::Result<RecordResult> {
     let principal = require(ctx, WRITERS, "record contact events")?;
     let state = state(ctx)?;
-    let primary = state.live.read(|model| {
+    let (primary, judged, clock) = state.live.read(|model| {
         check_contact(principal, model, write.contact_id)?;
-        Ok::<_, async_graphql::Error>(
-            model
-                .projection
-                .relationship(write.contact_id)
-                .map(|r| r.primary_channel()),
-        )
+        let relationship = model
+            .projection
+            .relationship(write.contact_id)
+            .ok_or_else(|| internal("contact vanished"))?;
+        rule(model, relationship)?;
+        Ok::<_, async_graphql::Error>((
+            relationship.primary_channel(),
+            relationship.stream_version(),
+            clock_rules(model),
+        ))
     })?;
-    let channel = channel
-        .map(Into::into)
-        .or(primary)
-        .unwrap_or(rapport_domain::Channel::Other);
+    clock.check_fact(write.occurred_at, now()).map_err(business_time)?;
+    let expected = match pinned {
+        Pinned::ToJudgedVersion => write.expected_at(judged)?,
+        Pinned::No => write.expected,
+    };
+    let channel = channel.map(Into::into).unwrap_or(primary);
     let new_event = NewEvent::new(
         write.event_id,
         event(channel),
         write.occurred_at,
         principal.name.clone(),
     );
-    let appended = append(state, StreamName::Contact(write.contact_id), write.expected, new_event).await?;
+    let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
     Ok(result(&write, appended, None))
 }
 
-/// A retried touch: the event with this id, if the contact's stream has it.
-async fn already_recorded(state: &AppState, write: &Write) -> async_graphql::Result<Option<AppendResult>> {
-    let events = state
+fn no_rule(_: &ReadModel, _: &Relationship) -> async_graphql::Result<()> {
+    Ok(())
+}
+
+/// A retried touch: the event with this id in the contact's stream, if it
+/// is there. It must be the same touch by the same caller; any other use
+/// of the key is a CONFLICT.
+async fn already_recorded(
+    state: &AppState,
+    principal: &Principal,
+    write: &Write,
+    touch: &TouchRecorded,
+) -> async_graphql::Result<Option<AppendResult>> {
+    let Some(event) = state
         .store
-        .read_stream(StreamName::Contact(write.contact_id), 0, READ_LIMIT_MAX)
+        .read_event(StreamName::Contact(write.contact_id), write.event_id)
         .await
-        .map_err(from_store)?;
-    Ok(events
-        .into_iter()
-        .find(|event| event.event_id == write.event_id)
-        .map(|event| AppendResult {
-            next_expected_version: event.version,
-            position: event.position,
-        }))
+        .map_err(from_store)?
+    else {
+        return Ok(None);
+    };
+    let same_touch = event.actor == principal.name
+        && matches!(&event.event, Event::TouchRecorded(earlier)
+            if earlier.mode == touch.mode
+                && earlier.channel == touch.channel
+                && earlier.campaign_id == touch.campaign_id
+                && earlier.sender == touch.sender);
+    if !same_touch {
+        return Err(error(
+            Code::Conflict,
+            format!(
+                "idempotencyKey {} was already used for a different write",
+                write.event_id
+            ),
+        ));
+    }
+    Ok(Some(AppendResult {
+        next_expected_version: event.version,
+        position: event.position,
+    }))
 }
 
 fn gate_denied(decision: &GateDecision) -> async_graphql::Error {
@@ -319,14 +390,16 @@ fn ingest_error(index: usize, problem: impl std::fmt::Display) -> async_graphql:
 impl Mutation {
     async fn register_contact(&self, ctx: &Context<'_>, input: RegisterContactInput) -> async_graphql::Result<Contact> {
         let principal = require(ctx, WRITERS, "register contacts")?;
-        let owner = match (principal.role, input.owner) {
+        // Owners are compared by exact name: trim what was typed.
+        let owner = input.owner.as_deref().map(str::trim);
+        let owner = match (principal.role, owner) {
             (Role::Sales, Some(owner)) if owner != principal.name => {
                 return Err(error(
                     Code::Forbidden,
                     "sales staff register contacts for themselves only",
                 ));
             }
-            (_, Some(owner)) => owner,
+            (_, Some(owner)) => owner.to_owned(),
             (_, None) => principal.name.clone(),
         };
         // A retry with the same key must land on the same stream: without an
@@ -346,11 +419,16 @@ impl Mutation {
             email: input.email,
         };
         let occurred_at = input.occurred_at.map(timestamp).transpose()?.unwrap_or_else(now);
+        let state = state(ctx)?;
+        state
+            .live
+            .read(clock_rules)
+            .check_fact(occurred_at, now())
+            .map_err(business_time)?;
         let mut new_event = NewEvent::new(event_id, event, occurred_at, principal.name.clone());
         if pii != Pii::default() {
             new_event = new_event.with_pii(pii);
         }
-        let state = state(ctx)?;
         append_event(
             state,
             StreamName::Contact(contact_id),
@@ -364,6 +442,13 @@ impl Mutation {
             }
             other => from_store(other),
         })?;
+        // A retry answers with what it wrote first: only to whoever may see it now.
+        if !state.live.read(|model| may_access(principal, model, contact_id)) {
+            return Err(error(
+                Code::Forbidden,
+                "this idempotencyKey belongs to a write whose contact you may not see",
+            ));
+        }
         Ok(Contact {
             id: contact_id,
             view: View::Live,
@@ -375,10 +460,13 @@ impl Mutation {
     /// GATE_DENIED (with the decision) unless a manager overrides it.
     async fn record_touch(&self, ctx: &Context<'_>, input: RecordTouchInput) -> async_graphql::Result<RecordResult> {
         let principal = require(ctx, WRITERS, "record touches")?;
+        if input.override_.is_some() {
+            require(ctx, OVERRIDERS, "override the gate")?;
+        }
         let write = write_of!(input);
         let state = state(ctx)?;
         let mode = rapport_domain::SendMode::from(input.mode);
-        let (decision, version, channel) = state.live.read(|model| {
+        let (decision, judged, channel, clock) = state.live.read(|model| {
             check_contact(principal, model, write.contact_id)?;
             let relationship = model
                 .projection
@@ -396,28 +484,27 @@ impl Mutation {
                 decision.position,
                 model.projection.symbols(),
             );
-            Ok::<_, async_graphql::Error>((view, relationship.stream_version(), channel))
+            Ok::<_, async_graphql::Error>((view, relationship.stream_version(), channel, clock_rules(model)))
         })?;
         let verdict = Verdict::from(decision.verdict);
-        let authorization = match (&verdict, input.override_) {
-            (Verdict::Allow, _) => TouchAuthorization::Gate {
-                verdict,
-                policy_version: decision.policy_version as u32,
-                position: decision.position.clone().unwrap_or_default(),
-            },
-            (_, Some(override_)) => {
-                require(ctx, OVERRIDERS, "override the gate")?;
+        // Only a manager's override may date a touch away from now, and the
+        // event says so.
+        let authorization = match input.override_ {
+            Some(override_) => {
+                clock.check_fact(write.occurred_at, now()).map_err(business_time)?;
                 TouchAuthorization::Override {
                     reason: override_.reason,
                 }
             }
-            (_, None) => {
-                if input.idempotency_key.is_some()
-                    && let Some(earlier) = already_recorded(state, &write).await?
-                {
-                    return Ok(result(&write, earlier, Some(decision)));
+            None => {
+                clock
+                    .check_gated_touch(write.occurred_at, now())
+                    .map_err(business_time)?;
+                TouchAuthorization::Gate {
+                    verdict,
+                    policy_version: decision.policy_version as u32,
+                    position: decision.position.clone().unwrap_or_default(),
                 }
-                return Err(gate_denied(&decision));
             }
         };
         let touch = TouchRecorded {
@@ -427,13 +514,20 @@ impl Mutation {
             sender: principal.name.clone(),
             authorization,
         };
+        // A retry answers with the touch it recorded first, even when the
+        // gate has closed since (that touch closed it).
+        if input.idempotency_key.is_some()
+            && let Some(earlier) = already_recorded(state, principal, &write, &touch).await?
+        {
+            return Ok(result(&write, earlier, Some(decision)));
+        }
+        if verdict != Verdict::Allow && matches!(touch.authorization, TouchAuthorization::Gate { .. }) {
+            return Err(gate_denied(&decision));
+        }
         // The decision holds for the contact as it was: any event since
         // (a block, a reply) makes this a CONFLICT to retry, not a send the
         // gate never saw.
-        let expected = match write.expected {
-            ExpectedVersion::StreamExists => ExpectedVersion::Exact(version),
-            given => given,
-        };
+        let expected = write.expected_at(judged)?;
         let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
         let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
         Ok(result(&write, appended, Some(decision)))
@@ -441,17 +535,41 @@ impl Mutation {
 
     async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
-        record(ctx, write, |channel| ReplyReceived { channel }.into(), input.channel).await
+        record(
+            ctx,
+            write,
+            |channel| ReplyReceived { channel }.into(),
+            input.channel,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     async fn record_block(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
-        record(ctx, write, |channel| ContactBlocked { channel }.into(), input.channel).await
+        record(
+            ctx,
+            write,
+            |channel| ContactBlocked { channel }.into(),
+            input.channel,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     async fn record_unblock(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
-        record(ctx, write, |channel| ContactUnblocked { channel }.into(), input.channel).await
+        record(
+            ctx,
+            write,
+            |channel| ContactUnblocked { channel }.into(),
+            input.channel,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     /// The contact deleted us (removed the friend).
@@ -461,13 +579,29 @@ impl Mutation {
         input: ContactEventInput,
     ) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
-        record(ctx, write, |channel| ContactDeletedUs { channel }.into(), input.channel).await
+        record(
+            ctx,
+            write,
+            |channel| ContactDeletedUs { channel }.into(),
+            input.channel,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     /// The contact added us again.
     async fn record_readd(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
-        record(ctx, write, |channel| ContactReadded { channel }.into(), input.channel).await
+        record(
+            ctx,
+            write,
+            |channel| ContactReadded { channel }.into(),
+            input.channel,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     async fn record_complaint(
@@ -482,6 +616,8 @@ impl Mutation {
             write,
             move |channel| ComplaintFiled { channel, reason }.into(),
             input.channel,
+            Pinned::No,
+            no_rule,
         )
         .await
     }
@@ -496,19 +632,43 @@ impl Mutation {
                 ConsentWithdrawn { source }.into()
             }
         };
-        record(ctx, write, event, None).await
+        record(ctx, write, event, None, Pinned::No, no_rule).await
     }
 
     async fn tag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
         let tag = input.tag;
-        record(ctx, write, move |_| ContactTagged { tag }.into(), None).await
+        let limit = |model: &ReadModel, relationship: &Relationship| {
+            let known = model.projection.symbols().lookup(&tag);
+            let has_it = known.is_some_and(|symbol| relationship.tags().contains(&symbol));
+            if !has_it && relationship.tags().len() >= TAGS_PER_CONTACT_MAX {
+                return Err(error(
+                    Code::LimitExceeded,
+                    format!("a contact carries at most {TAGS_PER_CONTACT_MAX} tags; remove one first"),
+                ));
+            }
+            Ok(())
+        };
+        // Pinned, so that two taggings at once cannot both pass the limit.
+        let event = {
+            let tag = tag.clone();
+            move |_| ContactTagged { tag }.into()
+        };
+        record(ctx, write, event, None, Pinned::ToJudgedVersion, limit).await
     }
 
     async fn untag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
         let write = write_of!(input);
         let tag = input.tag;
-        record(ctx, write, move |_| ContactUntagged { tag }.into(), None).await
+        record(
+            ctx,
+            write,
+            move |_| ContactUntagged { tag }.into(),
+            None,
+            Pinned::No,
+            no_rule,
+        )
+        .await
     }
 
     /// Appends facts observed elsewhere. Every item is checked first: one
@@ -529,18 +689,24 @@ impl Mutation {
         let state = state(ctx)?;
         let prepared = prepare_ingest(state, principal, events)?;
         let head_before = state.store.head().await.map_err(from_store)?.last_position;
-        // In the given order, each event an atomic append of its own (so
-        // each is idempotent on its own id), in one batch.
+        // In the given order, each event an append of its own (so each is
+        // idempotent on its own id), all of them or none.
         let appends = prepared
             .into_iter()
             .map(|(stream, event)| (stream, ExpectedVersion::StreamExists, vec![event]))
             .collect();
-        let results = state.store.append_batch(appends).await.map_err(from_store)?;
+        let results = state
+            .store
+            .append_all_or_nothing(appends)
+            .await
+            .map_err(|refusal| match refusal {
+                StoreError::InBatch { index, source } if source.is_caller_error() => ingest_error(index, source),
+                other => from_store(other),
+            })?;
         let mut appended = 0;
         let mut duplicates = 0;
         let mut last = head_before;
         for result in results {
-            let result = result.map_err(from_store)?;
             if Some(result.position) <= head_before {
                 duplicates += 1;
             } else {
@@ -586,7 +752,9 @@ fn prepare_ingest(
     events: Vec<IngestEventInput>,
 ) -> async_graphql::Result<Vec<(StreamName, NewEvent)>> {
     let mut seen = HashSet::new();
+    let now = now();
     state.live.read(|model| {
+        let clock = clock_rules(model);
         events
             .into_iter()
             .enumerate()
@@ -632,6 +800,9 @@ fn prepare_ingest(
                     IngestType::ConsentWithdrawn => ConsentWithdrawn { source: input.source }.into(),
                 };
                 let occurred_at = timestamp(input.occurred_at).map_err(|e| ingest_error(index, e.message))?;
+                clock
+                    .check_fact(occurred_at, now)
+                    .map_err(|refusal| ingest_error(index, refusal))?;
                 let stream = StreamName::Contact(contact_id);
                 let new_event = NewEvent::new(input.event_id, event, occurred_at, principal.name.clone());
                 new_event.validate(&stream).map_err(|e| ingest_error(index, e))?;

@@ -46,13 +46,9 @@ impl Query {
         let principal = require(ctx, READERS, "read contacts")?;
         let state = state(ctx)?;
         let contact_id = ContactId(id);
-        let exists = state.live.read(|model| {
-            if model.projection.relationship(contact_id).is_none() {
-                return Ok(false);
-            }
-            check_contact(principal, model, contact_id).map(|()| true)
-        })?;
-        Ok(exists.then(|| Contact {
+        // Missing and not visible answer alike: NOT_FOUND.
+        state.live.read(|model| check_contact(principal, model, contact_id))?;
+        Ok(Some(Contact {
             id: contact_id,
             view: View::Live,
             default_at: now(),

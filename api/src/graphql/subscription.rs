@@ -1,7 +1,9 @@
 //! Subscriptions: the ledger's events as they are appended, and a
 //! contact's gate whenever their events change it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures::{Stream, StreamExt};
@@ -11,14 +13,93 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::auth::{READERS, check_contact, may_access, require};
-use super::errors::{bad_input, from_store};
+use super::errors::{Code, bad_input, error, from_store, internal};
 use super::now;
 use super::types::{GateDecision, LedgerEvent, SendMode};
 use crate::state::AppState;
-use crate::tokens::Principal;
+use crate::tokens::{Principal, Role};
 
 #[derive(Debug)]
 pub struct Subscription;
+
+/// Subscriptions one WebSocket connection may hold open at once.
+pub const SUBSCRIPTIONS_PER_CONNECTION_MAX: usize = 16;
+/// Subscriptions one principal may hold open at once, over all connections.
+pub const SUBSCRIPTIONS_PER_PRINCIPAL_MAX: usize = 64;
+
+/// The subscriptions a connection holds, counted in its connection data.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectionSubscriptions(Arc<AtomicUsize>);
+
+/// The subscriptions each principal holds, over all connections.
+#[derive(Debug, Default)]
+pub struct PrincipalSubscriptions(Mutex<HashMap<(String, Role), usize>>);
+
+/// One open subscription's place in both counts, given back on drop.
+#[derive(Debug)]
+struct Slot {
+    connection: ConnectionSubscriptions,
+    state: Arc<AppState>,
+    principal: (String, Role),
+}
+
+impl Slot {
+    fn take(ctx: &Context<'_>, state: &Arc<AppState>, principal: &Principal) -> async_graphql::Result<Slot> {
+        let connection = ctx.data_opt::<ConnectionSubscriptions>().cloned().unwrap_or_default();
+        let key = (principal.name.clone(), principal.role);
+        let mut held = state
+            .subscriptions
+            .0
+            .lock()
+            .map_err(|_| internal("the subscription count is unusable after a panic"))?;
+        let by_principal = held.entry(key.clone()).or_default();
+        if *by_principal >= SUBSCRIPTIONS_PER_PRINCIPAL_MAX {
+            return Err(error(
+                Code::LimitExceeded,
+                format!("a token may hold at most {SUBSCRIPTIONS_PER_PRINCIPAL_MAX} subscriptions at once"),
+            ));
+        }
+        if connection.0.load(Ordering::Acquire) >= SUBSCRIPTIONS_PER_CONNECTION_MAX {
+            return Err(error(
+                Code::LimitExceeded,
+                format!("a connection may hold at most {SUBSCRIPTIONS_PER_CONNECTION_MAX} subscriptions at once"),
+            ));
+        }
+        *by_principal += 1;
+        connection.0.fetch_add(1, Ordering::AcqRel);
+        Ok(Slot {
+            connection,
+            state: Arc::clone(state),
+            principal: key,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.connection.0.fetch_sub(1, Ordering::AcqRel);
+        let mut held = self
+            .state
+            .subscriptions
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.principal) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(&self.principal);
+            }
+        }
+    }
+}
+
+/// Keeps `slot` taken for as long as `stream` is open.
+fn holding<S: Stream>(slot: Slot, stream: S) -> impl Stream<Item = S::Item> {
+    stream.map(move |item| {
+        let _held = &slot;
+        item
+    })
+}
 
 fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<GateDecision> {
     state.live.read(|model| {
@@ -56,6 +137,7 @@ impl Subscription {
     ) -> async_graphql::Result<impl Stream<Item = async_graphql::Result<LedgerEvent>>> {
         let principal: Principal = require(ctx, READERS, "follow the ledger")?.clone();
         let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
+        let slot = Slot::take(ctx, &state, &principal)?;
         let after = after_position
             .map(|text| text.parse::<Position>().map_err(|e| bad_input(e.to_string())))
             .transpose()?;
@@ -64,30 +146,39 @@ impl Subscription {
             state.live.read(|model| check_contact(&principal, model, contact_id))?;
         }
         let events = state.store.subscribe_all(after);
-        Ok(events.filter_map(move |message| {
-            let state = Arc::clone(&state);
-            let principal = principal.clone();
-            async move {
-                let event = match message {
-                    Ok(SubscriptionMessage::Event(event)) => *event,
-                    Ok(SubscriptionMessage::CaughtUp) => return None,
-                    Err(error) => return Some(Err(from_store(error))),
-                };
-                let contact = match event.stream {
-                    StreamName::Contact(id) => Some(id),
-                    _ => None,
-                };
-                if only.is_some() && contact != only {
-                    return None;
+        Ok(holding(
+            slot,
+            events.filter_map(move |message| {
+                let state = Arc::clone(&state);
+                let principal = principal.clone();
+                async move {
+                    let event = match message {
+                        Ok(SubscriptionMessage::Event(event)) => *event,
+                        Ok(SubscriptionMessage::CaughtUp) => return None,
+                        Err(error) => return Some(Err(from_store(error))),
+                    };
+                    let contact = match event.stream {
+                        StreamName::Contact(id) => Some(id),
+                        _ => None,
+                    };
+                    if only.is_some() && contact != only {
+                        return None;
+                    }
+                    if let Some(id) = contact {
+                        // Ownership is known once the read model has applied the
+                        // event (a new contact's registration, say): wait for it,
+                        // or the event would be judged against the model before it.
+                        if let Err(error) = state.live.wait_for(event.position).await {
+                            return Some(Err(from_store(error)));
+                        }
+                        if !state.live.read(|model| may_access(&principal, model, id)) {
+                            return None;
+                        }
+                    }
+                    Some(Ok(LedgerEvent::new(event, None)))
                 }
-                if let Some(id) = contact
-                    && !state.live.read(|model| may_access(&principal, model, id))
-                {
-                    return None;
-                }
-                Some(Ok(LedgerEvent::new(event, None)))
-            }
-        }))
+            }),
+        ))
     }
 
     /// The contact's current decision, then a new one each time an event
@@ -102,28 +193,32 @@ impl Subscription {
         let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
         let contact_id = ContactId(contact_id);
         state.live.read(|model| check_contact(principal, model, contact_id))?;
+        let slot = Slot::take(ctx, &state, principal)?;
         let changes = state.live.changes();
         let first = decide(&state, contact_id, mode);
-        Ok(futures::stream::unfold(
-            (state, changes, first, None::<GateDecision>),
-            move |(state, mut changes, pending, last)| async move {
-                if let Some(decision) = pending {
-                    return Some((decision.clone(), (state, changes, None, Some(decision))));
-                }
-                loop {
-                    match changes.recv().await {
-                        Ok(change) if change.contact_id != contact_id => continue,
-                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                            let decision = decide(&state, contact_id, mode)?;
-                            if last.as_ref().is_some_and(|last| same_answer(last, &decision)) {
-                                continue;
-                            }
-                            return Some((decision.clone(), (state, changes, None, Some(decision))));
-                        }
-                        Err(broadcast::error::RecvError::Closed) => return None,
+        Ok(holding(
+            slot,
+            futures::stream::unfold(
+                (state, changes, first, None::<GateDecision>),
+                move |(state, mut changes, pending, last)| async move {
+                    if let Some(decision) = pending {
+                        return Some((decision.clone(), (state, changes, None, Some(decision))));
                     }
-                }
-            },
+                    loop {
+                        match changes.recv().await {
+                            Ok(change) if change.contact_id != contact_id => continue,
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                                let decision = decide(&state, contact_id, mode)?;
+                                if last.as_ref().is_some_and(|last| same_answer(last, &decision)) {
+                                    continue;
+                                }
+                                return Some((decision.clone(), (state, changes, None, Some(decision))));
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                },
+            ),
         ))
     }
 }

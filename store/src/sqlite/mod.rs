@@ -17,7 +17,7 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use futures::stream::BoxStream;
-use rapport_domain::{LedgerDigest, NewEvent, Position, StreamName, Timestamp};
+use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -31,8 +31,9 @@ pub use schema::FORMAT_VERSION;
 
 /// Appends waiting for the writer; callers wait (async) beyond this.
 const WRITE_QUEUE_APPENDS_MAX: usize = 4_096;
-/// Idle reader connections kept open.
-const IDLE_READERS_MAX: usize = 8;
+/// Reads running at once (each holds a connection and a blocking thread);
+/// further reads wait for a turn. Also the idle connections kept open.
+const READERS_MAX: usize = 8;
 
 /// How to open the ledger file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -55,6 +56,7 @@ struct Inner {
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
     idle_readers: Mutex<Vec<Connection>>,
+    reader_turns: tokio::sync::Semaphore,
     commits: Arc<watch::Sender<Option<Position>>>,
     // Held for its lock; released when the store closes.
     _lock: Option<File>,
@@ -115,6 +117,7 @@ impl SqliteStore {
                     requests: None,
                     writer: None,
                     idle_readers: Mutex::new(vec![reader]),
+                    reader_turns: tokio::sync::Semaphore::new(READERS_MAX),
                     commits,
                     _lock: None,
                 }),
@@ -140,6 +143,7 @@ impl SqliteStore {
                 requests: Some(requests),
                 writer: Some(writer),
                 idle_readers: Mutex::new(Vec::new()),
+                reader_turns: tokio::sync::Semaphore::new(READERS_MAX),
                 commits,
                 _lock: Some(lock),
             }),
@@ -147,14 +151,22 @@ impl SqliteStore {
     }
 
     /// Hands prepared appends to the writer and waits for their answers.
-    async fn submit(&self, appends: Vec<PendingAppend>) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
+    async fn submit(
+        &self,
+        appends: Vec<PendingAppend>,
+        all_or_nothing: bool,
+    ) -> Result<Vec<Result<AppendResult, StoreError>>, StoreError> {
         let Some(requests) = &self.inner.requests else {
             return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
         };
         let (reply, acknowledged) = oneshot::channel();
         let gone = || StoreError::Unavailable("the ledger writer has stopped".to_owned());
         requests
-            .send(AppendRequest { appends, reply })
+            .send(AppendRequest {
+                appends,
+                all_or_nothing,
+                reply,
+            })
             .await
             .map_err(|_| gone())?;
         acknowledged.await.map_err(|_| gone())
@@ -170,6 +182,12 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
+        let _turn = self
+            .inner
+            .reader_turns
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("the ledger is closing".to_owned()))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
             let pooled = inner.idle_readers.lock().map_err(|_| poisoned())?.pop();
@@ -179,7 +197,7 @@ impl SqliteStore {
             };
             let result = read(&connection);
             let mut idle = inner.idle_readers.lock().map_err(|_| poisoned())?;
-            if idle.len() < IDLE_READERS_MAX {
+            if idle.len() < READERS_MAX {
                 idle.push(connection);
             }
             result
@@ -232,11 +250,14 @@ impl EventStore for SqliteStore {
     ) -> Result<AppendResult, StoreError> {
         let events = prepare_append(&stream, events)?;
         let mut results = self
-            .submit(vec![PendingAppend {
-                stream,
-                expected,
-                events,
-            }])
+            .submit(
+                vec![PendingAppend {
+                    stream,
+                    expected,
+                    events,
+                }],
+                false,
+            )
             .await?;
         results
             .pop()
@@ -276,7 +297,7 @@ impl EventStore for SqliteStore {
         let mut written = if pending.is_empty() {
             Vec::new()
         } else {
-            self.submit(pending).await?
+            self.submit(pending, false).await?
         }
         .into_iter();
         Ok(answers
@@ -289,6 +310,45 @@ impl EventStore for SqliteStore {
                 })
             })
             .collect())
+    }
+
+    async fn append_all_or_nothing(
+        &self,
+        appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        if appends.len() > APPEND_BATCH_MAX {
+            return Err(StoreError::TooManyEvents {
+                count: appends.len(),
+                limit: APPEND_BATCH_MAX,
+            });
+        }
+        let pending = appends
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stream, expected, events))| {
+                let events = prepare_append(&stream, events).map_err(|error| StoreError::InBatch {
+                    index,
+                    source: Box::new(error),
+                })?;
+                Ok(PendingAppend {
+                    stream,
+                    expected,
+                    events,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.submit(pending, true).await?.into_iter().collect()
+    }
+
+    async fn read_event(&self, stream: StreamName, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
+        let stream = stream.to_string();
+        let raw = self
+            .read(move |connection| rows::read_event(connection, &stream, event_id))
+            .await?;
+        raw.map(RawEvent::decode).transpose()
     }
 
     async fn read_stream_raw(

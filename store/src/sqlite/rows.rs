@@ -118,6 +118,11 @@ pub fn read_all(connection: &Connection, after: Option<Position>, limit: usize) 
     collect(connection, &sql, params![sequence_of(after), limit as i64], after)
 }
 
+pub fn read_event(connection: &Connection, stream: &str, event_id: Uuid) -> Result<Option<RawEvent>, StoreError> {
+    let sql = format!("{SELECT_EVENTS} WHERE e.event_id = ?1 AND e.stream = ?2");
+    Ok(collect(connection, &sql, params![event_id.as_bytes(), stream], None)?.pop())
+}
+
 pub fn read_stream(
     connection: &Connection,
     stream: &str,

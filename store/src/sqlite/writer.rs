@@ -32,7 +32,10 @@ INSERT INTO events (position, stream, version, event_id, event_type, schema_vers
                     payload, pii_digest, hash, ledger_digest)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2, ?3)";
-const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
+const FIND_EVENT: &str = "
+SELECT e.stream, e.version, e.position, e.event_type, e.actor, e.payload, p.data
+FROM events e LEFT JOIN pii p ON p.position = e.position
+WHERE e.event_id = ?1";
 const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
 /// One atomic append: a stream, what the caller expects of it, its events.
@@ -48,6 +51,8 @@ pub struct PendingAppend {
 #[derive(Debug)]
 pub struct AppendRequest {
     pub appends: Vec<PendingAppend>,
+    /// All appends or none: the first refusal undoes the others.
+    pub all_or_nothing: bool,
     pub reply: oneshot::Sender<Vec<Result<AppendResult, StoreError>>>,
 }
 
@@ -182,30 +187,101 @@ fn write_batch(
         .map_err(io)?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        let mut request_results = Vec::with_capacity(request.appends.len());
-        for append in &request.appends {
-            match append_one(&transaction, cached_heads, written_heads, *tail, append) {
-                Ok(Applied::Written {
-                    stream,
-                    head,
-                    tail: new_tail,
-                    result,
-                }) => {
-                    written_heads.insert(stream, head);
-                    *tail = new_tail;
-                    request_results.push(Ok(result));
-                }
-                Ok(Applied::AlreadyWritten(result)) => request_results.push(Ok(result)),
-                Err(Refusal::Refused(error)) => request_results.push(Err(error)),
-                // Part of this append may be written: only a rollback of the
-                // whole transaction undoes it.
-                Err(Refusal::Fault(error)) => return Err(error),
-            }
-        }
+        let request_results = if request.all_or_nothing {
+            write_all_or_nothing(&transaction, cached_heads, written_heads, tail, &request.appends)?
+        } else {
+            write_each(&transaction, cached_heads, written_heads, tail, &request.appends)?
+        };
         results.push(request_results);
     }
     transaction.commit().map_err(io)?;
     Ok(results)
+}
+
+type Answers = Vec<Result<AppendResult, StoreError>>;
+
+/// Each append on its own: a refused one leaves the others in place.
+fn write_each(
+    transaction: &Transaction<'_>,
+    cached_heads: &HashMap<String, StreamHead>,
+    written_heads: &mut HashMap<String, StreamHead>,
+    tail: &mut Tail,
+    appends: &[PendingAppend],
+) -> Result<Answers, StoreError> {
+    let mut answers = Vec::with_capacity(appends.len());
+    for append in appends {
+        match append_one(transaction, cached_heads, written_heads, *tail, append) {
+            Ok(Applied::Written {
+                stream,
+                head,
+                tail: new_tail,
+                result,
+            }) => {
+                written_heads.insert(stream, head);
+                *tail = new_tail;
+                answers.push(Ok(result));
+            }
+            Ok(Applied::AlreadyWritten(result)) => answers.push(Ok(result)),
+            Err(Refusal::Refused(error)) => answers.push(Err(error)),
+            // Part of this append may be written: only a rollback of the
+            // whole transaction undoes it.
+            Err(Refusal::Fault(error)) => return Err(error),
+        }
+    }
+    Ok(answers)
+}
+
+/// Every append or none: a savepoint undoes the rows of the earlier ones
+/// when a later one is refused, and the heads and tail they moved are put
+/// back. Every answer is then the refusal, with the refused append's index.
+fn write_all_or_nothing(
+    transaction: &Transaction<'_>,
+    cached_heads: &HashMap<String, StreamHead>,
+    written_heads: &mut HashMap<String, StreamHead>,
+    tail: &mut Tail,
+    appends: &[PendingAppend],
+) -> Result<Answers, StoreError> {
+    let io = |e| sqlite_error(e, None);
+    transaction.execute_batch("SAVEPOINT all_or_nothing").map_err(io)?;
+    let tail_before = *tail;
+    let mut moved_heads: Vec<(String, Option<StreamHead>)> = Vec::new();
+    let mut answers = Vec::with_capacity(appends.len());
+    for (index, append) in appends.iter().enumerate() {
+        match append_one(transaction, cached_heads, written_heads, *tail, append) {
+            Ok(Applied::Written {
+                stream,
+                head,
+                tail: new_tail,
+                result,
+            }) => {
+                let before = written_heads.insert(stream.clone(), head);
+                moved_heads.push((stream, before));
+                *tail = new_tail;
+                answers.push(Ok(result));
+            }
+            Ok(Applied::AlreadyWritten(result)) => answers.push(Ok(result)),
+            Err(Refusal::Refused(error)) => {
+                transaction
+                    .execute_batch("ROLLBACK TO all_or_nothing; RELEASE all_or_nothing")
+                    .map_err(io)?;
+                *tail = tail_before;
+                for (stream, before) in moved_heads.into_iter().rev() {
+                    match before {
+                        Some(head) => written_heads.insert(stream, head),
+                        None => written_heads.remove(&stream),
+                    };
+                }
+                let refusal = StoreError::InBatch {
+                    index,
+                    source: Box::new(error),
+                };
+                return Ok(appends.iter().map(|_| Err(refusal.clone())).collect());
+            }
+            Err(Refusal::Fault(error)) => return Err(error),
+        }
+    }
+    transaction.execute_batch("RELEASE all_or_nothing").map_err(io)?;
+    Ok(answers)
 }
 
 fn append_one(
@@ -298,9 +374,20 @@ fn append_one(
     })
 }
 
-/// EventStoreDB's idempotency rule: if every id of this append is already
-/// in the stream, in this order, the append happened before and its result
-/// is returned again; if only some are, the retry is refused. Every id is
+/// An event already recorded under an id the append carries.
+struct Recorded {
+    stream: String,
+    version: i64,
+    position: i64,
+    /// Whether it is the same fact by the same actor as the retried one.
+    same_event: bool,
+}
+
+/// EventStoreDB's idempotency rule, made stricter: if every id of this
+/// append is already in the stream, in this order, each with the same
+/// type, payload, personal data and actor, the append happened before and
+/// its result is returned again. Any other reuse of an id is refused, so a
+/// caller cannot obtain another's event by guessing its id. Every id is
 /// looked up, so no insert can later fail on a duplicate id.
 fn earlier_result(
     transaction: &Transaction<'_>,
@@ -314,43 +401,61 @@ fn earlier_result(
     for event in events {
         let row = find
             .query_row([event.event_id.as_bytes()], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                let same_event = row.get_ref(3)?.as_str().ok() == Some(event.event_type)
+                    && row.get_ref(4)?.as_str().ok() == Some(event.actor.as_str())
+                    && row.get_ref(5)?.as_blob().ok() == Some(event.payload.as_slice())
+                    && row.get_ref(6)?.as_blob_or_null().ok().flatten()
+                        == event.pii.as_ref().map(|(pii, _)| pii.json.as_slice());
+                Ok(Recorded {
+                    stream: row.get(0)?,
+                    version: row.get(1)?,
+                    position: row.get(2)?,
+                    same_event,
+                })
             })
             .optional()
             .map_err(|e| sqlite_error(e, None))?;
         found.push((event.event_id, row));
     }
-    let conflict = |event_id: Uuid, detail: String| StoreError::IdempotencyConflict {
+    let conflict = |event_id: Uuid, detail: &str| StoreError::IdempotencyConflict {
         stream: stream.to_owned(),
         event_id,
-        detail,
+        detail: detail.to_owned(),
     };
     if found.iter().all(|(_, row)| row.is_none()) {
         return Ok(None);
     }
-    if let Some((event_id, Some((other, _, _)))) = found
+    // The other stream is never named: it may belong to someone the caller
+    // may not see.
+    if let Some((event_id, _)) = found
         .iter()
-        .find(|(_, row)| row.as_ref().is_some_and(|(s, _, _)| s != stream))
+        .find(|(_, row)| row.as_ref().is_some_and(|recorded| recorded.stream != stream))
+    {
+        return Err(conflict(*event_id, "the event id is already used by another event"));
+    }
+    if let Some((event_id, _)) = found
+        .iter()
+        .find(|(_, row)| row.as_ref().is_some_and(|recorded| !recorded.same_event))
     {
         return Err(conflict(
             *event_id,
-            format!("the event id is already recorded in stream {other}"),
+            "the event recorded under this id differs from the retried one (type, payload, personal data or actor)",
         ));
     }
     let first_version = found
         .first()
         .and_then(|(_, row)| row.as_ref())
-        .map(|(_, version, _)| *version);
+        .map(|recorded| recorded.version);
     let mut last = None;
     for (offset, (event_id, row)) in found.iter().enumerate() {
         match (row, first_version) {
-            (Some((_, version, position)), Some(first)) if *version == first + offset as i64 => {
-                last = Some((*version, *position));
+            (Some(recorded), Some(first)) if recorded.version == first + offset as i64 => {
+                last = Some((recorded.version, recorded.position));
             }
             _ => {
                 return Err(conflict(
                     *event_id,
-                    "only part of this append was recorded before; retry with exactly the original events".to_owned(),
+                    "only part of this append was recorded before; retry with exactly the original events",
                 ));
             }
         }

@@ -1,0 +1,498 @@
+//! Trust: nobody gets around the gate or sees another owner's contacts,
+//! and business time cannot be bent. Each test is one class of hole, tried
+//! against a real server the way an attacker or a careless client would,
+//! and checks that the refusal has its code and wrote nothing.
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::api::{REPLY, Socket, TestServer, next_payload};
+
+const REGISTER_WITH_KEY: &str = "mutation($id: UUID, $owner: String, $key: UUID, $name: String) {
+    registerContact(input: { id: $id, owner: $owner, primaryChannel: WECHAT, idempotencyKey: $key, displayName: $name }) {
+        id displayName tags gate(mode: MASS) { verdict }
+    }
+}";
+
+fn message_of(body: &Value) -> String {
+    body["errors"][0]["message"].as_str().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_retry_under_someone_elses_event_id_returns_nothing_of_theirs() {
+    let server = TestServer::start().await;
+    let key = uuid::Uuid::now_v7();
+    let bobs = server
+        .ok(
+            "manager",
+            REGISTER_WITH_KEY,
+            json!({ "owner": "bob", "key": key, "name": "Han Meimei" }),
+        )
+        .await["registerContact"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let bobs_reply = server.ok("bob", REPLY, json!({ "id": bobs })).await["recordReply"]["eventId"].clone();
+    let alices = server.register("alice", "alice", "Li Lei", &[]).await;
+    let count = server.event_count().await;
+
+    // Alice "retries" bob's registration: same id, same key, her own payload.
+    let (_, body) = server
+        .gql(
+            "alice",
+            REGISTER_WITH_KEY,
+            json!({ "id": bobs, "key": key, "name": "anything" }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    assert!(!body.to_string().contains("Han Meimei"), "bob's contact leaked: {body}");
+    // Her own contact's write under the key of bob's reply.
+    let (_, body) = server
+        .gql("alice", REPLY, json!({ "id": alices, "key": bobs_reply }))
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    assert!(
+        !message_of(&body).contains(&bobs),
+        "the refusal names bob's stream: {body}"
+    );
+    // A touch under the same stolen key.
+    let (_, body) = server
+        .gql(
+            "alice",
+            "mutation($id: UUID!, $key: UUID) { recordTouch(input: { contactId: $id, mode: ONE_TO_ONE, idempotencyKey: $key }) { position } }",
+            json!({ "id": alices, "key": bobs_reply }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "CONFLICT", "{body}");
+    assert!(
+        !message_of(&body).contains(&bobs),
+        "the refusal names bob's stream: {body}"
+    );
+
+    // The same principal retrying with another payload is a CONFLICT too.
+    let own_key = uuid::Uuid::now_v7();
+    server
+        .ok(
+            "alice",
+            REGISTER_WITH_KEY,
+            json!({ "key": own_key, "name": "Wang Fang" }),
+        )
+        .await;
+    let count_after_own = server.event_count().await;
+    assert_eq!(count_after_own, count + 1);
+    assert_eq!(
+        server
+            .code(
+                "alice",
+                REGISTER_WITH_KEY,
+                json!({ "key": own_key, "name": "Wang Fang (edited)" })
+            )
+            .await,
+        "CONFLICT"
+    );
+    // ...while the true retry still answers as the first time.
+    let again = server
+        .ok(
+            "alice",
+            REGISTER_WITH_KEY,
+            json!({ "key": own_key, "name": "Wang Fang" }),
+        )
+        .await;
+    assert_eq!(again["registerContact"]["displayName"], "Wang Fang");
+    assert_eq!(
+        server.event_count().await,
+        count_after_own,
+        "a refused retry wrote something"
+    );
+}
+
+#[tokio::test]
+async fn another_owners_contact_answers_exactly_like_a_missing_one() {
+    let server = TestServer::start().await;
+    let bobs = server.register("manager", "bob", "Han Meimei", &[]).await;
+    let missing = uuid::Uuid::now_v7().to_string();
+    let count = server.event_count().await;
+    let paths = [
+        "query($id: UUID!) { contact(id: $id) { id } }",
+        "query($id: UUID!) { gate(contactId: $id, mode: MASS) { verdict } }",
+        REPLY,
+        "mutation($id: UUID!) { recordTouch(input: { contactId: $id, mode: ONE_TO_ONE }) { position } }",
+        "mutation($id: UUID!) { tagContact(input: { contactId: $id, tag: \"x\" }) { position } }",
+        "mutation($id: UUID!) { setConsent(input: { contactId: $id, granted: false }) { position } }",
+        "mutation($id: UUID!) { recordDeletion(input: { contactId: $id }) { position } }",
+    ];
+    for query in paths {
+        let (_, owned_by_bob) = server.gql("alice", query, json!({ "id": bobs })).await;
+        let (_, not_there) = server.gql("alice", query, json!({ "id": missing })).await;
+        assert_eq!(
+            owned_by_bob["errors"][0]["extensions"]["code"], "NOT_FOUND",
+            "{query}: {owned_by_bob}"
+        );
+        assert_eq!(
+            message_of(&owned_by_bob).replace(&bobs, "ID"),
+            message_of(&not_there).replace(&missing, "ID"),
+            "{query}: the answers differ"
+        );
+        assert_eq!(owned_by_bob["data"], not_there["data"], "{query}");
+    }
+    // The manager, who may see it, still does.
+    server
+        .ok(
+            "manager",
+            "query($id: UUID!) { contact(id: $id) { id } }",
+            json!({ "id": bobs }),
+        )
+        .await;
+    assert_eq!(server.event_count().await, count, "a refused request wrote something");
+}
+
+#[tokio::test]
+async fn owners_are_trimmed_and_a_name_nobody_could_hold_is_refused() {
+    let server = TestServer::start().await;
+    let padded = server.register("manager", "  bob ", "Zhou Min", &[]).await;
+    let seen = server
+        .ok(
+            "bob",
+            "query($id: UUID!) { contact(id: $id) { owner } }",
+            json!({ "id": padded }),
+        )
+        .await;
+    assert_eq!(seen["contact"]["owner"], "bob");
+    let count = server.event_count().await;
+    let register = "mutation($owner: String) { registerContact(input: { owner: $owner, primaryChannel: SMS }) { id } }";
+    for owner in ["   ", "bo\u{7}b", &"x".repeat(65)] {
+        assert_eq!(
+            server.code("manager", register, json!({ "owner": owner })).await,
+            "BAD_INPUT",
+            "{owner:?}"
+        );
+    }
+    assert_eq!(server.event_count().await, count, "a refused owner wrote something");
+}
+
+#[tokio::test]
+async fn a_contact_carries_at_most_fifty_tags_on_every_path() {
+    let server = TestServer::start().await;
+    let tags: Vec<String> = (0..49).map(|n| format!("t{n}")).collect();
+    let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+    let id = server.register("alice", "alice", "Qian Wei", &tag_refs).await;
+    let tag =
+        "mutation($id: UUID!, $tag: String!) { tagContact(input: { contactId: $id, tag: $tag }) { contactVersion } }";
+    server.ok("alice", tag, json!({ "id": id, "tag": "fiftieth" })).await;
+    let count = server.event_count().await;
+    assert_eq!(
+        server
+            .code("alice", tag, json!({ "id": id, "tag": "fifty-first" }))
+            .await,
+        "LIMIT_EXCEEDED"
+    );
+    assert_eq!(server.event_count().await, count, "a refused tag wrote something");
+    // A tag it already carries is no new tag.
+    server.ok("alice", tag, json!({ "id": id, "tag": "t3" })).await;
+    let carried = server
+        .ok(
+            "alice",
+            "query($id: UUID!) { contact(id: $id) { tags } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(carried["contact"]["tags"].as_array().expect("tags").len(), 50);
+    // Sales may not tag another owner's contact at all.
+    let bobs = server.register("manager", "bob", "Sun Li", &[]).await;
+    assert_eq!(
+        server.code("alice", tag, json!({ "id": bobs, "tag": "x" })).await,
+        "NOT_FOUND"
+    );
+}
+
+fn rfc3339(offset_secs: i64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let at = rapport_domain::Timestamp::from_millis_unchecked((now + offset_secs) * 1_000);
+    at.to_rfc3339()
+}
+
+#[tokio::test]
+async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
+    let server = TestServer::start().await;
+    let id = server.register("alice", "alice", "Wu Gang", &[]).await;
+    let count = server.event_count().await;
+    let dated = |field: &str| {
+        format!(
+            "mutation($id: UUID!, $at: DateTime!) {{ {field}(input: {{ contactId: $id, occurredAt: $at }}) {{ position }} }}"
+        )
+    };
+    let far_future = "9999-01-01T00:00:00Z";
+    for field in ["recordReply", "recordReadd", "recordUnblock"] {
+        assert_eq!(
+            server
+                .code("alice", &dated(field), json!({ "id": id, "at": far_future }))
+                .await,
+            "BAD_INPUT",
+            "{field}"
+        );
+    }
+    let consent = "mutation($id: UUID!, $at: DateTime!) { setConsent(input: { contactId: $id, granted: true, occurredAt: $at }) { position } }";
+    assert_eq!(
+        server
+            .code("alice", consent, json!({ "id": id, "at": far_future }))
+            .await,
+        "BAD_INPUT"
+    );
+    let register =
+        "mutation($at: DateTime!) { registerContact(input: { primaryChannel: SMS, occurredAt: $at }) { id } }";
+    assert_eq!(
+        server.code("alice", register, json!({ "at": far_future })).await,
+        "BAD_INPUT"
+    );
+    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }";
+    let (_, body) = server
+        .gql(
+            "ingest",
+            ingest,
+            json!({ "events": [
+                { "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": rfc3339(-3_600) },
+                { "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": "2100-01-01T00:00:00Z" },
+            ] }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["index"], 1, "{body}");
+
+    // A gated touch happens now: not tomorrow morning, not last week.
+    let touch = "mutation($id: UUID!, $at: DateTime, $override: OverrideInput) {
+        recordTouch(input: { contactId: $id, mode: ONE_TO_ONE, occurredAt: $at, override: $override }) { position eventId }
+    }";
+    for offset in [86_400, -7 * 86_400] {
+        assert_eq!(
+            server
+                .code("alice", touch, json!({ "id": id, "at": rfc3339(offset) }))
+                .await,
+            "BAD_INPUT",
+            "a touch dated {offset} s away"
+        );
+    }
+    assert_eq!(server.event_count().await, count, "a refused write wrote something");
+
+    // A manager may record a past send, and the event says it was an override.
+    let past = server
+        .ok(
+            "manager",
+            touch,
+            json!({ "id": id, "at": rfc3339(-7 * 86_400), "override": { "reason": "sent from a phone last week" } }),
+        )
+        .await;
+    let event_id = past["recordTouch"]["eventId"].clone();
+    let timeline = server
+        .ok(
+            "manager",
+            "query($id: UUID!) { contact(id: $id) { timeline { edges { node { eventId payload } } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let recorded = timeline["contact"]["timeline"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|edge| edge["node"]["eventId"] == event_id)
+        .expect("the past touch")
+        .clone();
+    assert_eq!(
+        recorded["node"]["payload"]["authorization"]["override"]["reason"], "sent from a phone last week",
+        "{recorded}"
+    );
+    // Even an override cannot date a send in the future.
+    assert_eq!(
+        server
+            .code(
+                "manager",
+                touch,
+                json!({ "id": id, "at": rfc3339(86_400), "override": { "reason": "tomorrow" } })
+            )
+            .await,
+        "BAD_INPUT"
+    );
+}
+
+#[tokio::test]
+async fn a_touch_is_appended_against_the_version_the_gate_judged() {
+    let server = TestServer::start().await;
+    let id = server.register("alice", "alice", "Zheng Hao", &[]).await;
+    server.ok("alice", REPLY, json!({ "id": id })).await;
+    let count = server.event_count().await;
+    let touch = "mutation($id: UUID!, $expected: Int) {
+        recordTouch(input: { contactId: $id, mode: ONE_TO_ONE, expectedVersion: $expected }) { contactVersion }
+    }";
+    for stale_or_ahead in [0, 2, 7] {
+        assert_eq!(
+            server
+                .code("alice", touch, json!({ "id": id, "expected": stale_or_ahead }))
+                .await,
+            "CONFLICT",
+            "expectedVersion {stale_or_ahead}"
+        );
+    }
+    assert_eq!(server.event_count().await, count, "a conflicting touch wrote something");
+    let sent = server.ok("alice", touch, json!({ "id": id, "expected": 1 })).await;
+    assert_eq!(sent["recordTouch"]["contactVersion"], 2);
+}
+
+#[tokio::test]
+async fn an_ingested_batch_with_an_event_id_used_elsewhere_writes_nothing() {
+    let server = TestServer::start().await;
+    let first = server.register("manager", "alice", "Zhou Min", &[]).await;
+    let second = server.register("manager", "alice", "Lin Tao", &[]).await;
+    let used = server.ok("manager", REPLY, json!({ "id": first })).await["recordReply"]["eventId"].clone();
+    let count = server.event_count().await;
+    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended duplicates } }";
+    let (_, body) = server
+        .gql(
+            "ingest",
+            ingest,
+            json!({ "events": [
+                { "eventId": uuid::Uuid::now_v7(), "contactId": second, "type": "REPLY", "occurredAt": rfc3339(-60) },
+                { "eventId": used, "contactId": second, "type": "BLOCK", "occurredAt": rfc3339(-30) },
+            ] }),
+        )
+        .await;
+    assert_eq!(body["errors"][0]["extensions"]["code"], "BAD_INPUT", "{body}");
+    assert_eq!(body["errors"][0]["extensions"]["index"], 1, "{body}");
+    assert!(
+        !message_of(&body).contains(&first),
+        "the refusal names the other stream: {body}"
+    );
+    assert_eq!(
+        server.event_count().await,
+        count,
+        "a rejected batch wrote its first item"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sales_subscription_receives_every_event_of_their_new_contacts() {
+    crate::support::hang_guard("the ledgerEvents subscription", every_event_scenario()).await
+}
+
+async fn every_event_scenario() {
+    const CONTACTS: usize = 40;
+    let server = TestServer::start().await;
+    let mut socket = server
+        .subscribe(
+            "alice",
+            "subscription { ledgerEvents { type stream version } }",
+            json!({}),
+        )
+        .await;
+    let mut expected = Vec::new();
+    for n in 0..CONTACTS {
+        let id = server.register("alice", "alice", &format!("Customer {n}"), &[]).await;
+        server.ok("alice", REPLY, json!({ "id": id })).await;
+        // Another owner's contacts in between must not arrive.
+        server.register("manager", "bob", &format!("Other {n}"), &[]).await;
+        expected.push((format!("contact-{id}"), 0));
+        expected.push((format!("contact-{id}"), 1));
+    }
+    let mut received = Vec::new();
+    while received.len() < expected.len() {
+        let event = next_payload(&mut socket).await["ledgerEvents"].clone();
+        if event["stream"] == "policy" {
+            continue;
+        }
+        received.push((
+            event["stream"].as_str().expect("stream").to_owned(),
+            event["version"].as_i64().expect("version"),
+        ));
+    }
+    assert_eq!(received, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_token_closes_its_websocket() {
+    crate::support::hang_guard("the revoked WebSocket", revocation_scenario()).await
+}
+
+async fn close_code(socket: &mut Socket) -> Option<u16> {
+    while let Some(message) = socket.next().await {
+        match message {
+            Ok(Message::Close(frame)) => return frame.map(|frame| u16::from(frame.code)),
+            Ok(_) => continue,
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+async fn revocation_scenario() {
+    let server = TestServer::start().await;
+    let id = server.register("alice", "alice", "Ma Li", &[]).await;
+    let mut socket = server
+        .subscribe(
+            "alice",
+            "subscription($id: UUID!) { gateChanged(contactId: $id, mode: ONE_TO_ONE) { verdict } }",
+            json!({ "id": id }),
+        )
+        .await;
+    next_payload(&mut socket).await;
+    let state = &server.server.as_ref().expect("running").state;
+    assert_eq!(state.tokens.revoke("alice", "2026-01-02T00:00:00Z").expect("revoke"), 1);
+    assert_eq!(close_code(&mut socket).await, Some(4403));
+    // And a new connection with it is not accepted.
+    let refused = tokio_tungstenite::connect_async(server.url("/graphql/ws").replace("http://", "ws://")).await;
+    if let Ok((mut fresh, _)) = refused {
+        let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {}", server.tokens["alice"]) } });
+        fresh.send(Message::text(init.to_string())).await.expect("init");
+        let answer = fresh.next().await;
+        assert!(
+            !matches!(&answer, Some(Ok(Message::Text(text))) if text.contains("connection_ack")),
+            "a revoked token was acknowledged: {answer:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscriptions_per_connection_are_capped() {
+    crate::support::hang_guard("the subscription cap", subscription_cap_scenario()).await
+}
+
+async fn subscription_cap_scenario() {
+    use rapport_api::graphql::SUBSCRIPTIONS_PER_CONNECTION_MAX;
+    let server = TestServer::start().await;
+    let id = server.register("alice", "alice", "Guo Jing", &[]).await;
+    let query = "subscription($id: UUID!) { gateChanged(contactId: $id, mode: MASS) { verdict } }";
+    let mut socket = server.subscribe("alice", query, json!({ "id": id })).await;
+    next_payload(&mut socket).await;
+    for n in 2..=SUBSCRIPTIONS_PER_CONNECTION_MAX + 1 {
+        let subscribe = json!({ "id": n.to_string(), "type": "subscribe", "payload": { "query": query, "variables": { "id": id } } });
+        socket
+            .send(Message::text(subscribe.to_string()))
+            .await
+            .expect("subscribe");
+    }
+    // They start concurrently: any one of them is the one past the cap,
+    // and every other one answers.
+    let mut answered = 1;
+    let mut refused = false;
+    while answered < SUBSCRIPTIONS_PER_CONNECTION_MAX || !refused {
+        let message = socket.next().await.expect("message").expect("message");
+        let Ok(text) = message.to_text() else { continue };
+        let value: Value = serde_json::from_str(text).expect("json");
+        match value["type"].as_str() {
+            Some("next") if value["payload"]["errors"].is_null() => answered += 1,
+            Some("next") | Some("error") => {
+                let errors = if value["type"] == "error" {
+                    &value["payload"]
+                } else {
+                    &value["payload"]["errors"]
+                };
+                assert_eq!(errors[0]["extensions"]["code"], "LIMIT_EXCEEDED", "{value}");
+                assert!(!refused, "more than one subscription was refused: {value}");
+                refused = true;
+            }
+            _ => continue,
+        }
+    }
+    assert_eq!(answered, SUBSCRIPTIONS_PER_CONNECTION_MAX);
+}
