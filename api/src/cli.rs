@@ -39,9 +39,14 @@ pub enum Command {
         /// mass or one-to-one.
         #[arg(long, default_value = "mass")]
         mode: String,
-        /// When (RFC 3339 or a date); default now.
+        /// The business moment to decide at: only what had happened by then
+        /// counts. RFC 3339, or a local time or date without an offset (the
+        /// contact's own clock). Default now.
         #[arg(long)]
         at: Option<String>,
+        /// Decide as the ledger knew it at this position (default: everything recorded).
+        #[arg(long)]
+        position: Option<String>,
     },
     /// A contact's history, one line per event, with the score after each.
     ///
@@ -50,19 +55,26 @@ pub enum Command {
         /// An id, or a name, phone, WeChat id or email.
         contact: String,
     },
-    /// What the ledger knew at a past moment or position: state, gates, policy.
+    /// The past on two axes: what had happened by a business moment
+    /// (--as-of), as the ledger knew it at a position (--position or
+    /// --known-at). State, gates, policy, and what changed.
     ///
     /// Example: rapport replay --as-of 2026-11-01 "Wang Fang" --diff 2026-11-21
     Replay {
-        /// A moment (RFC 3339 or a date): everything recorded by then.
-        #[arg(long, conflicts_with = "position", required_unless_present = "position")]
+        /// Business time: only facts that had occurred by then count. RFC 3339,
+        /// or a local time or date without an offset (the contact's clock, or
+        /// the policy's default zone).
+        #[arg(long, required_unless_present_any = ["position", "known_at"])]
         as_of: Option<String>,
-        /// A ledger position.
-        #[arg(long)]
+        /// Knowledge: only what the ledger had recorded by this position.
+        #[arg(long, conflicts_with = "known_at")]
         position: Option<String>,
-        /// Show this contact's state and gates as known then.
+        /// Knowledge: only what the ledger had recorded by this moment.
+        #[arg(long)]
+        known_at: Option<String>,
+        /// Show this contact's state and gates then.
         contact: Option<String>,
-        /// Another moment or position to compare with.
+        /// Compare with another point: a position (knowledge) or a moment (business time).
         #[arg(long)]
         diff: Option<String>,
     },
@@ -185,25 +197,36 @@ pub fn main() -> ExitCode {
 pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
     match cli.command {
         Command::Ledger => commands::ledger(&cli.store, cli.json).await,
-        Command::Check { contact, mode, at } => {
-            commands::inspect::check(&cli.store, &contact, &mode, at.as_deref(), cli.json).await
+        Command::Check {
+            contact,
+            mode,
+            at,
+            position,
+        } => {
+            commands::inspect::check(
+                &cli.store,
+                &contact,
+                &mode,
+                at.as_deref(),
+                position.as_deref(),
+                cli.json,
+            )
+            .await
         }
         Command::Timeline { contact } => commands::inspect::timeline(&cli.store, &contact, cli.json).await,
         Command::Replay {
             as_of,
             position,
+            known_at,
             contact,
             diff,
         } => {
-            commands::inspect::replay(
-                &cli.store,
-                as_of.as_deref(),
-                position.as_deref(),
-                contact.as_deref(),
-                diff.as_deref(),
-                cli.json,
-            )
-            .await
+            let when = commands::inspect::When {
+                as_of: as_of.as_deref(),
+                position: position.as_deref(),
+                known_at: known_at.as_deref(),
+            };
+            commands::inspect::replay(&cli.store, when, contact.as_deref(), diff.as_deref(), cli.json).await
         }
         Command::Import { file } => commands::transfer::import(&cli.store, &file, cli.json).await,
         Command::Export { contact } => commands::transfer::export(&cli.store, contact.as_deref()).await,

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use rapport_domain::policy::ClockRules;
 use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, Position, StreamName, Timestamp};
-use rapport_projections::Projection;
+use rapport_projections::{Horizon, Projection};
 
 use crate::live::ReadModel;
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
@@ -88,6 +88,20 @@ pub async fn rebuild_read_model(
     store: &(impl EventStore + Clone),
     until: Option<Position>,
 ) -> Result<ReadModel, StoreError> {
+    rebuild_within(
+        store,
+        Horizon {
+            known_at: until,
+            occurred_by: None,
+        },
+    )
+    .await
+}
+
+/// The read model within `horizon`: the events recorded by its position
+/// that had occurred by its moment.
+pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon) -> Result<ReadModel, StoreError> {
+    let until = horizon.known_at;
     let (pages, mut queue) = tokio::sync::mpsc::channel(REBUILD_PAGES_QUEUED);
     let reader = store.clone();
     let reading = tokio::spawn(async move {
@@ -106,11 +120,11 @@ pub async fn rebuild_read_model(
     });
     let mut model = ReadModel::default();
     while let Some(page) = queue.recv().await {
-        for raw in page
-            .into_iter()
-            .take_while(|event| until.is_none_or(|until| event.position <= until))
-        {
-            model.apply(&raw.decode()?);
+        for raw in page.into_iter().take_while(|event| horizon.knows(event.position)) {
+            let event = raw.decode()?;
+            if horizon.counts(&event) {
+                model.apply(&event);
+            }
         }
     }
     reading

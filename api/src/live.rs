@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName};
-use rapport_projections::Projection;
+use rapport_projections::{Horizon, Projection};
 use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
 
@@ -96,6 +96,20 @@ pub struct ReadModel {
 }
 
 impl ReadModel {
+    /// One contact seen within `horizon`, folded again from its own
+    /// `events` under the policies and names of `base`.
+    pub fn for_contact(base: &ReadModel, events: &[RecordedEvent], horizon: Horizon) -> ReadModel {
+        let mut model = ReadModel {
+            projection: base.projection.seeded(),
+            directory: Directory::default(),
+            recorded_at: None,
+        };
+        for event in events.iter().filter(|event| horizon.counts(event)) {
+            model.apply(event);
+        }
+        model
+    }
+
     pub fn apply(&mut self, event: &RecordedEvent) {
         self.projection.apply(event);
         self.directory.apply(event);

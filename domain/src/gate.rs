@@ -55,6 +55,11 @@ impl CompiledPolicy {
         self.window
     }
 
+    /// The zone of contacts who have none of their own.
+    pub fn default_time_zone(&self) -> Tz {
+        self.default_time_zone
+    }
+
     pub fn zone_of(&self, relationship: &Relationship) -> Tz {
         relationship.time_zone().unwrap_or(self.default_time_zone)
     }

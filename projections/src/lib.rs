@@ -3,6 +3,7 @@
 //! in, state out, with `at` always an argument, so rebuilding from scratch
 //! up to any position gives exactly what the live fold held there.
 
+mod horizon;
 mod projection;
 
 #[cfg(test)]
@@ -10,4 +11,5 @@ mod properties;
 #[cfg(test)]
 mod scenarios;
 
+pub use horizon::Horizon;
 pub use projection::{Decision, PolicyInForce, Projection, Violation};

@@ -126,6 +126,20 @@ impl Projection {
         }
     }
 
+    /// An empty projection under the same policies and names as this one:
+    /// the start of a view that folds a few streams again (one contact as
+    /// of a past moment) without replaying the whole ledger.
+    pub fn seeded(&self) -> Projection {
+        Projection {
+            contacts: Relationships::default(),
+            symbols: self.symbols.clone(),
+            policies: self.policies.clone(),
+            violations: Vec::new(),
+            position: None,
+            events_applied: 0,
+        }
+    }
+
     /// Folds the next event of the global order.
     ///
     /// # Panics
@@ -238,6 +252,12 @@ impl Projection {
 
     pub fn violations(&self) -> &[Violation] {
         &self.violations
+    }
+
+    /// The violation recorded at `position`, if the touch there was one.
+    pub fn violation_at(&self, position: Position) -> Option<&Violation> {
+        let index = self.violations.partition_point(|v| v.position < position);
+        self.violations.get(index).filter(|v| v.position == position)
     }
 
     pub fn strength(&self, contact_id: ContactId, at: Timestamp) -> Option<Strength> {

@@ -770,8 +770,7 @@ async fn an_auditor_replays_by_moment_and_verifies_against_a_saved_digest() {
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     server.ok("manager", REPLY, json!({ "id": id })).await;
 
-    let replay =
-        "query($at: DateTime!, $id: UUID!) { replay(asOf: $at) { position recordedAt contact(id: $id) { version } } }";
+    let replay = "query($at: DateTime!, $id: UUID!) { replay(knownAt: $at) { position recordedAt contact(id: $id) { version } } }";
     let then = server.ok("auditor", replay, json!({ "at": moment, "id": id })).await;
     assert_eq!(
         then["replay"]["contact"]["version"], 0,

@@ -177,9 +177,68 @@ fn replay_shows_what_was_known_before_a_deletion_and_the_difference() {
     assert_eq!(report["other"]["contact"]["oneToOne"]["verdict"], "DENY");
     let table = text(&cli.run(&["replay", "--position", &before, "--diff", &deleted_at.to_string()]));
     assert!(table.contains("mass verdicts that changed: 1"), "{table}");
+    // Business time: nothing had happened by 2000, although all of it is known.
     let early = cli.json(&["replay", "--as-of", "2000-01-01"], 0);
-    assert_eq!(early["asOf"]["position"], Value::Null);
+    assert_eq!(early["asOf"]["summary"]["contacts"], 0, "{early}");
+    assert_eq!(early["asOf"]["position"], "11", "{early}");
+    // Knowledge: nothing had been recorded by 2000.
+    let unknown = cli.json(&["replay", "--known-at", "2000-01-01T00:00:00Z"], 0);
+    assert_eq!(unknown["asOf"]["position"], Value::Null, "{unknown}");
     assert_eq!(cli.run(&["replay"]).status.code(), Some(2));
+    assert_eq!(cli.run(&["replay", "--position", "999"]).status.code(), Some(2));
+}
+
+#[test]
+fn check_at_a_past_moment_counts_only_what_had_happened_by_then() {
+    let cli = with_history();
+    // Sun Li deleted us on 28 February at 21:00 their time (13:00 UTC).
+    let before = cli.json(
+        &["check", "Sun Li", "--mode", "one-to-one", "--at", "2026-02-27T11:00"],
+        0,
+    );
+    assert_eq!(before["verdict"], "ALLOW", "{before}");
+    assert!(
+        before["atNote"]
+            .as_str()
+            .expect("note")
+            .contains("their local time (Asia/Shanghai)"),
+        "{before}"
+    );
+    assert_eq!(before["at"], "2026-02-27T03:00:00.000Z", "{before}");
+    let after = cli.json(
+        &[
+            "check",
+            "Sun Li",
+            "--mode",
+            "one-to-one",
+            "--at",
+            "2026-03-01T11:00:00+08:00",
+        ],
+        1,
+    );
+    assert_eq!(after["verdict"], "DENY", "{after}");
+    // Knowledge and business time combine: before the deletion was recorded.
+    let timeline = text(&cli.run(&["--json", "timeline", "Sun Li"]));
+    let deletion: Value = serde_json::from_str(timeline.lines().last().expect("line")).expect("json");
+    let recorded: u64 = deletion["position"]
+        .as_str()
+        .expect("position")
+        .parse()
+        .expect("number");
+    let not_known = cli.json(
+        &[
+            "check",
+            "Sun Li",
+            "--mode",
+            "one-to-one",
+            "--at",
+            "2026-03-01T11:00:00+08:00",
+            "--position",
+            &(recorded - 1).to_string(),
+        ],
+        0,
+    );
+    assert_eq!(not_known["verdict"], "ALLOW", "{not_known}");
 }
 
 #[test]
@@ -287,7 +346,10 @@ fn import_rejects_facts_for_contacts_never_registered_and_dates_in_the_future() 
         .collect();
     assert_eq!(rejected, [2, 3, 4], "{summary}");
     assert!(
-        summary["rejected"][0]["reason"].as_str().expect("reason").contains("never registered"),
+        summary["rejected"][0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains("never registered"),
         "{summary}"
     );
     // The policy, the contact and its reply: no orphan stream.

@@ -496,3 +496,131 @@ async fn subscription_cap_scenario() {
     }
     assert_eq!(answered, SUBSCRIPTIONS_PER_CONNECTION_MAX);
 }
+
+#[tokio::test]
+async fn business_time_and_knowledge_are_separate_axes_that_combine() {
+    let server = TestServer::start().await;
+    let id = server
+        .ok(
+            "manager",
+            "mutation { registerContact(input: { owner: \"alice\", primaryChannel: WECHAT, occurredAt: \"2026-01-05T02:00:00Z\" }) { id } }",
+            json!({}),
+        )
+        .await["registerContact"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { position } }";
+    let fact = |kind: &str, at: &str| json!({ "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": kind, "occurredAt": at });
+    let reply_known = server
+        .ok(
+            "ingest",
+            ingest,
+            json!({ "events": [fact("REPLY", "2026-02-01T04:00:00Z")] }),
+        )
+        .await["ingestEvents"]["position"]
+        .clone();
+    // The deletion happened on 1 March but reached the ledger later.
+    server
+        .ok(
+            "ingest",
+            ingest,
+            json!({ "events": [fact("DELETION", "2026-03-01T12:00:00Z")] }),
+        )
+        .await;
+
+    let gate = "query($id: UUID!, $at: DateTime) { gate(contactId: $id, mode: ONE_TO_ONE, at: $at) { verdict reasons { code } } }";
+    let before = server
+        .ok("alice", gate, json!({ "id": id, "at": "2026-02-15T03:00:00Z" }))
+        .await;
+    assert!(
+        !before["gate"]["reasons"].to_string().contains("CONTACT_DELETED_US"),
+        "on 15 February they had not deleted us yet: {before}"
+    );
+    let after = server
+        .ok("alice", gate, json!({ "id": id, "at": "2026-03-02T03:00:00Z" }))
+        .await;
+    assert_eq!(after["gate"]["verdict"], "DENY", "{after}");
+    let now = server.ok("alice", gate, json!({ "id": id })).await;
+    assert_eq!(now["gate"]["verdict"], "DENY", "{now}");
+
+    let replay = "query($id: UUID!, $at: DateTime, $p: String) {
+        replay(at: $at, asOfPosition: $p) { position contact(id: $id) { status } gate(contactId: $id, mode: ONE_TO_ONE) { verdict } }
+    }";
+    let on_business_time = server
+        .ok("auditor", replay, json!({ "id": id, "at": "2026-02-15T03:00:00Z" }))
+        .await;
+    assert_eq!(
+        on_business_time["replay"]["contact"]["status"], "ACTIVE",
+        "{on_business_time}"
+    );
+    let later = server
+        .ok("auditor", replay, json!({ "id": id, "at": "2026-03-02T03:00:00Z" }))
+        .await;
+    assert_eq!(later["replay"]["contact"]["status"], "DELETED_US", "{later}");
+    // At 2 March as the ledger knew it before the deletion was recorded.
+    let not_yet_known = server
+        .ok(
+            "auditor",
+            replay,
+            json!({ "id": id, "at": "2026-03-02T03:00:00Z", "p": reply_known }),
+        )
+        .await;
+    assert_eq!(
+        not_yet_known["replay"]["contact"]["status"], "ACTIVE",
+        "{not_yet_known}"
+    );
+    assert_ne!(not_yet_known["replay"]["gate"]["verdict"], "DENY", "{not_yet_known}");
+
+    assert_eq!(
+        server.code("auditor", replay, json!({ "id": id, "p": "999999" })).await,
+        "BAD_INPUT",
+        "a position past the head"
+    );
+    let timeline =
+        "query($id: UUID!, $after: String) { contact(id: $id) { timeline(after: $after) { edges { cursor } } } }";
+    for cursor in ["99", "-1", "x"] {
+        assert_eq!(
+            server
+                .code("alice", timeline, json!({ "id": id, "after": cursor }))
+                .await,
+            "BAD_INPUT",
+            "cursor {cursor}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_timeline_marks_a_touch_sent_against_the_gate() {
+    let server = TestServer::start().await;
+    let id = server.register("alice", "alice", "Chen Jie", &["vip"]).await;
+    server
+        .ok(
+            "manager",
+            "mutation($id: UUID!) { recordTouch(input: { contactId: $id, mode: MASS, override: { reason: \"renewal\" } }) { position } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let timeline = server
+        .ok(
+            "alice",
+            "query($id: UUID!) { contact(id: $id) { timeline { edges { node { type violation { verdict overrideReason } } } } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let edges = timeline["contact"]["timeline"]["edges"]
+        .as_array()
+        .expect("edges")
+        .clone();
+    assert_eq!(
+        edges[0]["node"]["violation"],
+        Value::Null,
+        "the registration broke nothing"
+    );
+    assert_eq!(edges[1]["node"]["type"], "TouchRecorded");
+    assert_eq!(
+        edges[1]["node"]["violation"]["verdict"], "ROUTE_ONE_TO_ONE",
+        "{timeline}"
+    );
+    assert_eq!(edges[1]["node"]["violation"]["overrideReason"], "renewal");
+}

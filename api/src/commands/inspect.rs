@@ -13,6 +13,7 @@ use serde_json::json;
 use crate::Outcome;
 use crate::graphql::types::hours;
 use crate::live::ReadModel;
+use rapport_projections::Horizon;
 
 /// Candidates shown for an ambiguous contact.
 const CANDIDATES_SHOWN: usize = 10;
@@ -33,6 +34,56 @@ pub fn parse_moment(text: &str) -> anyhow::Result<Timestamp> {
     Ok(Timestamp::from_datetime(
         date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc(),
     )?)
+}
+
+/// A business moment from the command line: exact (RFC 3339, with its
+/// offset) or on a local clock (a time or a date without one), which only
+/// becomes an instant once the zone is known.
+#[derive(Clone, Copy, Debug)]
+pub enum Moment {
+    Exact(Timestamp),
+    Local(chrono::NaiveDateTime),
+}
+
+impl Moment {
+    pub fn parse(text: &str) -> anyhow::Result<Moment> {
+        if let Ok(at) = text.parse::<Timestamp>() {
+            return Ok(Moment::Exact(at));
+        }
+        for format in [
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d %H:%M:%S",
+            "%Y-%m-%d %H:%M",
+        ] {
+            if let Ok(local) = chrono::NaiveDateTime::parse_from_str(text, format) {
+                return Ok(Moment::Local(local));
+            }
+        }
+        let date = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
+            format!(
+                "'{text}' is neither an RFC 3339 time (2026-11-21T09:30:00+08:00), a local time (2026-11-21T09:30) nor a date (2026-11-21)"
+            )
+        })?;
+        Ok(Moment::Local(date.and_hms_opt(0, 0, 0).unwrap_or_default()))
+    }
+
+    /// The instant, reading a local moment on `zone`'s clock; with a note
+    /// saying so, for the reader.
+    pub fn resolve(self, zone: chrono_tz::Tz, whose: &str) -> anyhow::Result<(Timestamp, Option<String>)> {
+        use chrono::TimeZone;
+        match self {
+            Moment::Exact(at) => Ok((at, None)),
+            Moment::Local(local) => {
+                let Some(instant) = zone.from_local_datetime(&local).earliest() else {
+                    bail!("{local} does not exist in {} (the clocks skip it)", zone.name());
+                };
+                let at = Timestamp::from_datetime(instant.with_timezone(&chrono::Utc))?;
+                let note = format!("{local} read as {whose} local time ({}), {at}", zone.name());
+                Ok((at, Some(note)))
+            }
+        }
+    }
 }
 
 /// Finds exactly one contact by id, or by name, phone, WeChat id or email
@@ -147,9 +198,10 @@ fn decision_json(
     })
 }
 
-fn print_decision(model: &ReadModel, id: ContactId, decision: &GateDecision) {
+/// Prints a decision taken in `model`; the contact is named as `known` has it.
+fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision: &GateDecision) {
     let symbols = model.projection.symbols();
-    println!("contact     {id}  {}", describe(model, id));
+    println!("contact     {id}  {}", describe(known, id));
     println!(
         "mode        {} on {}",
         decision.mode.as_str(),
@@ -194,29 +246,78 @@ pub async fn check(
     contact: &str,
     mode: &str,
     at: Option<&str>,
+    position: Option<&str>,
     json: bool,
 ) -> anyhow::Result<Outcome> {
     let mode = mode_of(mode)?;
-    let at = at.map(parse_moment).transpose()?.unwrap_or_else(crate::graphql::now);
+    let moment = at.map(Moment::parse).transpose()?;
+    let known_at = position.map(parse_position).transpose()?;
     let store = open_read_only(store_path)?;
-    let model = crate::ledger::rebuild_read_model(&store, None)
+    let head = store.head().await?.last_position;
+    if let Some(position) = known_at
+        && head.is_none_or(|head| position > head)
+    {
+        bail!("position {position} is past the ledger's head");
+    }
+    let known = crate::ledger::rebuild_read_model(&store, known_at)
         .await
         .context("reading the ledger")?;
-    let id = resolve(&model, contact)?;
-    let decision = model
+    let id = resolve(&known, contact)?;
+    let zone = known
         .projection
-        .gate(id, mode, None, at)
+        .relationship(id)
+        .map(|r| known.projection.current_policy().zone_of(r))
         .context("the contact vanished")?;
+    let (at, note) = match moment {
+        Some(moment) => moment.resolve(zone, "their")?,
+        None => (crate::graphql::now(), None),
+    };
+    // Only what had happened by `at` counts: fold the contact again.
+    let horizon = Horizon {
+        known_at: known.projection.position(),
+        occurred_by: Some(at),
+    };
+    let events = contact_events(&store, id, horizon).await?;
+    let model = ReadModel::for_contact(&known, &events, horizon);
+    let Some(decision) = model.projection.gate(id, mode, None, at) else {
+        bail!("contact {id} had not been registered by {at}");
+    };
     if json {
-        println!("{}", decision_json(&model, id, &decision.gate, decision.position));
+        let mut answer = decision_json(&known, id, &decision.gate, known.projection.position());
+        answer["atNote"] = json!(note);
+        println!("{answer}");
     } else {
-        print_decision(&model, id, &decision.gate);
+        if let Some(note) = &note {
+            println!("at          {note}");
+        }
+        print_decision(&known, &model, id, &decision.gate);
     }
     Ok(if decision.gate.allowed() {
         Outcome::Yes
     } else {
         Outcome::No
     })
+}
+
+/// A contact's events within `horizon`, oldest first.
+async fn contact_events(store: &SqliteStore, id: ContactId, horizon: Horizon) -> anyhow::Result<Vec<RecordedEvent>> {
+    let mut events = Vec::new();
+    let mut from_version = 0;
+    loop {
+        let page = store
+            .read_stream(StreamName::Contact(id), from_version, rapport_store::READ_LIMIT_MAX)
+            .await?;
+        let Some(last) = page.last().map(|event| event.version) else {
+            return Ok(events);
+        };
+        from_version = last + 1;
+        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
+    }
+}
+
+fn parse_position(text: &str) -> anyhow::Result<Position> {
+    text.parse()
+        .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))
 }
 
 pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::Result<Outcome> {
@@ -249,7 +350,16 @@ pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::R
             .map(|p| &p.policy);
         let Some(policy) = policy else { continue };
         let score = strength(&relationship, &policy.policy.scoring, event.occurred_at);
-        let detail = detail(event);
+        let violation = model.projection.violation_at(event.position);
+        let mut detail = detail(event);
+        if let Some(violation) = violation {
+            let codes: Vec<&str> = violation.reasons.iter().map(|code| code.as_str()).collect();
+            detail.push_str(&format!(
+                "  VIOLATION: the gate said {} ({})",
+                violation.verdict.as_str(),
+                codes.join(", ")
+            ));
+        }
         if json {
             println!(
                 "{}",
@@ -257,6 +367,7 @@ pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::R
                     "version": event.version, "position": event.position.to_string(), "type": event.event.event_type(),
                     "occurredAt": event.occurred_at.to_rfc3339(), "recordedAt": event.recorded_at.to_rfc3339(),
                     "actor": event.actor, "score": score.score, "band": score.band.as_str(), "detail": detail,
+                    "violation": violation.is_some(),
                 })
             );
         } else {
@@ -311,36 +422,64 @@ fn detail(event: &RecordedEvent) -> String {
     }
 }
 
-/// A point in history: a moment or a position.
+/// A `--diff` point: digits are a position (knowledge), anything else a
+/// business moment.
 enum Point {
-    Moment(Timestamp),
+    Moment(Moment),
     Position(Position),
 }
 
 fn point_of(text: &str) -> anyhow::Result<Point> {
     if text.chars().all(|c| c.is_ascii_digit() || c == '.') {
-        Ok(Point::Position(
-            text.parse()
-                .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))?,
-        ))
+        Ok(Point::Position(parse_position(text)?))
     } else {
-        parse_moment(text).map(Point::Moment)
+        Moment::parse(text).map(Point::Moment)
     }
 }
 
-/// The read model as known at `point`, the position it ends at, and the
-/// moment its gates are evaluated at.
-async fn known_at(store: &SqliteStore, point: &Point) -> anyhow::Result<(ReadModel, Option<Position>, Timestamp)> {
-    let (position, moment) = match point {
-        Point::Moment(at) => (store.position_at(*at).await?, Some(*at)),
-        Point::Position(position) => (Some(*position), None),
+/// What `replay` was asked for, on both axes.
+#[derive(Clone, Copy, Debug)]
+pub struct When<'a> {
+    /// Business time.
+    pub as_of: Option<&'a str>,
+    /// Knowledge, as a position or as a moment.
+    pub position: Option<&'a str>,
+    pub known_at: Option<&'a str>,
+}
+
+/// One view of the past: the read model within a horizon, and the moment
+/// its gates are evaluated at (the business moment, else when its last
+/// event was recorded).
+struct PastView {
+    model: ReadModel,
+    horizon: Horizon,
+    at: Timestamp,
+    note: Option<String>,
+}
+
+async fn past_view(
+    store: &SqliteStore,
+    known_at: Option<Position>,
+    business: Option<Moment>,
+    zone: chrono_tz::Tz,
+    whose: &str,
+) -> anyhow::Result<PastView> {
+    let (occurred_by, note) = match business {
+        Some(moment) => {
+            let (at, note) = moment.resolve(zone, whose)?;
+            (Some(at), note)
+        }
+        None => (None, None),
     };
-    let model = match position {
-        Some(position) => crate::ledger::rebuild_read_model(store, Some(position)).await?,
-        None => ReadModel::default(),
-    };
-    let at = moment.or(model.recorded_at).unwrap_or_else(crate::graphql::now);
-    Ok((model, position, at))
+    let horizon = Horizon { known_at, occurred_by };
+    let model = crate::ledger::rebuild_within(store, horizon).await?;
+    let at = occurred_by.or(model.recorded_at).unwrap_or_else(crate::graphql::now);
+    Ok(PastView {
+        model,
+        horizon,
+        at,
+        note,
+    })
 }
 
 fn summary(model: &ReadModel, at: Timestamp) -> serde_json::Value {
@@ -386,12 +525,20 @@ fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp) -> serde_json::
     })
 }
 
-fn print_view(title: &str, position: Option<Position>, model: &ReadModel, at: Timestamp, contact: Option<ContactId>) {
+fn print_view(title: &str, view: &PastView, contact: Option<ContactId>) {
+    let (model, at) = (&view.model, view.at);
     println!("{title}");
     println!(
-        "  position        {}",
-        position.map_or("(before the first event)".to_owned(), |p| p.to_string())
+        "  known at        {}",
+        view.horizon
+            .known_at
+            .map_or("(before the first event)".to_owned(), |p| format!("position {p}"))
     );
+    match (&view.note, view.horizon.occurred_by) {
+        (Some(note), _) => println!("  happened by     {note}"),
+        (None, Some(by)) => println!("  happened by     {by}"),
+        (None, None) => println!("  happened by     (everything known)"),
+    }
     println!(
         "  recorded until  {}",
         model.recorded_at.map_or("-".to_owned(), |t| t.to_string())
@@ -433,53 +580,66 @@ fn print_view(title: &str, position: Option<Position>, model: &ReadModel, at: Ti
 
 pub async fn replay(
     store_path: &Path,
-    as_of: Option<&str>,
-    position: Option<&str>,
+    when: When<'_>,
     contact: Option<&str>,
     diff: Option<&str>,
     json: bool,
 ) -> anyhow::Result<Outcome> {
-    let point = match (as_of, position) {
-        (Some(moment), None) => Point::Moment(parse_moment(moment)?),
-        (None, Some(position)) => point_of(position)?,
-        _ => bail!("give --as-of TIME or --position P"),
-    };
     let store = open_read_only(store_path)?;
-    let (model, at_position, at) = known_at(&store, &point).await?;
-    // Contacts are named as the ledger knows them now (personal data may
-    // have changed or been erased since).
-    let contact = match contact {
-        Some(text) => {
-            let now = crate::ledger::rebuild_read_model(&store, None).await?;
-            Some(resolve(&now, text)?)
+    let head = store.head().await?.last_position;
+    let known_at = match (when.position, when.known_at) {
+        (Some(text), _) => {
+            let position = parse_position(text)?;
+            if head.is_none_or(|head| position > head) {
+                bail!("position {position} is past the ledger's head");
+            }
+            Some(position)
         }
-        None => None,
+        (None, Some(text)) => {
+            let (moment, _) = Moment::parse(text)?.resolve(chrono_tz::Tz::UTC, "UTC")?;
+            store.position_at(moment).await?
+        }
+        (None, None) => head,
     };
-    let other = match diff {
-        Some(text) => Some(known_at(&store, &point_of(text)?).await?),
+    let business = when.as_of.map(Moment::parse).transpose()?;
+    // Contacts are named as the ledger knows them now (personal data may
+    // have changed or been erased since); local moments are on their clock.
+    let now = crate::ledger::rebuild_read_model(&store, None).await?;
+    let contact = contact.map(|text| resolve(&now, text)).transpose()?;
+    let policy = now.projection.current_policy();
+    let (zone, whose) = match contact.and_then(|id| now.projection.relationship(id)) {
+        Some(relationship) => (policy.zone_of(relationship), "their"),
+        None => (policy.default_time_zone(), "the policy's default"),
+    };
+    let view = past_view(&store, known_at, business, zone, whose).await?;
+    let other = match diff.map(point_of).transpose()? {
+        Some(Point::Position(position)) => Some(past_view(&store, Some(position), None, zone, whose).await?),
+        Some(Point::Moment(moment)) => Some(past_view(&store, known_at, Some(moment), zone, whose).await?),
         None => None,
     };
     if json {
-        let view = |model: &ReadModel, position: Option<Position>, at: Timestamp| {
+        let render = |view: &PastView| {
             json!({
-                "position": position.map(|p| p.to_string()),
-                "recordedAt": model.recorded_at.map(|t| t.to_rfc3339()),
-                "at": at.to_rfc3339(),
-                "summary": summary(model, at),
-                "contact": contact.map(|id| contact_view(model, id, at)),
+                "position": view.horizon.known_at.map(|p| p.to_string()),
+                "occurredBy": view.horizon.occurred_by.map(|t| t.to_rfc3339()),
+                "atNote": view.note,
+                "recordedAt": view.model.recorded_at.map(|t| t.to_rfc3339()),
+                "at": view.at.to_rfc3339(),
+                "summary": summary(&view.model, view.at),
+                "contact": contact.map(|id| contact_view(&view.model, id, view.at)),
             })
         };
-        let mut output = json!({ "asOf": view(&model, at_position, at) });
-        if let Some((other_model, other_position, other_at)) = &other {
-            output["other"] = view(other_model, *other_position, *other_at);
+        let mut output = json!({ "asOf": render(&view) });
+        if let Some(other) = &other {
+            output["other"] = render(other);
         }
         println!("{output}");
     } else {
-        print_view("as known then", at_position, &model, at, contact);
-        if let Some((other_model, other_position, other_at)) = &other {
+        print_view("then", &view, contact);
+        if let Some(other) = &other {
             println!();
-            print_view("compared with", *other_position, other_model, *other_at, contact);
-            print_changes(&model, at, other_model, *other_at);
+            print_view("compared with", other, contact);
+            print_changes(&view.model, view.at, &other.model, other.at);
         }
     }
     Ok(Outcome::Yes)

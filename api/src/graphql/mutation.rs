@@ -248,11 +248,7 @@ fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>)
         event_id: write.event_id,
         position: appended.position.to_string(),
         contact_version: appended.next_expected_version as i64,
-        contact: Contact {
-            id: write.contact_id,
-            view: View::Live,
-            default_at: now(),
-        },
+        contact: Contact::new(write.contact_id, View::Live, now()),
         decision,
     }
 }
@@ -449,11 +445,7 @@ impl Mutation {
                 "this idempotencyKey belongs to a write whose contact you may not see",
             ));
         }
-        Ok(Contact {
-            id: contact_id,
-            view: View::Live,
-            default_at: now(),
-        })
+        Ok(Contact::new(contact_id, View::Live, now()))
     }
 
     /// Records a touch the gate allows at its moment; anything else is

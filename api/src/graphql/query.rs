@@ -11,10 +11,10 @@ use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
 use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
-use super::errors::{Code, bad_input, error, from_store, not_found};
+use super::errors::{Code, bad_input, error, from_store, internal, not_found};
 use super::types::{
     AuditView, Band, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
-    Verification, View, ViolationInfo, decide,
+    Verification, View, ViolationInfo,
 };
 use super::{SEARCH_CHARS_MAX, now, page_size, timestamp};
 use crate::state::AppState;
@@ -48,11 +48,7 @@ impl Query {
         let contact_id = ContactId(id);
         // Missing and not visible answer alike: NOT_FOUND.
         state.live.read(|model| check_contact(principal, model, contact_id))?;
-        Ok(Some(Contact {
-            id: contact_id,
-            view: View::Live,
-            default_at: now(),
-        }))
+        Ok(Some(Contact::new(contact_id, View::Live, now())))
     }
 
     /// Contacts in id order; the cursor is the last contact id seen.
@@ -110,20 +106,16 @@ impl Query {
             (ids, has_next)
         });
         let mut connection = Connection::new(after.is_some(), has_next);
-        connection.edges.extend(ids.into_iter().map(|id| {
-            Edge::new(
-                id.0.to_string(),
-                Contact {
-                    id,
-                    view: View::Live,
-                    default_at: at,
-                },
-            )
-        }));
+        connection.edges.extend(
+            ids.into_iter()
+                .map(|id| Edge::new(id.0.to_string(), Contact::new(id, View::Live, at))),
+        );
         Ok(connection)
     }
 
-    /// May this contact be messaged in this mode at `at` (default: now)?
+    /// May this contact be messaged in this mode at business moment `at`
+    /// (default: now)? A past `at` counts only the events that had occurred
+    /// by then.
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -134,9 +126,11 @@ impl Query {
         let principal = require(ctx, READERS, "ask the gate")?;
         let at = at.map(timestamp).transpose()?.unwrap_or_else(now);
         let state = state(ctx)?;
-        state
-            .live
-            .read(|model| decide(state, principal, model, ContactId(contact_id), mode, None, at))
+        let contact_id = ContactId(contact_id);
+        state.live.read(|model| check_contact(principal, model, contact_id))?;
+        Contact::new(contact_id, View::Live, at)
+            .decide(ctx, mode, None, at)
+            .await
     }
 
     /// The ledger's head, size and digest.
@@ -152,31 +146,49 @@ impl Query {
         })
     }
 
-    /// The state as the ledger knew it at a past moment or position.
+    /// The ledger on two axes: as known at a position (`asOfPosition`, or
+    /// `knownAt`: what had been recorded by that moment; default the head),
+    /// seen at business moment `at` (default: when that position was
+    /// recorded). Contacts, gates and scores count only the events known
+    /// then that had occurred by `at`, under the policy in force at the position.
     async fn replay(
         &self,
         ctx: &Context<'_>,
-        as_of: Option<DateTime<Utc>>,
+        at: Option<DateTime<Utc>>,
         as_of_position: Option<String>,
+        known_at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<AuditView> {
         require(ctx, AUDITORS, "replay history")?;
         let state = state(ctx)?;
-        let (position, default_at) = match (as_of, as_of_position) {
-            (Some(_), Some(_)) => return Err(bad_input("give asOf or asOfPosition, not both")),
-            (None, None) => return Err(bad_input("give asOf (a moment) or asOfPosition (a ledger position)")),
-            (Some(moment), None) => {
-                let moment = timestamp(moment)?;
-                (state.store.position_at(moment).await.map_err(from_store)?, Some(moment))
+        let head = state.store.head().await.map_err(from_store)?.last_position;
+        let position = match (as_of_position, known_at) {
+            (Some(_), Some(_)) => return Err(bad_input("give asOfPosition or knownAt, not both")),
+            (None, None) if at.is_none() => {
+                return Err(bad_input(
+                    "give at (a business moment), asOfPosition or knownAt (what the ledger knew)",
+                ));
             }
-            (None, Some(text)) => (Some(parse_position(&text)?), None),
+            (None, None) => head,
+            (Some(text), None) => {
+                let position = parse_position(&text)?;
+                if head.is_none_or(|head| position > head) {
+                    return Err(bad_input(format!(
+                        "position {position} is past the ledger's head ({})",
+                        head.map_or("empty".to_owned(), |head| head.to_string())
+                    )));
+                }
+                Some(position)
+            }
+            (None, Some(moment)) => state.store.position_at(timestamp(moment)?).await.map_err(from_store)?,
         };
+        let at = at.map(timestamp).transpose()?;
         let model = replayed(state, position).await?;
         let recorded_at = model.recorded_at;
         Ok(AuditView {
             model,
             position,
             recorded_at,
-            default_at: default_at.or(recorded_at).unwrap_or_else(now),
+            default_at: at.or(recorded_at).unwrap_or_else(now),
         })
     }
 
@@ -225,14 +237,12 @@ impl Query {
         let mut connection = Connection::new(after.is_some(), has_next);
         for violation in page {
             let stream = rapport_domain::StreamName::Contact(violation.contact_id);
-            let events = state
+            let event = state
                 .store
-                .read_stream(stream, 0, rapport_store::READ_LIMIT_MAX)
+                .read_event(stream, violation.event_id)
                 .await
-                .map_err(from_store)?;
-            let Some(event) = events.into_iter().find(|event| event.event_id == violation.event_id) else {
-                continue;
-            };
+                .map_err(from_store)?
+                .ok_or_else(|| internal(format!("violation at {} has no event", violation.position)))?;
             connection.edges.push(Edge::new(
                 violation.position.to_string(),
                 LedgerEvent::new(event, Some(ViolationInfo::from(&violation))),

@@ -8,11 +8,11 @@ use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rapport_domain::gate::GateDecision as DomainDecision;
 use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Symbols, Timestamp};
-use rapport_projections::Violation;
+use rapport_projections::{Horizon, Violation};
 use rapport_store::EventStore;
 use uuid::Uuid;
 
-use super::errors::{bad_input, from_store, internal, not_found};
+use super::errors::{Code, bad_input, error, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
 use crate::live::ReadModel;
 use crate::state::AppState;
@@ -154,30 +154,6 @@ impl GateDecision {
     }
 }
 
-/// The gate for a contact the caller may see, in `model`, at `at`.
-pub fn decide(
-    state: &AppState,
-    principal: &crate::tokens::Principal,
-    model: &ReadModel,
-    contact_id: ContactId,
-    mode: SendMode,
-    channel: Option<Channel>,
-    at: Timestamp,
-) -> async_graphql::Result<GateDecision> {
-    super::auth::check_contact(principal, model, contact_id)?;
-    let decision = model
-        .projection
-        .gate(contact_id, mode.into(), channel.map(Into::into), at)
-        .ok_or_else(|| not_found(format!("contact {contact_id}")))?;
-    state.metrics.record_verdict(decision.gate.verdict);
-    Ok(GateDecision::new(
-        contact_id,
-        &decision.gate,
-        decision.position,
-        model.projection.symbols(),
-    ))
-}
-
 /// Which read model a contact is seen through: now, or as known at a past position.
 #[derive(Clone, Debug)]
 pub enum View {
@@ -194,29 +170,141 @@ impl View {
     }
 }
 
-/// A contact, seen through a `View`.
+/// A contact, seen through a `View` at a business moment.
 #[derive(Clone, Debug)]
 pub struct Contact {
     pub id: ContactId,
     pub view: View,
-    /// The moment `strength` and `gate` default to.
+    /// The moment `strength`, `gate` and the state default to.
     pub default_at: Timestamp,
+    /// The view at `default_at`, folded at most once per contact and request.
+    at_default: Arc<tokio::sync::OnceCell<View>>,
 }
 
+/// Events of one contact folded again to see it at a past moment.
+pub const CONTACT_EVENTS_FOLDED_MAX: usize = 100_000;
+
 impl Contact {
-    fn read<R>(
+    pub fn new(id: ContactId, view: View, default_at: Timestamp) -> Self {
+        Contact {
+            id,
+            view,
+            default_at,
+            at_default: Arc::default(),
+        }
+    }
+
+    /// The view in which the contact stands at business moment `at`: the
+    /// view itself when `at` is not in the past (every event it knows has
+    /// happened), else the contact folded again from the events of theirs
+    /// that the view knows and that had occurred by `at`.
+    async fn view_at(&self, ctx: &Context<'_>, at: Timestamp) -> async_graphql::Result<View> {
+        if at == self.default_at {
+            return self.at_default.get_or_try_init(|| self.fold_at(ctx, at)).await.cloned();
+        }
+        self.fold_at(ctx, at).await
+    }
+
+    async fn fold_at(&self, ctx: &Context<'_>, at: Timestamp) -> async_graphql::Result<View> {
+        if at >= super::now() {
+            return Ok(self.view.clone());
+        }
+        let state = ctx.data::<Arc<AppState>>()?;
+        let known_at = self.view.read(ctx, |model| model.projection.position())?;
+        let horizon = Horizon {
+            known_at,
+            occurred_by: Some(at),
+        };
+        let events = contact_events(state, self.id, horizon).await?;
+        let folded = self
+            .view
+            .read(ctx, |model| ReadModel::for_contact(model, &events, horizon))?;
+        Ok(View::Replay(Arc::new(folded)))
+    }
+
+    /// Reads the contact as it stood at `at`.
+    async fn read_at<R>(
         &self,
         ctx: &Context<'_>,
+        at: Timestamp,
         read: impl FnOnce(&ReadModel, &rapport_domain::Relationship) -> R,
     ) -> async_graphql::Result<R> {
-        self.view
+        self.view_at(ctx, at)
+            .await?
             .read(ctx, |model| {
                 model
                     .projection
                     .relationship(self.id)
                     .map(|relationship| read(model, relationship))
             })?
-            .ok_or_else(|| not_found(format!("contact {}", self.id)))
+            .ok_or_else(|| not_found(format!("contact {} at {at}", self.id)))
+    }
+
+    async fn read<R>(
+        &self,
+        ctx: &Context<'_>,
+        read: impl FnOnce(&ReadModel, &rapport_domain::Relationship) -> R,
+    ) -> async_graphql::Result<R> {
+        self.read_at(ctx, self.default_at, read).await
+    }
+
+    /// The gate at `at`, in this contact's view.
+    pub async fn decide(
+        &self,
+        ctx: &Context<'_>,
+        mode: SendMode,
+        channel: Option<Channel>,
+        at: Timestamp,
+    ) -> async_graphql::Result<GateDecision> {
+        let state = ctx.data::<Arc<AppState>>()?;
+        self.read_at(ctx, at, |model, _| {
+            let decision = model
+                .projection
+                .gate(self.id, mode.into(), channel.map(Into::into), at)?;
+            state.metrics.record_verdict(decision.gate.verdict);
+            Some(GateDecision::new(
+                self.id,
+                &decision.gate,
+                decision.position,
+                model.projection.symbols(),
+            ))
+        })
+        .await?
+        .ok_or_else(|| not_found(format!("contact {}", self.id)))
+    }
+}
+
+/// The contact's events within `horizon`, oldest first, bounded.
+async fn contact_events(
+    state: &AppState,
+    contact_id: ContactId,
+    horizon: Horizon,
+) -> async_graphql::Result<Vec<RecordedEvent>> {
+    let mut events = Vec::new();
+    let mut from_version = 0;
+    loop {
+        let page = state
+            .store
+            .read_stream(
+                StreamName::Contact(contact_id),
+                from_version,
+                rapport_store::READ_LIMIT_MAX,
+            )
+            .await
+            .map_err(from_store)?;
+        let Some(last) = page.last().map(|event| event.version) else {
+            return Ok(events);
+        };
+        from_version = last + 1;
+        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
+        if events.len() > CONTACT_EVENTS_FOLDED_MAX {
+            return Err(error(
+                Code::LimitExceeded,
+                format!(
+                    "contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again"
+                ),
+            ));
+        }
     }
 }
 
@@ -228,6 +316,7 @@ impl Contact {
 
     async fn owner(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
         self.read(ctx, |model, r| model.projection.symbols().name(r.owner()).to_owned())
+            .await
     }
 
     async fn tags(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<String>> {
@@ -237,6 +326,7 @@ impl Contact {
                 .map(|tag| model.projection.symbols().name(*tag).to_owned())
                 .collect()
         })
+        .await
     }
 
     /// Their IANA time zone, or the policy's default when they have none.
@@ -244,13 +334,14 @@ impl Contact {
         self.read(ctx, |model, r| {
             model.projection.current_policy().zone_of(r).name().to_owned()
         })
+        .await
     }
 
     async fn primary_channel(&self, ctx: &Context<'_>) -> async_graphql::Result<Channel> {
-        self.read(ctx, |_, r| r.primary_channel().into())
+        self.read(ctx, |_, r| r.primary_channel().into()).await
     }
 
-    /// Personal data: absent if never given or erased.
+    /// Personal data, as the ledger holds it now: absent if never given or erased.
     async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let state = ctx.data::<Arc<AppState>>()?;
         Ok(state
@@ -270,20 +361,33 @@ impl Contact {
                 ContactStatus::Active
             }
         })
+        .await
     }
 
-    /// The contact stream's version: pass it as `expectedVersion` to write.
+    /// The contact stream's version the view knows: pass it as
+    /// `expectedVersion` to write.
     async fn version(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
-        self.read(ctx, |_, r| r.stream_version() as i64)
+        self.view
+            .read(ctx, |model| {
+                model
+                    .projection
+                    .relationship(self.id)
+                    .map(|r| r.stream_version() as i64)
+            })?
+            .ok_or_else(|| not_found(format!("contact {}", self.id)))
     }
 
+    /// The score at business moment `at` (default: the view's moment).
     async fn strength(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> async_graphql::Result<Strength> {
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
-        self.read(ctx, |model, r| {
+        self.read_at(ctx, at, |model, r| {
             rapport_domain::strength(r, &model.projection.current_policy().policy.scoring, at).into()
         })
+        .await
     }
 
+    /// The gate at business moment `at` (default: the view's moment): only
+    /// events that had occurred by then count.
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -292,20 +396,7 @@ impl Contact {
         channel: Option<Channel>,
     ) -> async_graphql::Result<GateDecision> {
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
-        let state = ctx.data::<Arc<AppState>>()?;
-        self.read(ctx, |model, _| {
-            let decision = model
-                .projection
-                .gate(self.id, mode.into(), channel.map(Into::into), at)?;
-            state.metrics.record_verdict(decision.gate.verdict);
-            Some(GateDecision::new(
-                self.id,
-                &decision.gate,
-                decision.position,
-                model.projection.symbols(),
-            ))
-        })?
-        .ok_or_else(|| not_found(format!("contact {}", self.id)))
+        self.decide(ctx, mode, channel, at).await
     }
 
     /// Local hours they usually reply in, once they have replied often enough.
@@ -317,9 +408,12 @@ impl Contact {
                 self.default_at,
             ))
         })
+        .await
     }
 
-    /// The contact's events, oldest first; the cursor is the stream version.
+    /// The contact's events as the view knows them, oldest first, each touch
+    /// with the decision it was sent under and, when it broke the gate as
+    /// it stood then, the violation; the cursor is the stream version.
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -327,16 +421,23 @@ impl Contact {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, LedgerEvent>> {
         let first = page_size(first)?;
+        let visible_until = self
+            .view
+            .read(ctx, |model| {
+                model.projection.relationship(self.id).map(|r| r.stream_version())
+            })?
+            .ok_or_else(|| not_found(format!("contact {}", self.id)))?;
         let from = match after {
-            Some(cursor) => {
-                cursor
-                    .parse::<u64>()
-                    .map_err(|_| bad_input(format!("'{cursor}' is not a timeline cursor")))?
-                    + 1
-            }
+            Some(cursor) => match cursor.parse::<u64>() {
+                Ok(version) if version <= visible_until => version + 1,
+                _ => {
+                    return Err(bad_input(format!(
+                        "'{cursor}' is not a cursor of this timeline (versions 0 to {visible_until})"
+                    )));
+                }
+            },
             None => 0,
         };
-        let visible_until = self.read(ctx, |_, r| r.stream_version())?;
         let state = ctx.data::<Arc<AppState>>()?;
         let mut events = state
             .store
@@ -346,11 +447,18 @@ impl Contact {
         events.retain(|event| event.version <= visible_until);
         let has_next = events.len() > first;
         events.truncate(first);
+        let violations: Vec<Option<ViolationInfo>> = self.view.read(ctx, |model| {
+            events
+                .iter()
+                .map(|event| model.projection.violation_at(event.position).map(ViolationInfo::from))
+                .collect()
+        })?;
         let mut connection = Connection::new(from > 0, has_next);
         connection.edges.extend(
             events
                 .into_iter()
-                .map(|event| Edge::new(event.version.to_string(), LedgerEvent::new(event, None))),
+                .zip(violations)
+                .map(|(event, violation)| Edge::new(event.version.to_string(), LedgerEvent::new(event, violation))),
         );
         Ok(connection)
     }
@@ -491,13 +599,14 @@ pub struct IngestResult {
     pub position: Option<String>,
 }
 
-/// The ledger as known at a past position.
+/// The ledger as known at a past position, seen at a business moment.
 #[derive(Clone, Debug)]
 pub struct AuditView {
     pub model: Arc<ReadModel>,
     pub position: Option<Position>,
     pub recorded_at: Option<Timestamp>,
-    /// The moment answers default to: the `asOf` moment, else the position's.
+    /// The business moment answers default to: `at`, else when the
+    /// position was recorded.
     pub default_at: Timestamp,
 }
 
@@ -519,11 +628,11 @@ impl AuditView {
         let principal = super::auth::principal(ctx)?;
         let contact_id = ContactId(id);
         super::auth::check_contact(principal, &self.model, contact_id)?;
-        Ok(Some(Contact {
-            id: contact_id,
-            view: View::Replay(Arc::clone(&self.model)),
-            default_at: self.default_at,
-        }))
+        Ok(Some(Contact::new(
+            contact_id,
+            View::Replay(Arc::clone(&self.model)),
+            self.default_at,
+        )))
     }
 
     async fn gate(
@@ -535,7 +644,10 @@ impl AuditView {
     ) -> async_graphql::Result<GateDecision> {
         let principal = super::auth::principal(ctx)?;
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
-        let state = ctx.data::<Arc<AppState>>()?;
-        decide(state, principal, &self.model, ContactId(contact_id), mode, None, at)
+        let contact_id = ContactId(contact_id);
+        super::auth::check_contact(principal, &self.model, contact_id)?;
+        Contact::new(contact_id, View::Replay(Arc::clone(&self.model)), self.default_at)
+            .decide(ctx, mode, None, at)
+            .await
     }
 }
