@@ -22,7 +22,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use rapport_store::EventStore;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::graphql::errors::Code;
 use crate::graphql::{ApiSchema, ConnectionSubscriptions, PrincipalSubscriptions, build_schema};
@@ -39,6 +39,16 @@ const WEBSOCKET_QUEUED_MAX: usize = 64;
 const TOKEN_RECHECK: Duration = Duration::from_millis(250);
 /// `graphql-transport-ws` close code for a client no longer allowed in.
 const CLOSE_FORBIDDEN: u16 = 4403;
+
+/// Connections served at once; further ones wait in the listen queue.
+pub const CONNECTIONS_MAX: usize = 4_096;
+/// Time a client has to send a request's headers, also while a kept-alive
+/// connection sits idle.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time a request's body has to arrive once its headers have.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a stop waits for the requests in flight.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(15);
 
 /// The largest request body accepted.
 pub const BODY_BYTES_MAX: usize = 1 << 20;
@@ -187,11 +197,23 @@ async fn graphql_post(State(app): State<App>, headers: HeaderMap, request: Reque
         Ok(principal) => principal,
         Err(refusal) => return *refusal,
     };
-    let body = match axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX).await {
-        Ok(body) => body,
-        Err(_) => {
+    let body = match tokio::time::timeout(
+        BODY_READ_TIMEOUT,
+        axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
             let message = format!("the request body is over {BODY_BYTES_MAX} bytes");
             return refuse(&headers, StatusCode::PAYLOAD_TOO_LARGE, Code::LimitExceeded, &message);
+        }
+        Err(_) => {
+            let message = format!(
+                "the request body did not arrive within {} s",
+                BODY_READ_TIMEOUT.as_secs()
+            );
+            return refuse(&headers, StatusCode::REQUEST_TIMEOUT, Code::LimitExceeded, &message);
         }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
@@ -452,13 +474,7 @@ impl Server {
         let address = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let router = app(Arc::clone(&state));
-        let running = tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let running = tokio::spawn(serve(listener, router, stopped));
         Ok(Server {
             address,
             state,
@@ -473,6 +489,77 @@ impl Server {
         self.running.await.context("the server task")??;
         Ok(())
     }
+}
+
+/// Serves HTTP/1.1 (with upgrades, for WebSockets) until `stopped`: at most
+/// `CONNECTIONS_MAX` connections at once, each given `HEADER_READ_TIMEOUT`
+/// to send a request's headers (so idle and half-sent connections close).
+/// A stop finishes the requests in flight, waiting `SHUTDOWN_GRACE` at most.
+async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    stopped: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    let (closing, _) = watch::channel(false);
+    let mut served = tokio::task::JoinSet::new();
+    futures::pin_mut!(stopped);
+    loop {
+        let permit = tokio::select! {
+            permit = Arc::clone(&connections).acquire_owned() => permit,
+            _ = &mut stopped => break,
+        };
+        let Ok(permit) = permit else { break };
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = &mut stopped => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                // Out of file descriptors, say: wait instead of spinning.
+                tracing::warn!(%error, "accepting a connection failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let mut closing = closing.subscribe();
+        served.spawn(async move {
+            let _permit = permit;
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT);
+            let connection = builder
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                .with_upgrades();
+            futures::pin_mut!(connection);
+            let stop_asked = async move {
+                // Closed (the server is gone) counts as asked.
+                let _ = closing.wait_for(|closing| *closing).await;
+            };
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                () = stop_asked => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                }
+            }
+        });
+        while served.try_join_next().is_some() {}
+    }
+    let _ = closing.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async { while served.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = served.len(),
+            "stopping with connections still open after the grace period"
+        );
+        served.abort_all();
+    }
+    Ok(())
 }
 
 /// Runs until SIGINT or SIGTERM, then finishes in-flight requests (and

@@ -624,3 +624,90 @@ async fn the_timeline_marks_a_touch_sent_against_the_gate() {
     );
     assert_eq!(edges[1]["node"]["violation"]["overrideReason"], "renewal");
 }
+
+#[tokio::test]
+async fn aliases_cannot_multiply_the_work_of_one_request() {
+    let server = TestServer::start().await;
+    server.register("alice", "alice", "Li Lei", &[]).await;
+    let page = "contacts { edges { node { timeline { edges { node { type } } } } } }";
+    server.ok("alice", &format!("{{ {page} }}"), json!({})).await;
+    let many: String = (0..250).map(|n| format!("a{n}: {page} ")).collect();
+    assert_eq!(
+        server.code("alice", &format!("{{ {many} }}"), json!({})).await,
+        "LIMIT_EXCEEDED"
+    );
+    let verifications = "{ a: verifyLedger { intact } b: verifyLedger { intact } }";
+    assert_eq!(server.code("auditor", verifications, json!({})).await, "LIMIT_EXCEEDED");
+    let replays: String = (0..4)
+        .map(|n| format!("r{n}: replay(asOfPosition: \"1\") {{ position }} "))
+        .collect();
+    assert_eq!(
+        server.code("auditor", &format!("{{ {replays} }}"), json!({})).await,
+        "LIMIT_EXCEEDED"
+    );
+    server
+        .ok(
+            "auditor",
+            "{ verifyLedger { intact } replay(asOfPosition: \"1\") { position } }",
+            json!({}),
+        )
+        .await;
+}
+
+#[tokio::test]
+async fn violations_page_through_a_contact_with_a_long_history() {
+    let server = TestServer::start().await;
+    let id = server.register("manager", "alice", "Qian Wei", &["vip"]).await;
+    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }";
+    for batch in 0..10 {
+        let events: Vec<Value> = (0..1_000)
+            .map(|n| json!({ "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": rfc3339(-86_400 + batch * 1_000 + n) }))
+            .collect();
+        server.ok("ingest", ingest, json!({ "events": events })).await;
+    }
+    server
+        .ok(
+            "manager",
+            "mutation($id: UUID!) { recordTouch(input: { contactId: $id, mode: MASS, override: { reason: \"renewal\" } }) { contactVersion } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let page = server
+        .ok(
+            "auditor",
+            "{ violations(first: 1) { edges { cursor node { version } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let connection = &page["violations"];
+    assert_eq!(connection["edges"][0]["node"]["version"], 10_001, "{page}");
+    assert_eq!(connection["pageInfo"]["hasNextPage"], false, "{page}");
+    assert_eq!(connection["pageInfo"]["endCursor"], connection["edges"][0]["cursor"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_and_half_sent_connections_close_and_never_hold_up_a_stop() {
+    crate::support::hang_guard("the half-sent connections", half_sent_scenario()).await
+}
+
+async fn half_sent_scenario() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut server = TestServer::start().await;
+    let address = server.server.as_ref().expect("running").address;
+    // One connection that never sends a byte, one that stops mid-headers.
+    let mut idle = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let mut half = tokio::net::TcpStream::connect(address).await.expect("connect");
+    half.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Le")
+        .await
+        .expect("write");
+    let mut buffer = [0u8; 256];
+    // The server closes the idle one by itself.
+    let read = idle.read(&mut buffer).await;
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the idle connection stayed open: {read:?}"
+    );
+    // And a stop with the half-sent request open still finishes.
+    server.server.take().expect("running").stop().await.expect("stop");
+    drop(half);
+}

@@ -34,6 +34,20 @@ pub const PAGE_SIZE_MAX: usize = 100;
 pub const INGEST_BATCH_MAX: usize = 1_000;
 pub const SEARCH_CHARS_MAX: usize = 100;
 
+/// What a field that reads the store costs on top of its selection.
+pub const STORE_READ_COST: usize = 10;
+/// A replay folds the ledger (once per position, then cached): at most
+/// three per request, and `LEDGER_WALKS_MAX` at once over all requests.
+pub const REPLAY_COST: usize = COMPLEXITY_MAX / 4;
+/// A verification walks every event: one per request.
+pub const VERIFY_COST: usize = COMPLEXITY_MAX / 2 + 1;
+
+/// The items a page will hold, as counted against `COMPLEXITY_MAX`, so
+/// that aliases of large pages cannot multiply the work of one request.
+pub fn page_cost(first: Option<i32>) -> usize {
+    first.map_or(PAGE_SIZE_DEFAULT, |n| n.clamp(1, PAGE_SIZE_MAX as i32) as usize)
+}
+
 pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
     Schema::build(Query, Mutation, Subscription)
         .data(state)

@@ -53,6 +53,7 @@ impl Query {
 
     /// Contacts in id order; the cursor is the last contact id seen.
     #[allow(clippy::too_many_arguments)]
+    #[graphql(complexity = "super::page_cost(first) * child_complexity")]
     async fn contacts(
         &self,
         ctx: &Context<'_>,
@@ -116,6 +117,7 @@ impl Query {
     /// May this contact be messaged in this mode at business moment `at`
     /// (default: now)? A past `at` counts only the events that had occurred
     /// by then.
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -151,6 +153,7 @@ impl Query {
     /// seen at business moment `at` (default: when that position was
     /// recorded). Contacts, gates and scores count only the events known
     /// then that had occurred by `at`, under the policy in force at the position.
+    #[graphql(complexity = "super::REPLAY_COST + child_complexity")]
     async fn replay(
         &self,
         ctx: &Context<'_>,
@@ -194,6 +197,7 @@ impl Query {
 
     /// Walks every hash link; with `digest` (saved earlier) also detects
     /// truncation and rewritten history.
+    #[graphql(complexity = "super::VERIFY_COST + child_complexity")]
     async fn verify_ledger(&self, ctx: &Context<'_>, digest: Option<String>) -> async_graphql::Result<Verification> {
         require(ctx, AUDITORS, "verify the ledger")?;
         let saved: Option<LedgerDigest> = digest
@@ -218,6 +222,9 @@ impl Query {
 
     /// Touches recorded although the gate at their position would not have
     /// allowed them; the cursor is the position.
+    #[graphql(
+        complexity = "super::STORE_READ_COST + super::page_cost(first) * (super::STORE_READ_COST + child_complexity)"
+    )]
     async fn violations(
         &self,
         ctx: &Context<'_>,

@@ -378,6 +378,7 @@ impl Contact {
     }
 
     /// The score at business moment `at` (default: the view's moment).
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn strength(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> async_graphql::Result<Strength> {
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
         self.read_at(ctx, at, |model, r| {
@@ -388,6 +389,7 @@ impl Contact {
 
     /// The gate at business moment `at` (default: the view's moment): only
     /// events that had occurred by then count.
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -414,6 +416,7 @@ impl Contact {
     /// The contact's events as the view knows them, oldest first, each touch
     /// with the decision it was sent under and, when it broke the gate as
     /// it stood then, the violation; the cursor is the stream version.
+    #[graphql(complexity = "super::STORE_READ_COST + super::page_cost(first) * child_complexity")]
     async fn timeline(
         &self,
         ctx: &Context<'_>,
@@ -635,6 +638,7 @@ impl AuditView {
         )))
     }
 
+    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
