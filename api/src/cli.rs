@@ -107,11 +107,17 @@ pub enum Command {
     /// Save the digest somewhere outside the ledger; passing it back later
     /// also detects truncated or rewritten history.
     ///
+    /// With --export, checks an export file instead of the ledger: its
+    /// hash chain, and that it reaches the saved digest.
+    ///
     /// Example: rapport verify --digest sha256:3f…@1200
     Verify {
         /// A digest printed earlier by `rapport verify` or `rapport ledger`.
         #[arg(long)]
         digest: Option<String>,
+        /// A whole-ledger export (`rapport export > FILE`) to check instead.
+        #[arg(long)]
+        export: Option<String>,
     },
     /// Serve the GraphQL API (and GraphiQL) over HTTP.
     ///
@@ -172,6 +178,9 @@ pub enum TokenCommand {
 
 /// Parses the process arguments, runs the command, and returns its exit code.
 pub fn main() -> ExitCode {
+    // `rapport export | head` ends quietly, as any Unix tool does, instead
+    // of panicking on the closed pipe.
+    sigpipe::reset();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
@@ -230,7 +239,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         }
         Command::Import { file } => commands::transfer::import(&cli.store, &file, cli.json).await,
         Command::Export { contact } => commands::transfer::export(&cli.store, contact.as_deref()).await,
-        Command::Verify { digest } => commands::verify(&cli.store, digest.as_deref(), cli.json).await,
+        Command::Verify { digest, export } => {
+            commands::verify(&cli.store, digest.as_deref(), export.as_deref(), cli.json).await
+        }
         Command::Bench(bench) => bench::run(bench).await,
         Command::Serve {
             listen,

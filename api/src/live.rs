@@ -66,14 +66,22 @@ impl Directory {
         self.contacts.range((start, Bound::Unbounded)).map(|(id, _)| *id)
     }
 
-    /// Whether any personal field contains `text` (case-insensitive).
+    /// Whether any personal field contains `text` (case-insensitive), or,
+    /// for a phone number in any format, the contact's number contains its digits.
     pub fn matches(&self, contact_id: ContactId, text: &str) -> bool {
         let needle = text.to_lowercase();
+        let digits = phone_digits(text);
         self.pii(contact_id).is_some_and(|pii| {
             [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]
                 .into_iter()
                 .flatten()
                 .any(|field| field.to_lowercase().contains(&needle))
+                || digits.as_ref().is_some_and(|digits| {
+                    pii.phone
+                        .as_deref()
+                        .and_then(phone_digits)
+                        .is_some_and(|phone| phone.contains(digits.as_str()))
+                })
         })
     }
 
@@ -84,6 +92,19 @@ impl Directory {
     pub fn is_empty(&self) -> bool {
         self.contacts.is_empty()
     }
+}
+
+/// The digits of a phone number written in any common format (`+86 136
+/// 0000 1111`, `+8613600001111`, `(136) 0000-1111`), so numbers compare as
+/// E.164 does; `None` for text that is not a phone number.
+pub fn phone_digits(text: &str) -> Option<String> {
+    const PHONE_DIGITS_MIN: usize = 5;
+    let text = text.trim();
+    if !text.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+        return None;
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= PHONE_DIGITS_MIN).then_some(digits)
 }
 
 /// A projection and directory folded to the same position.

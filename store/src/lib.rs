@@ -25,7 +25,7 @@ pub use prepare::{PreparedEvent, prepare_append};
 pub use raw::{RawEvent, StoredPii};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::catch_up_then_live;
-pub use verify::{Finding, FindingKind, Verification, verify};
+pub use verify::{Finding, FindingKind, Verification, Verifier, verify};
 
 /// Limits on one append call.
 pub const APPEND_EVENTS_MAX: usize = 10_000;

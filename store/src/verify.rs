@@ -156,22 +156,97 @@ impl Walk {
     }
 }
 
-/// Walks every event of `store`. `saved` is a digest recorded earlier,
-/// outside the ledger; the ledger must still reach and match it.
+/// Checks a ledger's events fed in order, from any source: the store, or
+/// an export file. `saved` is a digest recorded earlier, outside the
+/// ledger; the events must still reach and match it.
+#[derive(Debug)]
+pub struct Verifier {
+    walk: Walk,
+    saved: Option<LedgerDigest>,
+    saved_reached: bool,
+}
+
+impl fmt::Debug for Walk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Walk")
+            .field("events_checked", &self.events_checked)
+            .field("previous_position", &self.previous_position)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Verifier {
+    pub fn new(saved: Option<LedgerDigest>) -> Self {
+        Verifier {
+            walk: Walk {
+                streams: HashMap::new(),
+                previous_position: None,
+                previous_recorded_at: i64::MIN,
+                digest: GENESIS,
+                events_checked: 0,
+            },
+            saved,
+            saved_reached: false,
+        }
+    }
+
+    /// The last position checked, from which to read on.
+    pub fn position(&self) -> Option<Position> {
+        self.walk.previous_position
+    }
+
+    /// Checks the next event; the first contradiction ends the walk.
+    pub fn check(&mut self, event: &RawEvent) -> Result<(), Finding> {
+        if let Err(kind) = self.walk.check(event) {
+            return Err(Finding {
+                position: Some(event.position),
+                stream: Some(event.stream.clone()),
+                kind,
+            });
+        }
+        if let Some(saved) = self.saved
+            && let Some(saved_position) = saved.position
+            && !self.saved_reached
+            && event.position >= saved_position
+        {
+            self.saved_reached = true;
+            // Past the saved position without meeting it: it was removed.
+            if event.position != saved_position || saved.digest != self.walk.digest {
+                return Err(Finding {
+                    position: Some(event.position),
+                    stream: None,
+                    kind: FindingKind::HistoryRewritten { saved },
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The report after the last event, or after `finding` stopped the walk.
+    pub fn report(self, finding: Option<Finding>) -> Verification {
+        // Every ledger was once empty, so an empty ledger's digest always holds.
+        let finding = finding.or_else(|| {
+            self.saved
+                .and_then(|saved| saved.position)
+                .filter(|_| !self.saved_reached)
+                .map(|saved_position| Finding {
+                    position: self.walk.previous_position,
+                    stream: None,
+                    kind: FindingKind::Truncated { saved_position },
+                })
+        });
+        self.walk.report(finding)
+    }
+}
+
+/// Walks every event of `store`.
 ///
 /// Operating failures (I/O) are errors; anything the ledger's own evidence
 /// contradicts is a `Finding` in the returned report.
 pub async fn verify(store: &dyn EventStore, saved: Option<LedgerDigest>) -> Result<Verification, StoreError> {
-    let mut walk = Walk {
-        streams: HashMap::new(),
-        previous_position: None,
-        previous_recorded_at: i64::MIN,
-        digest: GENESIS,
-        events_checked: 0,
-    };
-    let mut saved_reached = false;
+    let mut verifier = Verifier::new(saved);
     loop {
-        let page = match store.read_all_raw(walk.previous_position, PAGE_EVENTS).await {
+        let page = match store.read_all_raw(verifier.position(), PAGE_EVENTS).await {
             Ok(page) => page,
             Err(StoreError::Corrupt { position, detail }) => {
                 let finding = Finding {
@@ -179,48 +254,17 @@ pub async fn verify(store: &dyn EventStore, saved: Option<LedgerDigest>) -> Resu
                     stream: None,
                     kind: FindingKind::Unreadable(detail),
                 };
-                return Ok(walk.report(Some(finding)));
+                return Ok(verifier.report(Some(finding)));
             }
             Err(other) => return Err(other),
         };
         if page.is_empty() {
-            break;
+            return Ok(verifier.report(None));
         }
         for event in &page {
-            if let Err(kind) = walk.check(event) {
-                let finding = Finding {
-                    position: Some(event.position),
-                    stream: Some(event.stream.clone()),
-                    kind,
-                };
-                return Ok(walk.report(Some(finding)));
-            }
-            if let Some(saved) = saved
-                && let Some(saved_position) = saved.position
-                && !saved_reached
-                && event.position >= saved_position
-            {
-                saved_reached = true;
-                // Past the saved position without meeting it: it was removed.
-                if event.position != saved_position || saved.digest != walk.digest {
-                    let finding = Finding {
-                        position: Some(event.position),
-                        stream: None,
-                        kind: FindingKind::HistoryRewritten { saved },
-                    };
-                    return Ok(walk.report(Some(finding)));
-                }
+            if let Err(finding) = verifier.check(event) {
+                return Ok(verifier.report(Some(finding)));
             }
         }
     }
-    // Every ledger was once empty, so an empty ledger's digest always holds.
-    let finding = saved
-        .and_then(|saved| saved.position)
-        .filter(|_| !saved_reached)
-        .map(|saved_position| Finding {
-            position: walk.previous_position,
-            stream: None,
-            kind: FindingKind::Truncated { saved_position },
-        });
-    Ok(walk.report(finding))
 }

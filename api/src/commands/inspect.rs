@@ -12,7 +12,7 @@ use serde_json::json;
 
 use crate::Outcome;
 use crate::graphql::types::hours;
-use crate::live::ReadModel;
+use crate::live::{ReadModel, phone_digits};
 use rapport_projections::Horizon;
 
 /// Candidates shown for an ambiguous contact.
@@ -100,6 +100,7 @@ pub fn resolve(model: &ReadModel, text: &str) -> anyhow::Result<ContactId> {
     if wanted.is_empty() {
         bail!("name a contact: an id, name, phone, WeChat id or email");
     }
+    let wanted_phone = phone_digits(text);
     let exact: Vec<ContactId> = model
         .directory
         .ids_after(None)
@@ -109,6 +110,7 @@ pub fn resolve(model: &ReadModel, text: &str) -> anyhow::Result<ContactId> {
                     .into_iter()
                     .flatten()
                     .any(|field| field.to_lowercase() == wanted)
+                    || wanted_phone.is_some() && pii.phone.as_deref().and_then(phone_digits) == wanted_phone
             })
         })
         .collect();

@@ -7,13 +7,16 @@ use std::path::Path;
 
 use anyhow::Context;
 use rapport_domain::LedgerDigest;
-use rapport_store::{EventStore, SqliteOptions, SqliteStore, verify as verify_ledger};
+use rapport_store::{
+    EventStore, Finding, FindingKind, SqliteOptions, SqliteStore, StoreError, Verification, Verifier,
+    verify as verify_ledger,
+};
 
 use crate::Outcome;
 
 pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
-    let store =
-        SqliteStore::open(store_path).with_context(|| format!("opening the ledger {}", store_path.display()))?;
+    // Read-only: it answers while a server writes the ledger.
+    let store = inspect::open_read_only(store_path)?;
     let head = store.head().await.context("reading the ledger head")?;
     let position = head.last_position.map(|p| p.to_string());
     if json {
@@ -33,11 +36,17 @@ pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
     Ok(Outcome::Yes)
 }
 
-pub async fn verify(store_path: &Path, digest: Option<&str>, json: bool) -> anyhow::Result<Outcome> {
+pub async fn verify(
+    store_path: &Path,
+    digest: Option<&str>,
+    export: Option<&str>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
     let saved: Option<LedgerDigest> = digest.map(str::parse).transpose().context("reading --digest")?;
-    let store = SqliteStore::open_with(store_path, SqliteOptions { read_only: true })
-        .with_context(|| format!("opening the ledger {}", store_path.display()))?;
-    let report = verify_ledger(&store, saved).await.context("verifying the ledger")?;
+    let report = match export {
+        Some(file) => transfer::verify_export(file, saved)?,
+        None => verify_file(store_path, saved).await?,
+    };
     if json {
         let finding = report.finding.as_ref().map(|finding| {
             serde_json::json!({
@@ -69,6 +78,46 @@ pub async fn verify(store_path: &Path, digest: Option<&str>, json: bool) -> anyh
         }
     }
     Ok(if report.is_intact() { Outcome::Yes } else { Outcome::No })
+}
+
+/// Verifies the ledger file; a file that is not a ledger at all (empty,
+/// random, cut short) is a finding too, not an error: that is what
+/// verification is for.
+async fn verify_file(store_path: &Path, saved: Option<LedgerDigest>) -> anyhow::Result<Verification> {
+    if !store_path.exists() {
+        anyhow::bail!("there is no ledger at {}", store_path.display());
+    }
+    let unreadable = |error: StoreError| Verifier::new(saved).report(Some(unreadable_finding(error)));
+    let store = match SqliteStore::open_with(store_path, SqliteOptions { read_only: true }) {
+        Ok(store) => store,
+        Err(error) if is_about_the_file(&error) => return Ok(unreadable(error)),
+        Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", store_path.display())),
+    };
+    match verify_ledger(&store, saved).await {
+        Ok(report) => Ok(report),
+        Err(error) if is_about_the_file(&error) => Ok(unreadable(error)),
+        Err(error) => Err(error).context("verifying the ledger"),
+    }
+}
+
+/// Whether the error describes the file's contents, not the machine.
+fn is_about_the_file(error: &StoreError) -> bool {
+    matches!(
+        error,
+        StoreError::NotALedger { .. } | StoreError::Corrupt { .. } | StoreError::Decode { .. } | StoreError::Io(_)
+    )
+}
+
+fn unreadable_finding(error: StoreError) -> Finding {
+    let position = match &error {
+        StoreError::Corrupt { position, .. } => *position,
+        _ => None,
+    };
+    Finding {
+        position,
+        stream: None,
+        kind: FindingKind::Unreadable(error.to_string()),
+    }
 }
 
 /// The demo data set's seed: every `--demo` ledger tells the same story.

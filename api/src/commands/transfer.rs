@@ -9,11 +9,14 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use rapport_domain::{
-    Channel, ContactId, ContactRegistered, Event, NewEvent, Pii, Position, RecordedEvent, StreamName, Timestamp,
+    Channel, ContactId, ContactRegistered, Event, LedgerDigest, NewEvent, Pii, Position, StreamName, Timestamp,
 };
-use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
-use serde::Deserialize;
+use rapport_store::{
+    EventStore, ExpectedVersion, Finding, FindingKind, RawEvent, SqliteStore, StoreError, Verification, Verifier,
+};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::inspect::{open_read_only, parse_moment, resolve};
@@ -89,11 +92,18 @@ struct EventLine {
     payload: serde_json::Value,
     #[serde(default)]
     pii: Option<Pii>,
-    // Written by export for readers; the importing ledger sets its own.
+    // Written by export for readers and `verify --export`; the importing
+    // ledger sets its own.
     #[serde(default, rename = "position")]
     _position: Option<String>,
     #[serde(default, rename = "recordedAt")]
     _recorded_at: Option<String>,
+    #[serde(default, rename = "piiDigest")]
+    _pii_digest: Option<String>,
+    #[serde(default, rename = "hash")]
+    _hash: Option<String>,
+    #[serde(default, rename = "ledgerDigest")]
+    _ledger_digest: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,8 +337,13 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
 pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result<Outcome> {
     let format = format_of(file)?;
     // No default policy yet: an imported export brings its own.
-    let store =
-        SqliteStore::open(store_path).with_context(|| format!("opening the ledger {}", store_path.display()))?;
+    let store = match SqliteStore::open(store_path) {
+        Ok(store) => store,
+        Err(StoreError::Unavailable(why)) => bail!(
+            "{why}: stop `rapport serve` and import again, or send the events to the running server with the ingestEvents mutation (docs/import.md)"
+        ),
+        Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", store_path.display())),
+    };
     let reader: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -458,33 +473,153 @@ fn parse_csv_record(line: &str) -> anyhow::Result<csv::StringRecord> {
     Ok(record.iter().map(str::trim).collect())
 }
 
-fn export_line(event: &RecordedEvent) -> serde_json::Value {
-    let payload: serde_json::Value = serde_json::from_slice(&event.event.encode()).unwrap_or(serde_json::Value::Null);
-    let mut line = json!({
-        "kind": "event",
-        "eventId": event.event_id,
-        "stream": event.stream.to_string(),
-        "version": event.version,
-        "type": event.event.event_type(),
-        "schemaVersion": event.schema_version,
-        "occurredAt": event.occurred_at.to_rfc3339(),
-        "actor": event.actor,
-        "correlationId": event.correlation_id,
-        "payload": payload,
-        "position": event.position.to_string(),
-        "recordedAt": event.recorded_at.to_rfc3339(),
-    });
-    if let Some(causation) = event.causation_id {
-        line["causationId"] = json!(causation);
+/// One event as `export` writes it: everything import needs, and, with
+/// the stored payload byte for byte and the hashes, everything `verify
+/// --export` needs to check the chain against a saved digest.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportedEvent {
+    kind: String,
+    event_id: Uuid,
+    stream: String,
+    version: u64,
+    #[serde(rename = "type")]
+    event_type: String,
+    schema_version: u16,
+    occurred_at: String,
+    actor: String,
+    correlation_id: Uuid,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    causation_id: Option<Uuid>,
+    /// The stored bytes, never re-encoded: the event hash covers them.
+    payload: Box<RawValue>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pii: Option<Box<RawValue>>,
+    position: String,
+    recorded_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pii_digest: Option<String>,
+    hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ledger_digest: Option<String>,
+}
+
+fn raw_json(bytes: &[u8], position: Position, what: &str) -> anyhow::Result<Box<RawValue>> {
+    let text =
+        String::from_utf8(bytes.to_vec()).with_context(|| format!("the {what} at position {position} is not UTF-8"))?;
+    RawValue::from_string(text).with_context(|| format!("the {what} at position {position} is not JSON"))
+}
+
+fn export_line(event: &RawEvent) -> anyhow::Result<String> {
+    let millis = |millis| Timestamp::from_millis_unchecked(millis).to_rfc3339();
+    let line = ExportedEvent {
+        kind: "event".to_owned(),
+        event_id: event.event_id,
+        stream: event.stream.clone(),
+        version: event.version,
+        event_type: event.event_type.clone(),
+        schema_version: event.schema_version,
+        occurred_at: millis(event.occurred_at_millis),
+        actor: event.actor.clone(),
+        correlation_id: event.correlation_id,
+        causation_id: event.causation_id,
+        payload: raw_json(&event.payload, event.position, "payload")?,
+        pii: event
+            .pii
+            .as_ref()
+            .map(|pii| raw_json(&pii.json, event.position, "personal data"))
+            .transpose()?,
+        position: event.position.to_string(),
+        recorded_at: millis(event.recorded_at_millis),
+        pii_digest: event.pii_digest.map(hex::encode),
+        hash: hex::encode(event.hash),
+        ledger_digest: event.ledger_digest.map(hex::encode),
+    };
+    Ok(serde_json::to_string(&line)?)
+}
+
+fn hash_of(text: &str, field: &str) -> anyhow::Result<rapport_domain::Hash> {
+    let bytes = hex::decode(text).with_context(|| format!("{field} is not hex"))?;
+    bytes.try_into().map_err(|_| anyhow::anyhow!("{field} is not 32 bytes"))
+}
+
+impl ExportedEvent {
+    fn into_raw(self) -> anyhow::Result<RawEvent> {
+        if self.kind != "event" {
+            bail!("a whole-ledger export holds only event lines, not '{}'", self.kind);
+        }
+        let moment = |text: &str, field: &str| -> anyhow::Result<i64> {
+            Ok(text
+                .parse::<Timestamp>()
+                .with_context(|| format!("{field} '{text}'"))?
+                .as_millis())
+        };
+        Ok(RawEvent {
+            position: self
+                .position
+                .parse()
+                .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))?,
+            stream: self.stream,
+            version: self.version,
+            event_id: self.event_id,
+            event_type: self.event_type,
+            schema_version: self.schema_version,
+            occurred_at_millis: moment(&self.occurred_at, "occurredAt")?,
+            recorded_at_millis: moment(&self.recorded_at, "recordedAt")?,
+            actor: self.actor,
+            correlation_id: self.correlation_id,
+            causation_id: self.causation_id,
+            payload: self.payload.get().as_bytes().to_vec(),
+            pii_digest: self
+                .pii_digest
+                .as_deref()
+                .map(|h| hash_of(h, "piiDigest"))
+                .transpose()?,
+            // The export carries personal data without its salt: the chain
+            // covers its digest, which is checked; the data itself is not.
+            pii: None,
+            hash: hash_of(&self.hash, "hash")?,
+            ledger_digest: self
+                .ledger_digest
+                .as_deref()
+                .map(|h| hash_of(h, "ledgerDigest"))
+                .transpose()?,
+        })
     }
-    if let Some(pii) = &event.pii {
-        line["pii"] = serde_json::to_value(pii).unwrap_or_default();
+}
+
+/// Checks a whole-ledger export line by line: every hash link, and, with
+/// `saved`, that it reaches and matches a digest recorded earlier.
+pub fn verify_export(file: &str, saved: Option<LedgerDigest>) -> anyhow::Result<Verification> {
+    let reader = std::io::BufReader::new(std::fs::File::open(file).with_context(|| format!("opening {file}"))?);
+    let mut verifier = Verifier::new(saved);
+    for (index, line) in reader.lines().enumerate() {
+        let number = index + 1;
+        let event = line
+            .context("reading")
+            .and_then(|line| Ok(serde_json::from_str::<ExportedEvent>(&line)?))
+            .and_then(ExportedEvent::into_raw);
+        let event = match event {
+            Ok(event) => event,
+            Err(error) => {
+                let finding = Finding {
+                    position: verifier.position(),
+                    stream: None,
+                    kind: FindingKind::Unreadable(format!("line {number}: {error:#}")),
+                };
+                return Ok(verifier.report(Some(finding)));
+            }
+        };
+        if let Err(finding) = verifier.check(&event) {
+            return Ok(verifier.report(Some(finding)));
+        }
     }
-    line
+    Ok(verifier.report(None))
 }
 
 /// Writes the ledger (or one contact's history, personal data included,
-/// for a data-access request) as JSONL that `import` reads back.
+/// for a data-access request) as JSONL that `import` reads back and, for
+/// the whole ledger, `verify --export` checks.
 pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<Outcome> {
     let store = open_read_only(store_path)?;
     let stdout = std::io::stdout();
@@ -496,13 +631,13 @@ pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<
             let mut from = 0;
             loop {
                 let page = store
-                    .read_stream(StreamName::Contact(id), from, rapport_store::READ_LIMIT_MAX)
+                    .read_stream_raw(StreamName::Contact(id), from, rapport_store::READ_LIMIT_MAX)
                     .await?;
                 let Some(last) = page.last().map(|event| event.version) else {
                     break;
                 };
                 for event in &page {
-                    writeln!(out, "{}", export_line(event))?;
+                    writeln!(out, "{}", export_line(event)?)?;
                 }
                 from = last + 1;
             }
@@ -510,12 +645,12 @@ pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<
         None => {
             let mut after: Option<Position> = None;
             loop {
-                let page = store.read_all(after, rapport_store::READ_LIMIT_MAX).await?;
+                let page = store.read_all_raw(after, rapport_store::READ_LIMIT_MAX).await?;
                 let Some(last) = page.last().map(|event| event.position) else {
                     break;
                 };
                 for event in &page {
-                    writeln!(out, "{}", export_line(event))?;
+                    writeln!(out, "{}", export_line(event)?)?;
                 }
                 after = Some(last);
             }
