@@ -244,10 +244,16 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
     let mut gone: HashMap<ContactId, bool> = HashMap::new();
     let mut opted_out: HashMap<ContactId, bool> = HashMap::new();
     let mut recent_mass: HashMap<ContactId, u32> = HashMap::new();
-    // Saturdays are promotion days; the first day of the window is a Thursday-aligned week start.
-    let saturday_offset = (2 + 7 - (start / DAY + 4).rem_euclid(7)) % 7;
+    // Saturdays are promotion days. Day 0 of the Unix epoch was a Thursday,
+    // so (days + 4) mod 7 counts from Sunday = 0 and Saturday = 6.
+    let saturday_offset = (6 - (start / DAY + 4).rem_euclid(7)).rem_euclid(7);
+    let is_saturday = |day: i64| (day - saturday_offset).rem_euclid(7) == 0;
+    let promotions: Vec<i64> = (0..DAYS).filter(|day| is_saturday(*day)).collect();
+    // The tour's stories are about the last promotions before today.
+    let last_promotion = promotions.last().copied().unwrap_or(DAYS);
+    let ignored_from = promotions.iter().rev().nth(2).copied().unwrap_or(0);
     for day in 0..DAYS {
-        let is_saturday = (day - saturday_offset).rem_euclid(7) == 0;
+        let is_saturday = is_saturday(day);
         let campaign = is_saturday.then(|| CampaignId(Uuid::from_u128(generator.rng.u128(..))));
         if let Some(campaign) = campaign {
             let at = day * DAY + 2 * HOUR;
@@ -292,13 +298,17 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                         touch(SendMode::Mass, "marketing", Some(campaign), authorization),
                         "marketing",
                     );
-                    let ignores = persona.story == Some(4) && day > DAYS - 25;
-                    if !ignores && generator.rng.f64() < persona.engagement * 0.35 / f64::from(fatigue) {
+                    // The tour's silent contact answered every promotion
+                    // until the last three.
+                    let answers = match persona.story {
+                        Some(4) => day < ignored_from,
+                        _ => generator.rng.f64() < persona.engagement * 0.35 / f64::from(fatigue),
+                    };
+                    if answers {
                         generator.answer(at, stream, persona);
                     }
-                    let last_promotion = day > DAYS - 8;
                     let deletes = if persona.story == Some(2) {
-                        last_promotion
+                        day == last_promotion
                     } else {
                         persona.story.is_none()
                             && generator.rng.f64() < (1.0 - persona.engagement) * 0.012 * f64::from(fatigue)

@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod demo;
 pub mod graphql;

@@ -24,6 +24,7 @@ use futures::{SinkExt, StreamExt};
 use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
+use crate::clock::Clock;
 use crate::graphql::errors::Code;
 use crate::graphql::{ApiSchema, ConnectionSubscriptions, PrincipalSubscriptions, build_schema};
 use crate::live::Live;
@@ -434,8 +435,13 @@ pub fn app(state: Arc<AppState>) -> Router {
         .with_state(app)
 }
 
-/// Opens the ledger, its tokens and projections.
+/// Opens the ledger, its tokens and projections, on the system clock.
 pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppState>> {
+    open_state_on(store_path, Clock::SYSTEM).await
+}
+
+/// As `open_state`, on `clock`.
+pub async fn open_state_on(store_path: &std::path::Path, clock: Clock) -> anyhow::Result<Arc<AppState>> {
     let store = crate::ledger::open_for_writing(store_path, "rapport-server")
         .await
         .with_context(|| format!("opening the ledger {}", store_path.display()))?;
@@ -449,6 +455,7 @@ pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppS
         last_replay: Mutex::new(None),
         ledger_walks: Semaphore::new(LEDGER_WALKS_MAX),
         subscriptions: PrincipalSubscriptions::default(),
+        clock,
     }))
 }
 

@@ -6,6 +6,7 @@ use rapport_domain::Position;
 use rapport_store::SqliteStore;
 use tokio::sync::Semaphore;
 
+use crate::clock::Clock;
 use crate::graphql::PrincipalSubscriptions;
 use crate::live::{Live, ReadModel};
 use crate::metrics::Metrics;
@@ -25,4 +26,5 @@ pub struct AppState {
     pub last_replay: Mutex<Option<(Option<Position>, Arc<ReadModel>)>>,
     pub ledger_walks: Semaphore,
     pub subscriptions: PrincipalSubscriptions,
+    pub clock: Clock,
 }

@@ -8,7 +8,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use rapport_api::server::{Server, open_state};
+use rapport_api::clock::Clock;
+use rapport_api::server::{Server, open_state_on};
 use rapport_api::tokens::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -25,9 +26,18 @@ pub struct TestServer {
 }
 
 impl TestServer {
+    /// A server whose clock reads 11:00 in Shanghai today (inside every
+    /// contact's active hours), whatever time it is where the tests run:
+    /// gated touches happen now, and now must not be a quiet hour.
     pub async fn start() -> Self {
+        const DAY: i64 = 86_400_000;
+        const SHANGHAI_11_AM_UTC: i64 = 3 * 3_600_000;
+        let real = Clock::SYSTEM.now().as_millis();
+        let offset = real.div_euclid(DAY) * DAY + SHANGHAI_11_AM_UTC - real;
         let dir = tempfile::tempdir().expect("dir");
-        let state = open_state(&dir.path().join("rapport.db")).await.expect("open state");
+        let state = open_state_on(&dir.path().join("rapport.db"), Clock::shifted(offset))
+            .await
+            .expect("open state");
         let mut tokens = HashMap::new();
         for (key, role, name) in [
             ("alice", Role::Sales, "alice"),
@@ -51,6 +61,12 @@ impl TestServer {
             client: reqwest::Client::new(),
             tokens,
         }
+    }
+
+    /// RFC 3339 for `offset_secs` from now on the server's clock.
+    pub fn at(&self, offset_secs: i64) -> String {
+        let now = self.server.as_ref().expect("running").state.clock.now();
+        now.plus_millis(offset_secs * 1_000).to_rfc3339()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -623,5 +623,79 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
             !model.projection.violations().is_empty(),
             "the bulk tool's sends show as violations"
         );
+        demo_history_matches_its_stories(&store, &model, now).await;
     }
+}
+
+/// What the banner and the README say of the demo is what its events hold.
+async fn demo_history_matches_its_stories(
+    store: &rapport_store::SqliteStore,
+    model: &rapport_api::live::ReadModel,
+    now: rapport_domain::Timestamp,
+) {
+    use rapport_domain::{Event, RecordedEvent, SendMode, StreamName, Verdict};
+    use rapport_store::EventStore;
+    const SHANGHAI_MILLIS: i64 = 8 * 3_600_000;
+    let saturday =
+        |event: &RecordedEvent| ((event.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000 + 4) % 7 == 6;
+    let history = |name: &str| {
+        let id = rapport_api::commands::inspect::resolve(model, name).expect("a story contact");
+        async move {
+            let events = store
+                .read_stream(StreamName::Contact(id), 0, 10_000)
+                .await
+                .expect("read");
+            (id, events)
+        }
+    };
+    let is_promotion = |event: &RecordedEvent| matches!(&event.event, Event::TouchRecorded(touch) if touch.mode == SendMode::Mass && touch.campaign_id.is_some());
+    // Promotions go out on Saturdays, on the contacts' own clock.
+    for name in ["Sun Li", "Zhou Jie", "Qian Wei"] {
+        let (_, events) = history(name).await;
+        let promotions: Vec<&RecordedEvent> = events.iter().filter(|e| is_promotion(e)).collect();
+        assert!(!promotions.is_empty(), "{name} got no promotion");
+        assert!(
+            promotions.iter().all(|e| saturday(e)),
+            "{name}: a promotion not on a Saturday ({now})"
+        );
+    }
+    // Zhou Jie ignored exactly the last three mass sends.
+    let (_, events) = history("Zhou Jie").await;
+    let since_reply: Vec<&RecordedEvent> = events
+        .iter()
+        .rev()
+        .take_while(|e| !matches!(e.event, Event::ReplyReceived(_)))
+        .filter(|e| is_promotion(e))
+        .collect();
+    assert_eq!(since_reply.len(), 3, "Zhou Jie's unanswered mass sends ({now})");
+    // Sun Li deleted us after the last Saturday promotion, that same day;
+    // just before, the gate was open to a personal chat.
+    let (sun_li, events) = history("Sun Li").await;
+    let deletion = events.last().expect("events");
+    assert!(matches!(deletion.event, Event::ContactDeletedUs(_)), "{now}");
+    let promotion = events.iter().rev().find(|e| is_promotion(e)).expect("a promotion");
+    assert_eq!(
+        (promotion.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000,
+        (deletion.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000,
+        "the deletion follows the promotion the same day"
+    );
+    // ...and it was the last promotion: Zhou Jie, who gets them all, got none after it.
+    let (_, zhou_jie) = history("Zhou Jie").await;
+    let last = zhou_jie.iter().rev().find(|e| is_promotion(e)).expect("a promotion");
+    assert_eq!(
+        (last.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000,
+        (promotion.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000,
+        "Sun Li's was the last promotion ({now})"
+    );
+    let before = deletion.occurred_at.plus_millis(-60_000);
+    let horizon = rapport_projections::Horizon {
+        known_at: None,
+        occurred_by: Some(before),
+    };
+    let then = rapport_api::live::ReadModel::for_contact(model, &events, horizon);
+    let gate = then
+        .projection
+        .gate(sun_li, SendMode::OneToOne, None, before)
+        .expect("registered");
+    assert_ne!(gate.gate.verdict, Verdict::Deny, "before the deletion: {:?}", gate.gate);
 }

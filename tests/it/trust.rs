@@ -206,15 +206,6 @@ async fn a_contact_carries_at_most_fifty_tags_on_every_path() {
     );
 }
 
-fn rfc3339(offset_secs: i64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64;
-    let at = rapport_domain::Timestamp::from_millis_unchecked((now + offset_secs) * 1_000);
-    at.to_rfc3339()
-}
-
 #[tokio::test]
 async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
     let server = TestServer::start().await;
@@ -254,7 +245,7 @@ async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
             "ingest",
             ingest,
             json!({ "events": [
-                { "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": rfc3339(-3_600) },
+                { "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": server.at(-3_600) },
                 { "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": "2100-01-01T00:00:00Z" },
             ] }),
         )
@@ -269,7 +260,7 @@ async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
     for offset in [86_400, -7 * 86_400] {
         assert_eq!(
             server
-                .code("alice", touch, json!({ "id": id, "at": rfc3339(offset) }))
+                .code("alice", touch, json!({ "id": id, "at": server.at(offset) }))
                 .await,
             "BAD_INPUT",
             "a touch dated {offset} s away"
@@ -282,7 +273,7 @@ async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
         .ok(
             "manager",
             touch,
-            json!({ "id": id, "at": rfc3339(-7 * 86_400), "override": { "reason": "sent from a phone last week" } }),
+            json!({ "id": id, "at": server.at(-7 * 86_400), "override": { "reason": "sent from a phone last week" } }),
         )
         .await;
     let event_id = past["recordTouch"]["eventId"].clone();
@@ -310,7 +301,7 @@ async fn business_time_cannot_run_ahead_of_the_ledger_or_dodge_the_gate() {
             .code(
                 "manager",
                 touch,
-                json!({ "id": id, "at": rfc3339(86_400), "override": { "reason": "tomorrow" } })
+                json!({ "id": id, "at": server.at(86_400), "override": { "reason": "tomorrow" } })
             )
             .await,
         "BAD_INPUT"
@@ -353,8 +344,8 @@ async fn an_ingested_batch_with_an_event_id_used_elsewhere_writes_nothing() {
             "ingest",
             ingest,
             json!({ "events": [
-                { "eventId": uuid::Uuid::now_v7(), "contactId": second, "type": "REPLY", "occurredAt": rfc3339(-60) },
-                { "eventId": used, "contactId": second, "type": "BLOCK", "occurredAt": rfc3339(-30) },
+                { "eventId": uuid::Uuid::now_v7(), "contactId": second, "type": "REPLY", "occurredAt": server.at(-60) },
+                { "eventId": used, "contactId": second, "type": "BLOCK", "occurredAt": server.at(-30) },
             ] }),
         )
         .await;
@@ -661,7 +652,7 @@ async fn violations_page_through_a_contact_with_a_long_history() {
     let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }";
     for batch in 0..10 {
         let events: Vec<Value> = (0..1_000)
-            .map(|n| json!({ "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": rfc3339(-86_400 + batch * 1_000 + n) }))
+            .map(|n| json!({ "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": "REPLY", "occurredAt": server.at(-86_400 + batch * 1_000 + n) }))
             .collect();
         server.ok("ingest", ingest, json!({ "events": events })).await;
     }

@@ -272,7 +272,7 @@ pub async fn check(
         .context("the contact vanished")?;
     let (at, note) = match moment {
         Some(moment) => moment.resolve(zone, "their")?,
-        None => (crate::graphql::now(), None),
+        None => (crate::clock::Clock::SYSTEM.now(), None),
     };
     // Only what had happened by `at` counts: fold the contact again.
     let horizon = Horizon {
@@ -475,7 +475,9 @@ async fn past_view(
     };
     let horizon = Horizon { known_at, occurred_by };
     let model = crate::ledger::rebuild_within(store, horizon).await?;
-    let at = occurred_by.or(model.recorded_at).unwrap_or_else(crate::graphql::now);
+    let at = occurred_by
+        .or(model.recorded_at)
+        .unwrap_or_else(|| crate::clock::Clock::SYSTEM.now());
     Ok(PastView {
         model,
         horizon,

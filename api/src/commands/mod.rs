@@ -127,7 +127,7 @@ pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option
     let started = std::time::Instant::now();
     let state = crate::server::open_state(store_path).await?;
     if let Some(contacts) = demo {
-        let report = crate::demo::populate(&state.store, contacts, DEMO_SEED, crate::graphql::now())
+        let report = crate::demo::populate(&state.store, contacts, DEMO_SEED, crate::clock::Clock::SYSTEM.now())
             .await
             .context("writing the demo data set")?;
         match report {
@@ -206,7 +206,7 @@ fn print_demo_banner(state: &crate::state::AppState, url: &str, elapsed: std::ti
 }
 
 fn now_text() -> String {
-    crate::graphql::now().to_rfc3339()
+    crate::clock::Clock::SYSTEM.now().to_rfc3339()
 }
 
 pub fn token(store_path: &Path, command: crate::cli::TokenCommand, json: bool) -> anyhow::Result<Outcome> {

@@ -272,7 +272,7 @@ fn format_of(file: &str) -> anyhow::Result<Format> {
 async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut Summary) -> anyhow::Result<()> {
     let head = store.head().await?.last_position;
     let clock = crate::ledger::clock_rules(store).await?;
-    let now = crate::graphql::now();
+    let now = crate::clock::Clock::SYSTEM.now();
     let entities: Vec<Entity> = entities
         .into_iter()
         .filter_map(|entity| match clock.check_fact(entity.event.occurred_at, now) {
@@ -358,7 +358,7 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
         Some(counted.saturating_sub(u64::from(matches!(format, Format::Csv))))
     };
     let bar = progress_bar(total);
-    let now = crate::graphql::now();
+    let now = crate::clock::Clock::SYSTEM.now();
     let actor = "rapport-import";
     let mut summary = Summary::default();
     let mut chunk = Vec::with_capacity(CHUNK_LINES);

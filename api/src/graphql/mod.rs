@@ -70,11 +70,9 @@ pub fn to_datetime(at: Timestamp) -> DateTime<Utc> {
     at.to_datetime()
 }
 
-pub fn now() -> Timestamp {
-    let millis = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX));
-    Timestamp::from_millis_unchecked(millis)
+/// Now, on the server's clock.
+pub fn now(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Timestamp> {
+    Ok(ctx.data::<Arc<AppState>>()?.clock.now())
 }
 
 /// A page size: `first` if given (1 to `PAGE_SIZE_MAX`), else the default.

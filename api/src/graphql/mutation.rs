@@ -154,8 +154,9 @@ pub struct PolicyInput {
 /// The write options every contact input carries (`contactId`,
 /// `occurredAt`, `idempotencyKey`, `expectedVersion`).
 macro_rules! write_of {
-    ($input:expr) => {
+    ($ctx:expr, $input:expr) => {
         Write::new(
+            now($ctx)?,
             $input.contact_id,
             $input.occurred_at,
             $input.idempotency_key,
@@ -166,6 +167,8 @@ macro_rules! write_of {
 
 /// The options every contact write shares.
 struct Write {
+    /// When the request arrived, on the server's clock.
+    now: Timestamp,
     contact_id: ContactId,
     occurred_at: Timestamp,
     event_id: Uuid,
@@ -174,6 +177,7 @@ struct Write {
 
 impl Write {
     fn new(
+        now: Timestamp,
         contact_id: Uuid,
         occurred_at: Option<DateTime<Utc>>,
         idempotency_key: Option<Uuid>,
@@ -185,8 +189,9 @@ impl Write {
             Some(version) => return Err(bad_input(format!("expectedVersion must be 0 or more, got {version}"))),
         };
         Ok(Write {
+            now,
             contact_id: ContactId(contact_id),
-            occurred_at: occurred_at.map(timestamp).transpose()?.unwrap_or_else(now),
+            occurred_at: occurred_at.map(timestamp).transpose()?.unwrap_or(now),
             event_id: idempotency_key.unwrap_or_else(Uuid::now_v7),
             expected,
         })
@@ -244,11 +249,13 @@ async fn append(
 }
 
 fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>) -> RecordResult {
+    // The contact as it stands once the write is applied, at its moment.
+    let at = write.now;
     RecordResult {
         event_id: write.event_id,
         position: appended.position.to_string(),
         contact_version: appended.next_expected_version as i64,
-        contact: Contact::new(write.contact_id, View::Live, now()),
+        contact: Contact::new(write.contact_id, View::Live, at),
         decision,
     }
 }
@@ -286,7 +293,7 @@ async fn record(
             clock_rules(model),
         ))
     })?;
-    clock.check_fact(write.occurred_at, now()).map_err(business_time)?;
+    clock.check_fact(write.occurred_at, write.now).map_err(business_time)?;
     let expected = match pinned {
         Pinned::ToJudgedVersion => write.expected_at(judged)?,
         Pinned::No => write.expected,
@@ -414,12 +421,13 @@ impl Mutation {
             wechat_id: input.wechat_id,
             email: input.email,
         };
-        let occurred_at = input.occurred_at.map(timestamp).transpose()?.unwrap_or_else(now);
+        let now = now(ctx)?;
+        let occurred_at = input.occurred_at.map(timestamp).transpose()?.unwrap_or(now);
         let state = state(ctx)?;
         state
             .live
             .read(clock_rules)
-            .check_fact(occurred_at, now())
+            .check_fact(occurred_at, now)
             .map_err(business_time)?;
         let mut new_event = NewEvent::new(event_id, event, occurred_at, principal.name.clone());
         if pii != Pii::default() {
@@ -445,7 +453,7 @@ impl Mutation {
                 "this idempotencyKey belongs to a write whose contact you may not see",
             ));
         }
-        Ok(Contact::new(contact_id, View::Live, now()))
+        Ok(Contact::new(contact_id, View::Live, now))
     }
 
     /// Records a touch the gate allows at its moment; anything else is
@@ -455,7 +463,7 @@ impl Mutation {
         if input.override_.is_some() {
             require(ctx, OVERRIDERS, "override the gate")?;
         }
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         let state = state(ctx)?;
         let mode = rapport_domain::SendMode::from(input.mode);
         let (decision, judged, channel, clock) = state.live.read(|model| {
@@ -483,14 +491,14 @@ impl Mutation {
         // event says so.
         let authorization = match input.override_ {
             Some(override_) => {
-                clock.check_fact(write.occurred_at, now()).map_err(business_time)?;
+                clock.check_fact(write.occurred_at, write.now).map_err(business_time)?;
                 TouchAuthorization::Override {
                     reason: override_.reason,
                 }
             }
             None => {
                 clock
-                    .check_gated_touch(write.occurred_at, now())
+                    .check_gated_touch(write.occurred_at, write.now)
                     .map_err(business_time)?;
                 TouchAuthorization::Gate {
                     verdict,
@@ -526,7 +534,7 @@ impl Mutation {
     }
 
     async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         record(
             ctx,
             write,
@@ -539,7 +547,7 @@ impl Mutation {
     }
 
     async fn record_block(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         record(
             ctx,
             write,
@@ -552,7 +560,7 @@ impl Mutation {
     }
 
     async fn record_unblock(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         record(
             ctx,
             write,
@@ -570,7 +578,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: ContactEventInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         record(
             ctx,
             write,
@@ -584,7 +592,7 @@ impl Mutation {
 
     /// The contact added us again.
     async fn record_readd(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         record(
             ctx,
             write,
@@ -601,7 +609,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RecordComplaintInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         let reason = input.reason;
         record(
             ctx,
@@ -615,7 +623,7 @@ impl Mutation {
     }
 
     async fn set_consent(&self, ctx: &Context<'_>, input: SetConsentInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         let (granted, source) = (input.granted, input.source);
         let event = move |_| {
             if granted {
@@ -628,7 +636,7 @@ impl Mutation {
     }
 
     async fn tag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         let tag = input.tag;
         let limit = |model: &ReadModel, relationship: &Relationship| {
             let known = model.projection.symbols().lookup(&tag);
@@ -650,7 +658,7 @@ impl Mutation {
     }
 
     async fn untag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(input);
+        let write = write_of!(ctx, input);
         let tag = input.tag;
         record(
             ctx,
@@ -679,7 +687,7 @@ impl Mutation {
             ));
         }
         let state = state(ctx)?;
-        let prepared = prepare_ingest(state, principal, events)?;
+        let prepared = prepare_ingest(state, principal, events, now(ctx)?)?;
         let head_before = state.store.head().await.map_err(from_store)?.last_position;
         // In the given order, each event an append of its own (so each is
         // idempotent on its own id), all of them or none.
@@ -729,7 +737,12 @@ impl Mutation {
             None => ExpectedVersion::Any,
         };
         let state = state(ctx)?;
-        let event = NewEvent::new(Uuid::now_v7(), PolicyChanged { policy }, now(), principal.name.clone());
+        let event = NewEvent::new(
+            Uuid::now_v7(),
+            PolicyChanged { policy },
+            now(ctx)?,
+            principal.name.clone(),
+        );
         append(state, StreamName::Policy, expected, event).await?;
         state
             .live
@@ -742,9 +755,9 @@ fn prepare_ingest(
     state: &AppState,
     principal: &Principal,
     events: Vec<IngestEventInput>,
+    now: Timestamp,
 ) -> async_graphql::Result<Vec<(StreamName, NewEvent)>> {
     let mut seen = HashSet::new();
-    let now = now();
     state.live.read(|model| {
         let clock = clock_rules(model);
         events

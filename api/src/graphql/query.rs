@@ -48,7 +48,7 @@ impl Query {
         let contact_id = ContactId(id);
         // Missing and not visible answer alike: NOT_FOUND.
         state.live.read(|model| check_contact(principal, model, contact_id))?;
-        Ok(Some(Contact::new(contact_id, View::Live, now())))
+        Ok(Some(Contact::new(contact_id, View::Live, now(ctx)?)))
     }
 
     /// Contacts in id order; the cursor is the last contact id seen.
@@ -83,7 +83,7 @@ impl Query {
                 format!("search is at most {SEARCH_CHARS_MAX} characters"),
             ));
         }
-        let at = now();
+        let at = now(ctx)?;
         let state = state(ctx)?;
         let (ids, has_next) = state.live.read(|model| {
             let symbols = model.projection.symbols();
@@ -126,7 +126,10 @@ impl Query {
         at: Option<DateTime<Utc>>,
     ) -> async_graphql::Result<GateDecision> {
         let principal = require(ctx, READERS, "ask the gate")?;
-        let at = at.map(timestamp).transpose()?.unwrap_or_else(now);
+        let at = match at {
+            Some(at) => timestamp(at)?,
+            None => now(ctx)?,
+        };
         let state = state(ctx)?;
         let contact_id = ContactId(contact_id);
         state.live.read(|model| check_contact(principal, model, contact_id))?;
@@ -191,7 +194,10 @@ impl Query {
             model,
             position,
             recorded_at,
-            default_at: at.or(recorded_at).unwrap_or_else(now),
+            default_at: match at.or(recorded_at) {
+                Some(at) => at,
+                None => now(ctx)?,
+            },
         })
     }
 

@@ -14,7 +14,6 @@ use uuid::Uuid;
 
 use super::auth::{READERS, check_contact, may_access, require};
 use super::errors::{Code, bad_input, error, from_store, internal};
-use super::now;
 use super::types::{GateDecision, LedgerEvent, SendMode};
 use crate::state::AppState;
 use crate::tokens::{Principal, Role};
@@ -103,7 +102,9 @@ fn holding<S: Stream>(slot: Slot, stream: S) -> impl Stream<Item = S::Item> {
 
 fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<GateDecision> {
     state.live.read(|model| {
-        let decision = model.projection.gate(contact_id, mode.into(), None, now())?;
+        let decision = model
+            .projection
+            .gate(contact_id, mode.into(), None, state.clock.now())?;
         Some(GateDecision::new(
             contact_id,
             &decision.gate,

@@ -206,7 +206,7 @@ impl Contact {
     }
 
     async fn fold_at(&self, ctx: &Context<'_>, at: Timestamp) -> async_graphql::Result<View> {
-        if at >= super::now() {
+        if at >= super::now(ctx)? {
             return Ok(self.view.clone());
         }
         let state = ctx.data::<Arc<AppState>>()?;
