@@ -24,13 +24,13 @@ use futures::{SinkExt, StreamExt};
 use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
-use crate::clock::Clock;
 use crate::graphql::errors::Code;
-use crate::graphql::{ApiSchema, ConnectionSubscriptions, PrincipalSubscriptions, build_schema};
-use crate::live::Live;
+use crate::graphql::{ApiSchema, ConnectionSubscriptions, build_schema};
 use crate::metrics::Metrics;
-use crate::state::{AppState, LEDGER_WALKS_MAX};
-use crate::tokens::{Principal, TokenStore};
+use crate::state::{AppState, LEDGER_WALKS_MAX, PrincipalSubscriptions};
+use rapport_app::clock::Clock;
+use rapport_app::live::Live;
+use rapport_app::tokens::{Principal, TokenStore};
 
 /// WebSocket connections open at once; more are refused with 503.
 pub const WEBSOCKETS_MAX: usize = 1_024;
@@ -442,7 +442,7 @@ pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppS
 
 /// As `open_state`, on `clock`.
 pub async fn open_state_on(store_path: &std::path::Path, clock: Clock) -> anyhow::Result<Arc<AppState>> {
-    let store = crate::ledger::open_for_writing(store_path, "rapport-server")
+    let store = rapport_app::ledger::open_for_writing(store_path, "rapport-server")
         .await
         .with_context(|| format!("opening the ledger {}", store_path.display()))?;
     let tokens = TokenStore::open(store_path)?;

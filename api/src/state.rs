@@ -1,16 +1,17 @@
 //! What every request handler shares.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rapport_domain::Position;
 use rapport_store::SqliteStore;
 use tokio::sync::Semaphore;
 
-use crate::clock::Clock;
-use crate::graphql::PrincipalSubscriptions;
-use crate::live::{Live, ReadModel};
 use crate::metrics::Metrics;
-use crate::tokens::TokenStore;
+use rapport_app::clock::Clock;
+use rapport_app::live::Live;
+use rapport_app::read_model::ReadModel;
+use rapport_app::tokens::{Role, TokenStore};
 
 /// Full-ledger walks (replay, verification) that may run at once.
 pub const LEDGER_WALKS_MAX: usize = 2;
@@ -27,4 +28,10 @@ pub struct AppState {
     pub ledger_walks: Semaphore,
     pub subscriptions: PrincipalSubscriptions,
     pub clock: Clock,
+}
+
+/// The subscriptions each principal holds open, over all connections.
+#[derive(Debug, Default)]
+pub struct PrincipalSubscriptions {
+    pub held: Mutex<HashMap<(String, Role), usize>>,
 }

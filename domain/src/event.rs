@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ids::{CampaignId, StreamName};
 use crate::policy::{Policy, PolicyError};
+pub use crate::tags::{TAG_CHARS_MAX, check_tag};
 
 /// Where a message travels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -393,7 +394,6 @@ fn upcast<'a>(
 // ---- validation -----------------------------------------------------------
 
 /// Limits on what one event may carry.
-pub const TAG_CHARS_MAX: usize = 32;
 pub const NAME_CHARS_MAX: usize = 128;
 /// An owner is a token name, and token names are at most this long.
 pub const OWNER_CHARS_MAX: usize = 64;
@@ -440,20 +440,6 @@ fn check_owner(owner: &str) -> Result<(), ValidationError> {
             field: "owner",
             problem: "must not start or end with spaces".to_owned(),
         });
-    }
-    Ok(())
-}
-
-/// A tag is 1 to 32 characters with no spaces or control characters.
-pub fn check_tag(tag: &str) -> Result<(), String> {
-    if tag.is_empty() || tag.chars().count() > TAG_CHARS_MAX {
-        return Err(format!(
-            "tag '{}' must be 1 to {TAG_CHARS_MAX} characters",
-            tag.chars().take(40).collect::<String>()
-        ));
-    }
-    if tag.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!("tag '{tag}' must not contain spaces or control characters"));
     }
     Ok(())
 }

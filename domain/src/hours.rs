@@ -129,6 +129,11 @@ pub fn local_hours_histogram(utc: &[u8; 24], zone: Tz, at: Timestamp) -> [u32; 2
     local
 }
 
+/// The hours of day (0 to 23) in a set of hours kept as bits (bit h = hour h).
+pub fn hours_in(set: u32) -> Vec<u8> {
+    (0..24).filter(|hour| set & (1 << hour) != 0).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

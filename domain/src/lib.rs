@@ -16,6 +16,7 @@ pub mod policy;
 pub mod relationship;
 pub mod strength;
 pub mod symbols;
+pub mod tags;
 pub mod time;
 
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};

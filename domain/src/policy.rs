@@ -256,7 +256,7 @@ impl Policy {
             );
         }
         for tag in &mass.high_value_tags {
-            if let Err(problem) = crate::event::check_tag(tag) {
+            if let Err(problem) = crate::tags::check_tag(tag) {
                 return fail("mass.highValueTags", problem);
             }
         }

@@ -3,5 +3,5 @@
 //! package's binaries).
 
 fn main() -> std::process::ExitCode {
-    rapport_api::cli::main()
+    rapport_cli::cli::main()
 }

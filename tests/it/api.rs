@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
-use rapport_api::clock::Clock;
 use rapport_api::server::{Server, open_state_on};
-use rapport_api::tokens::Role;
+use rapport_app::clock::Clock;
+use rapport_app::tokens::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

@@ -581,26 +581,26 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
         // 03:00 UTC is 11:00 in Shanghai: inside the active hours.
         let now = Timestamp::from_millis_unchecked(1_795_230_000_000 + day * 86_400_000);
         let dir = tempfile::tempdir().expect("dir");
-        let store = rapport_api::ledger::open_for_writing(&dir.path().join("rapport.db"), "test")
+        let store = rapport_app::ledger::open_for_writing(&dir.path().join("rapport.db"), "test")
             .await
             .expect("open");
-        let report = rapport_api::demo::populate(&store, 60, 20_261_121, now)
+        let report = rapport_cli::demo::populate(&store, 60, 20_261_121, now)
             .await
             .expect("demo")
             .expect("empty ledger");
         assert_eq!(report.contacts, 60);
         assert!(
-            rapport_api::demo::populate(&store, 60, 20_261_121, now)
+            rapport_cli::demo::populate(&store, 60, 20_261_121, now)
                 .await
                 .expect("again")
                 .is_none(),
             "reused"
         );
-        let model = rapport_api::ledger::rebuild_read_model(&store, None)
+        let model = rapport_app::read_model::rebuild_read_model(&store, None)
             .await
             .expect("rebuild");
         let verdict = |name: &str, mode, at| {
-            let id = rapport_api::commands::inspect::resolve(&model, name).expect("a story contact");
+            let id = rapport_cli::commands::inspect::resolve(&model, name).expect("a story contact");
             model.projection.gate(id, mode, None, at).expect("contact").gate.verdict
         };
         let late = now.plus_millis(11 * 3_600_000); // 22:00 in Shanghai
@@ -630,7 +630,7 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
 /// What the banner and the README say of the demo is what its events hold.
 async fn demo_history_matches_its_stories(
     store: &rapport_store::SqliteStore,
-    model: &rapport_api::live::ReadModel,
+    model: &rapport_app::read_model::ReadModel,
     now: rapport_domain::Timestamp,
 ) {
     use rapport_domain::{Event, RecordedEvent, SendMode, StreamName, Verdict};
@@ -639,7 +639,7 @@ async fn demo_history_matches_its_stories(
     let saturday =
         |event: &RecordedEvent| ((event.occurred_at.as_millis() + SHANGHAI_MILLIS) / 86_400_000 + 4) % 7 == 6;
     let history = |name: &str| {
-        let id = rapport_api::commands::inspect::resolve(model, name).expect("a story contact");
+        let id = rapport_cli::commands::inspect::resolve(model, name).expect("a story contact");
         async move {
             let events = store
                 .read_stream(StreamName::Contact(id), 0, 10_000)
@@ -692,7 +692,7 @@ async fn demo_history_matches_its_stories(
         known_at: None,
         occurred_by: Some(before),
     };
-    let then = rapport_api::live::ReadModel::for_contact(model, &events, horizon);
+    let then = rapport_app::read_model::ReadModel::for_contact(model, &events, horizon);
     let gate = then
         .projection
         .gate(sun_li, SendMode::OneToOne, None, before)

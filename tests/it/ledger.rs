@@ -4,7 +4,8 @@
 //! at every position, including "as of" a past moment.
 
 use futures::StreamExt;
-use rapport_api::ledger::{open_for_writing, rebuild};
+use rapport_app::ledger::open_for_writing;
+use rapport_app::read_model::rebuild;
 use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, SendMode, StreamName, ValidationError};
 use rapport_projections::Projection;
 use rapport_store::{EventStore, ExpectedVersion, StoreError, SubscriptionMessage};

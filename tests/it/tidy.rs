@@ -45,7 +45,28 @@ fn crate_dependencies_point_one_way() {
     assert_eq!(internal("domain"), set(&[]));
     assert_eq!(internal("projections"), set(&["rapport-domain"]));
     assert_eq!(internal("store"), set(&["rapport-domain"]));
-    assert!(internal("api").is_subset(&set(&["rapport-domain", "rapport-projections", "rapport-store"])));
+    let below_app = ["rapport-domain", "rapport-projections", "rapport-store"];
+    assert!(internal("app").is_subset(&set(&below_app)));
+    let below_api = ["rapport-app", "rapport-domain", "rapport-projections", "rapport-store"];
+    assert!(internal("api").is_subset(&set(&below_api)));
+    let below_cli = [
+        "rapport-api",
+        "rapport-app",
+        "rapport-domain",
+        "rapport-projections",
+        "rapport-store",
+    ];
+    assert!(internal("cli").is_subset(&set(&below_cli)));
+}
+
+#[test]
+fn each_adapter_knows_only_its_own_protocol() {
+    let knows = |crate_dir: &str, library: &str| dependencies(crate_dir).contains(library);
+    for library in ["clap", "async-graphql", "async-graphql-axum", "axum", "hyper"] {
+        assert!(!knows("app", library), "app depends on {library}");
+    }
+    assert!(!knows("api", "clap"), "api depends on clap");
+    assert!(!knows("cli", "async-graphql"), "cli depends on async-graphql");
 }
 
 #[test]

@@ -7,10 +7,10 @@ use rapport_domain::ContactId;
 use super::errors::{Code, error};
 use std::sync::Arc;
 
-use crate::live::ReadModel;
 use crate::server::SocketToken;
 use crate::state::AppState;
-use crate::tokens::{Principal, Role};
+use rapport_app::read_model::ReadModel;
+use rapport_app::tokens::{Principal, Role};
 
 /// Roles that read contacts and decisions.
 pub const READERS: &[Role] = &[Role::Sales, Role::Manager, Role::Auditor, Role::Admin];

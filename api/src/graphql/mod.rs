@@ -19,8 +19,7 @@ use crate::state::AppState;
 pub use mutation::Mutation;
 pub use query::Query;
 pub use subscription::{
-    ConnectionSubscriptions, PrincipalSubscriptions, SUBSCRIPTIONS_PER_CONNECTION_MAX, SUBSCRIPTIONS_PER_PRINCIPAL_MAX,
-    Subscription,
+    ConnectionSubscriptions, SUBSCRIPTIONS_PER_CONNECTION_MAX, SUBSCRIPTIONS_PER_PRINCIPAL_MAX, Subscription,
 };
 
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;

@@ -23,9 +23,9 @@ use super::auth::{INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact,
 use super::errors::{Code, bad_input, error, from_store, internal};
 use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
 use super::{INGEST_BATCH_MAX, now, timestamp};
-use crate::live::ReadModel;
 use crate::state::AppState;
-use crate::tokens::{Principal, Role};
+use rapport_app::read_model::ReadModel;
+use rapport_app::tokens::{Principal, Role};
 
 #[derive(Debug)]
 pub struct Mutation;

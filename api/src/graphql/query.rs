@@ -38,7 +38,7 @@ impl Query {
         let principal = principal(ctx)?;
         Ok(Principal {
             name: principal.name.clone(),
-            role: principal.role,
+            role: principal.role.into(),
         })
     }
 
@@ -285,7 +285,7 @@ impl Query {
 async fn replayed(
     state: &Arc<AppState>,
     position: Option<Position>,
-) -> async_graphql::Result<Arc<crate::live::ReadModel>> {
+) -> async_graphql::Result<Arc<rapport_app::read_model::ReadModel>> {
     if let Ok(cache) = state.last_replay.lock()
         && let Some((cached_position, model)) = cache.as_ref()
         && *cached_position == position
@@ -294,8 +294,8 @@ async fn replayed(
     }
     let _walk = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
     let model = match position {
-        None => crate::live::ReadModel::default(),
-        Some(position) => crate::ledger::rebuild_read_model(&state.store, Some(position))
+        None => rapport_app::read_model::ReadModel::default(),
+        Some(position) => rapport_app::read_model::rebuild_read_model(&state.store, Some(position))
             .await
             .map_err(from_store)?,
     };

@@ -1,9 +1,8 @@
 //! Subscriptions: the ledger's events as they are appended, and a
 //! contact's gate whenever their events change it.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures::{Stream, StreamExt};
@@ -16,7 +15,7 @@ use super::auth::{READERS, check_contact, may_access, require};
 use super::errors::{Code, bad_input, error, from_store, internal};
 use super::types::{GateDecision, LedgerEvent, SendMode};
 use crate::state::AppState;
-use crate::tokens::{Principal, Role};
+use rapport_app::tokens::{Principal, Role};
 
 #[derive(Debug)]
 pub struct Subscription;
@@ -29,10 +28,6 @@ pub const SUBSCRIPTIONS_PER_PRINCIPAL_MAX: usize = 64;
 /// The subscriptions a connection holds, counted in its connection data.
 #[derive(Clone, Debug, Default)]
 pub struct ConnectionSubscriptions(Arc<AtomicUsize>);
-
-/// The subscriptions each principal holds, over all connections.
-#[derive(Debug, Default)]
-pub struct PrincipalSubscriptions(Mutex<HashMap<(String, Role), usize>>);
 
 /// One open subscription's place in both counts, given back on drop.
 #[derive(Debug)]
@@ -48,7 +43,7 @@ impl Slot {
         let key = (principal.name.clone(), principal.role);
         let mut held = state
             .subscriptions
-            .0
+            .held
             .lock()
             .map_err(|_| internal("the subscription count is unusable after a panic"))?;
         let by_principal = held.entry(key.clone()).or_default();
@@ -80,7 +75,7 @@ impl Drop for Slot {
         let mut held = self
             .state
             .subscriptions
-            .0
+            .held
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if let Some(count) = held.get_mut(&self.principal) {

@@ -14,13 +14,14 @@ use uuid::Uuid;
 
 use super::errors::{Code, bad_input, error, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
-use crate::live::ReadModel;
 use crate::state::AppState;
+use rapport_app::read_model::ReadModel;
 
 macro_rules! mirror_enum {
-    ($name:ident, $domain:path, { $($variant:ident),* $(,)? }) => {
+    ($(#[$meta:meta])* $name:ident, $domain:path, { $($(#[$variant_meta:meta])* $variant:ident),* $(,)? }) => {
+        $(#[$meta])*
         #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-        pub enum $name { $($variant),* }
+        pub enum $name { $($(#[$variant_meta])* $variant),* }
 
         impl From<$name> for $domain {
             fn from(value: $name) -> Self {
@@ -40,6 +41,20 @@ mirror_enum!(SendMode, rapport_domain::SendMode, { Mass, OneToOne });
 mirror_enum!(Channel, rapport_domain::Channel, { Wechat, Wecom, Sms, Email, Phone, Other });
 mirror_enum!(Verdict, rapport_domain::Verdict, { Allow, Defer, RouteOneToOne, Deny });
 mirror_enum!(Band, rapport_domain::Band, { Strong, Warm, Cool, Cold, Lost });
+mirror_enum!(
+    /// What a token's holder may do (see docs/api.md).
+    Role, rapport_app::tokens::Role, {
+    /// Sees and writes only the contacts they own.
+    Sales,
+    /// All contacts, and overrides of the gate.
+    Manager,
+    /// Reads everything, replays and verifies; writes nothing.
+    Auditor,
+    /// The policy, and everything else.
+    Admin,
+    /// Only `ingestEvents`.
+    Ingest,
+});
 
 /// Where a contact is in the relationship, most severe first.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +68,7 @@ pub enum ContactStatus {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct Principal {
     pub name: String,
-    pub role: crate::tokens::Role,
+    pub role: Role,
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -118,7 +133,10 @@ pub struct GateDecision {
 }
 
 pub fn hours(set: u32) -> Vec<i32> {
-    (0..24).filter(|hour| set & (1 << hour) != 0).collect()
+    rapport_domain::hours::hours_in(set)
+        .into_iter()
+        .map(i32::from)
+        .collect()
 }
 
 impl GateDecision {

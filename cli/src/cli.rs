@@ -142,38 +142,12 @@ pub enum Command {
     ///
     /// Example: rapport token create --role sales --name alice
     #[command(subcommand)]
-    Token(TokenCommand),
+    Token(commands::TokenCommand),
     /// Measure throughput on a scratch ledger (see docs/performance.md).
     ///
     /// Example: rapport bench append --writers 64
     #[command(subcommand)]
     Bench(bench::Bench),
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TokenCommand {
-    /// Create a token; its secret is printed once and never again.
-    ///
-    /// Example: rapport token create --role sales --name alice
-    Create {
-        /// sales, manager, auditor, admin or ingest.
-        #[arg(long)]
-        role: crate::tokens::Role,
-        /// Who holds it; for sales, the owner id of their contacts.
-        #[arg(long)]
-        name: String,
-    },
-    /// List tokens (never their secrets).
-    ///
-    /// Example: rapport token list --json
-    List,
-    /// Revoke a token by id, or every token with a name.
-    ///
-    /// Example: rapport token revoke alice
-    Revoke {
-        /// A token id from `token list`, or a name.
-        token: String,
-    },
 }
 
 /// Parses the process arguments, runs the command, and returns its exit code.
@@ -250,7 +224,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         } => commands::serve(&cli.store, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&cli.store, command, cli.json),
         Command::Schema => {
-            print!("{}", crate::graphql::sdl());
+            print!("{}", rapport_api::graphql::sdl());
             Ok(crate::Outcome::Yes)
         }
     }

@@ -11,8 +11,8 @@ use rapport_store::{EventStore, SqliteOptions, SqliteStore};
 use serde_json::json;
 
 use crate::Outcome;
-use crate::graphql::types::hours;
-use crate::live::{ReadModel, phone_digits};
+use rapport_app::read_model::{ReadModel, phone_digits};
+use rapport_domain::hours::hours_in as hours;
 use rapport_projections::Horizon;
 
 /// Candidates shown for an ambiguous contact.
@@ -261,7 +261,7 @@ pub async fn check(
     {
         bail!("position {position} is past the ledger's head");
     }
-    let known = crate::ledger::rebuild_read_model(&store, known_at)
+    let known = rapport_app::read_model::rebuild_read_model(&store, known_at)
         .await
         .context("reading the ledger")?;
     let id = resolve(&known, contact)?;
@@ -272,7 +272,7 @@ pub async fn check(
         .context("the contact vanished")?;
     let (at, note) = match moment {
         Some(moment) => moment.resolve(zone, "their")?,
-        None => (crate::clock::Clock::SYSTEM.now(), None),
+        None => (rapport_app::clock::Clock::SYSTEM.now(), None),
     };
     // Only what had happened by `at` counts: fold the contact again.
     let horizon = Horizon {
@@ -324,7 +324,7 @@ fn parse_position(text: &str) -> anyhow::Result<Position> {
 
 pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::Result<Outcome> {
     let store = open_read_only(store_path)?;
-    let model = crate::ledger::rebuild_read_model(&store, None)
+    let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let id = resolve(&model, contact)?;
@@ -474,10 +474,10 @@ async fn past_view(
         None => (None, None),
     };
     let horizon = Horizon { known_at, occurred_by };
-    let model = crate::ledger::rebuild_within(store, horizon).await?;
+    let model = rapport_app::read_model::rebuild_within(store, horizon).await?;
     let at = occurred_by
         .or(model.recorded_at)
-        .unwrap_or_else(|| crate::clock::Clock::SYSTEM.now());
+        .unwrap_or_else(|| rapport_app::clock::Clock::SYSTEM.now());
     Ok(PastView {
         model,
         horizon,
@@ -608,7 +608,7 @@ pub async fn replay(
     let business = when.as_of.map(Moment::parse).transpose()?;
     // Contacts are named as the ledger knows them now (personal data may
     // have changed or been erased since); local moments are on their clock.
-    let now = crate::ledger::rebuild_read_model(&store, None).await?;
+    let now = rapport_app::read_model::rebuild_read_model(&store, None).await?;
     let contact = contact.map(|text| resolve(&now, text)).transpose()?;
     let policy = now.projection.current_policy();
     let (zone, whose) = match contact.and_then(|id| now.projection.relationship(id)) {

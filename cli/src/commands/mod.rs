@@ -6,6 +6,7 @@ pub mod transfer;
 use std::path::Path;
 
 use anyhow::Context;
+use clap::Subcommand;
 use rapport_domain::LedgerDigest;
 use rapport_store::{
     EventStore, Finding, FindingKind, SqliteOptions, SqliteStore, StoreError, Verification, Verifier,
@@ -13,6 +14,32 @@ use rapport_store::{
 };
 
 use crate::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; its secret is printed once and never again.
+    ///
+    /// Example: rapport token create --role sales --name alice
+    Create {
+        /// sales, manager, auditor, admin or ingest.
+        #[arg(long)]
+        role: rapport_app::tokens::Role,
+        /// Who holds it; for sales, the owner id of their contacts.
+        #[arg(long)]
+        name: String,
+    },
+    /// List tokens (never their secrets).
+    ///
+    /// Example: rapport token list --json
+    List,
+    /// Revoke a token by id, or every token with a name.
+    ///
+    /// Example: rapport token revoke alice
+    Revoke {
+        /// A token id from `token list`, or a name.
+        token: String,
+    },
+}
 
 pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
     // Read-only: it answers while a server writes the ledger.
@@ -125,11 +152,16 @@ const DEMO_SEED: u64 = 20_261_121;
 
 pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option<usize>) -> anyhow::Result<Outcome> {
     let started = std::time::Instant::now();
-    let state = crate::server::open_state(store_path).await?;
+    let state = rapport_api::server::open_state(store_path).await?;
     if let Some(contacts) = demo {
-        let report = crate::demo::populate(&state.store, contacts, DEMO_SEED, crate::clock::Clock::SYSTEM.now())
-            .await
-            .context("writing the demo data set")?;
+        let report = crate::demo::populate(
+            &state.store,
+            contacts,
+            DEMO_SEED,
+            rapport_app::clock::Clock::SYSTEM.now(),
+        )
+        .await
+        .context("writing the demo data set")?;
         match report {
             Some(report) => eprintln!("wrote the demo: {} contacts, {} events", report.contacts, report.events),
             None => eprintln!("{} already holds a ledger: reusing it", store_path.display()),
@@ -139,7 +171,7 @@ pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option
             state.live.wait_for(head).await.context("applying the demo")?;
         }
     }
-    let server = crate::server::Server::start_with(std::sync::Arc::clone(&state), listen).await?;
+    let server = rapport_api::server::Server::start_with(std::sync::Arc::clone(&state), listen).await?;
     let url = format!("http://{}/graphql", server.address);
     if demo.is_some() {
         print_demo_banner(&state, &url, started.elapsed())?;
@@ -149,12 +181,16 @@ pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option
             store_path.display()
         );
     }
-    crate::server::run_until_signal(server).await?;
+    rapport_api::server::run_until_signal(server).await?;
     Ok(Outcome::Yes)
 }
 
-fn print_demo_banner(state: &crate::state::AppState, url: &str, elapsed: std::time::Duration) -> anyhow::Result<()> {
-    use crate::tokens::Role;
+fn print_demo_banner(
+    state: &rapport_api::state::AppState,
+    url: &str,
+    elapsed: std::time::Duration,
+) -> anyhow::Result<()> {
+    use rapport_app::tokens::Role;
     let now = now_text();
     let people = [
         (Role::Sales, "alice"),
@@ -206,12 +242,11 @@ fn print_demo_banner(state: &crate::state::AppState, url: &str, elapsed: std::ti
 }
 
 fn now_text() -> String {
-    crate::clock::Clock::SYSTEM.now().to_rfc3339()
+    rapport_app::clock::Clock::SYSTEM.now().to_rfc3339()
 }
 
-pub fn token(store_path: &Path, command: crate::cli::TokenCommand, json: bool) -> anyhow::Result<Outcome> {
-    use crate::cli::TokenCommand;
-    let tokens = crate::tokens::TokenStore::open(store_path)?;
+pub fn token(store_path: &Path, command: TokenCommand, json: bool) -> anyhow::Result<Outcome> {
+    let tokens = rapport_app::tokens::TokenStore::open(store_path)?;
     match command {
         TokenCommand::Create { role, name } => {
             let secret = tokens.create(role, &name, &now_text())?;

@@ -1,5 +1,5 @@
 //! `rapport`: the relationship ledger's command line (see `cli`).
 
 fn main() -> std::process::ExitCode {
-    rapport_api::cli::main()
+    rapport_cli::cli::main()
 }

@@ -271,8 +271,8 @@ fn format_of(file: &str) -> anyhow::Result<Format> {
 /// all in one batch: positions follow the file and the lines share commits.
 async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut Summary) -> anyhow::Result<()> {
     let head = store.head().await?.last_position;
-    let clock = crate::ledger::clock_rules(store).await?;
-    let now = crate::clock::Clock::SYSTEM.now();
+    let clock = rapport_app::ledger::clock_rules(store).await?;
+    let now = rapport_app::clock::Clock::SYSTEM.now();
     let entities: Vec<Entity> = entities
         .into_iter()
         .filter_map(|entity| match clock.check_fact(entity.event.occurred_at, now) {
@@ -358,7 +358,7 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
         Some(counted.saturating_sub(u64::from(matches!(format, Format::Csv))))
     };
     let bar = progress_bar(total);
-    let now = crate::clock::Clock::SYSTEM.now();
+    let now = rapport_app::clock::Clock::SYSTEM.now();
     let actor = "rapport-import";
     let mut summary = Summary::default();
     let mut chunk = Vec::with_capacity(CHUNK_LINES);
@@ -416,7 +416,7 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
             // begins with it), or else the default, before any contact.
             if !policy_settled {
                 if chunk.first().is_some_and(|entity| entity.stream != StreamName::Policy) {
-                    crate::ledger::ensure_policy(&store, actor).await?;
+                    rapport_app::ledger::ensure_policy(&store, actor).await?;
                 }
                 policy_settled = true;
             }
@@ -427,7 +427,7 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
         }
     }
     bar.finish_and_clear();
-    crate::ledger::ensure_policy(&store, actor).await?;
+    rapport_app::ledger::ensure_policy(&store, actor).await?;
     summary.rejected.sort();
     if json {
         let rejected: Vec<_> = summary
@@ -626,7 +626,7 @@ pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<
     let mut out = std::io::BufWriter::new(stdout.lock());
     match contact {
         Some(text) => {
-            let model = crate::ledger::rebuild_read_model(&store, None).await?;
+            let model = rapport_app::read_model::rebuild_read_model(&store, None).await?;
             let id = resolve(&model, text)?;
             let mut from = 0;
             loop {

@@ -4,15 +4,15 @@
 //! (read-your-writes); `gateChanged` subscribers hear of every contact
 //! whose events were applied.
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName};
-use rapport_projections::{Horizon, Projection};
+use rapport_domain::{ContactId, Position, RecordedEvent, StreamName};
 use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
+
+use crate::read_model::{ReadModel, rebuild_read_model};
 
 /// Events applied under one write lock while following.
 const APPLY_CHUNK_EVENTS: usize = 512;
@@ -20,123 +20,6 @@ const APPLY_CHUNK_EVENTS: usize = 512;
 const CHANGES_BUFFERED: usize = 4_096;
 /// How long a writer waits for its own event to be applied.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(10);
-
-/// Registered contacts in id order, with their personal data where given:
-/// the index behind `contacts(search:)`, names in answers, and cursors.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Directory {
-    contacts: BTreeMap<ContactId, Option<Box<Pii>>>,
-}
-
-impl Directory {
-    pub fn apply(&mut self, event: &RecordedEvent) {
-        let StreamName::Contact(contact_id) = event.stream else {
-            return;
-        };
-        match &event.event {
-            Event::ContactRegistered(_) => {
-                self.contacts.insert(contact_id, event.pii.clone().map(Box::new));
-            }
-            Event::ContactProfileChanged(_) => {
-                if let (Some(entry), Some(update)) = (self.contacts.get_mut(&contact_id), &event.pii) {
-                    let pii = entry.get_or_insert_with(Box::default);
-                    let keep = |new: &Option<String>, old: &mut Option<String>| {
-                        if new.is_some() {
-                            old.clone_from(new);
-                        }
-                    };
-                    keep(&update.display_name, &mut pii.display_name);
-                    keep(&update.phone, &mut pii.phone);
-                    keep(&update.wechat_id, &mut pii.wechat_id);
-                    keep(&update.email, &mut pii.email);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    pub fn pii(&self, contact_id: ContactId) -> Option<&Pii> {
-        self.contacts.get(&contact_id).and_then(|pii| pii.as_deref())
-    }
-
-    /// Contacts after `after` in id order.
-    pub fn ids_after(&self, after: Option<ContactId>) -> impl Iterator<Item = ContactId> + '_ {
-        use std::ops::Bound;
-        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.contacts.range((start, Bound::Unbounded)).map(|(id, _)| *id)
-    }
-
-    /// Whether any personal field contains `text` (case-insensitive), or,
-    /// for a phone number in any format, the contact's number contains its digits.
-    pub fn matches(&self, contact_id: ContactId, text: &str) -> bool {
-        let needle = text.to_lowercase();
-        let digits = phone_digits(text);
-        self.pii(contact_id).is_some_and(|pii| {
-            [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]
-                .into_iter()
-                .flatten()
-                .any(|field| field.to_lowercase().contains(&needle))
-                || digits.as_ref().is_some_and(|digits| {
-                    pii.phone
-                        .as_deref()
-                        .and_then(phone_digits)
-                        .is_some_and(|phone| phone.contains(digits.as_str()))
-                })
-        })
-    }
-
-    pub fn len(&self) -> usize {
-        self.contacts.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.contacts.is_empty()
-    }
-}
-
-/// The digits of a phone number written in any common format (`+86 136
-/// 0000 1111`, `+8613600001111`, `(136) 0000-1111`), so numbers compare as
-/// E.164 does; `None` for text that is not a phone number.
-pub fn phone_digits(text: &str) -> Option<String> {
-    const PHONE_DIGITS_MIN: usize = 5;
-    let text = text.trim();
-    if !text.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
-        return None;
-    }
-    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
-    (digits.len() >= PHONE_DIGITS_MIN).then_some(digits)
-}
-
-/// A projection and directory folded to the same position.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ReadModel {
-    pub projection: Projection,
-    pub directory: Directory,
-    /// When the last event folded was recorded.
-    pub recorded_at: Option<rapport_domain::Timestamp>,
-}
-
-impl ReadModel {
-    /// One contact seen within `horizon`, folded again from its own
-    /// `events` under the policies and names of `base`.
-    pub fn for_contact(base: &ReadModel, events: &[RecordedEvent], horizon: Horizon) -> ReadModel {
-        let mut model = ReadModel {
-            projection: base.projection.seeded(),
-            directory: Directory::default(),
-            recorded_at: None,
-        };
-        for event in events.iter().filter(|event| horizon.counts(event)) {
-            model.apply(event);
-        }
-        model
-    }
-
-    pub fn apply(&mut self, event: &RecordedEvent) {
-        self.projection.apply(event);
-        self.directory.apply(event);
-        self.recorded_at = Some(event.recorded_at);
-    }
-}
 
 /// A contact's events were applied at `position`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -156,7 +39,7 @@ pub struct Live {
 impl Live {
     /// Rebuilds from the ledger, then follows it on a background task.
     pub async fn start(store: &SqliteStore) -> Result<Arc<Live>, StoreError> {
-        let model = crate::ledger::rebuild_read_model(store, None).await?;
+        let model = rebuild_read_model(store, None).await?;
         let position = model.projection.position();
         let (applied, _) = watch::channel(position);
         let (changes, _) = broadcast::channel(CHANGES_BUFFERED);

@@ -267,10 +267,10 @@ async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) 
 
 async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<Outcome> {
     let (_dir, store) = scratch_ledger()?;
-    crate::ledger::ensure_policy(&store, "bench").await?;
+    rapport_app::ledger::ensure_policy(&store, "bench").await?;
     fill(&store, contacts, events_per_contact, 16).await?;
     let started = Instant::now();
-    let projection = crate::ledger::rebuild(&store, None).await?;
+    let projection = rapport_app::read_model::rebuild(&store, None).await?;
     let elapsed = started.elapsed().as_secs_f64();
     let events = projection.events_applied();
     println!(
@@ -351,13 +351,15 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
 
 async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Result<Outcome> {
     let (dir, store) = scratch_ledger()?;
-    crate::ledger::ensure_policy(&store, "bench").await?;
+    rapport_app::ledger::ensure_policy(&store, "bench").await?;
     fill(&store, contacts, 25, 16).await?;
     let path = store.path().to_path_buf();
     drop(store);
-    let state = crate::server::open_state(&path).await?;
-    let token = state.tokens.create(crate::tokens::Role::Manager, "bench", "bench")?;
-    let server = crate::server::Server::start_with(state, "127.0.0.1:0".parse()?).await?;
+    let state = rapport_api::server::open_state(&path).await?;
+    let token = state
+        .tokens
+        .create(rapport_app::tokens::Role::Manager, "bench", "bench")?;
+    let server = rapport_api::server::Server::start_with(state, "127.0.0.1:0".parse()?).await?;
     let url = format!("http://{}/graphql", server.address);
     let client = reqwest::Client::builder().pool_max_idle_per_host(connections).build()?;
     let query = "query($id: UUID!, $mode: SendMode!) { gate(contactId: $id, mode: $mode) { verdict allowed reasons { code message blocking } nextAllowedAt score band policyVersion position } }";

@@ -1,0 +1,190 @@
+//! The read model: every contact's relationship (the projection) beside
+//! the contact directory (personal data), folded to one position, and the
+//! rebuilds that fold it from the ledger within a horizon.
+
+use std::collections::BTreeMap;
+
+use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName};
+use rapport_projections::{Horizon, Projection};
+use rapport_store::{EventStore, StoreError};
+
+/// Events read per page while rebuilding, and pages read ahead of the fold.
+const REBUILD_PAGE_EVENTS: usize = 4_096;
+const REBUILD_PAGES_QUEUED: usize = 4;
+
+/// Registered contacts in id order, with their personal data where given:
+/// the index behind `contacts(search:)`, names in answers, and cursors.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Directory {
+    contacts: BTreeMap<ContactId, Option<Box<Pii>>>,
+}
+
+impl Directory {
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        let StreamName::Contact(contact_id) = event.stream else {
+            return;
+        };
+        match &event.event {
+            Event::ContactRegistered(_) => {
+                self.contacts.insert(contact_id, event.pii.clone().map(Box::new));
+            }
+            Event::ContactProfileChanged(_) => {
+                if let (Some(entry), Some(update)) = (self.contacts.get_mut(&contact_id), &event.pii) {
+                    let pii = entry.get_or_insert_with(Box::default);
+                    let keep = |new: &Option<String>, old: &mut Option<String>| {
+                        if new.is_some() {
+                            old.clone_from(new);
+                        }
+                    };
+                    keep(&update.display_name, &mut pii.display_name);
+                    keep(&update.phone, &mut pii.phone);
+                    keep(&update.wechat_id, &mut pii.wechat_id);
+                    keep(&update.email, &mut pii.email);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn pii(&self, contact_id: ContactId) -> Option<&Pii> {
+        self.contacts.get(&contact_id).and_then(|pii| pii.as_deref())
+    }
+
+    /// Contacts after `after` in id order.
+    pub fn ids_after(&self, after: Option<ContactId>) -> impl Iterator<Item = ContactId> + '_ {
+        use std::ops::Bound;
+        let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.contacts.range((start, Bound::Unbounded)).map(|(id, _)| *id)
+    }
+
+    /// Whether any personal field contains `text` (case-insensitive), or,
+    /// for a phone number in any format, the contact's number contains its digits.
+    pub fn matches(&self, contact_id: ContactId, text: &str) -> bool {
+        let needle = text.to_lowercase();
+        let digits = phone_digits(text);
+        self.pii(contact_id).is_some_and(|pii| {
+            [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]
+                .into_iter()
+                .flatten()
+                .any(|field| field.to_lowercase().contains(&needle))
+                || digits.as_ref().is_some_and(|digits| {
+                    pii.phone
+                        .as_deref()
+                        .and_then(phone_digits)
+                        .is_some_and(|phone| phone.contains(digits.as_str()))
+                })
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+}
+
+/// The digits of a phone number written in any common format (`+86 136
+/// 0000 1111`, `+8613600001111`, `(136) 0000-1111`), so numbers compare as
+/// E.164 does; `None` for text that is not a phone number.
+pub fn phone_digits(text: &str) -> Option<String> {
+    const PHONE_DIGITS_MIN: usize = 5;
+    let text = text.trim();
+    if !text.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+        return None;
+    }
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    (digits.len() >= PHONE_DIGITS_MIN).then_some(digits)
+}
+
+/// A projection and directory folded to the same position.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReadModel {
+    pub projection: Projection,
+    pub directory: Directory,
+    /// When the last event folded was recorded.
+    pub recorded_at: Option<rapport_domain::Timestamp>,
+}
+
+impl ReadModel {
+    /// One contact seen within `horizon`, folded again from its own
+    /// `events` under the policies and names of `base`.
+    pub fn for_contact(base: &ReadModel, events: &[RecordedEvent], horizon: Horizon) -> ReadModel {
+        let mut model = ReadModel {
+            projection: base.projection.seeded(),
+            directory: Directory::default(),
+            recorded_at: None,
+        };
+        for event in events.iter().filter(|event| horizon.counts(event)) {
+            model.apply(event);
+        }
+        model
+    }
+
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        self.projection.apply(event);
+        self.directory.apply(event);
+        self.recorded_at = Some(event.recorded_at);
+    }
+}
+
+/// Folds the ledger from its start up to and including `until` (everything
+/// if `None`): the state "as known at" that position.
+///
+/// One task reads raw pages while this one decodes and folds them, so on
+/// two cores the two halves overlap; the queue between them holds a few
+/// pages at most.
+pub async fn rebuild(store: &(impl EventStore + Clone), until: Option<Position>) -> Result<Projection, StoreError> {
+    Ok(rebuild_read_model(store, until).await?.projection)
+}
+
+/// As `rebuild`, with the contact directory (personal data) beside the projection.
+pub async fn rebuild_read_model(
+    store: &(impl EventStore + Clone),
+    until: Option<Position>,
+) -> Result<ReadModel, StoreError> {
+    rebuild_within(
+        store,
+        Horizon {
+            known_at: until,
+            occurred_by: None,
+        },
+    )
+    .await
+}
+
+/// The read model within `horizon`: the events recorded by its position
+/// that had occurred by its moment.
+pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon) -> Result<ReadModel, StoreError> {
+    let until = horizon.known_at;
+    let (pages, mut queue) = tokio::sync::mpsc::channel(REBUILD_PAGES_QUEUED);
+    let reader = store.clone();
+    let reading = tokio::spawn(async move {
+        let mut after = None;
+        loop {
+            let page = reader.read_all_raw(after, REBUILD_PAGE_EVENTS).await?;
+            let Some(last) = page.last().map(|event| event.position) else {
+                return Ok(());
+            };
+            after = Some(last);
+            let done = until.is_some_and(|until| last >= until);
+            if pages.send(page).await.is_err() || done {
+                return Ok(());
+            }
+        }
+    });
+    let mut model = ReadModel::default();
+    while let Some(page) = queue.recv().await {
+        for raw in page.into_iter().take_while(|event| horizon.knows(event.position)) {
+            let event = raw.decode()?;
+            if horizon.counts(&event) {
+                model.apply(&event);
+            }
+        }
+    }
+    reading
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("the ledger reader stopped: {e}")))??;
+    Ok(model)
+}
