@@ -36,6 +36,8 @@ use rapport_app::tokens::{Principal, TokenStore};
 pub const WEBSOCKETS_MAX: usize = 1_024;
 /// Messages queued for one WebSocket client before its subscriptions wait.
 const WEBSOCKET_QUEUED_MAX: usize = 64;
+/// How often the server reloads tokens another process created or revoked.
+const TOKEN_REFRESH: Duration = Duration::from_millis(250);
 /// How often an open WebSocket's token is checked again.
 const TOKEN_RECHECK: Duration = Duration::from_millis(250);
 /// `graphql-transport-ws` close code for a client no longer allowed in.
@@ -122,28 +124,15 @@ impl App {
                 message,
             )));
         };
-        match self.state.tokens.authenticate(token) {
-            Ok(Some(principal)) => Ok(principal),
-            Ok(None) => {
-                let message = "the token is unknown or revoked";
-                Err(Box::new(refuse(
-                    headers,
-                    StatusCode::UNAUTHORIZED,
-                    Code::Unauthenticated,
-                    message,
-                )))
-            }
-            Err(error) => {
-                tracing::error!(%error, "token store failed");
-                let message = "rapport failed to check the token";
-                Err(Box::new(refuse(
-                    headers,
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    Code::Internal,
-                    message,
-                )))
-            }
-        }
+        self.state.tokens.authenticate(token).ok_or_else(|| {
+            let message = "the token is unknown or revoked";
+            Box::new(refuse(
+                headers,
+                StatusCode::UNAUTHORIZED,
+                Code::Unauthenticated,
+                message,
+            ))
+        })
     }
 
     async fn execute(&self, headers: &HeaderMap, request: async_graphql::Request, principal: Principal) -> Response {
@@ -319,7 +308,7 @@ async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, he
             let candidates = [token_of_init(&payload), header_token].into_iter().flatten();
             let found = candidates
                 .filter_map(|token| {
-                    let principal = state.tokens.authenticate(&token).ok().flatten()?;
+                    let principal = state.tokens.authenticate(&token)?;
                     Some((token, principal))
                 })
                 .next();
@@ -356,7 +345,7 @@ async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, he
             },
             _ = recheck.tick() => {
                 let Some((token, principal)) = accepted.get() else { continue };
-                if matches!(app.state.tokens.authenticate(token), Ok(None)) {
+                if app.state.tokens.authenticate(token).is_none() {
                     tracing::warn!(name = %principal.name, role = %principal.role, "refused: the token was revoked; closing its WebSocket");
                     let close = CloseFrame { code: CLOSE_FORBIDDEN, reason: "the token was revoked".into() };
                     let _ = to_client.send(Message::Close(Some(close))).await;
@@ -445,7 +434,8 @@ pub async fn open_state_on(store_path: &std::path::Path, clock: Clock) -> anyhow
     let store = rapport_app::ledger::open_for_writing(store_path, "rapport-server")
         .await
         .with_context(|| format!("opening the ledger {}", store_path.display()))?;
-    let tokens = TokenStore::open(store_path)?;
+    let tokens = Arc::new(TokenStore::open(store_path)?);
+    tokens.keep_fresh(TOKEN_REFRESH);
     let live = Live::start(&store).await.context("rebuilding the projections")?;
     Ok(Arc::new(AppState {
         store,

@@ -20,7 +20,7 @@ pub const LEDGER_WALKS_MAX: usize = 2;
 pub struct AppState {
     pub store: SqliteStore,
     pub live: Arc<Live>,
-    pub tokens: TokenStore,
+    pub tokens: Arc<TokenStore>,
     pub metrics: Metrics,
     /// The last replayed read model, by position: auditors page through one
     /// past moment with many queries.

@@ -7,7 +7,10 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
 
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
@@ -92,19 +95,18 @@ pub fn tokens_path(ledger: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// The token file, with an in-memory cache of the valid token hashes that
-/// is reloaded whenever the file changes (another process may have created
-/// or revoked a token).
+type ValidTokens = HashMap<[u8; 32], Principal>;
+
+/// The token file, and in memory the valid tokens by hash. Authenticating
+/// reads that map without a lock and without SQL (it is swapped whole);
+/// it is reloaded after this process writes a token, and by `refresh` when
+/// the file changed underneath (another process created or revoked one).
 #[derive(Debug)]
 pub struct TokenStore {
     connection: Mutex<Connection>,
-    cache: Mutex<Cache>,
-}
-
-#[derive(Debug, Default)]
-struct Cache {
-    data_version: i64,
-    valid: HashMap<[u8; 32], Principal>,
+    valid: ArcSwap<ValidTokens>,
+    /// The file's `data_version` when `valid` was loaded.
+    loaded_version: AtomicI64,
 }
 
 impl TokenStore {
@@ -122,10 +124,47 @@ impl TokenStore {
                  revoked_at TEXT
              ) STRICT;",
         )?;
-        Ok(TokenStore {
+        let store = TokenStore {
+            valid: ArcSwap::from_pointee(HashMap::new()),
+            loaded_version: AtomicI64::new(0),
             connection: Mutex::new(connection),
-            cache: Mutex::new(Cache::default()),
-        })
+        };
+        store.reload(&*store.connection()?)?;
+        Ok(store)
+    }
+
+    fn reload(&self, connection: &Connection) -> anyhow::Result<()> {
+        let data_version: i64 = connection.pragma_query_value(None, "data_version", |row| row.get(0))?;
+        self.valid.store(Arc::new(load_valid(connection)?));
+        self.loaded_version.store(data_version, Ordering::Release);
+        Ok(())
+    }
+
+    /// Reloads the valid tokens if another process changed the file since.
+    pub fn refresh(&self) -> anyhow::Result<()> {
+        let connection = self.connection()?;
+        let data_version: i64 = connection.pragma_query_value(None, "data_version", |row| row.get(0))?;
+        if data_version != self.loaded_version.load(Ordering::Acquire) {
+            self.reload(&connection)?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes every `interval` on a background task for as long as the
+    /// store lives, so a token revoked by `rapport token revoke` in another
+    /// process stops working in a running server within that interval.
+    pub fn keep_fresh(self: &Arc<Self>, interval: std::time::Duration) {
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(interval);
+            loop {
+                ticks.tick().await;
+                let Some(store) = store.upgrade() else { return };
+                if let Err(error) = store.refresh() {
+                    tracing::warn!(%error, "reloading the tokens failed; the last ones loaded still hold");
+                }
+            }
+        });
     }
 
     fn connection(&self) -> anyhow::Result<std::sync::MutexGuard<'_, Connection>> {
@@ -154,20 +193,10 @@ impl TokenStore {
             "INSERT INTO tokens (name, role, hash, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, role.as_str(), hash(&secret), now],
         )?;
-        drop(connection);
-        self.invalidate()?;
+        // `data_version` only moves for other connections' writes: reload
+        // after our own.
+        self.reload(&connection)?;
         Ok(secret)
-    }
-
-    /// `data_version` only moves for other connections' writes: our own
-    /// must drop the cache themselves.
-    fn invalidate(&self) -> anyhow::Result<()> {
-        let mut cache = self
-            .cache
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the token cache is unusable after a panic"))?;
-        cache.valid.clear();
-        Ok(())
     }
 
     pub fn list(&self) -> anyhow::Result<Vec<TokenInfo>> {
@@ -210,27 +239,17 @@ impl TokenStore {
                 params![id_or_name, now],
             )?,
         };
-        drop(connection);
-        self.invalidate()?;
+        self.reload(&connection)?;
         Ok(revoked)
     }
 
-    /// The principal a bearer token stands for, if it is valid.
-    pub fn authenticate(&self, token: &str) -> anyhow::Result<Option<Principal>> {
+    /// The principal a bearer token stands for, if it is valid: no lock,
+    /// no SQL.
+    pub fn authenticate(&self, token: &str) -> Option<Principal> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 100 {
-            return Ok(None);
+            return None;
         }
-        let mut cache = self
-            .cache
-            .lock()
-            .map_err(|_| anyhow::anyhow!("the token cache is unusable after a panic"))?;
-        let connection = self.connection()?;
-        let data_version: i64 = connection.pragma_query_value(None, "data_version", |row| row.get(0))?;
-        if cache.valid.is_empty() || cache.data_version != data_version {
-            cache.valid = load_valid(&connection)?;
-            cache.data_version = data_version;
-        }
-        Ok(cache.valid.get(&hash(token)).cloned())
+        self.valid.load().get(&hash(token)).cloned()
     }
 
     /// Whether any token exists (a demo creates one per role only once).
@@ -247,7 +266,7 @@ impl TokenStore {
     }
 }
 
-fn load_valid(connection: &Connection) -> anyhow::Result<HashMap<[u8; 32], Principal>> {
+fn load_valid(connection: &Connection) -> anyhow::Result<ValidTokens> {
     let mut statement = connection.prepare("SELECT hash, name, role FROM tokens WHERE revoked_at IS NULL")?;
     let rows = statement.query_map([], |row| {
         Ok((

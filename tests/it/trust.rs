@@ -444,6 +444,36 @@ async fn revocation_scenario() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_by_another_process_stops_working_in_a_running_server() {
+    crate::support::hang_guard("the revocation from elsewhere", revoked_elsewhere_scenario()).await
+}
+
+async fn revoked_elsewhere_scenario() {
+    let mut server = TestServer::start().await;
+    let ledger = server._dir.path().join("rapport.db");
+    let secret = server
+        .server
+        .as_ref()
+        .expect("running")
+        .state
+        .tokens
+        .create(rapport_app::tokens::Role::Sales, "carol", "2026-01-01T00:00:00Z")
+        .expect("token");
+    server.tokens.insert("carol", secret);
+    server.ok("carol", "{ me { name } }", json!({})).await;
+    // `rapport token revoke carol`, as another process runs it.
+    let elsewhere = rapport_app::tokens::TokenStore::open(&ledger).expect("open the token file");
+    assert_eq!(elsewhere.revoke("carol", "2026-01-02T00:00:00Z").expect("revoke"), 1);
+    loop {
+        let (status, _) = server.gql("carol", "{ me { name } }", json!({})).await;
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn subscriptions_per_connection_are_capped() {
     crate::support::hang_guard("the subscription cap", subscription_cap_scenario()).await
 }
