@@ -340,7 +340,7 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
             let without = held.saturating_sub(violation_bytes) / contacts;
             println!("               {without} bytes per contact without the violation list");
         }
-        _ => println!("  memory       build with --features rapport-api/heap-accounting to count it"),
+        _ => println!("  memory       build with --features rapport-cli/heap-accounting to count it"),
     }
     println!(
         "  state size   {} bytes per relationship (before tags)",
