@@ -6,6 +6,7 @@
 //! an argument, so the same events always mean the same thing.
 
 pub mod decay;
+pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod gate;

@@ -9,12 +9,13 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 use rapport_domain::Relationship;
+use rapport_domain::decide::{RecordTouch, TouchRejection, decide_touch};
 use rapport_domain::event::TAGS_PER_CONTACT_MAX;
 use rapport_domain::policy::{BusinessTimeError, ClockRules};
 use rapport_domain::{
     ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactId, ContactReadded,
     ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, NewEvent, Pii, PolicyChanged,
-    ReplyReceived, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
+    ReplyReceived, StreamName, Timestamp, TouchAuthorization, TouchRecorded,
 };
 use rapport_store::{AppendResult, EventStore, ExpectedVersion, StoreError};
 use uuid::Uuid;
@@ -320,7 +321,8 @@ async fn already_recorded(
     state: &AppState,
     principal: &Principal,
     write: &Write,
-    touch: &TouchRecorded,
+    touch: &RecordTouch,
+    channel: rapport_domain::Channel,
 ) -> async_graphql::Result<Option<AppendResult>> {
     let Some(event) = state
         .store
@@ -333,7 +335,7 @@ async fn already_recorded(
     let same_touch = event.actor == principal.name
         && matches!(&event.event, Event::TouchRecorded(earlier)
             if earlier.mode == touch.mode
-                && earlier.channel == touch.channel
+                && earlier.channel == channel
                 && earlier.campaign_id == touch.campaign_id
                 && earlier.sender == touch.sender);
     if !same_touch {
@@ -465,72 +467,56 @@ impl Mutation {
         }
         let write = write_of!(ctx, input);
         let state = state(ctx)?;
-        let mode = rapport_domain::SendMode::from(input.mode);
-        let (decision, judged, channel, clock) = state.live.read(|model| {
+        let command = RecordTouch {
+            mode: input.mode.into(),
+            channel: input.channel.map(Into::into),
+            campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
+            sender: principal.name.clone(),
+            occurred_at: write.occurred_at,
+            override_reason: input.override_.map(|override_| override_.reason),
+        };
+        let (decided, view, judged) = state.live.read(|model| {
             check_contact(principal, model, write.contact_id)?;
             let relationship = model
                 .projection
                 .relationship(write.contact_id)
                 .ok_or_else(|| internal("contact vanished"))?;
-            let channel = input.channel.map(Into::into).unwrap_or(relationship.primary_channel());
-            let decision = model
-                .projection
-                .gate(write.contact_id, mode, Some(channel), write.occurred_at)
-                .ok_or_else(|| internal("contact vanished"))?;
-            state.metrics.record_verdict(decision.gate.verdict);
+            let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
+            let decided = decide_touch(
+                relationship,
+                model.projection.current_policy(),
+                &command,
+                &position,
+                write.now,
+            );
+            state.metrics.record_verdict(decided.gate.verdict);
             let view = GateDecision::new(
                 write.contact_id,
-                &decision.gate,
-                decision.position,
+                &decided.gate,
+                model.projection.position(),
                 model.projection.symbols(),
             );
-            Ok::<_, async_graphql::Error>((view, relationship.stream_version(), channel, clock_rules(model)))
+            Ok::<_, async_graphql::Error>((decided, view, relationship.stream_version()))
         })?;
-        let verdict = Verdict::from(decision.verdict);
-        // Only a manager's override may date a touch away from now, and the
-        // event says so.
-        let authorization = match input.override_ {
-            Some(override_) => {
-                clock.check_fact(write.occurred_at, write.now).map_err(business_time)?;
-                TouchAuthorization::Override {
-                    reason: override_.reason,
-                }
-            }
-            None => {
-                clock
-                    .check_gated_touch(write.occurred_at, write.now)
-                    .map_err(business_time)?;
-                TouchAuthorization::Gate {
-                    verdict,
-                    policy_version: decision.policy_version as u32,
-                    position: decision.position.clone().unwrap_or_default(),
-                }
-            }
-        };
-        let touch = TouchRecorded {
-            mode,
-            channel,
-            campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
-            sender: principal.name.clone(),
-            authorization,
-        };
         // A retry answers with the touch it recorded first, even when the
         // gate has closed since (that touch closed it).
         if input.idempotency_key.is_some()
-            && let Some(earlier) = already_recorded(state, principal, &write, &touch).await?
+            && let Some(earlier) = already_recorded(state, principal, &write, &command, decided.gate.channel).await?
         {
-            return Ok(result(&write, earlier, Some(decision)));
+            return Ok(result(&write, earlier, Some(view)));
         }
-        if verdict != Verdict::Allow && matches!(touch.authorization, TouchAuthorization::Gate { .. }) {
-            return Err(gate_denied(&decision));
-        }
+        let touch = match decided.outcome {
+            Ok(touch) => touch,
+            Err(TouchRejection::GateDenied) => return Err(gate_denied(&view)),
+            Err(TouchRejection::BusinessTime(refusal)) => return Err(business_time(refusal)),
+        };
         // The decision holds for the contact as it was: any event since
         // (a block, a reply) makes this a CONFLICT to retry, not a send the
         // gate never saw.
         let expected = write.expected_at(judged)?;
         let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
         let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
-        Ok(result(&write, appended, Some(decision)))
+        Ok(result(&write, appended, Some(view)))
     }
 
     async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
