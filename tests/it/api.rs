@@ -170,6 +170,20 @@ async fn the_schema_file_is_the_served_schema() {
     );
 }
 
+#[test]
+fn every_reason_code_is_a_value_of_the_schemas_enum() {
+    let sdl = rapport_api::graphql::sdl();
+    let start = sdl.find("enum ReasonCode {").expect("the ReasonCode enum");
+    let body = &sdl[start..start + sdl[start..].find('}').expect("its end")];
+    for code in rapport_domain::ReasonCode::ALL {
+        assert!(
+            body.lines().any(|line| line.trim() == code.as_str()),
+            "{} is not in the schema's ReasonCode",
+            code.as_str()
+        );
+    }
+}
+
 #[tokio::test]
 async fn requests_without_a_valid_token_are_unauthenticated() {
     let server = TestServer::start().await;

@@ -354,8 +354,18 @@ async fn already_recorded(
 }
 
 fn gate_denied(decision: &GateDecision) -> async_graphql::Error {
-    let reasons = serde_json::to_value(&decision.reasons).unwrap_or_default();
-    let verdict = serde_json::to_value(rapport_domain::Verdict::from(decision.verdict).as_str()).unwrap_or_default();
+    let verdict = rapport_domain::Verdict::from(decision.verdict).as_str();
+    let reasons: Vec<async_graphql::Value> = decision
+        .reasons
+        .iter()
+        .map(|reason| {
+            async_graphql::value!({
+                "code": rapport_domain::ReasonCode::from(reason.code).as_str(),
+                "message": reason.message.clone(),
+                "blocking": reason.blocking,
+            })
+        })
+        .collect();
     let next = decision.next_allowed_at.map(|at| at.to_rfc3339());
     let summary = decision
         .reasons
@@ -364,22 +374,9 @@ fn gate_denied(decision: &GateDecision) -> async_graphql::Error {
         .map(|r| r.message.as_str())
         .collect::<Vec<_>>()
         .join(" ");
-    error(
-        Code::GateDenied,
-        format!(
-            "the gate says {}: {summary}",
-            rapport_domain::Verdict::from(decision.verdict).as_str()
-        ),
-    )
-    .extend_with(|_, extensions| {
-        extensions.set(
-            "verdict",
-            async_graphql::Value::from_json(verdict.clone()).unwrap_or_default(),
-        );
-        extensions.set(
-            "reasons",
-            async_graphql::Value::from_json(reasons.clone()).unwrap_or_default(),
-        );
+    error(Code::GateDenied, format!("the gate says {verdict}: {summary}")).extend_with(move |_, extensions| {
+        extensions.set("verdict", verdict);
+        extensions.set("reasons", async_graphql::Value::List(reasons.clone()));
         if let Some(next) = &next {
             extensions.set("nextAllowedAt", next.clone());
         }

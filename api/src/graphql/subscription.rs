@@ -111,12 +111,7 @@ fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<Gat
 
 /// What makes two decisions different to a subscriber (not the moment).
 fn same_answer(a: &GateDecision, b: &GateDecision) -> bool {
-    let codes = |d: &GateDecision| {
-        d.reasons
-            .iter()
-            .map(|r| (r.code.clone(), r.blocking))
-            .collect::<Vec<_>>()
-    };
+    let codes = |d: &GateDecision| d.reasons.iter().map(|r| (r.code, r.blocking)).collect::<Vec<_>>();
     a.verdict == b.verdict && codes(a) == codes(b) && a.score == b.score && a.next_allowed_at == b.next_allowed_at
 }
 

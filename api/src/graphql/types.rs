@@ -42,6 +42,22 @@ mirror_enum!(Channel, rapport_domain::Channel, { Wechat, Wecom, Sms, Email, Phon
 mirror_enum!(Verdict, rapport_domain::Verdict, { Allow, Defer, RouteOneToOne, Deny });
 mirror_enum!(Band, rapport_domain::Band, { Strong, Warm, Cool, Cold, Lost });
 mirror_enum!(
+    /// Why the gate answered as it did: stable codes clients match on
+    /// (docs/scoring.md explains each).
+    ReasonCode, rapport_domain::ReasonCode, {
+    ContactDeletedUs,
+    Blocked,
+    OptedOut,
+    RecentComplaint,
+    HighValueContact,
+    RelationshipTooWeak,
+    NoRecentReplies,
+    NewContact,
+    FrequencyCap,
+    QuietHours,
+    UnansweredChats,
+});
+mirror_enum!(
     /// What a token's holder may do (see docs/api.md).
     Role, rapport_app::tokens::Role, {
     /// Sees and writes only the contacts they own.
@@ -105,10 +121,9 @@ impl From<rapport_domain::Strength> for Strength {
     }
 }
 
-#[derive(SimpleObject, Clone, Debug, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(SimpleObject, Clone, Debug)]
 pub struct Reason {
-    pub code: String,
+    pub code: ReasonCode,
     pub message: String,
     pub blocking: bool,
 }
@@ -156,7 +171,7 @@ impl GateDecision {
                 .reasons
                 .iter()
                 .map(|reason| Reason {
-                    code: reason.code.as_str().to_owned(),
+                    code: reason.code.into(),
                     message: reason.message(symbols),
                     blocking: reason.blocking,
                 })
@@ -489,7 +504,7 @@ impl Contact {
 #[derive(SimpleObject, Clone, Debug)]
 pub struct ViolationInfo {
     pub verdict: Verdict,
-    pub reason_codes: Vec<String>,
+    pub reason_codes: Vec<ReasonCode>,
     pub policy_version: i32,
     pub override_reason: Option<String>,
 }
@@ -498,7 +513,7 @@ impl From<&Violation> for ViolationInfo {
     fn from(violation: &Violation) -> Self {
         ViolationInfo {
             verdict: violation.verdict.into(),
-            reason_codes: violation.reasons.iter().map(|code| code.as_str().to_owned()).collect(),
+            reason_codes: violation.reasons.iter().map(ReasonCode::from).collect(),
             policy_version: violation.policy_version as i32,
             override_reason: violation.override_reason.as_deref().map(str::to_owned),
         }

@@ -32,10 +32,12 @@ INSERT INTO events (position, stream, version, event_id, event_type, schema_vers
                     payload, pii_digest, hash, ledger_digest)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
 const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2, ?3)";
-const FIND_EVENT: &str = "
-SELECT e.stream, e.version, e.position, e.event_type, e.actor, e.payload, p.data
+const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
+/// Only for ids already in the ledger (a retry): what it recorded.
+const RECORDED_CONTENT: &str = "
+SELECT e.event_type, e.actor, e.payload, p.data
 FROM events e LEFT JOIN pii p ON p.position = e.position
-WHERE e.event_id = ?1";
+WHERE e.position = ?1";
 const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
 /// One atomic append: a stream, what the caller expects of it, its events.
@@ -397,25 +399,39 @@ fn earlier_result(
     let mut find = transaction
         .prepare_cached(FIND_EVENT)
         .map_err(|e| sqlite_error(e, None))?;
+    let mut content = transaction
+        .prepare_cached(RECORDED_CONTENT)
+        .map_err(|e| sqlite_error(e, None))?;
     let mut found = Vec::with_capacity(events.len());
     for event in events {
+        // The common case, a new id, costs one index look-up.
         let row = find
             .query_row([event.event_id.as_bytes()], |row| {
-                let same_event = row.get_ref(3)?.as_str().ok() == Some(event.event_type)
-                    && row.get_ref(4)?.as_str().ok() == Some(event.actor.as_str())
-                    && row.get_ref(5)?.as_blob().ok() == Some(event.payload.as_slice())
-                    && row.get_ref(6)?.as_blob_or_null().ok().flatten()
-                        == event.pii.as_ref().map(|(pii, _)| pii.json.as_slice());
-                Ok(Recorded {
-                    stream: row.get(0)?,
-                    version: row.get(1)?,
-                    position: row.get(2)?,
-                    same_event,
-                })
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
             })
             .optional()
             .map_err(|e| sqlite_error(e, None))?;
-        found.push((event.event_id, row));
+        let recorded = match row {
+            None => None,
+            Some((stream, version, position)) => {
+                let same_event = content
+                    .query_row([position], |row| {
+                        Ok(row.get_ref(0)?.as_str().ok() == Some(event.event_type)
+                            && row.get_ref(1)?.as_str().ok() == Some(event.actor.as_str())
+                            && row.get_ref(2)?.as_blob().ok() == Some(event.payload.as_slice())
+                            && row.get_ref(3)?.as_blob_or_null().ok().flatten()
+                                == event.pii.as_ref().map(|(pii, _)| pii.json.as_slice()))
+                    })
+                    .map_err(|e| sqlite_error(e, None))?;
+                Some(Recorded {
+                    stream,
+                    version,
+                    position,
+                    same_event,
+                })
+            }
+        };
+        found.push((event.event_id, recorded));
     }
     let conflict = |event_id: Uuid, detail: &str| StoreError::IdempotencyConflict {
         stream: stream.to_owned(),
