@@ -42,6 +42,10 @@ const TOKEN_REFRESH: Duration = Duration::from_millis(250);
 const TOKEN_RECHECK: Duration = Duration::from_millis(250);
 /// `graphql-transport-ws` close code for a client no longer allowed in.
 const CLOSE_FORBIDDEN: u16 = 4403;
+/// How long a new WebSocket has to send an accepted `connection_init`.
+const WEBSOCKET_INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// `graphql-transport-ws` close code for a connection_init that never came.
+const CLOSE_INIT_TIMEOUT: u16 = 4408;
 
 /// Connections served at once; further ones wait in the listen queue.
 pub const CONNECTIONS_MAX: usize = 4_096;
@@ -330,6 +334,7 @@ async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, he
         .serve();
     futures::pin_mut!(serving);
     let mut served = false;
+    let opened = Instant::now();
     let mut recheck = tokio::time::interval(TOKEN_RECHECK);
     loop {
         tokio::select! {
@@ -344,7 +349,15 @@ async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, he
                 None => return,
             },
             _ = recheck.tick() => {
-                let Some((token, principal)) = accepted.get() else { continue };
+                let Some((token, principal)) = accepted.get() else {
+                    // A socket that never signs in would hold its place forever.
+                    if opened.elapsed() >= WEBSOCKET_INIT_TIMEOUT {
+                        let close = CloseFrame { code: CLOSE_INIT_TIMEOUT, reason: "connection_init did not come in time".into() };
+                        let _ = to_client.send(Message::Close(Some(close))).await;
+                        return;
+                    }
+                    continue;
+                };
                 if app.state.tokens.authenticate(token).is_none() {
                     tracing::warn!(name = %principal.name, role = %principal.role, "refused: the token was revoked; closing its WebSocket");
                     let close = CloseFrame { code: CLOSE_FORBIDDEN, reason: "the token was revoked".into() };

@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 /// What a token's holder may do (see docs/api.md).
@@ -250,19 +250,6 @@ impl TokenStore {
             return None;
         }
         self.valid.load().get(&hash(token)).cloned()
-    }
-
-    /// Whether any token exists (a demo creates one per role only once).
-    pub fn has_role(&self, role: Role) -> anyhow::Result<bool> {
-        let connection = self.connection()?;
-        let found: Option<i64> = connection
-            .query_row(
-                "SELECT id FROM tokens WHERE role = ?1 AND revoked_at IS NULL LIMIT 1",
-                [role.as_str()],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(found.is_some())
     }
 }
 

@@ -68,9 +68,14 @@ pub fn decide_touch(
                 position: position.to_owned(),
             }),
     };
+    // A gated touch must be allowed at its moment and now: the skew may not
+    // carry it past the start of quiet hours or a cap.
+    let allowed_now = || gate(relationship, policy, command.mode, command.channel, now).verdict == Verdict::Allow;
     let outcome = match authorization {
         Err(refusal) => Err(TouchRejection::BusinessTime(refusal)),
-        Ok(TouchAuthorization::Gate { .. }) if decision.verdict != Verdict::Allow => Err(TouchRejection::GateDenied),
+        Ok(TouchAuthorization::Gate { .. }) if decision.verdict != Verdict::Allow || !allowed_now() => {
+            Err(TouchRejection::GateDenied)
+        }
         Ok(authorization) => Ok(TouchRecorded {
             mode: command.mode,
             channel: decision.channel,
@@ -190,6 +195,16 @@ mod tests {
         }
         let within_skew = decide_touch(&relationship, &policy, &chat(at(4 * MINUTE), None), "42", at(0));
         assert!(within_skew.outcome.is_ok(), "{:?}", within_skew.outcome);
+    }
+
+    #[test]
+    fn the_skew_cannot_carry_a_touch_into_quiet_hours() {
+        // 21:02 in Shanghai, dated two minutes back, before quiet hours began.
+        let (relationship, policy) = contact(vec![]);
+        let now = at(10 * 60 * MINUTE + 2 * MINUTE);
+        let dated_before = at(10 * 60 * MINUTE - 2 * MINUTE);
+        let decided = decide_touch(&relationship, &policy, &chat(dated_before, None), "42", now);
+        assert_eq!(decided.outcome, Err(TouchRejection::GateDenied));
     }
 
     #[test]

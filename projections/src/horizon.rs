@@ -14,12 +14,6 @@ pub struct Horizon {
 }
 
 impl Horizon {
-    /// Everything the ledger holds.
-    pub const EVERYTHING: Horizon = Horizon {
-        known_at: None,
-        occurred_by: None,
-    };
-
     pub fn knows(&self, position: Position) -> bool {
         self.known_at.is_none_or(|known_at| position <= known_at)
     }

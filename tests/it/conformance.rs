@@ -556,8 +556,10 @@ pub async fn a_retry_carrying_another_fact_or_actor_under_the_same_id_is_refused
     for attempt in [other_actor, other_pii, other_fact] {
         let refused = store.append(stream, ExpectedVersion::Any, vec![attempt]).await;
         match refused {
-            Err(StoreError::IdempotencyConflict { detail, .. }) => {
-                assert!(!detail.contains("contact-"), "the refusal names a stream: {detail}")
+            Err(error @ StoreError::IdempotencyConflict { .. }) => {
+                let message = error.to_string();
+                assert_eq!(message.matches("contact-").count(), 1, "{message}");
+                assert!(message.contains(&stream.to_string()), "{message}");
             }
             other => panic!("a retry with another fact was answered {other:?}"),
         }
@@ -566,9 +568,9 @@ pub async fn a_retry_carrying_another_fact_or_actor_under_the_same_id_is_refused
         .append(contact_stream(6), ExpectedVersion::Any, vec![original])
         .await;
     match elsewhere {
-        Err(StoreError::IdempotencyConflict { detail, .. }) => assert!(
-            !detail.contains(&stream.to_string()),
-            "the refusal names the other stream: {detail}"
+        Err(error @ StoreError::IdempotencyConflict { .. }) => assert!(
+            !error.to_string().contains(&stream.to_string()),
+            "the refusal names the other stream: {error}"
         ),
         other => panic!("an id reused in another stream was answered {other:?}"),
     }

@@ -158,6 +158,7 @@ macro_rules! write_of {
     ($ctx:expr, $input:expr) => {
         Write::new(
             now($ctx)?,
+            super::auth::principal($ctx)?,
             $input.contact_id,
             $input.occurred_at,
             $input.idempotency_key,
@@ -179,6 +180,7 @@ struct Write {
 impl Write {
     fn new(
         now: Timestamp,
+        principal: &Principal,
         contact_id: Uuid,
         occurred_at: Option<DateTime<Utc>>,
         idempotency_key: Option<Uuid>,
@@ -193,10 +195,21 @@ impl Write {
             now,
             contact_id: ContactId(contact_id),
             occurred_at: occurred_at.map(timestamp).transpose()?.unwrap_or(now),
-            event_id: idempotency_key.unwrap_or_else(Uuid::now_v7),
+            event_id: idempotency_key.map_or_else(Uuid::now_v7, |key| own_event_id(principal, key)),
             expected,
         })
     }
+}
+
+/// Derives event ids from idempotency keys.
+const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_745f_6964_656d_706f_7465);
+
+/// The event id a caller's idempotency key stands for: derived from who
+/// asks and the key, so a key is the caller's own and can neither name nor
+/// probe an event someone else wrote.
+fn own_event_id(principal: &Principal, key: Uuid) -> Uuid {
+    let scoped = format!("{}:{}:{key}", principal.role, principal.name);
+    Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scoped.as_bytes())
 }
 
 impl Write {
@@ -256,7 +269,7 @@ fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>)
         event_id: write.event_id,
         position: appended.position.to_string(),
         contact_version: appended.next_expected_version as i64,
-        contact: Contact::new(write.contact_id, View::Live, at),
+        contact: Contact::new(write.contact_id, View::Live, at, at),
         decision,
     }
 }
@@ -404,10 +417,19 @@ impl Mutation {
             (_, Some(owner)) => owner.to_owned(),
             (_, None) => principal.name.clone(),
         };
+        // Sales staff may not pick ids: imported contacts' ids can be
+        // computed, and "already registered" would tell them who exists.
+        if principal.role == Role::Sales && input.id.is_some() {
+            return Err(bad_input(
+                "sales staff cannot choose a contact's id: leave id out, and use idempotencyKey to retry",
+            ));
+        }
         // A retry with the same key must land on the same stream: without an
-        // explicit id, the key is the contact's id.
-        let event_id = input.idempotency_key.unwrap_or_else(Uuid::now_v7);
-        let contact_id = ContactId(input.id.or(input.idempotency_key).unwrap_or_else(Uuid::now_v7));
+        // explicit id, the contact's id is the key's event id.
+        let event_id = input
+            .idempotency_key
+            .map_or_else(Uuid::now_v7, |key| own_event_id(principal, key));
+        let contact_id = ContactId(input.id.unwrap_or(event_id));
         let event = ContactRegistered {
             owner,
             primary_channel: input.primary_channel.into(),
@@ -447,12 +469,9 @@ impl Mutation {
         })?;
         // A retry answers with what it wrote first: only to whoever may see it now.
         if !state.live.read(|model| may_access(principal, model, contact_id)) {
-            return Err(error(
-                Code::Forbidden,
-                "this idempotencyKey belongs to a write whose contact you may not see",
-            ));
+            return Err(super::errors::not_found(format!("contact {contact_id}")));
         }
-        Ok(Contact::new(contact_id, View::Live, now))
+        Ok(Contact::new(contact_id, View::Live, now, now))
     }
 
     /// Records a touch the gate allows at its moment; anything else is

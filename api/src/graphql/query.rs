@@ -48,7 +48,8 @@ impl Query {
         let contact_id = ContactId(id);
         // Missing and not visible answer alike: NOT_FOUND.
         state.live.read(|model| check_contact(principal, model, contact_id))?;
-        Ok(Some(Contact::new(contact_id, View::Live, now(ctx)?)))
+        let now = now(ctx)?;
+        Ok(Some(Contact::new(contact_id, View::Live, now, now)))
     }
 
     /// Contacts in id order; the cursor is the last contact id seen.
@@ -109,7 +110,7 @@ impl Query {
         let mut connection = Connection::new(after.is_some(), has_next);
         connection.edges.extend(
             ids.into_iter()
-                .map(|id| Edge::new(id.0.to_string(), Contact::new(id, View::Live, at))),
+                .map(|id| Edge::new(id.0.to_string(), Contact::new(id, View::Live, at, at))),
         );
         Ok(connection)
     }
@@ -117,7 +118,7 @@ impl Query {
     /// May this contact be messaged in this mode at business moment `at`
     /// (default: now)? A past `at` counts only the events that had occurred
     /// by then.
-    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -133,7 +134,7 @@ impl Query {
         let state = state(ctx)?;
         let contact_id = ContactId(contact_id);
         state.live.read(|model| check_contact(principal, model, contact_id))?;
-        Contact::new(contact_id, View::Live, at)
+        Contact::new(contact_id, View::Live, at, now(ctx)?)
             .decide(ctx, mode, None, at)
             .await
     }

@@ -210,19 +210,23 @@ pub struct Contact {
     pub view: View,
     /// The moment `strength`, `gate` and the state default to.
     pub default_at: Timestamp,
+    /// When the request arrived: a moment at or after it needs no fold,
+    /// every event the view holds had happened by then.
+    now: Timestamp,
     /// The view at `default_at`, folded at most once per contact and request.
     at_default: Arc<tokio::sync::OnceCell<View>>,
 }
 
 /// Events of one contact folded again to see it at a past moment.
-pub const CONTACT_EVENTS_FOLDED_MAX: usize = 100_000;
+pub const CONTACT_EVENTS_FOLDED_MAX: usize = 10_000;
 
 impl Contact {
-    pub fn new(id: ContactId, view: View, default_at: Timestamp) -> Self {
+    pub fn new(id: ContactId, view: View, default_at: Timestamp, now: Timestamp) -> Self {
         Contact {
             id,
             view,
             default_at,
+            now,
             at_default: Arc::default(),
         }
     }
@@ -239,7 +243,7 @@ impl Contact {
     }
 
     async fn fold_at(&self, ctx: &Context<'_>, at: Timestamp) -> async_graphql::Result<View> {
-        if at >= super::now(ctx)? {
+        if at >= self.now {
             return Ok(self.view.clone());
         }
         let state = ctx.data::<Arc<AppState>>()?;
@@ -411,7 +415,7 @@ impl Contact {
     }
 
     /// The score at business moment `at` (default: the view's moment).
-    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
     async fn strength(&self, ctx: &Context<'_>, at: Option<DateTime<Utc>>) -> async_graphql::Result<Strength> {
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
         self.read_at(ctx, at, |model, r| {
@@ -422,7 +426,7 @@ impl Contact {
 
     /// The gate at business moment `at` (default: the view's moment): only
     /// events that had occurred by then count.
-    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -660,6 +664,7 @@ impl AuditView {
         self.model.projection.current_policy().version as i32
     }
 
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
     async fn contact(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Contact>> {
         let principal = super::auth::principal(ctx)?;
         let contact_id = ContactId(id);
@@ -668,10 +673,11 @@ impl AuditView {
             contact_id,
             View::Replay(Arc::clone(&self.model)),
             self.default_at,
+            super::now(ctx)?,
         )))
     }
 
-    #[graphql(complexity = "super::STORE_READ_COST + child_complexity")]
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
     async fn gate(
         &self,
         ctx: &Context<'_>,
@@ -683,8 +689,13 @@ impl AuditView {
         let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
         let contact_id = ContactId(contact_id);
         super::auth::check_contact(principal, &self.model, contact_id)?;
-        Contact::new(contact_id, View::Replay(Arc::clone(&self.model)), self.default_at)
-            .decide(ctx, mode, None, at)
-            .await
+        Contact::new(
+            contact_id,
+            View::Replay(Arc::clone(&self.model)),
+            self.default_at,
+            super::now(ctx)?,
+        )
+        .decide(ctx, mode, None, at)
+        .await
     }
 }

@@ -617,7 +617,7 @@ pub async fn replay(
     };
     let view = past_view(&store, known_at, business, zone, whose).await?;
     let other = match diff.map(point_of).transpose()? {
-        Some(Point::Position(position)) => Some(past_view(&store, Some(position), None, zone, whose).await?),
+        Some(Point::Position(position)) => Some(past_view(&store, Some(position), business, zone, whose).await?),
         Some(Point::Moment(moment)) => Some(past_view(&store, known_at, Some(moment), zone, whose).await?),
         None => None,
     };

@@ -56,7 +56,7 @@ struct Inner {
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
     idle_readers: Mutex<Vec<Connection>>,
-    reader_turns: tokio::sync::Semaphore,
+    reader_turns: Arc<tokio::sync::Semaphore>,
     commits: Arc<watch::Sender<Option<Position>>>,
     // Held for its lock; released when the store closes.
     _lock: Option<File>,
@@ -117,7 +117,7 @@ impl SqliteStore {
                     requests: None,
                     writer: None,
                     idle_readers: Mutex::new(vec![reader]),
-                    reader_turns: tokio::sync::Semaphore::new(READERS_MAX),
+                    reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                     commits,
                     _lock: None,
                 }),
@@ -143,7 +143,7 @@ impl SqliteStore {
                 requests: Some(requests),
                 writer: Some(writer),
                 idle_readers: Mutex::new(Vec::new()),
-                reader_turns: tokio::sync::Semaphore::new(READERS_MAX),
+                reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                 commits,
                 _lock: Some(lock),
             }),
@@ -182,14 +182,15 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let _turn = self
-            .inner
-            .reader_turns
-            .acquire()
+        // The turn moves into the blocking task: a cancelled request must
+        // not free it while its read still runs.
+        let turn = Arc::clone(&self.inner.reader_turns)
+            .acquire_owned()
             .await
             .map_err(|_| StoreError::Unavailable("the ledger is closing".to_owned()))?;
         let inner = Arc::clone(&self.inner);
         tokio::task::spawn_blocking(move || {
+            let _turn = turn;
             let pooled = inner.idle_readers.lock().map_err(|_| poisoned())?.pop();
             let connection = match pooled {
                 Some(connection) => connection,
