@@ -189,12 +189,7 @@ fn write_batch(
         .map_err(io)?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        let request_results = if request.all_or_nothing {
-            write_all_or_nothing(&transaction, cached_heads, written_heads, tail, &request.appends)?
-        } else {
-            write_each(&transaction, cached_heads, written_heads, tail, &request.appends)?
-        };
-        results.push(request_results);
+        results.push(write_request(&transaction, cached_heads, written_heads, tail, request)?);
     }
     transaction.commit().map_err(io)?;
     Ok(results)
@@ -202,53 +197,26 @@ fn write_batch(
 
 type Answers = Vec<Result<AppendResult, StoreError>>;
 
-/// Each append on its own: a refused one leaves the others in place.
-fn write_each(
+/// Writes one request's appends. Each on its own, a refused one leaves
+/// the others in place. All or nothing, a savepoint undoes the rows of the
+/// earlier ones when a later one is refused, the heads and tail they moved
+/// are put back, and every answer is the refusal, with its append's index.
+fn write_request(
     transaction: &Transaction<'_>,
     cached_heads: &HashMap<String, StreamHead>,
     written_heads: &mut HashMap<String, StreamHead>,
     tail: &mut Tail,
-    appends: &[PendingAppend],
-) -> Result<Answers, StoreError> {
-    let mut answers = Vec::with_capacity(appends.len());
-    for append in appends {
-        match append_one(transaction, cached_heads, written_heads, *tail, append) {
-            Ok(Applied::Written {
-                stream,
-                head,
-                tail: new_tail,
-                result,
-            }) => {
-                written_heads.insert(stream, head);
-                *tail = new_tail;
-                answers.push(Ok(result));
-            }
-            Ok(Applied::AlreadyWritten(result)) => answers.push(Ok(result)),
-            Err(Refusal::Refused(error)) => answers.push(Err(error)),
-            // Part of this append may be written: only a rollback of the
-            // whole transaction undoes it.
-            Err(Refusal::Fault(error)) => return Err(error),
-        }
-    }
-    Ok(answers)
-}
-
-/// Every append or none: a savepoint undoes the rows of the earlier ones
-/// when a later one is refused, and the heads and tail they moved are put
-/// back. Every answer is then the refusal, with the refused append's index.
-fn write_all_or_nothing(
-    transaction: &Transaction<'_>,
-    cached_heads: &HashMap<String, StreamHead>,
-    written_heads: &mut HashMap<String, StreamHead>,
-    tail: &mut Tail,
-    appends: &[PendingAppend],
+    request: &AppendRequest,
 ) -> Result<Answers, StoreError> {
     let io = |e| sqlite_error(e, None);
-    transaction.execute_batch("SAVEPOINT all_or_nothing").map_err(io)?;
+    let all_or_nothing = request.all_or_nothing;
+    if all_or_nothing {
+        transaction.execute_batch("SAVEPOINT all_or_nothing").map_err(io)?;
+    }
     let tail_before = *tail;
     let mut moved_heads: Vec<(String, Option<StreamHead>)> = Vec::new();
-    let mut answers = Vec::with_capacity(appends.len());
-    for (index, append) in appends.iter().enumerate() {
+    let mut answers = Vec::with_capacity(request.appends.len());
+    for (index, append) in request.appends.iter().enumerate() {
         match append_one(transaction, cached_heads, written_heads, *tail, append) {
             Ok(Applied::Written {
                 stream,
@@ -256,13 +224,16 @@ fn write_all_or_nothing(
                 tail: new_tail,
                 result,
             }) => {
-                let before = written_heads.insert(stream.clone(), head);
-                moved_heads.push((stream, before));
+                if all_or_nothing {
+                    moved_heads.push((stream.clone(), written_heads.insert(stream, head)));
+                } else {
+                    written_heads.insert(stream, head);
+                }
                 *tail = new_tail;
                 answers.push(Ok(result));
             }
             Ok(Applied::AlreadyWritten(result)) => answers.push(Ok(result)),
-            Err(Refusal::Refused(error)) => {
+            Err(Refusal::Refused(error)) if all_or_nothing => {
                 transaction
                     .execute_batch("ROLLBACK TO all_or_nothing; RELEASE all_or_nothing")
                     .map_err(io)?;
@@ -277,12 +248,17 @@ fn write_all_or_nothing(
                     index,
                     source: Box::new(error),
                 };
-                return Ok(appends.iter().map(|_| Err(refusal.clone())).collect());
+                return Ok(request.appends.iter().map(|_| Err(refusal.clone())).collect());
             }
+            Err(Refusal::Refused(error)) => answers.push(Err(error)),
+            // Part of this append may be written: only a rollback of the
+            // whole transaction undoes it.
             Err(Refusal::Fault(error)) => return Err(error),
         }
     }
-    transaction.execute_batch("RELEASE all_or_nothing").map_err(io)?;
+    if all_or_nothing {
+        transaction.execute_batch("RELEASE all_or_nothing").map_err(io)?;
+    }
     Ok(answers)
 }
 
