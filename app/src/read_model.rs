@@ -188,3 +188,43 @@ pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon)
         .map_err(|e| StoreError::Unavailable(format!("the ledger reader stopped: {e}")))??;
     Ok(model)
 }
+
+/// Events of one contact folded again to see it at a past moment.
+pub const CONTACT_EVENTS_FOLDED_MAX: usize = 10_000;
+
+/// Why a contact could not be folded again.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ContactFoldError {
+    #[error("contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again")]
+    TooManyEvents { contact_id: ContactId },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A contact's events within `horizon`, oldest first, at most
+/// `CONTACT_EVENTS_FOLDED_MAX`: what `ReadModel::for_contact` folds.
+pub async fn contact_events(
+    store: &dyn EventStore,
+    contact_id: ContactId,
+    horizon: Horizon,
+) -> Result<Vec<RecordedEvent>, ContactFoldError> {
+    let mut events = Vec::new();
+    let mut from_version = 0;
+    loop {
+        let page = store
+            .read_stream(
+                StreamName::Contact(contact_id),
+                from_version,
+                rapport_store::READ_LIMIT_MAX,
+            )
+            .await?;
+        let Some(last) = page.last().map(|event| event.version) else {
+            return Ok(events);
+        };
+        from_version = last + 1;
+        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
+        if events.len() > CONTACT_EVENTS_FOLDED_MAX {
+            return Err(ContactFoldError::TooManyEvents { contact_id });
+        }
+    }
+}

@@ -16,6 +16,7 @@ use super::errors::{Code, bad_input, error, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
 use crate::state::AppState;
 use rapport_app::read_model::ReadModel;
+use rapport_app::read_model::{ContactFoldError, contact_events};
 
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident, $domain:path, { $($(#[$variant_meta:meta])* $variant:ident),* $(,)? }) => {
@@ -217,9 +218,6 @@ pub struct Contact {
     at_default: Arc<tokio::sync::OnceCell<View>>,
 }
 
-/// Events of one contact folded again to see it at a past moment.
-pub const CONTACT_EVENTS_FOLDED_MAX: usize = 10_000;
-
 impl Contact {
     pub fn new(id: ContactId, view: View, default_at: Timestamp, now: Timestamp) -> Self {
         Contact {
@@ -252,7 +250,12 @@ impl Contact {
             known_at,
             occurred_by: Some(at),
         };
-        let events = contact_events(state, self.id, horizon).await?;
+        let events = contact_events(&state.store, self.id, horizon)
+            .await
+            .map_err(|refusal| match refusal {
+                ContactFoldError::TooManyEvents { .. } => error(Code::LimitExceeded, refusal.to_string()),
+                ContactFoldError::Store(store) => from_store(store),
+            })?;
         let folded = self
             .view
             .read(ctx, |model| ReadModel::for_contact(model, &events, horizon))?;
@@ -308,40 +311,6 @@ impl Contact {
         })
         .await?
         .ok_or_else(|| not_found(format!("contact {}", self.id)))
-    }
-}
-
-/// The contact's events within `horizon`, oldest first, bounded.
-async fn contact_events(
-    state: &AppState,
-    contact_id: ContactId,
-    horizon: Horizon,
-) -> async_graphql::Result<Vec<RecordedEvent>> {
-    let mut events = Vec::new();
-    let mut from_version = 0;
-    loop {
-        let page = state
-            .store
-            .read_stream(
-                StreamName::Contact(contact_id),
-                from_version,
-                rapport_store::READ_LIMIT_MAX,
-            )
-            .await
-            .map_err(from_store)?;
-        let Some(last) = page.last().map(|event| event.version) else {
-            return Ok(events);
-        };
-        from_version = last + 1;
-        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
-        if events.len() > CONTACT_EVENTS_FOLDED_MAX {
-            return Err(error(
-                Code::LimitExceeded,
-                format!(
-                    "contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again"
-                ),
-            ));
-        }
     }
 }
 

@@ -279,7 +279,7 @@ pub async fn check(
         known_at: known.projection.position(),
         occurred_by: Some(at),
     };
-    let events = contact_events(&store, id, horizon).await?;
+    let events = rapport_app::read_model::contact_events(&store, id, horizon).await?;
     let model = ReadModel::for_contact(&known, &events, horizon);
     let Some(decision) = model.projection.gate(id, mode, None, at) else {
         bail!("contact {id} had not been registered by {at}");
@@ -299,22 +299,6 @@ pub async fn check(
     } else {
         Outcome::No
     })
-}
-
-/// A contact's events within `horizon`, oldest first.
-async fn contact_events(store: &SqliteStore, id: ContactId, horizon: Horizon) -> anyhow::Result<Vec<RecordedEvent>> {
-    let mut events = Vec::new();
-    let mut from_version = 0;
-    loop {
-        let page = store
-            .read_stream(StreamName::Contact(id), from_version, rapport_store::READ_LIMIT_MAX)
-            .await?;
-        let Some(last) = page.last().map(|event| event.version) else {
-            return Ok(events);
-        };
-        from_version = last + 1;
-        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
-    }
 }
 
 fn parse_position(text: &str) -> anyhow::Result<Position> {
