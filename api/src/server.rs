@@ -25,11 +25,12 @@ use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::graphql::errors::Code;
+use crate::graphql::phases::Ran;
 use crate::graphql::{ApiSchema, ConnectionSubscriptions, build_schema};
 use crate::metrics::Metrics;
 use crate::state::{AppState, LEDGER_WALKS_MAX, PrincipalSubscriptions};
-use rapport_app::clock::Clock;
-use rapport_app::live::Live;
+use rapport_app::Core;
+use rapport_app::clock::{SharedClock, system_clock};
 use rapport_app::tokens::{Principal, TokenStore};
 
 /// WebSocket connections open at once; more are refused with 503.
@@ -140,50 +141,59 @@ impl App {
     }
 
     async fn execute(&self, headers: &HeaderMap, request: async_graphql::Request, principal: Principal) -> Response {
-        let mut response = self.schema.execute(request.data(principal)).await;
+        // A missing or misspelt `query` parameter is not a GraphQL request.
+        if request.query.trim().is_empty() {
+            return refuse(
+                headers,
+                StatusCode::BAD_REQUEST,
+                Code::BadInput,
+                "the request has no query",
+            );
+        }
+        let ran = Arc::new(Ran::default());
+        let mut response = self
+            .schema
+            .execute(request.data(principal).data(Arc::clone(&ran)))
+            .await;
         for error in &mut response.errors {
             ensure_code(error);
         }
-        // GraphQL-over-HTTP: with the new media type, a request that could
-        // not run at all (no data) is a 400; application/json is always 200.
-        let status = if wants_graphql_response_json(headers)
-            && response.data == async_graphql::Value::Null
-            && !response.errors.is_empty()
-        {
-            StatusCode::BAD_REQUEST
-        } else {
+        let mut body = serde_json::to_value(&response).unwrap_or_default();
+        // A request refused before it ran (syntax, validation, limits) has
+        // no `data` entry; with the new media type it is also a 400, while
+        // application/json clients always get 200.
+        let status = if ran.get() {
             StatusCode::OK
+        } else {
+            if let Some(fields) = body.as_object_mut() {
+                fields.remove("data");
+            }
+            if wants_graphql_response_json(headers) {
+                StatusCode::BAD_REQUEST
+            } else {
+                StatusCode::OK
+            }
         };
-        let body = serde_json::to_value(&response).unwrap_or_default();
         json_response(status, content_type(headers), &body)
     }
 }
 
-/// Errors raised by async-graphql itself (syntax, validation, limits) come
-/// without a code: give them one from the fixed list.
+/// Our own errors all carry a code; the only ones that come without are
+/// async-graphql's refusals of an input value it could not coerce.
 fn ensure_code(error: &mut ServerError) {
-    let has_code = error.extensions.as_ref().is_some_and(|extensions| {
-        serde_json::to_value(extensions)
-            .ok()
-            .and_then(|v| v.get("code").cloned())
-            .is_some()
-    });
-    if has_code {
-        return;
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", Code::BadInput.as_str());
     }
-    let message = error.message.to_lowercase();
-    let code = if ["too deep", "too complex", "too many", "limit", "recursive"]
-        .iter()
-        .any(|hint| message.contains(hint))
-    {
-        Code::LimitExceeded
-    } else {
-        Code::BadInput
-    };
-    error
-        .extensions
-        .get_or_insert_with(Default::default)
-        .set("code", code.as_str());
+}
+
+/// Whether a POST says its body is JSON (any charset parameter allowed).
+fn is_json_body(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
 async fn graphql_post(State(app): State<App>, headers: HeaderMap, request: Request) -> Response {
@@ -191,6 +201,10 @@ async fn graphql_post(State(app): State<App>, headers: HeaderMap, request: Reque
         Ok(principal) => principal,
         Err(refusal) => return *refusal,
     };
+    if !is_json_body(&headers) {
+        let message = "send the request as Content-Type: application/json";
+        return refuse(&headers, StatusCode::UNSUPPORTED_MEDIA_TYPE, Code::BadInput, message);
+    }
     let body = match tokio::time::timeout(
         BODY_READ_TIMEOUT,
         axum::body::to_bytes(request.into_body(), BODY_BYTES_MAX),
@@ -374,15 +388,15 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(app): State<App>) -> Response {
-    if let Some(failure) = app.state.live.failure() {
+    if let Some(failure) = app.state.core.live.failure() {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
             format!("projections stopped: {failure}\n"),
         )
             .into_response();
     }
-    match app.state.store.head().await {
-        Ok(head) if app.state.live.position() >= head.last_position => "ready\n".into_response(),
+    match app.state.core.store.head().await {
+        Ok(head) if app.state.core.live.position() >= head.last_position => "ready\n".into_response(),
         Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "projections are catching up\n").into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -439,26 +453,23 @@ pub fn app(state: Arc<AppState>) -> Router {
 
 /// Opens the ledger, its tokens and projections, on the system clock.
 pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppState>> {
-    open_state_on(store_path, Clock::SYSTEM).await
+    open_state_on(store_path, system_clock()).await
 }
 
 /// As `open_state`, on `clock`.
-pub async fn open_state_on(store_path: &std::path::Path, clock: Clock) -> anyhow::Result<Arc<AppState>> {
-    let store = rapport_app::ledger::open_for_writing(store_path, "rapport-server")
+pub async fn open_state_on(store_path: &std::path::Path, clock: SharedClock) -> anyhow::Result<Arc<AppState>> {
+    let core = Core::open(store_path, clock)
         .await
         .with_context(|| format!("opening the ledger {}", store_path.display()))?;
     let tokens = Arc::new(TokenStore::open(store_path)?);
     tokens.keep_fresh(TOKEN_REFRESH);
-    let live = Live::start(&store).await.context("rebuilding the projections")?;
     Ok(Arc::new(AppState {
-        store,
-        live,
+        core,
         tokens,
         metrics: Metrics::default(),
         last_replay: Mutex::new(None),
         ledger_walks: Semaphore::new(LEDGER_WALKS_MAX),
         subscriptions: PrincipalSubscriptions::default(),
-        clock,
     }))
 }
 

@@ -4,12 +4,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use rapport_domain::Position;
-use rapport_store::SqliteStore;
 use tokio::sync::Semaphore;
 
 use crate::metrics::Metrics;
-use rapport_app::clock::Clock;
-use rapport_app::live::Live;
+use rapport_app::Core;
 use rapport_app::read_model::ReadModel;
 use rapport_app::tokens::{Role, TokenStore};
 
@@ -18,8 +16,8 @@ pub const LEDGER_WALKS_MAX: usize = 2;
 
 #[derive(Debug)]
 pub struct AppState {
-    pub store: SqliteStore,
-    pub live: Arc<Live>,
+    /// The ledger, the live read model and the clock the use cases work on.
+    pub core: Core,
     pub tokens: Arc<TokenStore>,
     pub metrics: Metrics,
     /// The last replayed read model, by position: auditors page through one
@@ -27,7 +25,6 @@ pub struct AppState {
     pub last_replay: Mutex<Option<(Option<Position>, Arc<ReadModel>)>>,
     pub ledger_walks: Semaphore,
     pub subscriptions: PrincipalSubscriptions,
-    pub clock: Clock,
 }
 
 /// The subscriptions each principal holds open, over all connections.

@@ -4,25 +4,26 @@
 use std::path::Path;
 
 use rapport_domain::policy::ClockRules;
-use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, StreamName};
-use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
+use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, StreamName, Timestamp};
+use rapport_store::{EventStore, ExpectedVersion, SharedClock, SqliteOptions, SqliteStore, StoreError};
 use uuid::Uuid;
 
 /// Opens (creating if need be) the ledger at `path` for writing, and makes
 /// sure its policy stream starts with the default policy.
-pub async fn open_for_writing(path: &Path, actor: &str) -> Result<SqliteStore, StoreError> {
-    let store = SqliteStore::open(path)?;
-    ensure_policy(&store, actor).await?;
+/// Commits are recorded on `clock`.
+pub async fn open_for_writing(path: &Path, actor: &str, clock: SharedClock) -> Result<SqliteStore, StoreError> {
+    let now = clock.now();
+    let store = SqliteStore::open_with(path, SqliteOptions::writing_on(clock))?;
+    ensure_policy(&store, actor, now).await?;
     Ok(store)
 }
 
 /// Writes the default policy if the ledger has none. Safe to race: only
 /// the first writer of the policy stream succeeds.
-pub async fn ensure_policy(store: &dyn EventStore, actor: &str) -> Result<(), StoreError> {
+pub async fn ensure_policy(store: &dyn EventStore, actor: &str, now: Timestamp) -> Result<(), StoreError> {
     if !store.read_stream_raw(StreamName::Policy, 0, 1).await?.is_empty() {
         return Ok(());
     }
-    let now = crate::clock::Clock::SYSTEM.now();
     let event = NewEvent::new(
         Uuid::now_v7(),
         PolicyChanged {

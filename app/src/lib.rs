@@ -1,12 +1,23 @@
 //! The application layer every adapter (the GraphQL server, the command
-//! line) stands on: opening the ledger (`ledger`), the read model and its
-//! rebuilds (`read_model`), the live read model a server keeps current
-//! (`live`), API tokens (`tokens`) and the one clock (`clock`).
+//! line) stands on: the use cases that write (`write`), who may do what
+//! (`access`), the gate as adapters show it (`gate`), the typed errors
+//! they answer with (`error`), opening the ledger (`core`, `ledger`), the
+//! read model and its rebuilds (`read_model`), the live read model a
+//! server keeps current (`live`), API tokens (`tokens`) and the one clock
+//! (`clock`).
 //!
 //! Knows neither HTTP nor GraphQL nor the command line.
 
+pub mod access;
 pub mod clock;
+pub mod core;
+pub mod error;
+pub mod gate;
 pub mod ledger;
 pub mod live;
 pub mod read_model;
 pub mod tokens;
+pub mod write;
+
+pub use crate::core::Core;
+pub use error::{AppError, Code};

@@ -267,7 +267,12 @@ async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) 
 
 async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<Outcome> {
     let (_dir, store) = scratch_ledger()?;
-    rapport_app::ledger::ensure_policy(&store, "bench").await?;
+    rapport_app::ledger::ensure_policy(
+        &store,
+        "bench",
+        rapport_app::clock::Clock::now(&rapport_app::clock::SystemClock),
+    )
+    .await?;
     fill(&store, contacts, events_per_contact, 16).await?;
     let started = Instant::now();
     let projection = rapport_app::read_model::rebuild(&store, None).await?;
@@ -351,7 +356,12 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
 
 async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Result<Outcome> {
     let (dir, store) = scratch_ledger()?;
-    rapport_app::ledger::ensure_policy(&store, "bench").await?;
+    rapport_app::ledger::ensure_policy(
+        &store,
+        "bench",
+        rapport_app::clock::Clock::now(&rapport_app::clock::SystemClock),
+    )
+    .await?;
     fill(&store, contacts, 25, 16).await?;
     let path = store.path().to_path_buf();
     drop(store);

@@ -178,25 +178,20 @@ pub fn main() -> ExitCode {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
+    let ctx = commands::Invocation {
+        store: cli.store,
+        json: cli.json,
+        clock: rapport_app::clock::system_clock(),
+    };
     match cli.command {
-        Command::Ledger => commands::ledger(&cli.store, cli.json).await,
+        Command::Ledger => commands::ledger(&ctx).await,
         Command::Check {
             contact,
             mode,
             at,
             position,
-        } => {
-            commands::inspect::check(
-                &cli.store,
-                &contact,
-                &mode,
-                at.as_deref(),
-                position.as_deref(),
-                cli.json,
-            )
-            .await
-        }
-        Command::Timeline { contact } => commands::inspect::timeline(&cli.store, &contact, cli.json).await,
+        } => commands::inspect::check(&ctx, &contact, &mode, at.as_deref(), position.as_deref()).await,
+        Command::Timeline { contact } => commands::inspect::timeline(&ctx, &contact).await,
         Command::Replay {
             as_of,
             position,
@@ -209,20 +204,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
                 position: position.as_deref(),
                 known_at: known_at.as_deref(),
             };
-            commands::inspect::replay(&cli.store, when, contact.as_deref(), diff.as_deref(), cli.json).await
+            commands::inspect::replay(&ctx, when, contact.as_deref(), diff.as_deref()).await
         }
-        Command::Import { file } => commands::transfer::import(&cli.store, &file, cli.json).await,
-        Command::Export { contact } => commands::transfer::export(&cli.store, contact.as_deref()).await,
-        Command::Verify { digest, export } => {
-            commands::verify(&cli.store, digest.as_deref(), export.as_deref(), cli.json).await
-        }
+        Command::Import { file } => commands::transfer::import(&ctx, &file).await,
+        Command::Export { contact } => commands::transfer::export(&ctx, contact.as_deref()).await,
+        Command::Verify { digest, export } => commands::verify(&ctx, digest.as_deref(), export.as_deref()).await,
         Command::Bench(bench) => bench::run(bench).await,
         Command::Serve {
             listen,
             demo,
             demo_contacts,
-        } => commands::serve(&cli.store, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
-        Command::Token(command) => commands::token(&cli.store, command, cli.json),
+        } => commands::serve(&ctx, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
+        Command::Token(command) => commands::token(&ctx, command),
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());
             Ok(crate::Outcome::Yes)

@@ -3,11 +3,16 @@
 //! out. The rules live here and nowhere else; adapters translate commands
 //! in and rejections out.
 
-use crate::event::{Channel, SendMode, TouchAuthorization, TouchRecorded, Verdict};
+use crate::event::{
+    Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactReadded,
+    ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, Pii, ReplyReceived, SendMode,
+    TAGS_PER_CONTACT_MAX, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+};
 use crate::gate::{CompiledPolicy, GateDecision, gate};
-use crate::ids::CampaignId;
-use crate::policy::BusinessTimeError;
+use crate::ids::{CampaignId, StreamName};
+use crate::policy::{BusinessTimeError, ClockRules};
 use crate::relationship::Relationship;
+use crate::symbols::Symbols;
 use crate::time::Timestamp;
 
 /// Record a send to one contact, as someone asked for it.
@@ -88,6 +93,140 @@ pub fn decide_touch(
         gate: decision,
         outcome,
     }
+}
+
+/// A fact about an existing contact: something they did, or a change to
+/// how we file them. Touches sent through rapport go through
+/// [`decide_touch`]; `SeenElsewhere` is a touch another tool saw go out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact {
+    Replied {
+        channel: Option<Channel>,
+    },
+    Blocked {
+        channel: Option<Channel>,
+    },
+    Unblocked {
+        channel: Option<Channel>,
+    },
+    DeletedUs {
+        channel: Option<Channel>,
+    },
+    Readded {
+        channel: Option<Channel>,
+    },
+    Complained {
+        channel: Option<Channel>,
+        reason: Option<String>,
+    },
+    Consented {
+        granted: bool,
+        source: Option<String>,
+    },
+    Tagged {
+        tag: String,
+    },
+    Untagged {
+        tag: String,
+    },
+    SeenElsewhere {
+        mode: SendMode,
+        channel: Option<Channel>,
+        campaign_id: Option<CampaignId>,
+        sender: String,
+        source: String,
+    },
+}
+
+impl Fact {
+    /// Whether the fact was judged against the contact's state (a limit
+    /// looked at it) and must land on the version it was judged at, so that
+    /// two such facts at once cannot both pass.
+    pub fn pins_version(&self) -> bool {
+        matches!(self, Fact::Tagged { .. })
+    }
+}
+
+/// Why a fact is not recorded.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FactRejection {
+    #[error(transparent)]
+    BusinessTime(#[from] BusinessTimeError),
+    #[error("a contact carries at most {TAGS_PER_CONTACT_MAX} tags; remove one first")]
+    TooManyTags,
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+}
+
+/// Decides a fact about a contact at `occurred_at`: within the clock rules,
+/// on the contact's primary channel unless another is named, and within
+/// the contact's limits.
+pub fn decide_fact(
+    relationship: &Relationship,
+    symbols: &Symbols,
+    clock: &ClockRules,
+    fact: Fact,
+    occurred_at: Timestamp,
+    now: Timestamp,
+) -> Result<Event, FactRejection> {
+    clock.check_fact(occurred_at, now)?;
+    let on = |channel: Option<Channel>| channel.unwrap_or(relationship.primary_channel());
+    let event = match fact {
+        Fact::Replied { channel } => ReplyReceived { channel: on(channel) }.into(),
+        Fact::Blocked { channel } => ContactBlocked { channel: on(channel) }.into(),
+        Fact::Unblocked { channel } => ContactUnblocked { channel: on(channel) }.into(),
+        Fact::DeletedUs { channel } => ContactDeletedUs { channel: on(channel) }.into(),
+        Fact::Readded { channel } => ContactReadded { channel: on(channel) }.into(),
+        Fact::Complained { channel, reason } => ComplaintFiled {
+            channel: on(channel),
+            reason,
+        }
+        .into(),
+        Fact::Consented { granted: true, source } => ConsentGranted { source }.into(),
+        Fact::Consented { granted: false, source } => ConsentWithdrawn { source }.into(),
+        Fact::Tagged { tag } => {
+            let has_it = symbols
+                .lookup(&tag)
+                .is_some_and(|symbol| relationship.tags().contains(&symbol));
+            if !has_it && relationship.tags().len() >= TAGS_PER_CONTACT_MAX {
+                return Err(FactRejection::TooManyTags);
+            }
+            ContactTagged { tag }.into()
+        }
+        Fact::Untagged { tag } => ContactUntagged { tag }.into(),
+        Fact::SeenElsewhere {
+            mode,
+            channel,
+            campaign_id,
+            sender,
+            source,
+        } => TouchRecorded {
+            mode,
+            channel: on(channel),
+            campaign_id,
+            sender,
+            authorization: TouchAuthorization::External { source },
+        }
+        .into(),
+    };
+    Ok(event)
+}
+
+/// Decides a new contact's first event: dated within the clock rules, and
+/// valid as a registration (owner, zone, tags and personal data within
+/// their limits).
+pub fn decide_registration(
+    registration: ContactRegistered,
+    pii: Option<&Pii>,
+    stream: &StreamName,
+    clock: &ClockRules,
+    occurred_at: Timestamp,
+    now: Timestamp,
+) -> Result<Event, FactRejection> {
+    clock.check_fact(occurred_at, now)?;
+    let event = Event::from(registration);
+    event.validate(stream, pii)?;
+    Ok(event)
 }
 
 #[cfg(test)]
@@ -227,5 +366,143 @@ mod tests {
             "{:?}",
             tomorrow.outcome
         );
+    }
+
+    fn tagged(relationship: &Relationship, tag: &str, symbols: &Symbols) -> Result<Event, FactRejection> {
+        let fact = Fact::Tagged { tag: tag.into() };
+        decide_fact(relationship, symbols, &ClockRules::default(), fact, at(0), at(0))
+    }
+
+    /// A contact carrying `count` tags `t0`, `t1`, ...
+    fn carrying_tags(count: usize) -> (Relationship, Symbols) {
+        let mut symbols = Symbols::default();
+        let mut relationship = Relationship::default();
+        let registered = Event::from(ContactRegistered {
+            owner: "alice".into(),
+            primary_channel: Channel::Wechat,
+            time_zone: None,
+            tags: (0..count).map(|n| format!("t{n}")).collect(),
+        });
+        relationship.apply(&registered, 0, at(-DAY), &mut symbols);
+        (relationship, symbols)
+    }
+
+    #[test]
+    fn a_fact_lands_on_the_primary_channel_unless_another_is_named() {
+        let (relationship, policy) = contact(vec![]);
+        let symbols = Symbols::default();
+        let clock = &policy.policy.clock;
+        let on_primary = decide_fact(
+            &relationship,
+            &symbols,
+            clock,
+            Fact::Replied { channel: None },
+            at(0),
+            at(0),
+        );
+        assert_eq!(
+            on_primary,
+            Ok(ReplyReceived {
+                channel: Channel::Wechat
+            }
+            .into())
+        );
+        let named = Fact::Blocked {
+            channel: Some(Channel::Email),
+        };
+        let on_email = decide_fact(&relationship, &symbols, clock, named, at(0), at(0));
+        assert_eq!(
+            on_email,
+            Ok(ContactBlocked {
+                channel: Channel::Email
+            }
+            .into())
+        );
+    }
+
+    #[test]
+    fn a_fact_may_be_dated_in_the_past_but_not_beyond_the_skew_into_the_future() {
+        let (relationship, policy) = contact(vec![]);
+        let symbols = Symbols::default();
+        let clock = &policy.policy.clock;
+        let reply = || Fact::Replied { channel: None };
+        assert!(decide_fact(&relationship, &symbols, clock, reply(), at(-300 * DAY), at(0)).is_ok());
+        assert!(decide_fact(&relationship, &symbols, clock, reply(), at(4 * MINUTE), at(0)).is_ok());
+        assert!(matches!(
+            decide_fact(&relationship, &symbols, clock, reply(), at(6 * MINUTE), at(0)),
+            Err(FactRejection::BusinessTime(BusinessTimeError::InTheFuture { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_contact_at_the_tag_limit_takes_no_new_tag_but_may_be_tagged_again_with_one_it_has() {
+        let (relationship, symbols) = carrying_tags(TAGS_PER_CONTACT_MAX);
+        assert_eq!(
+            tagged(&relationship, "one-more", &symbols),
+            Err(FactRejection::TooManyTags)
+        );
+        assert!(
+            tagged(&relationship, "t0", &symbols).is_ok(),
+            "a tag it already carries"
+        );
+        let (below, symbols) = carrying_tags(TAGS_PER_CONTACT_MAX - 1);
+        assert!(tagged(&below, "one-more", &symbols).is_ok());
+    }
+
+    #[test]
+    fn only_facts_judged_against_a_limit_pin_the_version() {
+        assert!(Fact::Tagged { tag: "vip".into() }.pins_version());
+        assert!(!Fact::Untagged { tag: "vip".into() }.pins_version());
+        assert!(!Fact::Replied { channel: None }.pins_version());
+    }
+
+    #[test]
+    fn a_touch_seen_elsewhere_is_recorded_as_external_with_its_source() {
+        let (relationship, policy) = contact(vec![deleted_us()]);
+        let seen = Fact::SeenElsewhere {
+            mode: SendMode::Mass,
+            channel: None,
+            campaign_id: None,
+            sender: "bob".into(),
+            source: "old-crm".into(),
+        };
+        let event = decide_fact(
+            &relationship,
+            &Symbols::default(),
+            &policy.policy.clock,
+            seen,
+            at(0),
+            at(0),
+        );
+        let Ok(Event::TouchRecorded(touch)) = event else {
+            panic!("a touch: {event:?}");
+        };
+        assert_eq!(
+            touch.authorization,
+            TouchAuthorization::External {
+                source: "old-crm".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_registration_is_refused_when_dated_in_the_future_or_invalid() {
+        let stream = StreamName::Contact(crate::ids::ContactId(uuid::Uuid::from_u128(7)));
+        let clock = ClockRules::default();
+        let registration = |owner: &str| ContactRegistered {
+            owner: owner.into(),
+            primary_channel: Channel::Wechat,
+            time_zone: Some("Asia/Shanghai".into()),
+            tags: vec![],
+        };
+        assert!(decide_registration(registration("alice"), None, &stream, &clock, at(0), at(0)).is_ok());
+        assert!(matches!(
+            decide_registration(registration("alice"), None, &stream, &clock, at(DAY), at(0)),
+            Err(FactRejection::BusinessTime(_))
+        ));
+        assert!(matches!(
+            decide_registration(registration(" alice"), None, &stream, &clock, at(0), at(0)),
+            Err(FactRejection::Invalid(_))
+        ));
     }
 }

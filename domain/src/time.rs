@@ -78,6 +78,13 @@ impl FromStr for Timestamp {
     }
 }
 
+/// Where "now" comes from. Nothing in the domain reads a clock: decisions
+/// are handed `now`, and the layers above pass one clock everywhere (the
+/// system's in production, a manual one in tests).
+pub trait Clock: Send + Sync + fmt::Debug {
+    fn now(&self) -> Timestamp;
+}
+
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())

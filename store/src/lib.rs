@@ -7,6 +7,7 @@
 //! increase in commit order; a stream's versions run 0, 1, 2, … without gaps;
 //! an event id is written at most once.
 
+pub mod clock;
 mod error;
 mod prepare;
 mod raw;
@@ -20,6 +21,7 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName, Timestamp};
 
+pub use clock::{ManualClock, SharedClock, SystemClock, system_clock};
 pub use error::StoreError;
 pub use prepare::{PreparedEvent, prepare_append};
 pub use raw::{RawEvent, StoredPii};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use futures::{SinkExt, StreamExt};
 use rapport_api::server::{Server, open_state_on};
-use rapport_app::clock::Clock;
+use rapport_app::clock::{Clock, ManualClock, SystemClock};
 use rapport_app::tokens::Role;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -20,22 +20,26 @@ pub type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTls
 
 pub struct TestServer {
     pub server: Option<Server>,
+    /// The server's clock: it stands still unless a test moves it.
+    pub clock: Arc<ManualClock>,
     pub _dir: tempfile::TempDir,
     pub client: reqwest::Client,
     pub tokens: HashMap<&'static str, String>,
 }
 
 impl TestServer {
-    /// A server whose clock reads 11:00 in Shanghai today (inside every
+    /// A server whose clock stands at 11:00 in Shanghai today (inside every
     /// contact's active hours), whatever time it is where the tests run:
     /// gated touches happen now, and now must not be a quiet hour.
     pub async fn start() -> Self {
         const DAY: i64 = 86_400_000;
         const SHANGHAI_11_AM_UTC: i64 = 3 * 3_600_000;
-        let real = Clock::SYSTEM.now().as_millis();
-        let offset = real.div_euclid(DAY) * DAY + SHANGHAI_11_AM_UTC - real;
+        let today = SystemClock.now().as_millis().div_euclid(DAY) * DAY;
+        let clock = ManualClock::starting_at(rapport_domain::Timestamp::from_millis_unchecked(
+            today + SHANGHAI_11_AM_UTC,
+        ));
         let dir = tempfile::tempdir().expect("dir");
-        let state = open_state_on(&dir.path().join("rapport.db"), Clock::shifted(offset))
+        let state = open_state_on(&dir.path().join("rapport.db"), Arc::clone(&clock) as _)
             .await
             .expect("open state");
         let mut tokens = HashMap::new();
@@ -57,6 +61,7 @@ impl TestServer {
             .expect("start");
         TestServer {
             server: Some(server),
+            clock,
             _dir: dir,
             client: reqwest::Client::new(),
             tokens,
@@ -65,7 +70,7 @@ impl TestServer {
 
     /// RFC 3339 for `offset_secs` from now on the server's clock.
     pub fn at(&self, offset_secs: i64) -> String {
-        let now = self.server.as_ref().expect("running").state.clock.now();
+        let now = self.clock.now();
         now.plus_millis(offset_secs * 1_000).to_rfc3339()
     }
 
@@ -796,8 +801,8 @@ async fn an_auditor_replays_by_moment_and_verifies_against_a_saved_digest() {
         )
         .await["contact"]["timeline"]["edges"][0]["node"]["recordedAt"]
         .clone();
-    // Ledger time is in milliseconds: let it move on before the reply.
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // The reply is recorded a second later.
+    server.clock.advance_millis(1_000);
     server.ok("manager", REPLY, json!({ "id": id })).await;
 
     let replay = "query($at: DateTime!, $id: UUID!) { replay(knownAt: $at) { position recordedAt contact(id: $id) { version } } }";

@@ -581,9 +581,13 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
         // 03:00 UTC is 11:00 in Shanghai: inside the active hours.
         let now = Timestamp::from_millis_unchecked(1_795_230_000_000 + day * 86_400_000);
         let dir = tempfile::tempdir().expect("dir");
-        let store = rapport_app::ledger::open_for_writing(&dir.path().join("rapport.db"), "test")
-            .await
-            .expect("open");
+        let store = rapport_app::ledger::open_for_writing(
+            &dir.path().join("rapport.db"),
+            "test",
+            rapport_app::clock::system_clock(),
+        )
+        .await
+        .expect("open");
         let report = rapport_cli::demo::populate(&store, 60, 20_261_121, now)
             .await
             .expect("demo")

@@ -4,6 +4,7 @@ mod api;
 mod cli;
 mod conformance;
 mod crash;
+mod graphql_http;
 mod ledger;
 mod support;
 mod tamper;

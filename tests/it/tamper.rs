@@ -51,7 +51,7 @@ fn attacker(path: &Path) -> Connection {
 }
 
 async fn verify_copy(path: &Path, saved: Option<LedgerDigest>) -> rapport_store::Verification {
-    let store = SqliteStore::open_with(path, SqliteOptions { read_only: true }).expect("open the copy");
+    let store = SqliteStore::open_with(path, SqliteOptions::read_only()).expect("open the copy");
     verify(&store, saved).await.expect("verification runs")
 }
 
@@ -143,7 +143,7 @@ async fn changed_personal_data_is_detected_but_erased_personal_data_is_not_tampe
         "erasure must keep the chain whole: {:?}",
         report.finding
     );
-    let store = SqliteStore::open_with(&erased, SqliteOptions { read_only: true }).expect("open");
+    let store = SqliteStore::open_with(&erased, SqliteOptions::read_only()).expect("open");
     let events = read_everything(&store).await;
     assert_eq!(events[1].pii, None, "personal data still there after erasure");
     assert!(
@@ -183,7 +183,7 @@ async fn history_rewritten_with_recomputed_hashes_is_exposed_by_a_saved_digest()
             [],
         )
         .expect("edit");
-    let store = SqliteStore::open_with(&copy, SqliteOptions { read_only: true }).expect("open");
+    let store = SqliteStore::open_with(&copy, SqliteOptions::read_only()).expect("open");
     let raws = store.read_all_raw(None, 1_000).await.expect("read");
     drop(store);
     let mut stream_hashes = std::collections::HashMap::new();
@@ -233,7 +233,7 @@ async fn flipped_bytes_never_panic_and_never_pass_as_the_original() {
             damaged[at] ^= 1 << rng.u8(0..8);
         }
         std::fs::write(&copy, &damaged).expect("write copy");
-        let Ok(store) = SqliteStore::open_with(&copy, SqliteOptions { read_only: true }) else {
+        let Ok(store) = SqliteStore::open_with(&copy, SqliteOptions::read_only()) else {
             caught += 1;
             continue;
         };
@@ -276,7 +276,7 @@ async fn an_unknown_event_type_is_an_error_naming_its_position() {
             [],
         )
         .expect("edit");
-    let store = SqliteStore::open_with(&copy, SqliteOptions { read_only: true }).expect("open");
+    let store = SqliteStore::open_with(&copy, SqliteOptions::read_only()).expect("open");
     let read = store.read_all(None, 100).await;
     match read {
         Err(StoreError::Decode { position, .. }) => assert_eq!(position.to_string(), "9"),
@@ -293,7 +293,13 @@ async fn a_ledger_from_a_newer_rapport_is_refused() {
         .pragma_update(None, "user_version", 99)
         .expect("bump");
     for read_only in [false, true] {
-        let opened = SqliteStore::open_with(&copy, SqliteOptions { read_only });
+        let opened = SqliteStore::open_with(
+            &copy,
+            SqliteOptions {
+                read_only,
+                ..SqliteOptions::default()
+            },
+        );
         assert!(
             matches!(opened, Err(StoreError::NewerFormat { found: 99, .. })),
             "{opened:?}"
@@ -320,7 +326,7 @@ async fn files_that_are_not_ledgers_are_refused_and_left_alone() {
         .execute_batch("CREATE TABLE t (x INTEGER)")
         .expect("create");
     assert!(matches!(SqliteStore::open(&other), Err(StoreError::NotALedger { .. })));
-    let missing = SqliteStore::open_with(dir.path().join("missing.db"), SqliteOptions { read_only: true });
+    let missing = SqliteStore::open_with(dir.path().join("missing.db"), SqliteOptions::read_only());
     assert!(matches!(missing, Err(StoreError::NotALedger { .. })));
 }
 
@@ -329,7 +335,7 @@ async fn a_second_writer_on_the_same_file_is_refused() {
     let ledger = TempLedger::new();
     let second = SqliteStore::open(ledger.path());
     assert!(matches!(second, Err(StoreError::Unavailable(_))), "{second:?}");
-    let reader = SqliteStore::open_with(ledger.path(), SqliteOptions { read_only: true }).expect("readers are welcome");
+    let reader = SqliteStore::open_with(ledger.path(), SqliteOptions::read_only()).expect("readers are welcome");
     let refused = reader
         .append(contact_stream(1), ExpectedVersion::Any, vec![reply(1)])
         .await;

@@ -1,35 +1,12 @@
-//! The fixed list of error codes every GraphQL error carries in
-//! `extensions.code`. Internal details are logged, never sent.
+//! Errors as GraphQL shows them: the message, and the stable code from
+//! the application's fixed list in `extensions.code`. Internal details are
+//! logged, never sent.
 
 use async_graphql::ErrorExtensions;
+use rapport_app::AppError;
+pub use rapport_app::Code;
+use rapport_app::gate::Judged;
 use rapport_store::StoreError;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    BadInput,
-    Conflict,
-    GateDenied,
-    LimitExceeded,
-    Internal,
-}
-
-impl Code {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Code::Unauthenticated => "UNAUTHENTICATED",
-            Code::Forbidden => "FORBIDDEN",
-            Code::NotFound => "NOT_FOUND",
-            Code::BadInput => "BAD_INPUT",
-            Code::Conflict => "CONFLICT",
-            Code::GateDenied => "GATE_DENIED",
-            Code::LimitExceeded => "LIMIT_EXCEEDED",
-            Code::Internal => "INTERNAL",
-        }
-    }
-}
 
 pub fn error(code: Code, message: impl Into<String>) -> async_graphql::Error {
     async_graphql::Error::new(message).extend_with(|_, extensions| extensions.set("code", code.as_str()))
@@ -46,6 +23,10 @@ pub fn not_found(what: impl std::fmt::Display) -> async_graphql::Error {
 /// An unexpected failure: logged in full, answered in general terms.
 pub fn internal(detail: impl std::fmt::Display) -> async_graphql::Error {
     tracing::error!(%detail, "internal error");
+    general_failure()
+}
+
+fn general_failure() -> async_graphql::Error {
     error(
         Code::Internal,
         "rapport failed to answer; the details are in the server log",
@@ -53,17 +34,58 @@ pub fn internal(detail: impl std::fmt::Display) -> async_graphql::Error {
 }
 
 pub fn from_store(store_error: StoreError) -> async_graphql::Error {
-    let code = match &store_error {
-        StoreError::InBatch { source, .. } => match &**source {
-            StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
-            StoreError::TooManyEvents { .. } => Code::LimitExceeded,
-            other if other.is_caller_error() => Code::BadInput,
-            _ => return internal(&store_error),
-        },
-        StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
-        StoreError::InvalidEvent { .. } | StoreError::EventTooLarge { .. } | StoreError::EmptyAppend => Code::BadInput,
-        StoreError::TooManyEvents { .. } => Code::LimitExceeded,
-        _ => return internal(&store_error),
-    };
-    error(code, store_error.to_string())
+    from_app(store_error.into())
+}
+
+/// A use case's refusal, with its code and what the caller needs to act
+/// on it: the batch item refused, or the gate's decision.
+pub fn from_app(refusal: AppError) -> async_graphql::Error {
+    let code = refusal.code();
+    match refusal {
+        // Logged where it arose.
+        AppError::Internal(_) => general_failure(),
+        AppError::BadInput {
+            message,
+            index: Some(index),
+        } => bad_input(message).extend_with(|_, extensions| extensions.set("index", index as i32)),
+        AppError::GateDenied(judged) => gate_denied(&judged, code),
+        other => error(code, other.to_string()),
+    }
+}
+
+fn gate_denied(judged: &Judged, code: Code) -> async_graphql::Error {
+    let verdict = judged.decision.verdict.as_str();
+    let reasons: Vec<async_graphql::Value> = judged
+        .decision
+        .reasons
+        .iter()
+        .zip(&judged.messages)
+        .map(|(reason, message)| {
+            async_graphql::value!({
+                "code": reason.code.as_str(),
+                "message": message.clone(),
+                "blocking": reason.blocking,
+            })
+        })
+        .collect();
+    let next = judged.decision.next_allowed_at.map(|at| at.to_rfc3339());
+    let message = format!("the gate says {verdict}: {}", judged.blocking_summary());
+    error(code, message).extend_with(move |_, extensions| {
+        extensions.set("verdict", verdict);
+        extensions.set("reasons", async_graphql::Value::List(reasons.clone()));
+        if let Some(next) = &next {
+            extensions.set("nextAllowedAt", next.clone());
+        }
+    })
+}
+
+/// Turns a use case's result into a resolver's, keeping the error's code.
+pub trait OrRefusal<T> {
+    fn or_refusal(self) -> async_graphql::Result<T>;
+}
+
+impl<T> OrRefusal<T> for Result<T, AppError> {
+    fn or_refusal(self) -> async_graphql::Result<T> {
+        self.map_err(from_app)
+    }
 }

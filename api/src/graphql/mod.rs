@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod errors;
 mod mutation;
+pub mod phases;
 mod query;
 mod subscription;
 pub mod types;
@@ -30,7 +31,6 @@ pub const COMPLEXITY_MAX: usize = 2_000;
 pub const RECURSIVE_DEPTH_MAX: usize = 32;
 pub const PAGE_SIZE_DEFAULT: usize = 20;
 pub const PAGE_SIZE_MAX: usize = 100;
-pub const INGEST_BATCH_MAX: usize = 1_000;
 pub const SEARCH_CHARS_MAX: usize = 100;
 
 /// What a field that reads the store costs on top of its selection.
@@ -54,8 +54,8 @@ pub fn page_cost(first: Option<i32>) -> usize {
 pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
     Schema::build(Query, Mutation, Subscription)
         .data(state)
-        .limit_depth(DEPTH_MAX)
-        .limit_complexity(COMPLEXITY_MAX)
+        // Depth and complexity are checked by `phases`, with their own code.
+        .extension(phases::Phases)
         .limit_recursive_depth(RECURSIVE_DEPTH_MAX)
         .finish()
 }
@@ -75,7 +75,7 @@ pub fn to_datetime(at: Timestamp) -> DateTime<Utc> {
 
 /// Now, on the server's clock.
 pub fn now(ctx: &async_graphql::Context<'_>) -> async_graphql::Result<Timestamp> {
-    Ok(ctx.data::<Arc<AppState>>()?.clock.now())
+    Ok(ctx.data::<Arc<AppState>>()?.core.clock.now())
 }
 
 /// A page size: `first` if given (1 to `PAGE_SIZE_MAX`), else the default.

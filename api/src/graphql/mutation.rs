@@ -1,32 +1,23 @@
-//! Mutations: every write becomes one ledger event (or, for ingestion, a
-//! validated batch). Writes are idempotent by `idempotencyKey`, optimistic
-//! by `expectedVersion`, and answered only once the projection has applied
+//! Mutations: each resolver translates its input into a use case of
+//! `rapport_app::write` and the answer back; the rules live there and in
+//! the domain. Writes are idempotent by `idempotencyKey`, optimistic by
+//! `expectedVersion`, and answered only once the read model has applied
 //! them (read-your-writes).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use async_graphql::{Context, Enum, ErrorExtensions, InputObject, Json, Object};
+use async_graphql::{Context, Enum, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
-use rapport_domain::Relationship;
-use rapport_domain::decide::{RecordTouch, TouchRejection, decide_touch};
-use rapport_domain::event::TAGS_PER_CONTACT_MAX;
-use rapport_domain::policy::{BusinessTimeError, ClockRules};
-use rapport_domain::{
-    ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactId, ContactReadded,
-    ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, NewEvent, Pii, PolicyChanged,
-    ReplyReceived, StreamName, Timestamp, TouchAuthorization, TouchRecorded,
-};
-use rapport_store::{AppendResult, EventStore, ExpectedVersion, StoreError};
+use rapport_app::write::{self, Observed, RegisterContact, TouchRequest, WriteOptions, Written};
+use rapport_domain::decide::Fact;
+use rapport_domain::{CampaignId, ContactId, Pii};
 use uuid::Uuid;
 
-use super::auth::{INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, may_access, require};
-use super::errors::{Code, bad_input, error, from_store, internal};
+use super::auth::principal;
+use super::errors::{OrRefusal, bad_input, internal};
+use super::timestamp;
 use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
-use super::{INGEST_BATCH_MAX, now, timestamp};
 use crate::state::AppState;
-use rapport_app::read_model::ReadModel;
-use rapport_app::tokens::{Principal, Role};
 
 #[derive(Debug)]
 pub struct Mutation;
@@ -152,426 +143,139 @@ pub struct PolicyInput {
     pub expected_version: Option<i32>,
 }
 
-/// The write options every contact input carries (`contactId`,
-/// `occurredAt`, `idempotencyKey`, `expectedVersion`).
-macro_rules! write_of {
-    ($ctx:expr, $input:expr) => {
-        Write::new(
-            now($ctx)?,
-            super::auth::principal($ctx)?,
-            $input.contact_id,
-            $input.occurred_at,
-            $input.idempotency_key,
-            $input.expected_version,
-        )?
+/// The write options of a contact input, checked and typed.
+fn options(
+    occurred_at: Option<DateTime<Utc>>,
+    idempotency_key: Option<Uuid>,
+    expected_version: Option<i64>,
+) -> async_graphql::Result<WriteOptions> {
+    let expected_version = match expected_version {
+        None => None,
+        Some(version) => Some(
+            u64::try_from(version)
+                .map_err(|_| bad_input(format!("expectedVersion must be 0 or more, got {version}")))?,
+        ),
     };
-}
-
-/// The options every contact write shares.
-struct Write {
-    /// When the request arrived, on the server's clock.
-    now: Timestamp,
-    contact_id: ContactId,
-    occurred_at: Timestamp,
-    event_id: Uuid,
-    expected: ExpectedVersion,
-}
-
-impl Write {
-    fn new(
-        now: Timestamp,
-        principal: &Principal,
-        contact_id: Uuid,
-        occurred_at: Option<DateTime<Utc>>,
-        idempotency_key: Option<Uuid>,
-        expected_version: Option<i64>,
-    ) -> async_graphql::Result<Self> {
-        let expected = match expected_version {
-            None => ExpectedVersion::StreamExists,
-            Some(version) if version >= 0 => ExpectedVersion::Exact(version as u64),
-            Some(version) => return Err(bad_input(format!("expectedVersion must be 0 or more, got {version}"))),
-        };
-        Ok(Write {
-            now,
-            contact_id: ContactId(contact_id),
-            occurred_at: occurred_at.map(timestamp).transpose()?.unwrap_or(now),
-            event_id: idempotency_key.map_or_else(Uuid::now_v7, |key| own_event_id(principal, key)),
-            expected,
-        })
-    }
-}
-
-/// Derives event ids from idempotency keys.
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_745f_6964_656d_706f_7465);
-
-/// The event id a caller's idempotency key stands for: derived from who
-/// asks and the key, so a key is the caller's own and can neither name nor
-/// probe an event someone else wrote.
-fn own_event_id(principal: &Principal, key: Uuid) -> Uuid {
-    let scoped = format!("{}:{}:{key}", principal.role, principal.name);
-    Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scoped.as_bytes())
-}
-
-impl Write {
-    /// The version to append against when a decision was taken on the
-    /// contact at `judged`: a client expecting another version is told at
-    /// once, and an event appended since makes the append a CONFLICT.
-    fn expected_at(&self, judged: u64) -> async_graphql::Result<ExpectedVersion> {
-        match self.expected {
-            ExpectedVersion::Exact(given) if given != judged => Err(error(
-                Code::Conflict,
-                format!("expectedVersion is {given}, but the contact was judged at version {judged}; read it again"),
-            )),
-            _ => Ok(ExpectedVersion::Exact(judged)),
-        }
-    }
+    Ok(WriteOptions {
+        occurred_at: occurred_at.map(timestamp).transpose()?,
+        idempotency_key,
+        expected_version,
+    })
 }
 
 fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppState>> {
     ctx.data::<Arc<AppState>>()
 }
 
-fn business_time(refusal: BusinessTimeError) -> async_graphql::Error {
-    bad_input(refusal.to_string())
-}
-
-/// The clock rules of the policy in force.
-fn clock_rules(model: &ReadModel) -> ClockRules {
-    model.projection.current_policy().policy.clock.clone()
-}
-
-/// Appends one event and waits until the projection has applied it.
-async fn append_event(
-    state: &AppState,
-    stream: StreamName,
-    expected: ExpectedVersion,
-    event: NewEvent,
-) -> Result<AppendResult, rapport_store::StoreError> {
-    let result = state.store.append(stream, expected, vec![event]).await?;
-    state.metrics.record_appended(1);
-    state.live.wait_for(result.position).await?;
-    Ok(result)
-}
-
-async fn append(
-    state: &AppState,
-    stream: StreamName,
-    expected: ExpectedVersion,
-    event: NewEvent,
-) -> async_graphql::Result<AppendResult> {
-    append_event(state, stream, expected, event).await.map_err(from_store)
-}
-
-fn result(write: &Write, appended: AppendResult, decision: Option<GateDecision>) -> RecordResult {
+fn record_result(written: Written, decision: Option<GateDecision>) -> RecordResult {
     // The contact as it stands once the write is applied, at its moment.
-    let at = write.now;
     RecordResult {
-        event_id: write.event_id,
-        position: appended.position.to_string(),
-        contact_version: appended.next_expected_version as i64,
-        contact: Contact::new(write.contact_id, View::Live, at, at),
+        event_id: written.event_id,
+        position: written.position.to_string(),
+        contact_version: written.contact_version as i64,
+        contact: Contact::new(written.contact_id, View::Live, written.at, written.at),
         decision,
     }
 }
 
-/// Whether a fact needs the contact as it was judged (a rule looked at
-/// its state) or may land on whatever version the contact has by then.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Pinned {
-    ToJudgedVersion,
-    No,
-}
-
-/// Records a fact about an existing contact the caller may write. `rule`
-/// sees the contact first and may refuse the fact.
+/// Records `fact` about the input's contact.
 async fn record(
     ctx: &Context<'_>,
-    write: Write,
-    event: impl FnOnce(rapport_domain::Channel) -> Event,
-    channel: Option<Channel>,
-    pinned: Pinned,
-    rule: impl FnOnce(&ReadModel, &Relationship) -> async_graphql::Result<()>,
+    contact_id: Uuid,
+    fact: Fact,
+    options: async_graphql::Result<WriteOptions>,
 ) -> async_graphql::Result<RecordResult> {
-    let principal = require(ctx, WRITERS, "record contact events")?;
+    let principal = principal(ctx)?;
+    let options = options?;
     let state = state(ctx)?;
-    let (primary, judged, clock) = state.live.read(|model| {
-        check_contact(principal, model, write.contact_id)?;
-        let relationship = model
-            .projection
-            .relationship(write.contact_id)
-            .ok_or_else(|| internal("contact vanished"))?;
-        rule(model, relationship)?;
-        Ok::<_, async_graphql::Error>((
-            relationship.primary_channel(),
-            relationship.stream_version(),
-            clock_rules(model),
-        ))
-    })?;
-    clock.check_fact(write.occurred_at, write.now).map_err(business_time)?;
-    let expected = match pinned {
-        Pinned::ToJudgedVersion => write.expected_at(judged)?,
-        Pinned::No => write.expected,
-    };
-    let channel = channel.map(Into::into).unwrap_or(primary);
-    let new_event = NewEvent::new(
-        write.event_id,
-        event(channel),
-        write.occurred_at,
-        principal.name.clone(),
-    );
-    let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
-    Ok(result(&write, appended, None))
-}
-
-fn no_rule(_: &ReadModel, _: &Relationship) -> async_graphql::Result<()> {
-    Ok(())
-}
-
-/// A retried touch: the event with this id in the contact's stream, if it
-/// is there. It must be the same touch by the same caller; any other use
-/// of the key is a CONFLICT.
-async fn already_recorded(
-    state: &AppState,
-    principal: &Principal,
-    write: &Write,
-    touch: &RecordTouch,
-    channel: rapport_domain::Channel,
-) -> async_graphql::Result<Option<AppendResult>> {
-    let Some(event) = state
-        .store
-        .read_event(StreamName::Contact(write.contact_id), write.event_id)
+    let written = write::record_fact(&state.core, principal, ContactId(contact_id), fact, &options)
         .await
-        .map_err(from_store)?
-    else {
-        return Ok(None);
+        .or_refusal()?;
+    state.metrics.record_appended(1);
+    Ok(record_result(written, None))
+}
+
+/// The options of a contact input, by field name.
+macro_rules! options_of {
+    ($input:expr) => {
+        options($input.occurred_at, $input.idempotency_key, $input.expected_version)
     };
-    let same_touch = event.actor == principal.name
-        && matches!(&event.event, Event::TouchRecorded(earlier)
-            if earlier.mode == touch.mode
-                && earlier.channel == channel
-                && earlier.campaign_id == touch.campaign_id
-                && earlier.sender == touch.sender);
-    if !same_touch {
-        return Err(error(
-            Code::Conflict,
-            format!(
-                "idempotencyKey {} was already used for a different write",
-                write.event_id
-            ),
-        ));
-    }
-    Ok(Some(AppendResult {
-        next_expected_version: event.version,
-        position: event.position,
-    }))
 }
 
-fn gate_denied(decision: &GateDecision) -> async_graphql::Error {
-    let verdict = rapport_domain::Verdict::from(decision.verdict).as_str();
-    let reasons: Vec<async_graphql::Value> = decision
-        .reasons
-        .iter()
-        .map(|reason| {
-            async_graphql::value!({
-                "code": rapport_domain::ReasonCode::from(reason.code).as_str(),
-                "message": reason.message.clone(),
-                "blocking": reason.blocking,
-            })
-        })
-        .collect();
-    let next = decision.next_allowed_at.map(|at| at.to_rfc3339());
-    let summary = decision
-        .reasons
-        .iter()
-        .filter(|r| r.blocking)
-        .map(|r| r.message.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    error(Code::GateDenied, format!("the gate says {verdict}: {summary}")).extend_with(move |_, extensions| {
-        extensions.set("verdict", verdict);
-        extensions.set("reasons", async_graphql::Value::List(reasons.clone()));
-        if let Some(next) = &next {
-            extensions.set("nextAllowedAt", next.clone());
-        }
-    })
-}
-
-fn ingest_error(index: usize, problem: impl std::fmt::Display) -> async_graphql::Error {
-    bad_input(format!("event {index}: {problem}; nothing was written"))
-        .extend_with(|_, extensions| extensions.set("index", index as i32))
+fn channel(channel: Option<Channel>) -> Option<rapport_domain::Channel> {
+    channel.map(Into::into)
 }
 
 #[Object]
 impl Mutation {
     async fn register_contact(&self, ctx: &Context<'_>, input: RegisterContactInput) -> async_graphql::Result<Contact> {
-        let principal = require(ctx, WRITERS, "register contacts")?;
-        // Owners are compared by exact name: trim what was typed.
-        let owner = input.owner.as_deref().map(str::trim);
-        let owner = match (principal.role, owner) {
-            (Role::Sales, Some(owner)) if owner != principal.name => {
-                return Err(error(
-                    Code::Forbidden,
-                    "sales staff register contacts for themselves only",
-                ));
-            }
-            (_, Some(owner)) => owner.to_owned(),
-            (_, None) => principal.name.clone(),
-        };
-        // Sales staff may not pick ids: imported contacts' ids can be
-        // computed, and "already registered" would tell them who exists.
-        if principal.role == Role::Sales && input.id.is_some() {
-            return Err(bad_input(
-                "sales staff cannot choose a contact's id: leave id out, and use idempotencyKey to retry",
-            ));
-        }
-        // A retry with the same key must land on the same stream: without an
-        // explicit id, the contact's id is the key's event id.
-        let event_id = input
-            .idempotency_key
-            .map_or_else(Uuid::now_v7, |key| own_event_id(principal, key));
-        let contact_id = ContactId(input.id.unwrap_or(event_id));
-        let event = ContactRegistered {
-            owner,
+        let principal = principal(ctx)?;
+        let command = RegisterContact {
+            id: input.id.map(ContactId),
+            owner: input.owner,
             primary_channel: input.primary_channel.into(),
             time_zone: input.time_zone,
             tags: input.tags.unwrap_or_default(),
+            pii: Pii {
+                display_name: input.display_name,
+                phone: input.phone,
+                wechat_id: input.wechat_id,
+                email: input.email,
+            },
+            occurred_at: input.occurred_at.map(timestamp).transpose()?,
+            idempotency_key: input.idempotency_key,
         };
-        let pii = Pii {
-            display_name: input.display_name,
-            phone: input.phone,
-            wechat_id: input.wechat_id,
-            email: input.email,
-        };
-        let now = now(ctx)?;
-        let occurred_at = input.occurred_at.map(timestamp).transpose()?.unwrap_or(now);
         let state = state(ctx)?;
-        state
-            .live
-            .read(clock_rules)
-            .check_fact(occurred_at, now)
-            .map_err(business_time)?;
-        let mut new_event = NewEvent::new(event_id, event, occurred_at, principal.name.clone());
-        if pii != Pii::default() {
-            new_event = new_event.with_pii(pii);
-        }
-        append_event(
-            state,
-            StreamName::Contact(contact_id),
-            ExpectedVersion::NoStream,
-            new_event,
-        )
-        .await
-        .map_err(|e| match e {
-            rapport_store::StoreError::WrongExpectedVersion { .. } => {
-                error(Code::Conflict, format!("contact {contact_id} is already registered"))
-            }
-            other => from_store(other),
-        })?;
-        // A retry answers with what it wrote first: only to whoever may see it now.
-        if !state.live.read(|model| may_access(principal, model, contact_id)) {
-            return Err(super::errors::not_found(format!("contact {contact_id}")));
-        }
-        Ok(Contact::new(contact_id, View::Live, now, now))
+        let written = write::register_contact(&state.core, principal, command)
+            .await
+            .or_refusal()?;
+        state.metrics.record_appended(1);
+        Ok(Contact::new(written.contact_id, View::Live, written.at, written.at))
     }
 
     /// Records a touch the gate allows at its moment; anything else is
     /// GATE_DENIED (with the decision) unless a manager overrides it.
     async fn record_touch(&self, ctx: &Context<'_>, input: RecordTouchInput) -> async_graphql::Result<RecordResult> {
-        let principal = require(ctx, WRITERS, "record touches")?;
-        if input.override_.is_some() {
-            require(ctx, OVERRIDERS, "override the gate")?;
-        }
-        let write = write_of!(ctx, input);
-        let state = state(ctx)?;
-        let command = RecordTouch {
+        let principal = principal(ctx)?;
+        let request = TouchRequest {
+            contact_id: ContactId(input.contact_id),
             mode: input.mode.into(),
-            channel: input.channel.map(Into::into),
-            campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
-            sender: principal.name.clone(),
-            occurred_at: write.occurred_at,
+            channel: channel(input.channel),
+            campaign_id: input.campaign_id.map(CampaignId),
             override_reason: input.override_.map(|override_| override_.reason),
+            options: options_of!(input)?,
         };
-        let (decided, view, judged) = state.live.read(|model| {
-            check_contact(principal, model, write.contact_id)?;
-            let relationship = model
-                .projection
-                .relationship(write.contact_id)
-                .ok_or_else(|| internal("contact vanished"))?;
-            let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
-            let decided = decide_touch(
-                relationship,
-                model.projection.current_policy(),
-                &command,
-                &position,
-                write.now,
-            );
-            state.metrics.record_verdict(decided.gate.verdict);
-            let view = GateDecision::new(
-                write.contact_id,
-                &decided.gate,
-                model.projection.position(),
-                model.projection.symbols(),
-            );
-            Ok::<_, async_graphql::Error>((decided, view, relationship.stream_version()))
-        })?;
-        // A retry answers with the touch it recorded first, even when the
-        // gate has closed since (that touch closed it).
-        if input.idempotency_key.is_some()
-            && let Some(earlier) = already_recorded(state, principal, &write, &command, decided.gate.channel).await?
-        {
-            return Ok(result(&write, earlier, Some(view)));
+        let state = state(ctx)?;
+        let touched = write::record_touch(&state.core, principal, request).await;
+        if let Err(rapport_app::AppError::GateDenied(judged)) = &touched {
+            state.metrics.record_verdict(judged.decision.verdict);
         }
-        let touch = match decided.outcome {
-            Ok(touch) => touch,
-            Err(TouchRejection::GateDenied) => return Err(gate_denied(&view)),
-            Err(TouchRejection::BusinessTime(refusal)) => return Err(business_time(refusal)),
-        };
-        // The decision holds for the contact as it was: any event since
-        // (a block, a reply) makes this a CONFLICT to retry, not a send the
-        // gate never saw.
-        let expected = write.expected_at(judged)?;
-        let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
-        let appended = append(state, StreamName::Contact(write.contact_id), expected, new_event).await?;
-        Ok(result(&write, appended, Some(view)))
+        let touched = touched.or_refusal()?;
+        state.metrics.record_verdict(touched.judged.decision.verdict);
+        state.metrics.record_appended(1);
+        let decision = GateDecision::new(&touched.judged);
+        Ok(record_result(touched.written, Some(decision)))
     }
 
     async fn record_reply(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        record(
-            ctx,
-            write,
-            |channel| ReplyReceived { channel }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let fact = Fact::Replied {
+            channel: channel(input.channel),
+        };
+        record(ctx, input.contact_id, fact, options_of!(input)).await
     }
 
     async fn record_block(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        record(
-            ctx,
-            write,
-            |channel| ContactBlocked { channel }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let fact = Fact::Blocked {
+            channel: channel(input.channel),
+        };
+        record(ctx, input.contact_id, fact, options_of!(input)).await
     }
 
     async fn record_unblock(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        record(
-            ctx,
-            write,
-            |channel| ContactUnblocked { channel }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let fact = Fact::Unblocked {
+            channel: channel(input.channel),
+        };
+        record(ctx, input.contact_id, fact, options_of!(input)).await
     }
 
     /// The contact deleted us (removed the friend).
@@ -580,30 +284,18 @@ impl Mutation {
         ctx: &Context<'_>,
         input: ContactEventInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        record(
-            ctx,
-            write,
-            |channel| ContactDeletedUs { channel }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let fact = Fact::DeletedUs {
+            channel: channel(input.channel),
+        };
+        record(ctx, input.contact_id, fact, options_of!(input)).await
     }
 
     /// The contact added us again.
     async fn record_readd(&self, ctx: &Context<'_>, input: ContactEventInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        record(
-            ctx,
-            write,
-            |channel| ContactReadded { channel }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let fact = Fact::Readded {
+            channel: channel(input.channel),
+        };
+        record(ctx, input.contact_id, fact, options_of!(input)).await
     }
 
     async fn record_complaint(
@@ -611,66 +303,31 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RecordComplaintInput,
     ) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        let reason = input.reason;
-        record(
-            ctx,
-            write,
-            move |channel| ComplaintFiled { channel, reason }.into(),
-            input.channel,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let options = options_of!(input);
+        let fact = Fact::Complained {
+            channel: channel(input.channel),
+            reason: input.reason,
+        };
+        record(ctx, input.contact_id, fact, options).await
     }
 
     async fn set_consent(&self, ctx: &Context<'_>, input: SetConsentInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        let (granted, source) = (input.granted, input.source);
-        let event = move |_| {
-            if granted {
-                ConsentGranted { source }.into()
-            } else {
-                ConsentWithdrawn { source }.into()
-            }
+        let options = options_of!(input);
+        let fact = Fact::Consented {
+            granted: input.granted,
+            source: input.source,
         };
-        record(ctx, write, event, None, Pinned::No, no_rule).await
+        record(ctx, input.contact_id, fact, options).await
     }
 
     async fn tag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        let tag = input.tag;
-        let limit = |model: &ReadModel, relationship: &Relationship| {
-            let known = model.projection.symbols().lookup(&tag);
-            let has_it = known.is_some_and(|symbol| relationship.tags().contains(&symbol));
-            if !has_it && relationship.tags().len() >= TAGS_PER_CONTACT_MAX {
-                return Err(error(
-                    Code::LimitExceeded,
-                    format!("a contact carries at most {TAGS_PER_CONTACT_MAX} tags; remove one first"),
-                ));
-            }
-            Ok(())
-        };
-        // Pinned, so that two taggings at once cannot both pass the limit.
-        let event = {
-            let tag = tag.clone();
-            move |_| ContactTagged { tag }.into()
-        };
-        record(ctx, write, event, None, Pinned::ToJudgedVersion, limit).await
+        let options = options_of!(input);
+        record(ctx, input.contact_id, Fact::Tagged { tag: input.tag }, options).await
     }
 
     async fn untag_contact(&self, ctx: &Context<'_>, input: TagInput) -> async_graphql::Result<RecordResult> {
-        let write = write_of!(ctx, input);
-        let tag = input.tag;
-        record(
-            ctx,
-            write,
-            move |_| ContactUntagged { tag }.into(),
-            None,
-            Pinned::No,
-            no_rule,
-        )
-        .await
+        let options = options_of!(input);
+        record(ctx, input.contact_id, Fact::Untagged { tag: input.tag }, options).await
     }
 
     /// Appends facts observed elsewhere. Every item is checked first: one
@@ -681,140 +338,94 @@ impl Mutation {
         ctx: &Context<'_>,
         events: Vec<IngestEventInput>,
     ) -> async_graphql::Result<IngestResult> {
-        let principal = require(ctx, INGESTERS, "ingest events")?;
-        if events.len() > INGEST_BATCH_MAX {
-            return Err(error(
-                Code::LimitExceeded,
-                format!("at most {INGEST_BATCH_MAX} events per batch, got {}", events.len()),
-            ));
-        }
-        let state = state(ctx)?;
-        let prepared = prepare_ingest(state, principal, events, now(ctx)?)?;
-        let head_before = state.store.head().await.map_err(from_store)?.last_position;
-        // In the given order, each event an append of its own (so each is
-        // idempotent on its own id), all of them or none.
-        let appends = prepared
+        let principal = principal(ctx)?;
+        write::may_ingest(principal, events.len()).or_refusal()?;
+        let observed = events
             .into_iter()
-            .map(|(stream, event)| (stream, ExpectedVersion::StreamExists, vec![event]))
-            .collect();
-        let results = state
-            .store
-            .append_all_or_nothing(appends)
-            .await
-            .map_err(|refusal| match refusal {
-                StoreError::InBatch { index, source } if source.is_caller_error() => ingest_error(index, source),
-                other => from_store(other),
-            })?;
-        let mut appended = 0;
-        let mut duplicates = 0;
-        let mut last = head_before;
-        for result in results {
-            if Some(result.position) <= head_before {
-                duplicates += 1;
-            } else {
-                appended += 1;
-                last = last.max(Some(result.position));
-            }
-        }
-        state.metrics.record_appended(appended as u64);
-        if let Some(position) = last {
-            state.live.wait_for(position).await.map_err(from_store)?;
-        }
+            .enumerate()
+            .map(|(index, input)| observed(principal, input).map_err(|problem| in_batch(index, problem)))
+            .collect::<async_graphql::Result<Vec<_>>>()?;
+        let state = state(ctx)?;
+        let ingested = write::ingest(&state.core, principal, observed).await.or_refusal()?;
+        state.metrics.record_appended(ingested.appended as u64);
         Ok(IngestResult {
-            appended,
-            duplicates,
-            position: last.map(|p| p.to_string()),
+            appended: ingested.appended as i32,
+            duplicates: ingested.duplicates as i32,
+            position: ingested.position.map(|p| p.to_string()),
         })
     }
 
     /// Puts a new policy in force (admins only).
     async fn set_policy(&self, ctx: &Context<'_>, input: PolicyInput) -> async_graphql::Result<Policy> {
-        let principal = require(ctx, POLICY_WRITERS, "change the policy")?;
+        let principal = principal(ctx)?;
+        let expected_version = match input.expected_version {
+            None => None,
+            Some(version) => Some(
+                u32::try_from(version)
+                    .ok()
+                    .filter(|version| *version >= 1)
+                    .ok_or_else(|| bad_input(format!("expectedVersion must be 1 or more, got {version}")))?,
+            ),
+        };
+        // The role before the document: nobody but an admin learns how it would parse.
+        rapport_app::access::require(principal, rapport_app::access::POLICY_WRITERS, "change the policy")
+            .or_refusal()?;
         let policy: rapport_domain::Policy = serde_json::from_value(input.document.0)
             .map_err(|e| bad_input(format!("the policy document does not parse: {e}")))?;
-        policy.validate().map_err(|e| bad_input(e.to_string()))?;
-        let expected = match input.expected_version {
-            Some(version) if version >= 1 => ExpectedVersion::Exact(version as u64 - 1),
-            Some(version) => return Err(bad_input(format!("expectedVersion must be 1 or more, got {version}"))),
-            None => ExpectedVersion::Any,
-        };
         let state = state(ctx)?;
-        let event = NewEvent::new(
-            Uuid::now_v7(),
-            PolicyChanged { policy },
-            now(ctx)?,
-            principal.name.clone(),
-        );
-        append(state, StreamName::Policy, expected, event).await?;
-        state
-            .live
-            .read(|model| model.projection.policies().last().map(Policy::new))
-            .unwrap_or_else(|| Err(internal("no policy after a policy change")))
+        let version = write::set_policy(&state.core, principal, policy, expected_version)
+            .await
+            .or_refusal()?;
+        state.metrics.record_appended(1);
+        state.core.live.read(|model| {
+            let in_force = model
+                .projection
+                .policies()
+                .iter()
+                .find(|in_force| in_force.policy.version == version)
+                .ok_or_else(|| internal(format!("policy version {version} is not in the read model")))?;
+            Policy::new(in_force)
+        })
     }
 }
 
-fn prepare_ingest(
-    state: &AppState,
-    principal: &Principal,
-    events: Vec<IngestEventInput>,
-    now: Timestamp,
-) -> async_graphql::Result<Vec<(StreamName, NewEvent)>> {
-    let mut seen = HashSet::new();
-    state.live.read(|model| {
-        let clock = clock_rules(model);
-        events
-            .into_iter()
-            .enumerate()
-            .map(|(index, input)| {
-                let contact_id = ContactId(input.contact_id);
-                let Some(relationship) = model.projection.relationship(contact_id) else {
-                    return Err(ingest_error(index, format!("contact {contact_id} is not registered")));
-                };
-                if !seen.insert(input.event_id) {
-                    return Err(ingest_error(
-                        index,
-                        format!("event id {} appears twice", input.event_id),
-                    ));
-                }
-                let channel = input.channel.map(Into::into).unwrap_or(relationship.primary_channel());
-                let event: Event = match input.event_type {
-                    IngestType::Reply => ReplyReceived { channel }.into(),
-                    IngestType::Touch => TouchRecorded {
-                        mode: input
-                            .mode
-                            .ok_or_else(|| ingest_error(index, "a touch needs a mode"))?
-                            .into(),
-                        channel,
-                        campaign_id: input.campaign_id.map(rapport_domain::CampaignId),
-                        sender: input
-                            .sender
-                            .ok_or_else(|| ingest_error(index, "a touch needs its sender"))?,
-                        authorization: TouchAuthorization::External {
-                            source: input.source.clone().unwrap_or_else(|| principal.name.clone()),
-                        },
-                    }
-                    .into(),
-                    IngestType::Block => ContactBlocked { channel }.into(),
-                    IngestType::Unblock => ContactUnblocked { channel }.into(),
-                    IngestType::Deletion => ContactDeletedUs { channel }.into(),
-                    IngestType::Readd => ContactReadded { channel }.into(),
-                    IngestType::Complaint => ComplaintFiled {
-                        channel,
-                        reason: input.reason,
-                    }
-                    .into(),
-                    IngestType::ConsentGranted => ConsentGranted { source: input.source }.into(),
-                    IngestType::ConsentWithdrawn => ConsentWithdrawn { source: input.source }.into(),
-                };
-                let occurred_at = timestamp(input.occurred_at).map_err(|e| ingest_error(index, e.message))?;
-                clock
-                    .check_fact(occurred_at, now)
-                    .map_err(|refusal| ingest_error(index, refusal))?;
-                let stream = StreamName::Contact(contact_id);
-                let new_event = NewEvent::new(input.event_id, event, occurred_at, principal.name.clone());
-                new_event.validate(&stream).map_err(|e| ingest_error(index, e))?;
-                Ok((stream, new_event))
-            })
-            .collect()
+fn in_batch(index: usize, problem: impl std::fmt::Display) -> async_graphql::Error {
+    super::errors::from_app(rapport_app::AppError::in_batch(index, problem))
+}
+
+/// An ingested item as the fact it reports.
+fn observed(principal: &rapport_app::tokens::Principal, input: IngestEventInput) -> Result<Observed, String> {
+    let channel = channel(input.channel);
+    let fact = match input.event_type {
+        IngestType::Reply => Fact::Replied { channel },
+        IngestType::Touch => Fact::SeenElsewhere {
+            mode: input.mode.ok_or("a touch needs a mode")?.into(),
+            channel,
+            campaign_id: input.campaign_id.map(CampaignId),
+            sender: input.sender.ok_or("a touch needs its sender")?,
+            source: input.source.unwrap_or_else(|| principal.name.clone()),
+        },
+        IngestType::Block => Fact::Blocked { channel },
+        IngestType::Unblock => Fact::Unblocked { channel },
+        IngestType::Deletion => Fact::DeletedUs { channel },
+        IngestType::Readd => Fact::Readded { channel },
+        IngestType::Complaint => Fact::Complained {
+            channel,
+            reason: input.reason,
+        },
+        IngestType::ConsentGranted => Fact::Consented {
+            granted: true,
+            source: input.source,
+        },
+        IngestType::ConsentWithdrawn => Fact::Consented {
+            granted: false,
+            source: input.source,
+        },
+    };
+    Ok(Observed {
+        event_id: input.event_id,
+        contact_id: ContactId(input.contact_id),
+        fact,
+        occurred_at: timestamp(input.occurred_at).map_err(|e| e.message)?,
     })
 }

@@ -47,7 +47,10 @@ impl Query {
         let state = state(ctx)?;
         let contact_id = ContactId(id);
         // Missing and not visible answer alike: NOT_FOUND.
-        state.live.read(|model| check_contact(principal, model, contact_id))?;
+        state
+            .core
+            .live
+            .read(|model| check_contact(principal, model, contact_id))?;
         let now = now(ctx)?;
         Ok(Some(Contact::new(contact_id, View::Live, now, now)))
     }
@@ -86,7 +89,7 @@ impl Query {
         }
         let at = now(ctx)?;
         let state = state(ctx)?;
-        let (ids, has_next) = state.live.read(|model| {
+        let (ids, has_next) = state.core.live.read(|model| {
             let symbols = model.projection.symbols();
             let tag = tag.as_deref().map(|tag| symbols.lookup(tag));
             let owner = owner.as_deref().map(|owner| symbols.lookup(owner));
@@ -133,7 +136,10 @@ impl Query {
         };
         let state = state(ctx)?;
         let contact_id = ContactId(contact_id);
-        state.live.read(|model| check_contact(principal, model, contact_id))?;
+        state
+            .core
+            .live
+            .read(|model| check_contact(principal, model, contact_id))?;
         Contact::new(contact_id, View::Live, at, now(ctx)?)
             .decide(ctx, mode, None, at)
             .await
@@ -143,12 +149,12 @@ impl Query {
     async fn ledger(&self, ctx: &Context<'_>) -> async_graphql::Result<LedgerInfo> {
         require(ctx, READERS, "read the ledger head")?;
         let state = state(ctx)?;
-        let head = state.store.head().await.map_err(from_store)?;
+        let head = state.core.store.head().await.map_err(from_store)?;
         Ok(LedgerInfo {
             head_position: head.last_position.map(|p| p.to_string()),
             event_count: head.event_count as i64,
             digest: head.digest.to_string(),
-            projected_position: state.live.position().map(|p| p.to_string()),
+            projected_position: state.core.live.position().map(|p| p.to_string()),
         })
     }
 
@@ -167,7 +173,7 @@ impl Query {
     ) -> async_graphql::Result<AuditView> {
         require(ctx, AUDITORS, "replay history")?;
         let state = state(ctx)?;
-        let head = state.store.head().await.map_err(from_store)?.last_position;
+        let head = state.core.store.head().await.map_err(from_store)?.last_position;
         let position = match (as_of_position, known_at) {
             (Some(_), Some(_)) => return Err(bad_input("give asOfPosition or knownAt, not both")),
             (None, None) if at.is_none() => {
@@ -186,7 +192,12 @@ impl Query {
                 }
                 Some(position)
             }
-            (None, Some(moment)) => state.store.position_at(timestamp(moment)?).await.map_err(from_store)?,
+            (None, Some(moment)) => state
+                .core
+                .store
+                .position_at(timestamp(moment)?)
+                .await
+                .map_err(from_store)?,
         };
         let at = at.map(timestamp).transpose()?;
         let model = replayed(state, position).await?;
@@ -213,7 +224,7 @@ impl Query {
             .map_err(|e: rapport_domain::hashing::LedgerDigestError| bad_input(e.to_string()))?;
         let state = state(ctx)?;
         let _walk = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
-        let report = verify(&state.store, saved).await.map_err(from_store)?;
+        let report = verify(&state.core.store, saved).await.map_err(from_store)?;
         Ok(Verification {
             intact: report.is_intact(),
             events_checked: report.events_checked as i64,
@@ -242,7 +253,7 @@ impl Query {
         let first = page_size(first)?;
         let after = after.map(|text| parse_position(&text)).transpose()?;
         let state = state(ctx)?;
-        let (page, has_next) = state.live.read(|model| {
+        let (page, has_next) = state.core.live.read(|model| {
             let violations = model.projection.violations();
             let start = after.map_or(0, |after| violations.partition_point(|v| v.position <= after));
             let page: Vec<_> = violations[start..].iter().take(first).cloned().collect();
@@ -252,6 +263,7 @@ impl Query {
         for violation in page {
             let stream = rapport_domain::StreamName::Contact(violation.contact_id);
             let event = state
+                .core
                 .store
                 .read_event(stream, violation.event_id)
                 .await
@@ -269,7 +281,7 @@ impl Query {
     async fn policy(&self, ctx: &Context<'_>, version: Option<i32>) -> async_graphql::Result<Policy> {
         require(ctx, READERS, "read the policy")?;
         let state = state(ctx)?;
-        state.live.read(|model| {
+        state.core.live.read(|model| {
             let policies = model.projection.policies();
             let chosen = match version {
                 None => policies.last(),
@@ -296,7 +308,7 @@ async fn replayed(
     let _walk = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
     let model = match position {
         None => rapport_app::read_model::ReadModel::default(),
-        Some(position) => rapport_app::read_model::rebuild_read_model(&state.store, Some(position))
+        Some(position) => rapport_app::read_model::rebuild_read_model(&state.core.store, Some(position))
             .await
             .map_err(from_store)?,
     };

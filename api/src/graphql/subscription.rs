@@ -15,6 +15,7 @@ use super::auth::{READERS, check_contact, may_access, require};
 use super::errors::{Code, bad_input, error, from_store, internal};
 use super::types::{GateDecision, LedgerEvent, SendMode};
 use crate::state::AppState;
+use rapport_app::gate::judge;
 use rapport_app::tokens::{Principal, Role};
 
 #[derive(Debug)]
@@ -96,16 +97,9 @@ fn holding<S: Stream>(slot: Slot, stream: S) -> impl Stream<Item = S::Item> {
 }
 
 fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<GateDecision> {
-    state.live.read(|model| {
-        let decision = model
-            .projection
-            .gate(contact_id, mode.into(), None, state.clock.now())?;
-        Some(GateDecision::new(
-            contact_id,
-            &decision.gate,
-            decision.position,
-            model.projection.symbols(),
-        ))
+    state.core.live.read(|model| {
+        let judged = judge(model, contact_id, mode.into(), None, state.core.clock.now())?;
+        Some(GateDecision::new(&judged))
     })
 }
 
@@ -134,9 +128,12 @@ impl Subscription {
             .transpose()?;
         let only = contact_id.map(ContactId);
         if let Some(contact_id) = only {
-            state.live.read(|model| check_contact(&principal, model, contact_id))?;
+            state
+                .core
+                .live
+                .read(|model| check_contact(&principal, model, contact_id))?;
         }
-        let events = state.store.subscribe_all(after);
+        let events = state.core.store.subscribe_all(after);
         Ok(holding(
             slot,
             events.filter_map(move |message| {
@@ -159,10 +156,10 @@ impl Subscription {
                         // Ownership is known once the read model has applied the
                         // event (a new contact's registration, say): wait for it,
                         // or the event would be judged against the model before it.
-                        if let Err(error) = state.live.wait_for(event.position).await {
+                        if let Err(error) = state.core.live.wait_for(event.position).await {
                             return Some(Err(from_store(error)));
                         }
-                        if !state.live.read(|model| may_access(&principal, model, id)) {
+                        if !state.core.live.read(|model| may_access(&principal, model, id)) {
                             return None;
                         }
                     }
@@ -183,9 +180,12 @@ impl Subscription {
         let principal = require(ctx, READERS, "follow a gate")?;
         let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
         let contact_id = ContactId(contact_id);
-        state.live.read(|model| check_contact(principal, model, contact_id))?;
+        state
+            .core
+            .live
+            .read(|model| check_contact(principal, model, contact_id))?;
         let slot = Slot::take(ctx, &state, principal)?;
-        let changes = state.live.changes();
+        let changes = state.core.live.changes();
         let first = decide(&state, contact_id, mode);
         Ok(holding(
             slot,

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use rapport_domain::gate::GateDecision as DomainDecision;
-use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Symbols, Timestamp};
+use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Timestamp};
 use rapport_projections::{Horizon, Violation};
 use rapport_store::EventStore;
 use uuid::Uuid;
@@ -15,6 +14,7 @@ use uuid::Uuid;
 use super::errors::{Code, bad_input, error, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
 use crate::state::AppState;
+use rapport_app::gate::{Judged, judge};
 use rapport_app::read_model::ReadModel;
 use rapport_app::read_model::{ContactFoldError, contact_events};
 
@@ -156,14 +156,10 @@ pub fn hours(set: u32) -> Vec<i32> {
 }
 
 impl GateDecision {
-    pub fn new(
-        contact_id: ContactId,
-        decision: &DomainDecision,
-        position: Option<Position>,
-        symbols: &Symbols,
-    ) -> Self {
+    pub fn new(judged: &Judged) -> Self {
+        let decision = &judged.decision;
         GateDecision {
-            contact_id: contact_id.0,
+            contact_id: judged.contact_id.0,
             mode: decision.mode.into(),
             channel: decision.channel.into(),
             verdict: decision.verdict.into(),
@@ -171,9 +167,10 @@ impl GateDecision {
             reasons: decision
                 .reasons
                 .iter()
-                .map(|reason| Reason {
+                .zip(&judged.messages)
+                .map(|(reason, message)| Reason {
                     code: reason.code.into(),
-                    message: reason.message(symbols),
+                    message: message.clone(),
                     blocking: reason.blocking,
                 })
                 .collect(),
@@ -182,7 +179,7 @@ impl GateDecision {
             band: decision.strength.band.into(),
             best_send_hours: hours(decision.best_send_hours),
             policy_version: decision.policy_version as i32,
-            position: position.map(|p| p.to_string()),
+            position: judged.position.map(|p| p.to_string()),
             at: to_datetime(decision.at),
         }
     }
@@ -198,7 +195,7 @@ pub enum View {
 impl View {
     pub fn read<R>(&self, ctx: &Context<'_>, read: impl FnOnce(&ReadModel) -> R) -> async_graphql::Result<R> {
         match self {
-            View::Live => Ok(ctx.data::<Arc<AppState>>()?.live.read(read)),
+            View::Live => Ok(ctx.data::<Arc<AppState>>()?.core.live.read(read)),
             View::Replay(model) => Ok(read(model)),
         }
     }
@@ -250,7 +247,7 @@ impl Contact {
             known_at,
             occurred_by: Some(at),
         };
-        let events = contact_events(&state.store, self.id, horizon)
+        let events = contact_events(&state.core.store, self.id, horizon)
             .await
             .map_err(|refusal| match refusal {
                 ContactFoldError::TooManyEvents { .. } => error(Code::LimitExceeded, refusal.to_string()),
@@ -298,16 +295,9 @@ impl Contact {
     ) -> async_graphql::Result<GateDecision> {
         let state = ctx.data::<Arc<AppState>>()?;
         self.read_at(ctx, at, |model, _| {
-            let decision = model
-                .projection
-                .gate(self.id, mode.into(), channel.map(Into::into), at)?;
-            state.metrics.record_verdict(decision.gate.verdict);
-            Some(GateDecision::new(
-                self.id,
-                &decision.gate,
-                decision.position,
-                model.projection.symbols(),
-            ))
+            let judged = judge(model, self.id, mode.into(), channel.map(Into::into), at)?;
+            state.metrics.record_verdict(judged.decision.verdict);
+            Some(GateDecision::new(&judged))
         })
         .await?
         .ok_or_else(|| not_found(format!("contact {}", self.id)))
@@ -351,6 +341,7 @@ impl Contact {
     async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let state = ctx.data::<Arc<AppState>>()?;
         Ok(state
+            .core
             .live
             .read(|model| model.directory.pii(self.id).and_then(|pii| pii.display_name.clone())))
     }
@@ -449,6 +440,7 @@ impl Contact {
         };
         let state = ctx.data::<Arc<AppState>>()?;
         let mut events = state
+            .core
             .store
             .read_stream(StreamName::Contact(self.id), from, first + 1)
             .await

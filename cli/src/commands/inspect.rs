@@ -10,6 +10,7 @@ use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, StreamName, T
 use rapport_store::{EventStore, SqliteOptions, SqliteStore};
 use serde_json::json;
 
+use super::Invocation;
 use crate::Outcome;
 use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_domain::hours::hours_in as hours;
@@ -19,7 +20,7 @@ use rapport_projections::Horizon;
 const CANDIDATES_SHOWN: usize = 10;
 
 pub fn open_read_only(store_path: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open_with(store_path, SqliteOptions { read_only: true })
+    SqliteStore::open_with(store_path, SqliteOptions::read_only())
         .with_context(|| format!("opening the ledger {}", store_path.display()))
 }
 
@@ -244,13 +245,13 @@ fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision:
 }
 
 pub async fn check(
-    store_path: &Path,
+    ctx: &Invocation,
     contact: &str,
     mode: &str,
     at: Option<&str>,
     position: Option<&str>,
-    json: bool,
 ) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let mode = mode_of(mode)?;
     let moment = at.map(Moment::parse).transpose()?;
     let known_at = position.map(parse_position).transpose()?;
@@ -272,7 +273,7 @@ pub async fn check(
         .context("the contact vanished")?;
     let (at, note) = match moment {
         Some(moment) => moment.resolve(zone, "their")?,
-        None => (rapport_app::clock::Clock::SYSTEM.now(), None),
+        None => (ctx.clock.now(), None),
     };
     // Only what had happened by `at` counts: fold the contact again.
     let horizon = Horizon {
@@ -306,7 +307,8 @@ fn parse_position(text: &str) -> anyhow::Result<Position> {
         .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))
 }
 
-pub async fn timeline(store_path: &Path, contact: &str, json: bool) -> anyhow::Result<Outcome> {
+pub async fn timeline(ctx: &Invocation, contact: &str) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let store = open_read_only(store_path)?;
     let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
@@ -444,6 +446,7 @@ struct PastView {
 }
 
 async fn past_view(
+    ctx: &Invocation,
     store: &SqliteStore,
     known_at: Option<Position>,
     business: Option<Moment>,
@@ -459,9 +462,7 @@ async fn past_view(
     };
     let horizon = Horizon { known_at, occurred_by };
     let model = rapport_app::read_model::rebuild_within(store, horizon).await?;
-    let at = occurred_by
-        .or(model.recorded_at)
-        .unwrap_or_else(|| rapport_app::clock::Clock::SYSTEM.now());
+    let at = occurred_by.or(model.recorded_at).unwrap_or_else(|| ctx.clock.now());
     Ok(PastView {
         model,
         horizon,
@@ -567,12 +568,12 @@ fn print_view(title: &str, view: &PastView, contact: Option<ContactId>) {
 }
 
 pub async fn replay(
-    store_path: &Path,
+    ctx: &Invocation,
     when: When<'_>,
     contact: Option<&str>,
     diff: Option<&str>,
-    json: bool,
 ) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let store = open_read_only(store_path)?;
     let head = store.head().await?.last_position;
     let known_at = match (when.position, when.known_at) {
@@ -599,10 +600,10 @@ pub async fn replay(
         Some(relationship) => (policy.zone_of(relationship), "their"),
         None => (policy.default_time_zone(), "the policy's default"),
     };
-    let view = past_view(&store, known_at, business, zone, whose).await?;
+    let view = past_view(ctx, &store, known_at, business, zone, whose).await?;
     let other = match diff.map(point_of).transpose()? {
-        Some(Point::Position(position)) => Some(past_view(&store, Some(position), business, zone, whose).await?),
-        Some(Point::Moment(moment)) => Some(past_view(&store, known_at, Some(moment), zone, whose).await?),
+        Some(Point::Position(position)) => Some(past_view(ctx, &store, Some(position), business, zone, whose).await?),
+        Some(Point::Moment(moment)) => Some(past_view(ctx, &store, known_at, Some(moment), zone, whose).await?),
         None => None,
     };
     if json {

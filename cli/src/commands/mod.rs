@@ -3,7 +3,10 @@
 pub mod inspect;
 pub mod transfer;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rapport_app::clock::SharedClock;
 
 use anyhow::Context;
 use clap::Subcommand;
@@ -14,6 +17,15 @@ use rapport_store::{
 };
 
 use crate::Outcome;
+
+/// What every command is given: the ledger file, the output form, and the
+/// one clock the whole process reads.
+#[derive(Clone, Debug)]
+pub struct Invocation {
+    pub store: PathBuf,
+    pub json: bool,
+    pub clock: SharedClock,
+}
 
 #[derive(Debug, Subcommand)]
 pub enum TokenCommand {
@@ -41,7 +53,8 @@ pub enum TokenCommand {
     },
 }
 
-pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
+pub async fn ledger(ctx: &Invocation) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     // Read-only: it answers while a server writes the ledger.
     let store = inspect::open_read_only(store_path)?;
     let head = store.head().await.context("reading the ledger head")?;
@@ -63,12 +76,8 @@ pub async fn ledger(store_path: &Path, json: bool) -> anyhow::Result<Outcome> {
     Ok(Outcome::Yes)
 }
 
-pub async fn verify(
-    store_path: &Path,
-    digest: Option<&str>,
-    export: Option<&str>,
-    json: bool,
-) -> anyhow::Result<Outcome> {
+pub async fn verify(ctx: &Invocation, digest: Option<&str>, export: Option<&str>) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let saved: Option<LedgerDigest> = digest.map(str::parse).transpose().context("reading --digest")?;
     let report = match export {
         Some(file) => transfer::verify_export(file, saved)?,
@@ -115,7 +124,7 @@ async fn verify_file(store_path: &Path, saved: Option<LedgerDigest>) -> anyhow::
         anyhow::bail!("there is no ledger at {}", store_path.display());
     }
     let unreadable = |error: StoreError| Verifier::new(saved).report(Some(unreadable_finding(error)));
-    let store = match SqliteStore::open_with(store_path, SqliteOptions { read_only: true }) {
+    let store = match SqliteStore::open_with(store_path, SqliteOptions::read_only()) {
         Ok(store) => store,
         Err(error) if is_about_the_file(&error) => return Ok(unreadable(error)),
         Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", store_path.display())),
@@ -150,31 +159,27 @@ fn unreadable_finding(error: StoreError) -> Finding {
 /// The demo data set's seed: every `--demo` ledger tells the same story.
 const DEMO_SEED: u64 = 20_261_121;
 
-pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option<usize>) -> anyhow::Result<Outcome> {
+pub async fn serve(ctx: &Invocation, listen: std::net::SocketAddr, demo: Option<usize>) -> anyhow::Result<Outcome> {
+    let store_path = ctx.store.as_path();
     let started = std::time::Instant::now();
-    let state = rapport_api::server::open_state(store_path).await?;
+    let state = rapport_api::server::open_state_on(store_path, Arc::clone(&ctx.clock)).await?;
     if let Some(contacts) = demo {
-        let report = crate::demo::populate(
-            &state.store,
-            contacts,
-            DEMO_SEED,
-            rapport_app::clock::Clock::SYSTEM.now(),
-        )
-        .await
-        .context("writing the demo data set")?;
+        let report = crate::demo::populate(&state.core.store, contacts, DEMO_SEED, ctx.clock.now())
+            .await
+            .context("writing the demo data set")?;
         match report {
             Some(report) => eprintln!("wrote the demo: {} contacts, {} events", report.contacts, report.events),
             None => eprintln!("{} already holds a ledger: reusing it", store_path.display()),
         }
-        let head = state.store.head().await?.last_position;
+        let head = state.core.store.head().await?.last_position;
         if let Some(head) = head {
-            state.live.wait_for(head).await.context("applying the demo")?;
+            state.core.live.wait_for(head).await.context("applying the demo")?;
         }
     }
     let server = rapport_api::server::Server::start_with(std::sync::Arc::clone(&state), listen).await?;
     let url = format!("http://{}/graphql", server.address);
     if demo.is_some() {
-        print_demo_banner(&state, &url, started.elapsed())?;
+        print_demo_banner(ctx, &state, &url, started.elapsed())?;
     } else {
         eprintln!(
             "rapport is serving {} on {url} (GraphiQL in a browser)",
@@ -186,12 +191,13 @@ pub async fn serve(store_path: &Path, listen: std::net::SocketAddr, demo: Option
 }
 
 fn print_demo_banner(
+    ctx: &Invocation,
     state: &rapport_api::state::AppState,
     url: &str,
     elapsed: std::time::Duration,
 ) -> anyhow::Result<()> {
     use rapport_app::tokens::Role;
-    let now = now_text();
+    let now = ctx.clock.now().to_rfc3339();
     let people = [
         (Role::Sales, "alice"),
         (Role::Manager, "mia"),
@@ -203,7 +209,7 @@ fn print_demo_banner(
     for (role, name) in people {
         tokens.push((role, name, state.tokens.create(role, name, &now)?));
     }
-    let example = state.live.read(|model| {
+    let example = state.core.live.read(|model| {
         model.directory.ids_after(None).find(|id| {
             model
                 .directory
@@ -211,7 +217,7 @@ fn print_demo_banner(
                 .is_some_and(|pii| pii.display_name.as_deref() == Some(crate::demo::TOUR[0].0))
         })
     });
-    let contacts = state.live.read(|model| model.projection.contact_count());
+    let contacts = state.core.live.read(|model| model.projection.contact_count());
     println!();
     println!(
         "rapport demo ready in {:.1} s: {contacts} contacts",
@@ -241,11 +247,9 @@ fn print_demo_banner(
     Ok(())
 }
 
-fn now_text() -> String {
-    rapport_app::clock::Clock::SYSTEM.now().to_rfc3339()
-}
-
-pub fn token(store_path: &Path, command: TokenCommand, json: bool) -> anyhow::Result<Outcome> {
+pub fn token(ctx: &Invocation, command: TokenCommand) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let now_text = || ctx.clock.now().to_rfc3339();
     let tokens = rapport_app::tokens::TokenStore::open(store_path)?;
     match command {
         TokenCommand::Create { role, name } => {

@@ -5,7 +5,7 @@
 //! nothing, and an interrupted import resumes by running it again.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::Path;
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rapport_domain::{
@@ -19,6 +19,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use super::Invocation;
 use super::inspect::{open_read_only, parse_moment, resolve};
 use crate::Outcome;
 
@@ -269,10 +270,14 @@ fn format_of(file: &str) -> anyhow::Result<Format> {
 
 /// Appends a chunk in file order, each line an atomic append of its own,
 /// all in one batch: positions follow the file and the lines share commits.
-async fn append_chunk(store: &SqliteStore, entities: Vec<Entity>, summary: &mut Summary) -> anyhow::Result<()> {
+async fn append_chunk(
+    store: &SqliteStore,
+    now: Timestamp,
+    entities: Vec<Entity>,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     let head = store.head().await?.last_position;
     let clock = rapport_app::ledger::clock_rules(store).await?;
-    let now = rapport_app::clock::Clock::SYSTEM.now();
     let entities: Vec<Entity> = entities
         .into_iter()
         .filter_map(|entity| match clock.check_fact(entity.event.occurred_at, now) {
@@ -334,10 +339,14 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
     }
 }
 
-pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result<Outcome> {
+pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
+    let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let format = format_of(file)?;
     // No default policy yet: an imported export brings its own.
-    let store = match SqliteStore::open(store_path) {
+    let store = match SqliteStore::open_with(
+        store_path,
+        rapport_store::SqliteOptions::writing_on(Arc::clone(&ctx.clock)),
+    ) {
         Ok(store) => store,
         Err(StoreError::Unavailable(why)) => bail!(
             "{why}: stop `rapport serve` and import again, or send the events to the running server with the ingestEvents mutation (docs/import.md)"
@@ -358,7 +367,7 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
         Some(counted.saturating_sub(u64::from(matches!(format, Format::Csv))))
     };
     let bar = progress_bar(total);
-    let now = rapport_app::clock::Clock::SYSTEM.now();
+    let now = ctx.clock.now();
     let actor = "rapport-import";
     let mut summary = Summary::default();
     let mut chunk = Vec::with_capacity(CHUNK_LINES);
@@ -416,18 +425,18 @@ pub async fn import(store_path: &Path, file: &str, json: bool) -> anyhow::Result
             // begins with it), or else the default, before any contact.
             if !policy_settled {
                 if chunk.first().is_some_and(|entity| entity.stream != StreamName::Policy) {
-                    rapport_app::ledger::ensure_policy(&store, actor).await?;
+                    rapport_app::ledger::ensure_policy(&store, actor, ctx.clock.now()).await?;
                 }
                 policy_settled = true;
             }
-            append_chunk(&store, std::mem::take(&mut chunk), &mut summary).await?;
+            append_chunk(&store, ctx.clock.now(), std::mem::take(&mut chunk), &mut summary).await?;
         }
         if finished {
             break;
         }
     }
     bar.finish_and_clear();
-    rapport_app::ledger::ensure_policy(&store, actor).await?;
+    rapport_app::ledger::ensure_policy(&store, actor, ctx.clock.now()).await?;
     summary.rejected.sort();
     if json {
         let rejected: Vec<_> = summary
@@ -620,7 +629,8 @@ pub fn verify_export(file: &str, saved: Option<LedgerDigest>) -> anyhow::Result<
 /// Writes the ledger (or one contact's history, personal data included,
 /// for a data-access request) as JSONL that `import` reads back and, for
 /// the whole ledger, `verify --export` checks.
-pub async fn export(store_path: &Path, contact: Option<&str>) -> anyhow::Result<Outcome> {
+pub async fn export(ctx: &Invocation, contact: Option<&str>) -> anyhow::Result<Outcome> {
+    let store_path = ctx.store.as_path();
     let store = open_read_only(store_path)?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

@@ -22,8 +22,8 @@ use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{
-    APPEND_BATCH_MAX, AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, StoreError,
-    SubscriptionMessage, catch_up_then_live, prepare_append,
+    APPEND_BATCH_MAX, AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, SharedClock,
+    StoreError, SubscriptionMessage, catch_up_then_live, prepare_append, system_clock,
 };
 use writer::{AppendRequest, PendingAppend, Writer};
 
@@ -36,11 +36,40 @@ const WRITE_QUEUE_APPENDS_MAX: usize = 4_096;
 const READERS_MAX: usize = 8;
 
 /// How to open the ledger file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct SqliteOptions {
     /// Open for reading only: no lock is taken and appends are refused, so
     /// an auditor can verify a ledger a running server is writing to.
     pub read_only: bool,
+    /// Where the writer takes each commit's recorded time from.
+    pub clock: SharedClock,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            read_only: false,
+            clock: system_clock(),
+        }
+    }
+}
+
+impl SqliteOptions {
+    /// For reading a ledger another process may be writing.
+    pub fn read_only() -> Self {
+        SqliteOptions {
+            read_only: true,
+            ..SqliteOptions::default()
+        }
+    }
+
+    /// For writing, with commits recorded on `clock`.
+    pub fn writing_on(clock: SharedClock) -> Self {
+        SqliteOptions {
+            read_only: false,
+            clock,
+        }
+    }
 }
 
 /// The embedded ledger. Cheap to clone; the last clone closes it, after
@@ -132,7 +161,7 @@ impl SqliteStore {
             commits.send_replace(Some(Position::from_sequence(tail.position as u64)));
         }
         let (requests, queue) = mpsc::channel(WRITE_QUEUE_APPENDS_MAX);
-        let writer = Writer::new(connection, tail, Arc::clone(&commits));
+        let writer = Writer::new(connection, tail, Arc::clone(&commits), options.clock);
         let writer = std::thread::Builder::new()
             .name("rapport-writer".to_owned())
             .spawn(move || writer.run(queue))

@@ -9,7 +9,6 @@
 //! the whole batch rolls back and every append in it gets the error.
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rapport_domain::hashing::{GENESIS, Hash, HashedFields, event_hash, ledger_digest};
 use rapport_domain::{Position, StreamName};
@@ -18,7 +17,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::schema::{Tail, sqlite_error};
-use crate::{AppendResult, ExpectedVersion, PreparedEvent, StoreError};
+use crate::{AppendResult, ExpectedVersion, PreparedEvent, SharedClock, StoreError};
 
 /// One transaction holds at most this many appends or events.
 const BATCH_APPENDS_MAX: usize = 1_024;
@@ -101,15 +100,22 @@ pub struct Writer {
     heads: HashMap<String, StreamHead>,
     tail: Tail,
     commits: std::sync::Arc<watch::Sender<Option<Position>>>,
+    clock: SharedClock,
 }
 
 impl Writer {
-    pub fn new(connection: Connection, tail: Tail, commits: std::sync::Arc<watch::Sender<Option<Position>>>) -> Self {
+    pub fn new(
+        connection: Connection,
+        tail: Tail,
+        commits: std::sync::Arc<watch::Sender<Option<Position>>>,
+        clock: SharedClock,
+    ) -> Self {
         Writer {
             connection,
             heads: HashMap::new(),
             tail,
             commits,
+            clock,
         }
     }
 
@@ -135,7 +141,7 @@ impl Writer {
 
     fn commit_batch(&mut self, batch: &mut Vec<AppendRequest>) {
         // Ledger time never goes backwards, so "as of" an instant is a prefix.
-        let recorded_at_millis = wall_clock_millis().max(self.tail.recorded_at_millis);
+        let recorded_at_millis = self.clock.now().as_millis().max(self.tail.recorded_at_millis);
         let mut tail = Tail {
             recorded_at_millis,
             ..self.tail
@@ -168,12 +174,6 @@ impl Writer {
             }
         }
     }
-}
-
-fn wall_clock_millis() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn write_batch(
