@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{bench, commands};
+use crate::commands;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -143,11 +143,6 @@ pub enum Command {
     /// Example: rapport token create --role sales --name alice
     #[command(subcommand)]
     Token(commands::TokenCommand),
-    /// Measure throughput on a scratch ledger (see docs/performance.md).
-    ///
-    /// Example: rapport bench append --writers 64
-    #[command(subcommand)]
-    Bench(bench::Bench),
 }
 
 /// Parses the process arguments, runs the command, and returns its exit code.
@@ -209,7 +204,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         Command::Import { file } => commands::transfer::import(&ctx, &file).await,
         Command::Export { contact } => commands::transfer::export(&ctx, contact.as_deref()).await,
         Command::Verify { digest, export } => commands::verify(&ctx, digest.as_deref(), export.as_deref()).await,
-        Command::Bench(bench) => bench::run(bench).await,
         Command::Serve {
             listen,
             demo,

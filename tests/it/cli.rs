@@ -560,7 +560,7 @@ fn every_command_explains_itself_with_an_example() {
     let cli = Cli::new();
     let help = text(&cli.run(&["--help"]));
     let commands = [
-        "serve", "check", "timeline", "replay", "verify", "import", "export", "token", "ledger", "bench",
+        "serve", "check", "timeline", "replay", "verify", "import", "export", "token", "ledger",
     ];
     for command in commands {
         assert!(help.contains(command), "--help does not list {command}");

@@ -57,6 +57,7 @@ fn crate_dependencies_point_one_way() {
         "rapport-store",
     ];
     assert!(internal("cli").is_subset(&set(&below_cli)));
+    assert!(internal("bench").is_subset(&set(&below_cli)));
 }
 
 #[test]

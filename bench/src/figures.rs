@@ -14,13 +14,11 @@ use rapport_domain::{
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
 use uuid::Uuid;
 
-use crate::Outcome;
-
 #[derive(Debug, Subcommand)]
 pub enum Bench {
     /// Durable appends from many concurrent writers (group commit).
     ///
-    /// Example: rapport bench append --writers 64 --seconds 10
+    /// Example: rapport-bench append --writers 64 --seconds 10
     Append {
         #[arg(long, default_value_t = 64)]
         writers: usize,
@@ -32,7 +30,7 @@ pub enum Bench {
     },
     /// Rebuild every projection from a scratch ledger of synthetic histories.
     ///
-    /// Example: rapport bench rebuild --contacts 40000 --events-per-contact 25
+    /// Example: rapport-bench rebuild --contacts 40000 --events-per-contact 25
     Rebuild {
         #[arg(long, default_value_t = 40_000)]
         contacts: usize,
@@ -41,7 +39,7 @@ pub enum Bench {
     },
     /// Gate decisions per second on one core, and memory per contact.
     ///
-    /// Example: rapport bench gate --contacts 100000 --decisions 2000000
+    /// Example: rapport-bench gate --contacts 100000 --decisions 2000000
     Gate {
         #[arg(long, default_value_t = 100_000)]
         contacts: usize,
@@ -52,7 +50,7 @@ pub enum Bench {
     },
     /// The `gate` GraphQL query over loopback HTTP against a real server.
     ///
-    /// Example: rapport bench http --contacts 2000 --connections 32 --seconds 10
+    /// Example: rapport-bench http --contacts 2000 --connections 32 --seconds 10
     Http {
         #[arg(long, default_value_t = 2_000)]
         contacts: usize,
@@ -64,7 +62,7 @@ pub enum Bench {
     },
     /// Bulk import: whole contact histories, one append per contact.
     ///
-    /// Example: rapport bench import --contacts 40000 --events-per-contact 25
+    /// Example: rapport-bench import --contacts 40000 --events-per-contact 25
     Import {
         #[arg(long, default_value_t = 40_000)]
         contacts: usize,
@@ -130,7 +128,7 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
     sorted[index.min(sorted.len() - 1)]
 }
 
-pub async fn run(bench: Bench) -> anyhow::Result<Outcome> {
+pub async fn run(bench: Bench) -> anyhow::Result<()> {
     match bench {
         Bench::Append {
             writers,
@@ -159,7 +157,7 @@ pub async fn run(bench: Bench) -> anyhow::Result<Outcome> {
     }
 }
 
-async fn append(writers: usize, batch: usize, seconds: u64) -> anyhow::Result<Outcome> {
+async fn append(writers: usize, batch: usize, seconds: u64) -> anyhow::Result<()> {
     let (_dir, store) = scratch_ledger()?;
     let deadline = Instant::now() + Duration::from_secs(seconds.clamp(1, 600));
     let started = Instant::now();
@@ -199,7 +197,7 @@ async fn append(writers: usize, batch: usize, seconds: u64) -> anyhow::Result<Ou
         percentile(&latencies, 0.50).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3
     );
-    Ok(Outcome::Yes)
+    Ok(())
 }
 
 /// A synthetic contact history: registration, then touches and replies.
@@ -252,7 +250,7 @@ async fn fill(
     Ok(())
 }
 
-async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) -> anyhow::Result<Outcome> {
+async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) -> anyhow::Result<()> {
     let (_dir, store) = scratch_ledger()?;
     let started = Instant::now();
     fill(&store, contacts, events_per_contact, concurrency).await?;
@@ -262,10 +260,10 @@ async fn import(contacts: usize, events_per_contact: usize, concurrency: usize) 
         "bulk import: {contacts} contacts x {events_per_contact} events, {concurrency} appends in flight, {elapsed:.1} s"
     );
     println!("  events/s   {:.0}", events as f64 / elapsed);
-    Ok(Outcome::Yes)
+    Ok(())
 }
 
-async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<Outcome> {
+async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<()> {
     let (_dir, store) = scratch_ledger()?;
     rapport_app::ledger::ensure_policy(
         &store,
@@ -284,10 +282,10 @@ async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<O
     );
     println!("  events/s   {:.0}", events as f64 / elapsed);
     println!("  violations {}", projection.violations().len());
-    Ok(Outcome::Yes)
+    Ok(())
 }
 
-fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow::Result<Outcome> {
+fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow::Result<()> {
     use rapport_domain::{ContactId, RecordedEvent, SendMode};
     let before = crate::heap_bytes();
     let mut projection = rapport_projections::Projection::new();
@@ -345,16 +343,16 @@ fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow:
             let without = held.saturating_sub(violation_bytes) / contacts;
             println!("               {without} bytes per contact without the violation list");
         }
-        _ => println!("  memory       build with --features rapport-cli/heap-accounting to count it"),
+        _ => println!("  memory       build with --features heap-accounting to count it"),
     }
     println!(
         "  state size   {} bytes per relationship (before tags)",
         std::mem::size_of::<rapport_domain::Relationship>()
     );
-    Ok(Outcome::Yes)
+    Ok(())
 }
 
-async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Result<Outcome> {
+async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Result<()> {
     let (dir, store) = scratch_ledger()?;
     rapport_app::ledger::ensure_policy(
         &store,
@@ -420,5 +418,5 @@ async fn http(contacts: usize, connections: usize, seconds: u64) -> anyhow::Resu
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().map_or(0.0, |max| max.as_secs_f64() * 1e3)
     );
-    Ok(Outcome::Yes)
+    Ok(())
 }
