@@ -44,7 +44,7 @@ impl Code {
 pub enum AppError {
     #[error("{0}")]
     Unauthenticated(String),
-    #[error("a {role} token may not {action}")]
+    #[error("{} {role} token may not {action}", article(role))]
     Forbidden { role: &'static str, action: String },
     #[error("{0} was not found")]
     NotFound(String),
@@ -62,6 +62,15 @@ pub enum AppError {
     /// Logged in full where it arises; adapters answer in general terms.
     #[error("{0}")]
     Internal(String),
+}
+
+/// "a" or "an", as the role's name is spoken.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 impl AppError {
@@ -101,27 +110,36 @@ impl AppError {
     }
 }
 
+/// The code a store error answers with, decided by its kind.
+pub fn code_of(error: &StoreError) -> Code {
+    match error {
+        StoreError::InBatch { source, .. } => code_of(source),
+        StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
+        StoreError::TooManyEvents { .. } => Code::LimitExceeded,
+        StoreError::InvalidEvent { .. } | StoreError::EventTooLarge { .. } | StoreError::EmptyAppend => Code::BadInput,
+        StoreError::Unavailable(_) => Code::Unavailable,
+        StoreError::Corrupt { .. }
+        | StoreError::Decode { .. }
+        | StoreError::NewerFormat { .. }
+        | StoreError::NotALedger { .. }
+        | StoreError::Io(_) => Code::Internal,
+    }
+}
+
 impl From<StoreError> for AppError {
     fn from(error: StoreError) -> Self {
         let message = error.to_string();
-        let cause = match &error {
-            StoreError::InBatch { source, .. } => &**source,
-            other => other,
-        };
-        match cause {
-            StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => {
-                AppError::Conflict(message)
-            }
-            StoreError::TooManyEvents { .. } => AppError::LimitExceeded(message),
-            StoreError::InvalidEvent { .. } | StoreError::EventTooLarge { .. } | StoreError::EmptyAppend => match error
-            {
-                StoreError::InBatch { index, .. } => AppError::BadInput {
-                    message,
-                    index: Some(index),
+        match code_of(&error) {
+            Code::Conflict => AppError::Conflict(message),
+            Code::LimitExceeded => AppError::LimitExceeded(message),
+            Code::BadInput => AppError::BadInput {
+                message,
+                index: match error {
+                    StoreError::InBatch { index, .. } => Some(index),
+                    _ => None,
                 },
-                _ => AppError::bad_input(message),
             },
-            StoreError::Unavailable(_) => AppError::Unavailable(message),
+            Code::Unavailable => AppError::Unavailable(message),
             _ => AppError::internal(message),
         }
     }

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use rapport_app::Code;
 
 use crate::commands;
 
@@ -47,13 +49,59 @@ pub enum Command {
         /// Decide as the ledger knew it at this position (default: everything recorded).
         #[arg(long)]
         position: Option<String>,
+        /// Also show how the score is made up, component by component.
+        #[arg(short, long)]
+        verbose: bool,
     },
-    /// A contact's history, one line per event, with the score after each.
+    /// A contact's history, one line per event, with the score after each,
+    /// in their local time and UTC; violations of the gate are marked.
     ///
-    /// Example: rapport timeline "Wang Fang"
+    /// Example: rapport timeline "Wang Fang" --since 2026-11-01 --limit 20
     Timeline {
         /// An id, or a name, phone, WeChat id or email.
         contact: String,
+        /// Start after this version (digits, as a previous page's `more:`
+        /// line says), or at this business moment (RFC 3339, or a local
+        /// time or date on the contact's clock).
+        #[arg(long)]
+        since: Option<String>,
+        /// Events on one page (default 100, at most 10,000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Find or list contacts: by part of a name, phone (any format), WeChat
+    /// id or email, by owner and by band, with their score now.
+    ///
+    /// Example: rapport contacts --owner alice --band cold
+    Contacts {
+        /// Part of a name, phone, WeChat id or email.
+        search: Option<String>,
+        #[arg(long)]
+        owner: Option<String>,
+        /// strong, warm, cool, cold or lost.
+        #[arg(long)]
+        band: Option<String>,
+        /// The last id of the previous page (its `more:` line says it).
+        #[arg(long)]
+        after: Option<String>,
+        /// Contacts on one page (default 50, at most 1,000).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Touches the gate would not have allowed when they were recorded,
+    /// overrides included, oldest first.
+    ///
+    /// Example: rapport violations --contact "Sun Li"
+    Violations {
+        /// Only this contact's (an id, name, phone, WeChat id or email).
+        #[arg(long)]
+        contact: Option<String>,
+        /// The last position of the previous page (its `more:` line says it).
+        #[arg(long)]
+        after: Option<String>,
+        /// Violations on one page (default 50, at most 1,000).
+        #[arg(long)]
+        limit: Option<usize>,
     },
     /// The past on two axes: what had happened by a business moment
     /// (--as-of), as the ledger knew it at a position (--position or
@@ -134,6 +182,13 @@ pub enum Command {
         #[arg(long, default_value_t = 2_000, requires = "demo")]
         demo_contacts: usize,
     },
+    /// Log what happened in a chat: a touch (gated like the API), a reply,
+    /// a block, a deletion, a complaint, a consent or a tag.
+    ///
+    /// The write is the token holder's, with their role's rights.
+    ///
+    /// Example: RAPPORT_TOKEN=… rapport record touch "Wang Fang" --mode one-to-one
+    Record(commands::record::Record),
     /// Print the GraphQL schema (SDL); `api/schema.graphql` is its output.
     ///
     /// Example: rapport schema > api/schema.graphql
@@ -150,26 +205,59 @@ pub fn main() -> ExitCode {
     // `rapport export | head` ends quietly, as any Unix tool does, instead
     // of panicking on the closed pipe.
     sigpipe::reset();
+    let cli = Cli::parse();
+    // A server logs refusals for whoever watches it; a one-shot command
+    // prints its own error, so its log would only say it twice.
+    let default_log = if matches!(cli.command, Command::Serve { .. }) {
+        "warn"
+    } else {
+        "error"
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RAPPORT_LOG").unwrap_or_else(|_| default_log.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::from(2);
-        }
-    };
-    match runtime.block_on(run(cli)) {
+    let json = cli.json;
+    let outcome = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
         Ok(crate::Outcome::Yes) => ExitCode::SUCCESS,
         Ok(crate::Outcome::No) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("error: {error:#}");
+            print_error(&error, json);
             ExitCode::from(2)
         }
     }
+}
+
+/// An error on stderr: its cause chain, and with `--json` one JSON
+/// document carrying the stable code too.
+fn print_error(error: &anyhow::Error, json: bool) {
+    let message = format!("{error:#}");
+    if json {
+        let code = code_of(error).as_str();
+        eprintln!(
+            "{}",
+            serde_json::json!({ "error": { "code": code, "message": message } })
+        );
+    } else {
+        eprintln!("error: {message}");
+    }
+}
+
+/// The stable code of an error: the application's, the store's by kind,
+/// and otherwise the caller's input (a name, a file, a moment) refused.
+fn code_of(error: &anyhow::Error) -> Code {
+    if let Some(refusal) = error.downcast_ref::<rapport_app::AppError>() {
+        return refusal.code();
+    }
+    if let Some(store) = error.downcast_ref::<rapport_store::StoreError>() {
+        return rapport_app::error::code_of(store);
+    }
+    Code::BadInput
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
@@ -185,8 +273,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             mode,
             at,
             position,
-        } => commands::inspect::check(&ctx, &contact, &mode, at.as_deref(), position.as_deref()).await,
-        Command::Timeline { contact } => commands::inspect::timeline(&ctx, &contact).await,
+            verbose,
+        } => commands::inspect::check(&ctx, &contact, &mode, at.as_deref(), position.as_deref(), verbose).await,
+        Command::Timeline { contact, since, limit } => {
+            commands::inspect::timeline(&ctx, &contact, since.as_deref(), limit).await
+        }
         Command::Replay {
             as_of,
             position,
@@ -201,6 +292,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             };
             commands::inspect::replay(&ctx, when, contact.as_deref(), diff.as_deref()).await
         }
+        Command::Contacts {
+            search,
+            owner,
+            band,
+            after,
+            limit,
+        } => {
+            let filter = commands::lists::ContactFilter {
+                search: search.as_deref(),
+                owner: owner.as_deref(),
+                band: band.as_deref(),
+                after: after.as_deref(),
+                limit,
+            };
+            commands::lists::contacts(&ctx, filter).await
+        }
+        Command::Violations { contact, after, limit } => {
+            commands::lists::violations(&ctx, contact.as_deref(), after.as_deref(), limit).await
+        }
         Command::Import { file } => commands::transfer::import(&ctx, &file).await,
         Command::Export { contact } => commands::transfer::export(&ctx, contact.as_deref()).await,
         Command::Verify { digest, export } => commands::verify(&ctx, digest.as_deref(), export.as_deref()).await,
@@ -210,6 +320,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             demo_contacts,
         } => commands::serve(&ctx, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&ctx, command),
+        Command::Record(command) => commands::record::record(&ctx, command).await,
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());
             Ok(crate::Outcome::Yes)

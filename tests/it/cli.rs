@@ -62,6 +62,17 @@ fn text(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// The stable code of the JSON error a `--json` run printed on stderr.
+fn error_code(output: &Output) -> String {
+    let error: Value = serde_json::from_slice(&output.stderr).unwrap_or_else(|e| {
+        panic!(
+            "stderr is not one JSON document ({e}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    error["error"]["code"].as_str().expect("a code").to_owned()
+}
+
 /// Three contacts with a week of history around 2026-03-02 (a Monday):
 /// Wang Fang chats and replies; Qian Wei is a VIP; Sun Li deleted us.
 const HISTORY: &str = r#"{"kind":"contact","id":"00000000-0000-0000-0000-00000000000a","displayName":"Wang Fang","phone":"+86 138 0000 0001","owner":"alice","primaryChannel":"WECHAT","registeredAt":"2026-01-05T02:00:00Z"}
@@ -114,7 +125,7 @@ fn check_answers_yes_no_and_refuses_to_guess() {
     assert_eq!(ambiguous.status.code(), Some(2));
     let unknown = cli.run(&["check", "Nobody At All"]);
     assert_eq!(unknown.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no contact matches"));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("a contact matching 'Nobody At All' was not found"));
     let bad_time = cli.run(&["check", "Wang Fang", "--at", "tomorrow-ish"]);
     assert_eq!(bad_time.status.code(), Some(2));
 }
@@ -122,12 +133,10 @@ fn check_answers_yes_no_and_refuses_to_guess() {
 #[test]
 fn timeline_prints_each_event_with_the_score_after_it() {
     let cli = with_history();
-    let output = cli.run(&["--json", "timeline", "Wang Fang"]);
-    assert_eq!(output.status.code(), Some(0));
-    let lines: Vec<Value> = text(&output)
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("json line"))
-        .collect();
+    let timeline = cli.json(&["timeline", "Wang Fang"], 0);
+    let lines = timeline["events"].as_array().expect("events");
+    assert_eq!(timeline["timeZone"], "Asia/Shanghai");
+    assert_eq!(timeline["nextSince"], Value::Null, "one page holds them all");
     let types: Vec<&str> = lines.iter().map(|line| line["type"].as_str().expect("type")).collect();
     assert_eq!(
         types,
@@ -146,13 +155,50 @@ fn timeline_prints_each_event_with_the_score_after_it() {
     );
     let table = text(&cli.run(&["timeline", "Wang Fang"]));
     assert_eq!(table.lines().count(), 2 + 5, "{table}");
+    assert!(
+        table.contains("2026-02-23 11:00  2026-02-23T03:00:00Z"),
+        "local time beside UTC: {table}"
+    );
+}
+
+#[test]
+fn timeline_pages_by_version_or_from_a_moment() {
+    let cli = with_history();
+    let first = cli.json(&["timeline", "Wang Fang", "--limit", "2"], 0);
+    let versions = |page: &Value| -> Vec<i64> {
+        page["events"]
+            .as_array()
+            .expect("events")
+            .iter()
+            .map(|event| event["version"].as_i64().expect("version"))
+            .collect()
+    };
+    assert_eq!(versions(&first), [0, 1]);
+    assert_eq!(first["nextSince"], "1");
+    let second = cli.json(&["timeline", "Wang Fang", "--since", "1", "--limit", "2"], 0);
+    assert_eq!(versions(&second), [2, 3]);
+    let last = cli.json(&["timeline", "Wang Fang", "--since", "3"], 0);
+    assert_eq!(versions(&last), [4]);
+    assert_eq!(last["nextSince"], Value::Null);
+    // A local date is midnight on the contact's clock (UTC+8).
+    let from_moment = cli.json(&["timeline", "Wang Fang", "--since", "2026-02-26"], 0);
+    assert_eq!(versions(&from_moment), [3, 4]);
+    let table = text(&cli.run(&["timeline", "Wang Fang", "--limit", "2"]));
+    assert!(table.ends_with("--since 1\n"), "the page says how to go on: {table}");
+    let too_many = cli.run(&["--json", "timeline", "Wang Fang", "--limit", "20000"]);
+    assert_eq!(too_many.status.code(), Some(2));
+    assert_eq!(error_code(&too_many), "LIMIT_EXCEEDED");
 }
 
 #[test]
 fn replay_shows_what_was_known_before_a_deletion_and_the_difference() {
     let cli = with_history();
-    let timeline = text(&cli.run(&["--json", "timeline", "Sun Li"]));
-    let deletion: Value = serde_json::from_str(timeline.lines().last().expect("line")).expect("json");
+    let timeline = cli.json(&["timeline", "Sun Li"], 0);
+    let deletion = timeline["events"]
+        .as_array()
+        .and_then(|events| events.last())
+        .expect("events")
+        .clone();
     assert_eq!(deletion["type"], "ContactDeletedUs");
     let deleted_at: u64 = deletion["position"]
         .as_str()
@@ -218,8 +264,12 @@ fn check_at_a_past_moment_counts_only_what_had_happened_by_then() {
     );
     assert_eq!(after["verdict"], "DENY", "{after}");
     // Knowledge and business time combine: before the deletion was recorded.
-    let timeline = text(&cli.run(&["--json", "timeline", "Sun Li"]));
-    let deletion: Value = serde_json::from_str(timeline.lines().last().expect("line")).expect("json");
+    let timeline = cli.json(&["timeline", "Sun Li"], 0);
+    let deletion = timeline["events"]
+        .as_array()
+        .and_then(|events| events.last())
+        .expect("events")
+        .clone();
     let recorded: u64 = deletion["position"]
         .as_str()
         .expect("position")
@@ -560,7 +610,18 @@ fn every_command_explains_itself_with_an_example() {
     let cli = Cli::new();
     let help = text(&cli.run(&["--help"]));
     let commands = [
-        "serve", "check", "timeline", "replay", "verify", "import", "export", "token", "ledger",
+        "serve",
+        "check",
+        "timeline",
+        "replay",
+        "verify",
+        "import",
+        "export",
+        "token",
+        "ledger",
+        "contacts",
+        "violations",
+        "record",
     ];
     for command in commands {
         assert!(help.contains(command), "--help does not list {command}");
@@ -702,4 +763,211 @@ async fn demo_history_matches_its_stories(
         .gate(sun_li, SendMode::OneToOne, None, before)
         .expect("registered");
     assert_ne!(gate.gate.verdict, Verdict::Deny, "before the deletion: {:?}", gate.gate);
+}
+
+impl Cli {
+    /// A token for `name` in `role`, as `rapport token create` prints it.
+    fn token(&self, role: &str, name: &str) -> String {
+        let created = self.json(&["token", "create", "--role", role, "--name", name], 0);
+        created["token"].as_str().expect("token").to_owned()
+    }
+
+    fn event_count(&self) -> i64 {
+        self.json(&["ledger"], 0)["eventCount"].as_i64().expect("count")
+    }
+
+    /// `rapport --json record …` as the holder of `token`.
+    fn record(&self, token: &str, args: &[&str]) -> Output {
+        let mut all = vec!["--json", "record", "--token", token];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+}
+
+#[test]
+fn a_salesperson_records_what_happened_in_their_own_chats() {
+    let cli = with_history();
+    let alice = cli.token("sales", "alice");
+    let reply = cli.record(&alice, &["reply", "Wang Fang", "--at", "2026-03-02T09:30"]);
+    assert_eq!(
+        reply.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&reply.stderr)
+    );
+    let written: Value = serde_json::from_slice(&reply.stdout).expect("json");
+    assert_eq!(written["contactVersion"], 5);
+    assert_eq!(written["position"], "12");
+    let timeline = cli.json(&["timeline", "Wang Fang", "--since", "4"], 0);
+    let event = &timeline["events"][0];
+    assert_eq!(event["type"], "ReplyReceived");
+    assert_eq!(event["actor"], "alice", "the write is the token holder's");
+    assert_eq!(
+        event["occurredAt"], "2026-03-02T01:30:00.000Z",
+        "a local time is read on the contact's clock"
+    );
+    let tagged = cli.record(&alice, &["tag", "Wang Fang", "renewal"]);
+    assert_eq!(tagged.status.code(), Some(0));
+    assert_eq!(cli.event_count(), 13);
+}
+
+#[test]
+fn record_refuses_whoever_may_not_write_and_writes_nothing() {
+    let cli = with_history();
+    let before = cli.event_count();
+    let alice = cli.token("sales", "alice");
+    // Qian Wei is bob's: to alice it does not exist, by name or by id.
+    for contact in ["Qian Wei", "00000000-0000-0000-0000-00000000000b"] {
+        let refused = cli.record(&alice, &["reply", contact]);
+        assert_eq!(refused.status.code(), Some(2));
+        assert_eq!(error_code(&refused), "NOT_FOUND", "{contact}");
+    }
+    let auditor = cli.token("auditor", "audrey");
+    let refused = cli.record(&auditor, &["reply", "Wang Fang"]);
+    assert_eq!(error_code(&refused), "FORBIDDEN");
+    let override_by_sales = cli.record(
+        &alice,
+        &["touch", "Sun Li", "--mode", "mass", "--override", "I know better"],
+    );
+    assert_eq!(error_code(&override_by_sales), "FORBIDDEN");
+    let unknown = cli.record("not-a-token", &["reply", "Wang Fang"]);
+    assert_eq!(error_code(&unknown), "UNAUTHENTICATED");
+    assert_eq!(cli.event_count(), before, "nothing was written");
+}
+
+#[test]
+fn a_touch_recorded_by_hand_is_gated_like_the_api_and_an_override_is_a_violation() {
+    let cli = with_history();
+    let before = cli.event_count();
+    let alice = cli.token("sales", "alice");
+    // Sun Li deleted us: no send gets through, at any hour.
+    let denied = cli.record(&alice, &["touch", "Sun Li", "--mode", "one-to-one"]);
+    assert_eq!(denied.status.code(), Some(2));
+    assert_eq!(error_code(&denied), "GATE_DENIED");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("deleted"),
+        "the refusal says why: {}",
+        String::from_utf8_lossy(&denied.stderr)
+    );
+    assert_eq!(cli.event_count(), before, "a refused touch writes nothing");
+
+    let manager = cli.token("manager", "mia");
+    let overridden = cli.record(
+        &manager,
+        &[
+            "touch",
+            "Sun Li",
+            "--mode",
+            "one-to-one",
+            "--override",
+            "she asked us to call",
+        ],
+    );
+    assert_eq!(
+        overridden.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&overridden.stderr)
+    );
+    let written: Value = serde_json::from_slice(&overridden.stdout).expect("json");
+    assert_eq!(written["verdict"], "DENY", "the decision it overrode");
+    let violations = cli.json(&["violations"], 0);
+    let listed = violations["violations"].as_array().expect("violations");
+    let overrides: Vec<&Value> = listed.iter().filter(|v| v["overrideReason"] != Value::Null).collect();
+    assert_eq!(overrides.len(), 1, "{violations}");
+    assert_eq!(overrides[0]["name"], "Sun Li");
+    assert_eq!(overrides[0]["overrideReason"], "she asked us to call");
+    assert_eq!(overrides[0]["position"], written["position"]);
+    let table = text(&cli.run(&["violations", "--contact", "Sun Li"]));
+    assert!(table.contains("override: she asked us to call"), "{table}");
+}
+
+#[test]
+fn record_refuses_bad_input_and_the_tag_limit_with_clear_codes() {
+    let cli = Cli::new();
+    let tags: Vec<String> = (0..50).map(|n| format!("\"t{n}\"")).collect();
+    let file = cli.file(
+        "tagged.jsonl",
+        &format!(
+            "{{\"kind\":\"contact\",\"id\":\"00000000-0000-0000-0000-00000000000d\",\"displayName\":\"Zhou Jie\",\"owner\":\"alice\",\"tags\":[{}],\"registeredAt\":\"2026-01-05T02:00:00Z\"}}\n",
+            tags.join(",")
+        ),
+    );
+    cli.json(&["import", file.to_str().expect("path")], 0);
+    let before = cli.event_count();
+    let alice = cli.token("sales", "alice");
+    let full = cli.record(&alice, &["tag", "Zhou Jie", "one-more"]);
+    assert_eq!(error_code(&full), "LIMIT_EXCEEDED");
+    let channel = cli.record(&alice, &["reply", "Zhou Jie", "--channel", "pigeon"]);
+    assert_eq!(error_code(&channel), "BAD_INPUT");
+    assert!(String::from_utf8_lossy(&channel.stderr).contains("unknown channel 'pigeon'"));
+    let future = cli.record(&alice, &["reply", "Zhou Jie", "--at", "2999-01-01T00:00:00Z"]);
+    assert_eq!(error_code(&future), "BAD_INPUT");
+    let nobody = cli.record(&alice, &["reply", "Nobody At All"]);
+    assert_eq!(error_code(&nobody), "NOT_FOUND");
+    assert_eq!(cli.event_count(), before, "nothing was written");
+}
+
+#[test]
+fn contacts_are_found_by_any_field_filtered_and_paged() {
+    let cli = with_history();
+    let all = cli.json(&["contacts"], 0);
+    let names = |page: &Value| -> Vec<String> {
+        page["contacts"]
+            .as_array()
+            .expect("contacts")
+            .iter()
+            .map(|contact| contact["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    assert_eq!(names(&all), ["Wang Fang", "Qian Wei", "Sun Li"]);
+    assert_eq!(
+        names(&cli.json(&["contacts", "--owner", "alice"], 0)),
+        ["Wang Fang", "Sun Li"]
+    );
+    assert_eq!(
+        names(&cli.json(&["contacts", "138 0000"], 0)),
+        ["Wang Fang"],
+        "a phone in another format"
+    );
+    assert_eq!(names(&cli.json(&["contacts", "wx_qian"], 0)), ["Qian Wei"]);
+    let first = cli.json(&["contacts", "--limit", "2"], 0);
+    assert_eq!(names(&first), ["Wang Fang", "Qian Wei"]);
+    let after = first["nextAfter"].as_str().expect("a next page").to_owned();
+    let second = cli.json(&["contacts", "--limit", "2", "--after", &after], 0);
+    assert_eq!(names(&second), ["Sun Li"]);
+    assert_eq!(second["nextAfter"], Value::Null);
+    let table = text(&cli.run(&["contacts", "--limit", "2"]));
+    assert!(table.contains(&format!("more: add --after {after}")), "{table}");
+
+    let bad_band = cli.run(&["--json", "contacts", "--band", "lukewarm"]);
+    assert_eq!(bad_band.status.code(), Some(2));
+    assert_eq!(error_code(&bad_band), "BAD_INPUT");
+    let too_many = cli.run(&["--json", "contacts", "--limit", "5000"]);
+    assert_eq!(error_code(&too_many), "LIMIT_EXCEEDED");
+}
+
+#[test]
+fn check_shows_the_score_breakdown_only_when_asked_and_no_colour_in_a_pipe() {
+    let cli = with_history();
+    let plain = text(&cli.run(&["check", "Wang Fang", "--at", MONDAY_MORNING]));
+    let verbose = text(&cli.run(&["check", "Wang Fang", "--at", MONDAY_MORNING, "-v"]));
+    assert!(verbose.contains("reciprocity"), "-v shows the components: {verbose}");
+    assert!(!plain.contains("reciprocity"), "without -v, no breakdown: {plain}");
+    assert!(plain.lines().any(|line| line.starts_with("verdict ")), "{plain}");
+    assert!(
+        !plain.contains('\u{1b}'),
+        "no escape codes when stdout is not a terminal"
+    );
+}
+
+#[test]
+fn errors_are_one_json_document_on_stderr_with_a_stable_code() {
+    let cli = with_history();
+    let missing = cli.run(&["--json", "check", "Nobody At All"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(missing.stdout.is_empty(), "nothing on stdout");
+    assert_eq!(error_code(&missing), "NOT_FOUND");
+    let plain = cli.run(&["check", "Nobody At All"]);
+    assert!(String::from_utf8_lossy(&plain.stderr).starts_with("error: "));
 }

@@ -6,13 +6,14 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use rapport_domain::gate::{GateDecision, best_send_hours};
-use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, StreamName, Timestamp, Verdict, strength};
+use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, Timestamp, Verdict, strength};
 use rapport_store::{EventStore, SqliteOptions, SqliteStore};
 use serde_json::json;
 
 use super::Invocation;
 use crate::Outcome;
-use rapport_app::read_model::{ReadModel, phone_digits};
+use rapport_app::AppError;
+use rapport_app::read_model::{ContactFoldError, ReadModel, phone_digits};
 use rapport_domain::hours::hours_in as hours;
 use rapport_projections::Horizon;
 
@@ -90,21 +91,32 @@ impl Moment {
 /// Finds exactly one contact by id, or by name, phone, WeChat id or email
 /// (exact match first, then a unique partial match).
 pub fn resolve(model: &ReadModel, text: &str) -> anyhow::Result<ContactId> {
+    resolve_visible(model, text, |_| true)
+}
+
+/// As `resolve`, among the contacts `visible` admits only: the others are
+/// neither found nor listed.
+pub fn resolve_visible(
+    model: &ReadModel,
+    text: &str,
+    visible: impl Fn(ContactId) -> bool,
+) -> anyhow::Result<ContactId> {
     if let Ok(id) = text.parse::<uuid::Uuid>() {
         let id = ContactId(id);
         return match model.projection.relationship(id) {
-            Some(_) => Ok(id),
-            None => bail!("no contact has the id {id}"),
+            Some(_) if visible(id) => Ok(id),
+            _ => Err(AppError::NotFound(format!("contact {id}")).into()),
         };
     }
     let wanted = text.trim().to_lowercase();
     if wanted.is_empty() {
-        bail!("name a contact: an id, name, phone, WeChat id or email");
+        return Err(AppError::bad_input("name a contact: an id, name, phone, WeChat id or email").into());
     }
     let wanted_phone = phone_digits(text);
     let exact: Vec<ContactId> = model
         .directory
         .ids_after(None)
+        .filter(|id| visible(*id))
         .filter(|id| {
             model.directory.pii(*id).is_some_and(|pii| {
                 [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]
@@ -119,25 +131,26 @@ pub fn resolve(model: &ReadModel, text: &str) -> anyhow::Result<ContactId> {
         model
             .directory
             .ids_after(None)
-            .filter(|id| model.directory.matches(*id, &wanted))
+            .filter(|id| visible(*id) && model.directory.matches(*id, &wanted))
             .collect()
     } else {
         exact
     };
     match candidates.as_slice() {
         [one] => Ok(*one),
-        [] => bail!("no contact matches '{text}'"),
+        [] => Err(AppError::NotFound(format!("a contact matching '{text}'")).into()),
         many => {
             let listed: Vec<String> = many
                 .iter()
                 .take(CANDIDATES_SHOWN)
                 .map(|id| format!("  {id}  {}", describe(model, *id)))
                 .collect();
-            bail!(
+            Err(AppError::bad_input(format!(
                 "'{text}' matches {} contacts; name one by id:\n{}",
                 many.len(),
                 listed.join("\n")
-            )
+            ))
+            .into())
         }
     }
 }
@@ -156,7 +169,7 @@ fn describe(model: &ReadModel, id: ContactId) -> String {
     .to_owned()
 }
 
-fn mode_of(text: &str) -> anyhow::Result<SendMode> {
+pub fn mode_of(text: &str) -> anyhow::Result<SendMode> {
     match text.to_lowercase().replace('_', "-").as_str() {
         "mass" => Ok(SendMode::Mass),
         "one-to-one" | "1:1" | "personal" => Ok(SendMode::OneToOne),
@@ -201,8 +214,21 @@ fn decision_json(
     })
 }
 
-/// Prints a decision taken in `model`; the contact is named as `known` has it.
-fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision: &GateDecision) {
+/// How a verdict stands out on a terminal: green to go, yellow to wait or
+/// write personally, red to stop.
+fn verdict_style(verdict: Verdict) -> anstyle::Style {
+    let colour = match verdict {
+        Verdict::Allow => anstyle::AnsiColor::Green,
+        Verdict::Defer | Verdict::RouteOneToOne => anstyle::AnsiColor::Yellow,
+        Verdict::Deny => anstyle::AnsiColor::Red,
+    };
+    anstyle::Style::new().bold().fg_color(Some(colour.into()))
+}
+
+/// Prints a decision taken in `model`; the contact is named as `known` has
+/// it. The verdict is coloured on a terminal (never in a pipe, nor with
+/// NO_COLOR set); `verbose` adds the score's breakdown.
+fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision: &GateDecision, verbose: bool) {
     let symbols = model.projection.symbols();
     println!("contact     {id}  {}", describe(known, id));
     println!(
@@ -210,7 +236,8 @@ fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision:
         decision.mode.as_str(),
         decision.channel.as_str()
     );
-    println!("verdict     {}", decision.verdict.as_str());
+    let style = verdict_style(decision.verdict);
+    anstream::println!("verdict     {style}{}{style:#}", decision.verdict.as_str());
     for reason in &decision.reasons {
         let mark = if reason.blocking { "x" } else { "!" };
         println!("  {mark} {:<22} {}", reason.code.as_str(), reason.message(symbols));
@@ -234,11 +261,13 @@ fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision:
         decision.strength.score,
         decision.strength.band.as_str()
     );
-    for component in &decision.strength.components {
-        println!(
-            "  {:>4}  {:<18} {}",
-            component.points, component.name, component.explanation
-        );
+    if verbose {
+        for component in &decision.strength.components {
+            println!(
+                "  {:>4}  {:<18} {}",
+                component.points, component.name, component.explanation
+            );
+        }
     }
     println!("best hours  {}", hours_text(decision.best_send_hours));
     println!("policy      version {}, at {}", decision.policy_version, decision.at);
@@ -250,6 +279,7 @@ pub async fn check(
     mode: &str,
     at: Option<&str>,
     position: Option<&str>,
+    verbose: bool,
 ) -> anyhow::Result<Outcome> {
     let (store_path, json) = (ctx.store.as_path(), ctx.json);
     let mode = mode_of(mode)?;
@@ -293,7 +323,7 @@ pub async fn check(
         if let Some(note) = &note {
             println!("at          {note}");
         }
-        print_decision(&known, &model, id, &decision.gate);
+        print_decision(&known, &model, id, &decision.gate, verbose);
     }
     Ok(if decision.gate.allowed() {
         Outcome::Yes
@@ -307,29 +337,85 @@ fn parse_position(text: &str) -> anyhow::Result<Position> {
         .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))
 }
 
-pub async fn timeline(ctx: &Invocation, contact: &str) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
-    let store = open_read_only(store_path)?;
+/// Events a timeline prints when no `--limit` is given, and at most.
+pub const TIMELINE_PAGE_DEFAULT: usize = 100;
+pub const TIMELINE_PAGE_MAX: usize = 10_000;
+
+/// Where a timeline page starts: after a version (digits), or at a
+/// business moment (RFC 3339, or a local time or date on the contact's clock).
+fn starts_after(since: Option<&str>, zone: chrono_tz::Tz) -> anyhow::Result<Option<Since>> {
+    let Some(text) = since else { return Ok(None) };
+    if let Ok(version) = text.parse::<u64>() {
+        return Ok(Some(Since::Version(version)));
+    }
+    let (at, _) = Moment::parse(text)?.resolve(zone, "their")?;
+    Ok(Some(Since::Moment(at)))
+}
+
+#[derive(Clone, Copy)]
+enum Since {
+    Version(u64),
+    Moment(Timestamp),
+}
+
+impl Since {
+    fn admits(self, event: &RecordedEvent) -> bool {
+        match self {
+            Since::Version(version) => event.version > version,
+            Since::Moment(at) => event.occurred_at >= at,
+        }
+    }
+}
+
+pub async fn timeline(
+    ctx: &Invocation,
+    contact: &str,
+    since: Option<&str>,
+    limit: Option<usize>,
+) -> anyhow::Result<Outcome> {
+    let limit = match limit {
+        None => TIMELINE_PAGE_DEFAULT,
+        Some(n) if (1..=TIMELINE_PAGE_MAX).contains(&n) => n,
+        Some(n) => {
+            return Err(AppError::LimitExceeded(format!("--limit is 1 to {TIMELINE_PAGE_MAX}, got {n}")).into());
+        }
+    };
+    let store = open_read_only(&ctx.store)?;
     let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let id = resolve(&model, contact)?;
-    let events = store
-        .read_stream(StreamName::Contact(id), 0, rapport_store::READ_LIMIT_MAX)
-        .await?;
+    let zone = model
+        .projection
+        .relationship(id)
+        .map(|r| model.projection.current_policy().zone_of(r))
+        .context("the contact vanished")?;
+    let since = starts_after(since, zone)?;
+    let horizon = Horizon {
+        known_at: model.projection.position(),
+        occurred_by: None,
+    };
+    let events = rapport_app::read_model::contact_events(&store, id, horizon)
+        .await
+        .map_err(|error| match error {
+            ContactFoldError::TooManyEvents { .. } => anyhow::Error::from(AppError::LimitExceeded(error.to_string())),
+            ContactFoldError::Store(store) => store.into(),
+        })?;
     let policies = model.projection.policies();
     let mut relationship = rapport_domain::Relationship::default();
     let mut symbols = rapport_domain::Symbols::default();
-    if !json {
-        println!("{id}  {}", describe(&model, id));
-        let header = ("position", "ver", "occurred", "event", "score", "band");
-        println!(
-            "{:>8} {:>4}  {:<24} {:<19} {:>5} {:<6}  detail",
-            header.0, header.1, header.2, header.3, header.4, header.5
-        );
-    }
+    let mut rows = Vec::new();
+    let mut more = false;
+    // Every event is folded, for the score after it; only the page is shown.
     for event in &events {
         relationship.apply(&event.event, event.version, event.occurred_at, &mut symbols);
+        if !since.is_none_or(|since| since.admits(event)) {
+            continue;
+        }
+        if rows.len() == limit {
+            more = true;
+            break;
+        }
         // The score after the event, under the policy in force at its position.
         let policy = policies
             .iter()
@@ -339,6 +425,41 @@ pub async fn timeline(ctx: &Invocation, contact: &str) -> anyhow::Result<Outcome
         let Some(policy) = policy else { continue };
         let score = strength(&relationship, &policy.policy.scoring, event.occurred_at);
         let violation = model.projection.violation_at(event.position);
+        rows.push((event, score, violation));
+    }
+    let next = more.then(|| rows.last().map(|(event, ..)| event.version)).flatten();
+    if ctx.json {
+        let events: Vec<_> = rows
+            .iter()
+            .map(|(event, score, violation)| {
+                json!({
+                    "version": event.version, "position": event.position.to_string(), "type": event.event.event_type(),
+                    "occurredAt": event.occurred_at.to_rfc3339(), "recordedAt": event.recorded_at.to_rfc3339(),
+                    "actor": event.actor, "score": score.score, "band": score.band.as_str(), "detail": detail(event),
+                    "violation": violation.map(|v| json!({
+                        "verdict": v.verdict.as_str(),
+                        "reasons": v.reasons.iter().map(|code| code.as_str()).collect::<Vec<_>>(),
+                    })),
+                })
+            })
+            .collect();
+        let answer = json!({
+            "contactId": id.to_string(),
+            "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
+            "timeZone": zone.name(),
+            "events": events,
+            "nextSince": next.map(|version| version.to_string()),
+        });
+        println!("{answer}");
+        return Ok(Outcome::Yes);
+    }
+    println!("{id}  {}  (local times: {})", describe(&model, id), zone.name());
+    println!(
+        "{:>8} {:>4}  {:<16}  {:<20}  {:<14} {:>5} {:<6}  detail",
+        "position", "ver", "local", "UTC", "event", "score", "band"
+    );
+    for (event, score, violation) in &rows {
+        let occurred = event.occurred_at.to_datetime();
         let mut detail = detail(event);
         if let Some(violation) = violation {
             let codes: Vec<&str> = violation.reasons.iter().map(|code| code.as_str()).collect();
@@ -348,28 +469,19 @@ pub async fn timeline(ctx: &Invocation, contact: &str) -> anyhow::Result<Outcome
                 codes.join(", ")
             ));
         }
-        if json {
-            println!(
-                "{}",
-                json!({
-                    "version": event.version, "position": event.position.to_string(), "type": event.event.event_type(),
-                    "occurredAt": event.occurred_at.to_rfc3339(), "recordedAt": event.recorded_at.to_rfc3339(),
-                    "actor": event.actor, "score": score.score, "band": score.band.as_str(), "detail": detail,
-                    "violation": violation.is_some(),
-                })
-            );
-        } else {
-            let occurred = event.occurred_at.to_rfc3339();
-            println!(
-                "{:>8} {:>4}  {:<24} {:<19} {:>5} {:<6}  {detail}",
-                event.position.to_string(),
-                event.version,
-                &occurred[..occurred.len().min(24)],
-                event.event.event_type().trim_start_matches("Contact"),
-                score.score,
-                score.band.as_str()
-            );
-        }
+        println!(
+            "{:>8} {:>4}  {:<16}  {:<20}  {:<14} {:>5} {:<6}  {detail}",
+            event.position.to_string(),
+            event.version,
+            occurred.with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+            occurred.format("%Y-%m-%dT%H:%M:%SZ"),
+            event.event.event_type().trim_start_matches("Contact"),
+            score.score,
+            score.band.as_str()
+        );
+    }
+    if let Some(version) = next {
+        println!("more: rapport timeline {id} --since {version}");
     }
     Ok(Outcome::Yes)
 }

@@ -1,6 +1,8 @@
 //! The commands: what they print and how they exit.
 
 pub mod inspect;
+pub mod lists;
+pub mod record;
 pub mod transfer;
 
 use std::path::{Path, PathBuf};
