@@ -1,5 +1,5 @@
 //! The application layer every adapter (the GraphQL server, the command
-//! line) stands on: the use cases that write (`write`), who may do what
+//! line) stands on: the use cases that write (`write`) and read (`read`), who may do what
 //! (`access`), the gate as adapters show it (`gate`), the typed errors
 //! they answer with (`error`), opening the ledger (`core`, `ledger`), the
 //! read model and its rebuilds (`read_model`), the live read model a
@@ -15,6 +15,7 @@ pub mod error;
 pub mod gate;
 pub mod ledger;
 pub mod live;
+pub mod read;
 pub mod read_model;
 pub mod tokens;
 pub mod write;

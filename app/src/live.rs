@@ -4,13 +4,14 @@
 //! (read-your-writes); `gateChanged` subscribers hear of every contact
 //! whose events were applied.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
 use rapport_domain::{ContactId, Position, RecordedEvent, StreamName};
 use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
+use tokio::task::AbortHandle;
 
 use crate::read_model::{ReadModel, rebuild_read_model};
 
@@ -34,6 +35,20 @@ pub struct Live {
     applied: watch::Sender<Option<Position>>,
     changes: broadcast::Sender<ContactChanged>,
     failure: RwLock<Option<String>>,
+    /// The task following the ledger: it lives as long as this read model.
+    follower: Mutex<Option<AbortHandle>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        let follower = self
+            .follower
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(follower) = follower.take() {
+            follower.abort();
+        }
+    }
 }
 
 impl Live {
@@ -48,8 +63,10 @@ impl Live {
             applied,
             changes,
             failure: RwLock::new(None),
+            follower: Mutex::new(None),
         });
-        tokio::spawn(follow(Arc::clone(&live), store.clone(), position));
+        let follower = tokio::spawn(follow(Arc::downgrade(&live), store.clone(), position));
+        *live.follower.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(follower.abort_handle());
         Ok(live)
     }
 
@@ -99,9 +116,12 @@ impl Live {
     }
 }
 
-async fn follow(live: Arc<Live>, store: SqliteStore, after: Option<Position>) {
+/// Applies what the ledger commits, for as long as the read model is held
+/// by anyone (a command that ends drops it, and its follower with it).
+async fn follow(live: Weak<Live>, store: SqliteStore, after: Option<Position>) {
     let mut subscription = store.subscribe_all(after).ready_chunks(APPLY_CHUNK_EVENTS);
     while let Some(messages) = subscription.next().await {
+        let Some(live) = live.upgrade() else { return };
         let mut events = Vec::with_capacity(messages.len());
         let mut failure = None;
         for message in messages {

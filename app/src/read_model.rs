@@ -8,6 +8,8 @@ use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName}
 use rapport_projections::{Horizon, Projection};
 use rapport_store::{EventStore, StoreError};
 
+use crate::error::AppError;
+
 /// Events read per page while rebuilding, and pages read ahead of the fold.
 const REBUILD_PAGE_EVENTS: usize = 4_096;
 const REBUILD_PAGES_QUEUED: usize = 4;
@@ -193,21 +195,14 @@ pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon)
 pub const CONTACT_EVENTS_FOLDED_MAX: usize = 10_000;
 
 /// Why a contact could not be folded again.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum ContactFoldError {
-    #[error("contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again")]
-    TooManyEvents { contact_id: ContactId },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// A contact's events within `horizon`, oldest first, at most
-/// `CONTACT_EVENTS_FOLDED_MAX`: what `ReadModel::for_contact` folds.
+/// `CONTACT_EVENTS_FOLDED_MAX` (LIMIT_EXCEEDED beyond): what
+/// `ReadModel::for_contact` folds.
 pub async fn contact_events(
     store: &dyn EventStore,
     contact_id: ContactId,
     horizon: Horizon,
-) -> Result<Vec<RecordedEvent>, ContactFoldError> {
+) -> Result<Vec<RecordedEvent>, AppError> {
     let mut events = Vec::new();
     let mut from_version = 0;
     loop {
@@ -224,7 +219,9 @@ pub async fn contact_events(
         from_version = last + 1;
         events.extend(page.into_iter().filter(|event| horizon.counts(event)));
         if events.len() > CONTACT_EVENTS_FOLDED_MAX {
-            return Err(ContactFoldError::TooManyEvents { contact_id });
+            return Err(AppError::LimitExceeded(format!(
+                "contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again"
+            )));
         }
     }
 }

@@ -11,12 +11,12 @@ use rapport_projections::{Horizon, Violation};
 use rapport_store::EventStore;
 use uuid::Uuid;
 
-use super::errors::{Code, bad_input, error, from_store, internal, not_found};
+use super::errors::{OrRefusal, bad_input, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
 use crate::state::AppState;
 use rapport_app::gate::{Judged, judge};
 use rapport_app::read_model::ReadModel;
-use rapport_app::read_model::{ContactFoldError, contact_events};
+use rapport_app::read_model::contact_events;
 
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident, $domain:path, { $($(#[$variant_meta:meta])* $variant:ident),* $(,)? }) => {
@@ -247,12 +247,7 @@ impl Contact {
             known_at,
             occurred_by: Some(at),
         };
-        let events = contact_events(&state.core.store, self.id, horizon)
-            .await
-            .map_err(|refusal| match refusal {
-                ContactFoldError::TooManyEvents { .. } => error(Code::LimitExceeded, refusal.to_string()),
-                ContactFoldError::Store(store) => from_store(store),
-            })?;
+        let events = contact_events(&state.core.store, self.id, horizon).await.or_refusal()?;
         let folded = self
             .view
             .read(ctx, |model| ReadModel::for_contact(model, &events, horizon))?;

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::{Context, bail};
-use rapport_domain::gate::{GateDecision, best_send_hours};
+use rapport_domain::gate::best_send_hours;
 use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, Timestamp, Verdict, strength};
 use rapport_store::{EventStore, SqliteOptions, SqliteStore};
 use serde_json::json;
@@ -13,7 +13,9 @@ use serde_json::json;
 use super::Invocation;
 use crate::Outcome;
 use rapport_app::AppError;
-use rapport_app::read_model::{ContactFoldError, ReadModel, phone_digits};
+use rapport_app::gate::Judged;
+use rapport_app::read::{Since, TimelineEntry};
+use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_domain::hours::hours_in as hours;
 use rapport_projections::Horizon;
 
@@ -186,22 +188,18 @@ fn hours_text(set: u32) -> String {
     }
 }
 
-fn decision_json(
-    model: &ReadModel,
-    id: ContactId,
-    decision: &GateDecision,
-    position: Option<Position>,
-) -> serde_json::Value {
-    let symbols = model.projection.symbols();
+/// A decision as `--json` prints it; the contact is named as `known` has it.
+fn decision_json(known: &ReadModel, judged: &Judged, position: Option<Position>) -> serde_json::Value {
+    let (id, decision) = (judged.contact_id, &judged.decision);
     json!({
         "contactId": id.to_string(),
-        "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
+        "name": known.directory.pii(id).and_then(|p| p.display_name.clone()),
         "mode": decision.mode.as_str(),
         "channel": decision.channel.as_str(),
         "verdict": decision.verdict.as_str(),
         "allowed": decision.allowed(),
-        "reasons": decision.reasons.iter().map(|r| json!({
-            "code": r.code.as_str(), "message": r.message(symbols), "blocking": r.blocking,
+        "reasons": decision.reasons.iter().zip(&judged.messages).map(|(r, message)| json!({
+            "code": r.code.as_str(), "message": message, "blocking": r.blocking,
         })).collect::<Vec<_>>(),
         "nextAllowedAt": decision.next_allowed_at.map(|t| t.to_rfc3339()),
         "score": decision.strength.score,
@@ -228,8 +226,8 @@ fn verdict_style(verdict: Verdict) -> anstyle::Style {
 /// Prints a decision taken in `model`; the contact is named as `known` has
 /// it. The verdict is coloured on a terminal (never in a pipe, nor with
 /// NO_COLOR set); `verbose` adds the score's breakdown.
-fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision: &GateDecision, verbose: bool) {
-    let symbols = model.projection.symbols();
+fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose: bool) {
+    let (id, decision) = (judged.contact_id, &judged.decision);
     println!("contact     {id}  {}", describe(known, id));
     println!(
         "mode        {} on {}",
@@ -238,9 +236,9 @@ fn print_decision(known: &ReadModel, model: &ReadModel, id: ContactId, decision:
     );
     let style = verdict_style(decision.verdict);
     anstream::println!("verdict     {style}{}{style:#}", decision.verdict.as_str());
-    for reason in &decision.reasons {
+    for (reason, message) in decision.reasons.iter().zip(&judged.messages) {
         let mark = if reason.blocking { "x" } else { "!" };
-        println!("  {mark} {:<22} {}", reason.code.as_str(), reason.message(symbols));
+        println!("  {mark} {:<22} {message}", reason.code.as_str());
     }
     if let Some(next) = decision.next_allowed_at {
         // Salespeople think in the contact's clock; the UTC instant is exact.
@@ -305,27 +303,19 @@ pub async fn check(
         Some(moment) => moment.resolve(zone, "their")?,
         None => (ctx.clock.now(), None),
     };
-    // Only what had happened by `at` counts: fold the contact again.
-    let horizon = Horizon {
-        known_at: known.projection.position(),
-        occurred_by: Some(at),
-    };
-    let events = rapport_app::read_model::contact_events(&store, id, horizon).await?;
-    let model = ReadModel::for_contact(&known, &events, horizon);
-    let Some(decision) = model.projection.gate(id, mode, None, at) else {
-        bail!("contact {id} had not been registered by {at}");
-    };
+    // Only what had happened by `at` counts.
+    let (judged, then) = rapport_app::read::check(&store, &known, id, mode, None, at).await?;
     if json {
-        let mut answer = decision_json(&known, id, &decision.gate, known.projection.position());
+        let mut answer = decision_json(&known, &judged, known.projection.position());
         answer["atNote"] = json!(note);
         println!("{answer}");
     } else {
         if let Some(note) = &note {
             println!("at          {note}");
         }
-        print_decision(&known, &model, id, &decision.gate, verbose);
+        print_decision(&known, &then, &judged, verbose);
     }
-    Ok(if decision.gate.allowed() {
+    Ok(if judged.decision.allowed() {
         Outcome::Yes
     } else {
         Outcome::No
@@ -336,10 +326,6 @@ fn parse_position(text: &str) -> anyhow::Result<Position> {
     text.parse()
         .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))
 }
-
-/// Events a timeline prints when no `--limit` is given, and at most.
-pub const TIMELINE_PAGE_DEFAULT: usize = 100;
-pub const TIMELINE_PAGE_MAX: usize = 10_000;
 
 /// Where a timeline page starts: after a version (digits), or at a
 /// business moment (RFC 3339, or a local time or date on the contact's clock).
@@ -352,34 +338,12 @@ fn starts_after(since: Option<&str>, zone: chrono_tz::Tz) -> anyhow::Result<Opti
     Ok(Some(Since::Moment(at)))
 }
 
-#[derive(Clone, Copy)]
-enum Since {
-    Version(u64),
-    Moment(Timestamp),
-}
-
-impl Since {
-    fn admits(self, event: &RecordedEvent) -> bool {
-        match self {
-            Since::Version(version) => event.version > version,
-            Since::Moment(at) => event.occurred_at >= at,
-        }
-    }
-}
-
 pub async fn timeline(
     ctx: &Invocation,
     contact: &str,
     since: Option<&str>,
     limit: Option<usize>,
 ) -> anyhow::Result<Outcome> {
-    let limit = match limit {
-        None => TIMELINE_PAGE_DEFAULT,
-        Some(n) if (1..=TIMELINE_PAGE_MAX).contains(&n) => n,
-        Some(n) => {
-            return Err(AppError::LimitExceeded(format!("--limit is 1 to {TIMELINE_PAGE_MAX}, got {n}")).into());
-        }
-    };
     let store = open_read_only(&ctx.store)?;
     let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
@@ -391,52 +355,21 @@ pub async fn timeline(
         .map(|r| model.projection.current_policy().zone_of(r))
         .context("the contact vanished")?;
     let since = starts_after(since, zone)?;
-    let horizon = Horizon {
-        known_at: model.projection.position(),
-        occurred_by: None,
-    };
-    let events = rapport_app::read_model::contact_events(&store, id, horizon)
-        .await
-        .map_err(|error| match error {
-            ContactFoldError::TooManyEvents { .. } => anyhow::Error::from(AppError::LimitExceeded(error.to_string())),
-            ContactFoldError::Store(store) => store.into(),
-        })?;
-    let policies = model.projection.policies();
-    let mut relationship = rapport_domain::Relationship::default();
-    let mut symbols = rapport_domain::Symbols::default();
-    let mut rows = Vec::new();
-    let mut more = false;
-    // Every event is folded, for the score after it; only the page is shown.
-    for event in &events {
-        relationship.apply(&event.event, event.version, event.occurred_at, &mut symbols);
-        if !since.is_none_or(|since| since.admits(event)) {
-            continue;
-        }
-        if rows.len() == limit {
-            more = true;
-            break;
-        }
-        // The score after the event, under the policy in force at its position.
-        let policy = policies
-            .iter()
-            .rev()
-            .find(|p| p.since.is_none_or(|since| since <= event.position))
-            .map(|p| &p.policy);
-        let Some(policy) = policy else { continue };
-        let score = strength(&relationship, &policy.policy.scoring, event.occurred_at);
-        let violation = model.projection.violation_at(event.position);
-        rows.push((event, score, violation));
-    }
-    let next = more.then(|| rows.last().map(|(event, ..)| event.version)).flatten();
+    let page = rapport_app::read::timeline(&store, &model, id, since, limit).await?;
+    let next = page.next.map(|next| match next {
+        Since::Version(version) => version.to_string(),
+        Since::Moment(at) => at.to_rfc3339(),
+    });
     if ctx.json {
-        let events: Vec<_> = rows
+        let events: Vec<_> = page
+            .entries
             .iter()
-            .map(|(event, score, violation)| {
+            .map(|TimelineEntry { event, score, violation }| {
                 json!({
                     "version": event.version, "position": event.position.to_string(), "type": event.event.event_type(),
                     "occurredAt": event.occurred_at.to_rfc3339(), "recordedAt": event.recorded_at.to_rfc3339(),
                     "actor": event.actor, "score": score.score, "band": score.band.as_str(), "detail": detail(event),
-                    "violation": violation.map(|v| json!({
+                    "violation": violation.as_ref().map(|v| json!({
                         "verdict": v.verdict.as_str(),
                         "reasons": v.reasons.iter().map(|code| code.as_str()).collect::<Vec<_>>(),
                     })),
@@ -448,7 +381,7 @@ pub async fn timeline(
             "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
             "timeZone": zone.name(),
             "events": events,
-            "nextSince": next.map(|version| version.to_string()),
+            "nextSince": next,
         });
         println!("{answer}");
         return Ok(Outcome::Yes);
@@ -458,7 +391,12 @@ pub async fn timeline(
         "{:>8} {:>4}  {:<16}  {:<20}  {:<14} {:>5} {:<6}  detail",
         "position", "ver", "local", "UTC", "event", "score", "band"
     );
-    for (event, score, violation) in &rows {
+    for TimelineEntry {
+        event,
+        score,
+        violation,
+    } in &page.entries
+    {
         let occurred = event.occurred_at.to_datetime();
         let mut detail = detail(event);
         if let Some(violation) = violation {
@@ -480,8 +418,8 @@ pub async fn timeline(
             score.band.as_str()
         );
     }
-    if let Some(version) = next {
-        println!("more: rapport timeline {id} --since {version}");
+    if let Some(since) = next {
+        println!("more: rapport timeline {id} --since {since}");
     }
     Ok(Outcome::Yes)
 }
@@ -609,12 +547,8 @@ fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp) -> serde_json::
     };
     let policy = model.projection.current_policy();
     let decide = |mode| {
-        decision_json(
-            model,
-            id,
-            &rapport_domain::gate(relationship, policy, mode, None, at),
-            model.projection.position(),
-        )
+        let judged = Judged::new(model, id, rapport_domain::gate(relationship, policy, mode, None, at));
+        decision_json(model, &judged, model.projection.position())
     };
     json!({
         "contactId": id.to_string(),
