@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql::{Data, ServerError};
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
@@ -25,7 +25,7 @@ use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::graphql::errors::Code;
-use crate::graphql::phases::Ran;
+use crate::graphql::phases::{Ran, ensure_code};
 use crate::graphql::{ApiSchema, ConnectionSubscriptions, build_schema};
 use crate::metrics::Metrics;
 use crate::state::{AppState, LEDGER_WALKS_MAX, PrincipalSubscriptions};
@@ -175,15 +175,6 @@ impl App {
             }
         };
         json_response(status, content_type(headers), &body)
-    }
-}
-
-/// Our own errors all carry a code; the only ones that come without are
-/// async-graphql's refusals of an input value it could not coerce.
-fn ensure_code(error: &mut ServerError) {
-    let extensions = error.extensions.get_or_insert_with(Default::default);
-    if extensions.get("code").is_none() {
-        extensions.set("code", Code::BadInput.as_str());
     }
 }
 

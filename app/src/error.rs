@@ -39,7 +39,8 @@ impl Code {
 }
 
 /// A refused or failed use case. Everything but `Unavailable` and
-/// `Internal` was caused by the caller, and none of them wrote anything.
+/// `Internal` was caused by the caller and wrote nothing; `Unavailable`
+/// says in its message whether a write was recorded.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
     #[error("{0}")]

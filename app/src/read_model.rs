@@ -8,8 +8,6 @@ use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName}
 use rapport_projections::{Horizon, Projection};
 use rapport_store::{EventStore, StoreError};
 
-use crate::error::AppError;
-
 /// Events read per page while rebuilding, and pages read ahead of the fold.
 const REBUILD_PAGE_EVENTS: usize = 4_096;
 const REBUILD_PAGES_QUEUED: usize = 4;
@@ -189,39 +187,4 @@ pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon)
         .await
         .map_err(|e| StoreError::Unavailable(format!("the ledger reader stopped: {e}")))??;
     Ok(model)
-}
-
-/// Events of one contact folded again to see it at a past moment.
-pub const CONTACT_EVENTS_FOLDED_MAX: usize = 10_000;
-
-/// Why a contact could not be folded again.
-/// A contact's events within `horizon`, oldest first, at most
-/// `CONTACT_EVENTS_FOLDED_MAX` (LIMIT_EXCEEDED beyond): what
-/// `ReadModel::for_contact` folds.
-pub async fn contact_events(
-    store: &dyn EventStore,
-    contact_id: ContactId,
-    horizon: Horizon,
-) -> Result<Vec<RecordedEvent>, AppError> {
-    let mut events = Vec::new();
-    let mut from_version = 0;
-    loop {
-        let page = store
-            .read_stream(
-                StreamName::Contact(contact_id),
-                from_version,
-                rapport_store::READ_LIMIT_MAX,
-            )
-            .await?;
-        let Some(last) = page.last().map(|event| event.version) else {
-            return Ok(events);
-        };
-        from_version = last + 1;
-        events.extend(page.into_iter().filter(|event| horizon.counts(event)));
-        if events.len() > CONTACT_EVENTS_FOLDED_MAX {
-            return Err(AppError::LimitExceeded(format!(
-                "contact {contact_id} has over {CONTACT_EVENTS_FOLDED_MAX} events, more than one request folds again"
-            )));
-        }
-    }
 }

@@ -85,13 +85,14 @@ impl Write {
         }
     }
 
-    fn written(&self, appended: AppendResult) -> Written {
+    fn written(&self, result: AppendResult, appended: bool) -> Written {
         Written {
             event_id: self.event_id,
             contact_id: self.contact_id,
-            position: appended.position,
-            contact_version: appended.next_expected_version,
+            position: result.position,
+            contact_version: result.next_expected_version,
             at: self.now,
+            appended,
         }
     }
 }
@@ -106,6 +107,8 @@ pub struct Written {
     pub contact_version: u64,
     /// When it was asked for, on the ledger's clock.
     pub at: Timestamp,
+    /// False when a retry was answered with what the first try wrote.
+    pub appended: bool,
 }
 
 /// The clock rules of the policy in force.
@@ -121,8 +124,20 @@ async fn append(
     event: NewEvent,
 ) -> Result<AppendResult, StoreError> {
     let result = core.store.append(stream, expected, vec![event]).await?;
-    core.live.wait_for(result.position).await?;
+    applied(core, result.position).await?;
     Ok(result)
+}
+
+/// Waits until the read model has applied `position`. The write stands
+/// whether or not it has: the caller is told so, and how to retry safely.
+async fn applied(core: &Core, position: Position) -> Result<(), StoreError> {
+    core.live.wait_for(position).await.map_err(|cause| {
+        tracing::warn!(%position, %cause, "a write was recorded but not yet applied to the read model");
+        StoreError::Unavailable(format!(
+            "the write was recorded at position {position}, but the read model has not applied it yet \
+             ({cause}); retry only with the same idempotency key, or it is recorded twice"
+        ))
+    })
 }
 
 /// A new contact, as someone registers them.
@@ -207,6 +222,7 @@ pub async fn register_contact(
         position: appended.position,
         contact_version: appended.next_expected_version,
         at: now,
+        appended: true,
     })
 }
 
@@ -269,7 +285,7 @@ pub async fn record_touch(core: &Core, principal: &Principal, request: TouchRequ
         && let Some(earlier) = already_recorded(core, principal, &write, &command, judged.decision.channel).await?
     {
         return Ok(Touched {
-            written: write.written(earlier),
+            written: write.written(earlier, false),
             judged,
         });
     }
@@ -285,7 +301,7 @@ pub async fn record_touch(core: &Core, principal: &Principal, request: TouchRequ
     let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
     let appended = append(core, StreamName::Contact(write.contact_id), expected, new_event).await?;
     Ok(Touched {
-        written: write.written(appended),
+        written: write.written(appended, true),
         judged,
     })
 }
@@ -366,7 +382,7 @@ pub async fn record_fact(
     };
     let new_event = NewEvent::new(write.event_id, event, write.occurred_at, principal.name.clone());
     let appended = append(core, StreamName::Contact(contact_id), expected, new_event).await?;
-    Ok(write.written(appended))
+    Ok(write.written(appended, true))
 }
 
 /// One fact another tool saw, to be ingested under its own id.
@@ -384,7 +400,8 @@ pub struct Ingested {
     pub appended: usize,
     /// Facts the ledger already held under their ids.
     pub duplicates: usize,
-    /// The last new position, if anything was new.
+    /// The highest position of the batch's facts, new or already held:
+    /// the read model has applied everything up to it.
     pub position: Option<Position>,
 }
 
@@ -469,11 +486,12 @@ pub async fn ingest(core: &Core, principal: &Principal, observed: Vec<Observed>)
             ingested.duplicates += 1;
         } else {
             ingested.appended += 1;
-            ingested.position = ingested.position.max(Some(result.position));
         }
+        ingested.position = ingested.position.max(Some(result.position));
     }
+    // A retry of a batch already written reads its own writes too.
     if let Some(position) = ingested.position {
-        core.live.wait_for(position).await?;
+        applied(core, position).await?;
     }
     Ok(ingested)
 }

@@ -60,11 +60,13 @@ pub enum Command {
     Timeline {
         /// An id, or a name, phone, WeChat id or email.
         contact: String,
-        /// Start after this version (digits, as a previous page's `more:`
-        /// line says), or at this business moment (RFC 3339, or a local
-        /// time or date on the contact's clock).
+        /// Only what occurred at or after this business moment (RFC 3339,
+        /// or a local time or date on the contact's clock).
         #[arg(long)]
         since: Option<String>,
+        /// The version the previous page ended at (its `more:` line says it).
+        #[arg(long)]
+        after: Option<u64>,
         /// Events on one page (default 100, at most 10,000).
         #[arg(long)]
         limit: Option<usize>,
@@ -275,8 +277,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             position,
             verbose,
         } => commands::inspect::check(&ctx, &contact, &mode, at.as_deref(), position.as_deref(), verbose).await,
-        Command::Timeline { contact, since, limit } => {
-            commands::inspect::timeline(&ctx, &contact, since.as_deref(), limit).await
+        Command::Timeline {
+            contact,
+            since,
+            after,
+            limit,
+        } => {
+            let page = commands::inspect::Page {
+                since: since.as_deref(),
+                after,
+                limit,
+            };
+            commands::inspect::timeline(&ctx, &contact, page).await
         }
         Command::Replay {
             as_of,

@@ -529,7 +529,8 @@ async fn contacts_page_through_with_cursors_and_limits() {
 async fn ingesting_a_batch_is_all_or_nothing_and_idempotent() {
     let server = TestServer::start().await;
     let id = server.register("manager", "alice", "Zhou Min", &[]).await;
-    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended duplicates } }";
+    let ingest =
+        "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended duplicates position } }";
     let item = |kind: &str| json!({ "eventId": uuid::Uuid::now_v7(), "contactId": id, "type": kind, "occurredAt": "2026-03-01T10:00:00Z" });
     let mut touch = item("TOUCH");
     touch["mode"] = json!("MASS");
@@ -543,9 +544,18 @@ async fn ingesting_a_batch_is_all_or_nothing_and_idempotent() {
     assert_eq!(body["errors"][0]["extensions"]["index"], 3);
     assert_eq!(server.event_count().await, count, "a rejected batch wrote something");
     let first = server.ok("ingest", ingest, json!({ "events": batch })).await;
-    assert_eq!(first["ingestEvents"], json!({ "appended": 3, "duplicates": 0 }));
+    let position = first["ingestEvents"]["position"].clone();
+    assert!(position.is_string(), "{first}");
+    assert_eq!(
+        first["ingestEvents"],
+        json!({ "appended": 3, "duplicates": 0, "position": position })
+    );
     let again = server.ok("ingest", ingest, json!({ "events": batch })).await;
-    assert_eq!(again["ingestEvents"], json!({ "appended": 0, "duplicates": 3 }));
+    assert_eq!(
+        again["ingestEvents"],
+        json!({ "appended": 0, "duplicates": 3, "position": position }),
+        "a retry answers where the batch stands, applied"
+    );
     assert_eq!(server.event_count().await, count + 3);
 }
 

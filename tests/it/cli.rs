@@ -136,7 +136,7 @@ fn timeline_prints_each_event_with_the_score_after_it() {
     let timeline = cli.json(&["timeline", "Wang Fang"], 0);
     let lines = timeline["events"].as_array().expect("events");
     assert_eq!(timeline["timeZone"], "Asia/Shanghai");
-    assert_eq!(timeline["nextSince"], Value::Null, "one page holds them all");
+    assert_eq!(timeline["nextAfter"], Value::Null, "one page holds them all");
     let types: Vec<&str> = lines.iter().map(|line| line["type"].as_str().expect("type")).collect();
     assert_eq!(
         types,
@@ -162,7 +162,7 @@ fn timeline_prints_each_event_with_the_score_after_it() {
 }
 
 #[test]
-fn timeline_pages_by_version_or_from_a_moment() {
+fn timeline_pages_after_a_version_and_from_a_moment() {
     let cli = with_history();
     let first = cli.json(&["timeline", "Wang Fang", "--limit", "2"], 0);
     let versions = |page: &Value| -> Vec<i64> {
@@ -174,17 +174,28 @@ fn timeline_pages_by_version_or_from_a_moment() {
             .collect()
     };
     assert_eq!(versions(&first), [0, 1]);
-    assert_eq!(first["nextSince"], "1");
-    let second = cli.json(&["timeline", "Wang Fang", "--since", "1", "--limit", "2"], 0);
+    assert_eq!(first["nextAfter"], 1);
+    let second = cli.json(&["timeline", "Wang Fang", "--after", "1", "--limit", "2"], 0);
     assert_eq!(versions(&second), [2, 3]);
-    let last = cli.json(&["timeline", "Wang Fang", "--since", "3"], 0);
+    let last = cli.json(&["timeline", "Wang Fang", "--after", "3"], 0);
     assert_eq!(versions(&last), [4]);
-    assert_eq!(last["nextSince"], Value::Null);
+    assert_eq!(last["nextAfter"], Value::Null);
     // A local date is midnight on the contact's clock (UTC+8).
     let from_moment = cli.json(&["timeline", "Wang Fang", "--since", "2026-02-26"], 0);
     assert_eq!(versions(&from_moment), [3, 4]);
     let table = text(&cli.run(&["timeline", "Wang Fang", "--limit", "2"]));
-    assert!(table.ends_with("--since 1\n"), "the page says how to go on: {table}");
+    assert!(table.ends_with("--after 1\n"), "the page says how to go on: {table}");
+    // A reply recorded late but dated in January stays off a page that
+    // starts in February, on the second page too.
+    let manager = cli.token("manager", "mia");
+    let late = cli.record(&manager, &["reply", "Wang Fang", "--at", "2026-01-10T10:00"]);
+    assert_eq!(late.status.code(), Some(0));
+    let page_one = cli.json(&["timeline", "Wang Fang", "--since", "2026-02-26", "--limit", "1"], 0);
+    assert_eq!(versions(&page_one), [3]);
+    let page_two = cli.json(&["timeline", "Wang Fang", "--since", "2026-02-26", "--after", "3"], 0);
+    assert_eq!(versions(&page_two), [4], "the backdated version 5 is not shown");
+    let table = text(&cli.run(&["timeline", "Wang Fang", "--since", "2026-02-26", "--limit", "1"]));
+    assert!(table.ends_with("--since 2026-02-26 --after 3\n"), "{table}");
     let too_many = cli.run(&["--json", "timeline", "Wang Fang", "--limit", "20000"]);
     assert_eq!(too_many.status.code(), Some(2));
     assert_eq!(error_code(&too_many), "LIMIT_EXCEEDED");
@@ -798,7 +809,7 @@ fn a_salesperson_records_what_happened_in_their_own_chats() {
     let written: Value = serde_json::from_slice(&reply.stdout).expect("json");
     assert_eq!(written["contactVersion"], 5);
     assert_eq!(written["position"], "12");
-    let timeline = cli.json(&["timeline", "Wang Fang", "--since", "4"], 0);
+    let timeline = cli.json(&["timeline", "Wang Fang", "--after", "4"], 0);
     let event = &timeline["events"][0];
     assert_eq!(event["type"], "ReplyReceived");
     assert_eq!(event["actor"], "alice", "the write is the token holder's");
@@ -806,9 +817,12 @@ fn a_salesperson_records_what_happened_in_their_own_chats() {
         event["occurredAt"], "2026-03-02T01:30:00.000Z",
         "a local time is read on the contact's clock"
     );
-    let tagged = cli.record(&alice, &["tag", "Wang Fang", "renewal"]);
-    assert_eq!(tagged.status.code(), Some(0));
-    assert_eq!(cli.event_count(), 13);
+    let key = "0190a5f0-0000-7000-8000-000000000001";
+    for _ in 0..2 {
+        let tagged = cli.record(&alice, &["tag", "Wang Fang", "renewal", "--idempotency-key", key]);
+        assert_eq!(tagged.status.code(), Some(0));
+    }
+    assert_eq!(cli.event_count(), 13, "a retry with the same key records nothing more");
 }
 
 #[test]
@@ -825,6 +839,9 @@ fn record_refuses_whoever_may_not_write_and_writes_nothing() {
     let auditor = cli.token("auditor", "audrey");
     let refused = cli.record(&auditor, &["reply", "Wang Fang"]);
     assert_eq!(error_code(&refused), "FORBIDDEN");
+    // Refused for the role before any contact is looked up: no candidates.
+    let ambiguous = cli.record(&auditor, &["reply", "an"]);
+    assert_eq!(error_code(&ambiguous), "FORBIDDEN");
     let override_by_sales = cli.record(
         &alice,
         &["touch", "Sun Li", "--mode", "mass", "--override", "I know better"],

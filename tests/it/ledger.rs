@@ -183,3 +183,53 @@ async fn a_replay_as_of_a_moment_sees_only_what_the_ledger_knew_then() {
     let now = rebuild(&store, None).await.expect("rebuild");
     assert_eq!(now.relationship(contact).expect("contact").replies_total(), 1);
 }
+
+/// The follower a server runs (`Live`), not a fold written for the test:
+/// writes land while it follows, and what it holds then is what a rebuild
+/// from the store finds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_live_follower_equals_a_rebuild_from_the_store() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_for_writing(
+        &dir.path().join("rapport.db"),
+        "test",
+        rapport_app::clock::system_clock(),
+    )
+    .await
+    .expect("open");
+    for n in 1..=3u128 {
+        store
+            .append(contact_stream(n), ExpectedVersion::NoStream, vec![registered(n)])
+            .await
+            .expect("register");
+    }
+    let live = rapport_app::live::Live::start(&store).await.expect("follow");
+    let mut writers = Vec::new();
+    for n in 1..=3u128 {
+        let store = store.clone();
+        writers.push(tokio::spawn(async move {
+            for round in 0..20i64 {
+                let event = if round % 4 == 0 {
+                    reply(round * 3_600_000)
+                } else {
+                    mass_touch(round * 3_600_000)
+                };
+                store
+                    .append(contact_stream(n), ExpectedVersion::Any, vec![event])
+                    .await
+                    .expect("append");
+            }
+        }));
+    }
+    for writer in writers {
+        writer.await.expect("writer");
+    }
+    let head = store.head().await.expect("head").last_position.expect("events");
+    live.wait_for(head).await.expect("the follower reaches the head");
+    let followed = live.read(Clone::clone);
+    let rebuilt = rapport_app::read_model::rebuild_read_model(&store, Some(head))
+        .await
+        .expect("rebuild");
+    assert_eq!(followed.projection.events_applied(), 1 + 3 + 60);
+    assert_eq!(followed, rebuilt, "the follower and a rebuild differ");
+}

@@ -36,7 +36,7 @@ pub const SEARCH_CHARS_MAX: usize = 100;
 /// What a field that reads the store costs on top of its selection.
 pub const STORE_READ_COST: usize = 10;
 /// What a contact seen at a past moment costs: its events are read and
-/// folded again (at most `read_model::CONTACT_EVENTS_FOLDED_MAX`), so a request holds
+/// folded again (at most `rapport_app::read::CONTACT_EVENTS_FOLDED_MAX`), so a request holds
 /// a few dozen such folds at most.
 pub const FOLD_COST: usize = 50;
 /// A replay folds the ledger (once per position, then cached): at most

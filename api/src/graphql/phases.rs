@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_graphql::extensions::{
-    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextValidation,
+    Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextSubscribe, NextValidation,
 };
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Response, ServerError, ServerResult, ValidationResult, Variables};
+use futures::StreamExt;
+use futures::stream::BoxStream;
 
 use super::errors::Code;
 use super::{COMPLEXITY_MAX, DEPTH_MAX};
@@ -44,6 +46,16 @@ fn coded(mut error: ServerError, code: Code) -> ServerError {
     error
 }
 
+/// Our own errors all carry a code; the only ones that come without are
+/// async-graphql's refusals of the request itself (an input value it could
+/// not coerce, an unknown operation): the caller's input, refused.
+pub fn ensure_code(error: &mut ServerError) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    if extensions.get("code").is_none() {
+        extensions.set("code", Code::BadInput.as_str());
+    }
+}
+
 fn over_limit(message: String) -> ServerError {
     coded(ServerError::new(message, None), Code::LimitExceeded)
 }
@@ -58,12 +70,12 @@ impl Extension for Phases {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         next.run(ctx, query, variables).await.map_err(|error| {
-            // A document that parses on its own was refused for its
-            // nesting (the recursion limit), not for its syntax.
-            let code = if async_graphql::parser::parse_query(query).is_ok() {
-                Code::LimitExceeded
-            } else {
-                Code::BadInput
+            // A document that parses on its own (or fails only the
+            // parser's own nesting guard) was refused for its nesting, not
+            // for its syntax.
+            let code = match async_graphql::parser::parse_query(query) {
+                Ok(_) | Err(async_graphql::parser::Error::RecursionLimitExceeded) => Code::LimitExceeded,
+                Err(_) => Code::BadInput,
             };
             coded(error, code)
         })
@@ -95,6 +107,21 @@ impl Extension for Phases {
             return Err(vec![over_limit(message)]);
         }
         Ok(result)
+    }
+
+    /// Every answer on a subscription (WebSocket) carries codes too.
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        next.run(ctx, stream)
+            .map(|mut response| {
+                response.errors.iter_mut().for_each(ensure_code);
+                response
+            })
+            .boxed()
     }
 
     async fn execute(

@@ -7,7 +7,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Timestamp};
-use rapport_projections::{Horizon, Violation};
+use rapport_projections::Violation;
 use rapport_store::EventStore;
 use uuid::Uuid;
 
@@ -15,8 +15,8 @@ use super::errors::{OrRefusal, bad_input, from_store, internal, not_found};
 use super::{page_size, timestamp, to_datetime};
 use crate::state::AppState;
 use rapport_app::gate::{Judged, judge};
+use rapport_app::read::events_at;
 use rapport_app::read_model::ReadModel;
-use rapport_app::read_model::contact_events;
 
 macro_rules! mirror_enum {
     ($(#[$meta:meta])* $name:ident, $domain:path, { $($(#[$variant_meta:meta])* $variant:ident),* $(,)? }) => {
@@ -243,11 +243,7 @@ impl Contact {
         }
         let state = ctx.data::<Arc<AppState>>()?;
         let known_at = self.view.read(ctx, |model| model.projection.position())?;
-        let horizon = Horizon {
-            known_at,
-            occurred_by: Some(at),
-        };
-        let events = contact_events(&state.core.store, self.id, horizon).await.or_refusal()?;
+        let (events, horizon) = events_at(&state.core.store, known_at, self.id, at).await.or_refusal()?;
         let folded = self
             .view
             .read(ctx, |model| ReadModel::for_contact(model, &events, horizon))?;

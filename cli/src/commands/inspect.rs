@@ -14,7 +14,7 @@ use super::Invocation;
 use crate::Outcome;
 use rapport_app::AppError;
 use rapport_app::gate::Judged;
-use rapport_app::read::{Since, TimelineEntry};
+use rapport_app::read::{TimelineEntry, TimelineWindow};
 use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_domain::hours::hours_in as hours;
 use rapport_projections::Horizon;
@@ -327,23 +327,17 @@ fn parse_position(text: &str) -> anyhow::Result<Position> {
         .map_err(|e: rapport_domain::PositionError| anyhow::anyhow!(e))
 }
 
-/// Where a timeline page starts: after a version (digits), or at a
-/// business moment (RFC 3339, or a local time or date on the contact's clock).
-fn starts_after(since: Option<&str>, zone: chrono_tz::Tz) -> anyhow::Result<Option<Since>> {
-    let Some(text) = since else { return Ok(None) };
-    if let Ok(version) = text.parse::<u64>() {
-        return Ok(Some(Since::Version(version)));
-    }
-    let (at, _) = Moment::parse(text)?.resolve(zone, "their")?;
-    Ok(Some(Since::Moment(at)))
+/// Which page of a timeline to print, as given on the command line.
+#[derive(Clone, Copy, Debug)]
+pub struct Page<'a> {
+    /// A business moment: RFC 3339, or a local time or date on the contact's clock.
+    pub since: Option<&'a str>,
+    /// The version the previous page ended at.
+    pub after: Option<u64>,
+    pub limit: Option<usize>,
 }
 
-pub async fn timeline(
-    ctx: &Invocation,
-    contact: &str,
-    since: Option<&str>,
-    limit: Option<usize>,
-) -> anyhow::Result<Outcome> {
+pub async fn timeline(ctx: &Invocation, contact: &str, page: Page<'_>) -> anyhow::Result<Outcome> {
     let store = open_read_only(&ctx.store)?;
     let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
@@ -354,14 +348,19 @@ pub async fn timeline(
         .relationship(id)
         .map(|r| model.projection.current_policy().zone_of(r))
         .context("the contact vanished")?;
-    let since = starts_after(since, zone)?;
-    let page = rapport_app::read::timeline(&store, &model, id, since, limit).await?;
-    let next = page.next.map(|next| match next {
-        Since::Version(version) => version.to_string(),
-        Since::Moment(at) => at.to_rfc3339(),
-    });
+    let since = page
+        .since
+        .map(|text| Ok::<_, anyhow::Error>(Moment::parse(text)?.resolve(zone, "their")?.0))
+        .transpose()?;
+    let window = TimelineWindow {
+        since,
+        after: page.after,
+        limit: page.limit,
+    };
+    let shown = rapport_app::read::timeline(&store, &model, id, window).await?;
+    let next = shown.next_after;
     if ctx.json {
-        let events: Vec<_> = page
+        let events: Vec<_> = shown
             .entries
             .iter()
             .map(|TimelineEntry { event, score, violation }| {
@@ -381,7 +380,7 @@ pub async fn timeline(
             "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
             "timeZone": zone.name(),
             "events": events,
-            "nextSince": next,
+            "nextAfter": next,
         });
         println!("{answer}");
         return Ok(Outcome::Yes);
@@ -395,7 +394,7 @@ pub async fn timeline(
         event,
         score,
         violation,
-    } in &page.entries
+    } in &shown.entries
     {
         let occurred = event.occurred_at.to_datetime();
         let mut detail = detail(event);
@@ -418,8 +417,9 @@ pub async fn timeline(
             score.band.as_str()
         );
     }
-    if let Some(since) = next {
-        println!("more: rapport timeline {id} --since {since}");
+    if let Some(after) = next {
+        let since = page.since.map_or(String::new(), |since| format!(" --since {since}"));
+        println!("more: rapport timeline {id}{since} --after {after}");
     }
     Ok(Outcome::Yes)
 }

@@ -1,13 +1,14 @@
-//! `record`: a salesperson logs by hand what happened in a chat: a touch
-//! (gated exactly like the API's `recordTouch`), a reply, a block, a
-//! deletion, a complaint, a consent or a tag. The writer is whoever holds
-//! the token; the rules are the application's use cases.
+//! `record`: an operator with the ledger file at hand logs what happened in
+//! a chat: a touch (gated exactly like the API's `recordTouch`), a reply, a
+//! block, a deletion, a complaint, a consent or a tag. The write is the
+//! token holder's, under their role's rules (the application's use cases);
+//! staff without the file use the API.
 
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
-use rapport_app::Core;
 use rapport_app::tokens::{Principal, TokenStore};
 use rapport_app::write::{self, TouchRequest, WriteOptions, Written};
+use rapport_app::{Core, access};
 use rapport_domain::decide::Fact;
 use rapport_domain::{Channel, ContactId, Timestamp};
 use rapport_store::StoreError;
@@ -23,6 +24,10 @@ pub struct Record {
     /// your role's rights.
     #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
     token: String,
+    /// Makes a retry safe: running the same command again with the same
+    /// key records nothing more.
+    #[arg(long, global = true)]
+    idempotency_key: Option<uuid::Uuid>,
     /// When it happened: RFC 3339, or a local time without an offset (the
     /// contact's clock). Default now.
     #[arg(long, global = true)]
@@ -130,7 +135,7 @@ fn contact_of(core: &Core, principal: &Principal, text: &str) -> anyhow::Result<
     core.live.read(|model| {
         // Sales staff see only their own: a contact of someone else's is
         // neither found nor listed among the candidates.
-        let id = resolve_visible(model, text, |id| rapport_app::access::may_access(principal, model, id))?;
+        let id = resolve_visible(model, text, |id| access::may_access(principal, model, id))?;
         let zone = model
             .projection
             .relationship(id)
@@ -152,6 +157,17 @@ pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome
             .ok_or(rapport_app::AppError::Unauthenticated(
                 "the token is unknown or revoked".to_owned(),
             ))?;
+    // The role first: whoever may not write finds no contact at all.
+    access::require(&principal, access::WRITERS, "record what happened")?;
+    if matches!(
+        &command.what,
+        What::Touch {
+            override_reason: Some(_),
+            ..
+        }
+    ) {
+        access::require(&principal, access::OVERRIDERS, "override the gate")?;
+    }
     let core = match Core::open(&ctx.store, std::sync::Arc::clone(&ctx.clock)).await {
         Ok(core) => core,
         Err(StoreError::Unavailable(why)) => {
@@ -163,6 +179,7 @@ pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome
         Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", ctx.store.display())),
     };
     let at = command.at.as_deref();
+    let idempotency_key = command.idempotency_key;
     let (written, decision) = match command.what {
         What::Touch {
             contact,
@@ -180,7 +197,8 @@ pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome
                 override_reason,
                 options: WriteOptions {
                     occurred_at: occurred_at(at, zone)?,
-                    ..WriteOptions::default()
+                    idempotency_key,
+                    expected_version: None,
                 },
             };
             let touched = write::record_touch(&core, &principal, request).await?;
@@ -191,7 +209,8 @@ pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome
             let (contact_id, zone) = contact_of(&core, &principal, &contact)?;
             let options = WriteOptions {
                 occurred_at: occurred_at(at, zone)?,
-                ..WriteOptions::default()
+                idempotency_key,
+                expected_version: None,
             };
             let written = write::record_fact(&core, &principal, contact_id, fact, &options).await?;
             (written, None)
