@@ -69,6 +69,14 @@ pub struct Principal {
     pub role: Role,
 }
 
+/// Which tokens a revocation ends: one by its id, or every token of a
+/// name (a name may be all digits: the two are never guessed apart).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Revoke {
+    Id(i64),
+    Named(String),
+}
+
 /// A token as listed: never the secret itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TokenInfo {
@@ -227,16 +235,16 @@ impl TokenStore {
 
     /// Revokes the token with this id, or every token with this name.
     /// Returns how many were revoked.
-    pub fn revoke(&self, id_or_name: &str, now: &str) -> anyhow::Result<usize> {
+    pub fn revoke(&self, which: &Revoke, now: &str) -> anyhow::Result<usize> {
         let connection = self.connection()?;
-        let revoked = match id_or_name.parse::<i64>() {
-            Ok(id) => connection.execute(
+        let revoked = match which {
+            Revoke::Id(id) => connection.execute(
                 "UPDATE tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
                 params![id, now],
             )?,
-            Err(_) => connection.execute(
+            Revoke::Named(name) => connection.execute(
                 "UPDATE tokens SET revoked_at = ?2 WHERE name = ?1 AND revoked_at IS NULL",
-                params![id_or_name, now],
+                params![name, now],
             )?,
         };
         self.reload(&connection)?;

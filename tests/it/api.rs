@@ -213,7 +213,16 @@ async fn requests_without_a_valid_token_are_unauthenticated() {
         .expect("request");
     assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
     let state = Arc::clone(&server.server.as_ref().expect("running").state);
-    assert_eq!(state.tokens.revoke("bob", "2026-01-02T00:00:00Z").expect("revoke"), 1);
+    assert_eq!(
+        state
+            .tokens
+            .revoke(
+                &rapport_app::tokens::Revoke::Named("bob".into()),
+                "2026-01-02T00:00:00Z"
+            )
+            .expect("revoke"),
+        1
+    );
     let revoked = server
         .client
         .post(server.url("/graphql"))
@@ -234,7 +243,11 @@ async fn each_role_may_do_its_part_and_nothing_more() {
     let bobs = server.register("manager", "bob", "Han Meimei", &[]).await;
     let count = server.event_count().await;
 
-    // Sales: own contacts only.
+    // Sales: own contacts only, and nothing of the ledger as a whole.
+    assert_eq!(
+        server.code("alice", "{ ledger { eventCount } }", json!({})).await,
+        "FORBIDDEN"
+    );
     assert_eq!(
         server
             .code(

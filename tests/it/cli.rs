@@ -608,6 +608,20 @@ fn tokens_are_created_listed_and_revoked() {
     );
     assert_eq!(cli.json(&["token", "revoke", "alice"], 0)["revoked"], 1);
     assert_eq!(cli.json(&["token", "revoke", "alice"], 1)["revoked"], 0);
+    // A name of digits is a name; an id is given as --id.
+    cli.json(&["token", "create", "--role", "sales", "--name", "1001"], 0);
+    let listed = cli.json(&["token", "list"], 0);
+    let id = listed
+        .as_array()
+        .and_then(|tokens| tokens.iter().find(|t| t["name"] == "1001"))
+        .map(|token| token["id"].to_string())
+        .expect("listed");
+    assert_eq!(cli.json(&["token", "revoke", "1001"], 0)["revoked"], 1);
+    assert_eq!(
+        cli.json(&["token", "revoke", "--id", &id], 1)["revoked"],
+        0,
+        "already revoked"
+    );
     assert_eq!(
         cli.run(&["token", "create", "--role", "emperor", "--name", "x"])
             .status

@@ -410,7 +410,16 @@ async fn revocation_scenario() {
         .await;
     next_payload(&mut socket).await;
     let state = &server.server.as_ref().expect("running").state;
-    assert_eq!(state.tokens.revoke("alice", "2026-01-02T00:00:00Z").expect("revoke"), 1);
+    assert_eq!(
+        state
+            .tokens
+            .revoke(
+                &rapport_app::tokens::Revoke::Named("alice".into()),
+                "2026-01-02T00:00:00Z"
+            )
+            .expect("revoke"),
+        1
+    );
     assert_eq!(close_code(&mut socket).await, Some(4403));
     // And a new connection with it is not accepted.
     let refused = tokio_tungstenite::connect_async(server.url("/graphql/ws").replace("http://", "ws://")).await;
@@ -445,7 +454,15 @@ async fn revoked_elsewhere_scenario() {
     server.ok("carol", "{ me { name } }", json!({})).await;
     // `rapport token revoke carol`, as another process runs it.
     let elsewhere = rapport_app::tokens::TokenStore::open(&ledger).expect("open the token file");
-    assert_eq!(elsewhere.revoke("carol", "2026-01-02T00:00:00Z").expect("revoke"), 1);
+    assert_eq!(
+        elsewhere
+            .revoke(
+                &rapport_app::tokens::Revoke::Named("carol".into()),
+                "2026-01-02T00:00:00Z"
+            )
+            .expect("revoke"),
+        1
+    );
     loop {
         let (status, _) = server.gql("carol", "{ me { name } }", json!({})).await;
         if status == reqwest::StatusCode::UNAUTHORIZED {

@@ -46,12 +46,16 @@ pub enum TokenCommand {
     ///
     /// Example: rapport token list --json
     List,
-    /// Revoke a token by id, or every token with a name.
+    /// Revoke every token with a name, or one token by its id.
     ///
     /// Example: rapport token revoke alice
     Revoke {
-        /// A token id from `token list`, or a name.
-        token: String,
+        /// Whose tokens (all of them).
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        name: Option<String>,
+        /// Only the token with this id (from `token list`).
+        #[arg(long)]
+        id: Option<i64>,
     },
 }
 
@@ -290,8 +294,13 @@ pub fn token(ctx: &Invocation, command: TokenCommand) -> anyhow::Result<Outcome>
             }
             Ok(Outcome::Yes)
         }
-        TokenCommand::Revoke { token } => {
-            let revoked = tokens.revoke(&token, &now_text())?;
+        TokenCommand::Revoke { name, id } => {
+            let which = match (id, name) {
+                (Some(id), _) => rapport_app::tokens::Revoke::Id(id),
+                (None, Some(name)) => rapport_app::tokens::Revoke::Named(name),
+                (None, None) => anyhow::bail!("name whose tokens to revoke, or give --id"),
+            };
+            let revoked = tokens.revoke(&which, &now_text())?;
             if json {
                 println!("{}", serde_json::json!({ "revoked": revoked }));
             } else {
