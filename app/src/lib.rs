@@ -1,6 +1,6 @@
 //! The application layer every adapter (the GraphQL server, the command
-//! line) stands on: the use cases that write (`write`) and read (`read`), who may do what
-//! (`access`), the gate as adapters show it (`gate`), the typed errors
+//! line) stands on: the use cases that write (`write`), read (`read`) and
+//! import (`import`), who may do what (`access`), the gate as adapters show it (`gate`), the typed errors
 //! they answer with (`error`), opening the ledger (`core`, `ledger`), the
 //! read model and its rebuilds (`read_model`), the live read model a
 //! server keeps current (`live`), API tokens (`tokens`) and the one clock
@@ -13,6 +13,7 @@ pub mod clock;
 pub mod core;
 pub mod error;
 pub mod gate;
+pub mod import;
 pub mod ledger;
 pub mod live;
 pub mod read;

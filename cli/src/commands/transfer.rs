@@ -19,6 +19,8 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
+use rapport_app::import::{ImportLine, ImportSummary};
+
 use super::Invocation;
 use super::inspect::{open_read_only, parse_moment, resolve};
 use crate::Outcome;
@@ -114,21 +116,6 @@ enum JsonLine {
     Event(Box<EventLine>),
 }
 
-/// One line made ready to append.
-struct Entity {
-    line: usize,
-    stream: StreamName,
-    expected: ExpectedVersion,
-    event: NewEvent,
-}
-
-#[derive(Debug, Default)]
-struct Summary {
-    imported: u64,
-    duplicates: u64,
-    rejected: Vec<(usize, String)>,
-}
-
 fn channel(text: Option<&str>) -> anyhow::Result<Channel> {
     let Some(text) = text.map(str::trim).filter(|t| !t.is_empty()) else {
         return Ok(Channel::Wechat);
@@ -143,7 +130,7 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp) -> anyhow::Result<Entity> {
+fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp) -> anyhow::Result<ImportLine> {
     let pii = Pii {
         display_name: non_empty(contact.display_name),
         phone: non_empty(contact.phone),
@@ -190,7 +177,7 @@ fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp
     }
     let stream = StreamName::Contact(contact_id);
     event.validate(&stream)?;
-    Ok(Entity {
+    Ok(ImportLine {
         line,
         stream,
         expected: ExpectedVersion::NoStream,
@@ -198,7 +185,7 @@ fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp
     })
 }
 
-fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow::Result<Entity> {
+fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow::Result<ImportLine> {
     let stream: StreamName = match (input.stream.as_deref(), input.contact_id) {
         (Some(stream), _) => stream.parse()?,
         (None, Some(id)) => StreamName::Contact(ContactId(id)),
@@ -243,7 +230,7 @@ fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow
         (_, Some(0)) => ExpectedVersion::NoStream,
         (_, Some(version)) => ExpectedVersion::Exact(version - 1),
     };
-    Ok(Entity {
+    Ok(ImportLine {
         line,
         stream,
         expected,
@@ -266,61 +253,6 @@ fn format_of(file: &str) -> anyhow::Result<Format> {
             "'{file}': import reads .csv (contacts) or .jsonl (contacts and events), or - for JSONL on standard input"
         )
     }
-}
-
-/// Appends a chunk in file order, each line an atomic append of its own,
-/// all in one batch: positions follow the file and the lines share commits.
-async fn append_chunk(
-    store: &SqliteStore,
-    now: Timestamp,
-    entities: Vec<Entity>,
-    summary: &mut Summary,
-) -> anyhow::Result<()> {
-    let head = store.head().await?.last_position;
-    let clock = rapport_app::ledger::clock_rules(store).await?;
-    let entities: Vec<Entity> = entities
-        .into_iter()
-        .filter_map(|entity| match clock.check_fact(entity.event.occurred_at, now) {
-            Ok(()) => Some(entity),
-            Err(refusal) => {
-                summary.rejected.push((entity.line, refusal.to_string()));
-                None
-            }
-        })
-        .collect();
-    let lines: Vec<(usize, StreamName, ExpectedVersion)> = entities
-        .iter()
-        .map(|entity| (entity.line, entity.stream, entity.expected))
-        .collect();
-    let appends = entities
-        .into_iter()
-        .map(|entity| (entity.stream, entity.expected, vec![entity.event]))
-        .collect();
-    let results = store.append_batch(appends).await?;
-    // A line repeated within the batch is answered with its twin's position.
-    let mut written = std::collections::HashSet::new();
-    for ((line, stream, expected), result) in lines.into_iter().zip(results) {
-        match result {
-            Ok(appended) if Some(appended.position) <= head || !written.insert(appended.position) => {
-                summary.duplicates += 1;
-            }
-            Ok(_) => summary.imported += 1,
-            Err(StoreError::WrongExpectedVersion { .. }) if expected == ExpectedVersion::NoStream => {
-                summary
-                    .rejected
-                    .push((line, format!("{stream} already exists with other content")));
-            }
-            Err(StoreError::WrongExpectedVersion { .. }) if expected == ExpectedVersion::StreamExists => {
-                summary.rejected.push((
-                    line,
-                    format!("{stream} was never registered: its contact line must come first"),
-                ));
-            }
-            Err(error) if error.is_caller_error() => summary.rejected.push((line, error.to_string())),
-            Err(error) => return Err(error).context(format!("appending line {line}")),
-        }
-    }
-    Ok(())
 }
 
 fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
@@ -369,7 +301,7 @@ pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
     let bar = progress_bar(total);
     let now = ctx.clock.now();
     let actor = "rapport-import";
-    let mut summary = Summary::default();
+    let mut summary = ImportSummary::default();
     let mut chunk = Vec::with_capacity(CHUNK_LINES);
     let mut lines = reader.lines().enumerate();
     let mut csv_header: Option<csv::StringRecord> = None;
@@ -429,7 +361,8 @@ pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
                 }
                 policy_settled = true;
             }
-            append_chunk(&store, ctx.clock.now(), std::mem::take(&mut chunk), &mut summary).await?;
+            rapport_app::import::append_lines(&store, ctx.clock.now(), std::mem::take(&mut chunk), &mut summary)
+                .await?;
         }
         if finished {
             break;
