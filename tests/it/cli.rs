@@ -807,20 +807,21 @@ impl Cli {
         all.extend_from_slice(args);
         self.run(&all)
     }
+
+    /// `record`, expected to succeed: what it wrote.
+    fn recorded(&self, token: &str, args: &[&str]) -> Value {
+        let output = self.record(token, args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        serde_json::from_slice(&output.stdout).expect("one JSON document")
+    }
 }
 
 #[test]
 fn a_salesperson_records_what_happened_in_their_own_chats() {
     let cli = with_history();
     let alice = cli.token("sales", "alice");
-    let reply = cli.record(&alice, &["reply", "Wang Fang", "--at", "2026-03-02T09:30"]);
-    assert_eq!(
-        reply.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&reply.stderr)
-    );
-    let written: Value = serde_json::from_slice(&reply.stdout).expect("json");
+    let written = cli.recorded(&alice, &["reply", "Wang Fang", "--at", "2026-03-02T09:30"]);
     assert_eq!(written["contactVersion"], 5);
     assert_eq!(written["position"], "12");
     let timeline = cli.json(&["timeline", "Wang Fang", "--after", "4"], 0);
@@ -883,7 +884,7 @@ fn a_touch_recorded_by_hand_is_gated_like_the_api_and_an_override_is_a_violation
     assert_eq!(cli.event_count(), before, "a refused touch writes nothing");
 
     let manager = cli.token("manager", "mia");
-    let overridden = cli.record(
+    let written = cli.recorded(
         &manager,
         &[
             "touch",
@@ -894,13 +895,6 @@ fn a_touch_recorded_by_hand_is_gated_like_the_api_and_an_override_is_a_violation
             "she asked us to call",
         ],
     );
-    assert_eq!(
-        overridden.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&overridden.stderr)
-    );
-    let written: Value = serde_json::from_slice(&overridden.stdout).expect("json");
     assert_eq!(written["verdict"], "DENY", "the decision it overrode");
     let violations = cli.json(&["violations"], 0);
     let listed = violations["violations"].as_array().expect("violations");

@@ -13,16 +13,21 @@ use uuid::Uuid;
 
 use crate::support::{at, contact_stream, mass_touch, registered, reply};
 
-#[tokio::test]
-async fn a_new_ledger_starts_with_the_default_policy() {
-    let dir = tempfile::tempdir().expect("dir");
-    let store = open_for_writing(
+/// The ledger in `dir`, opened the way every command opens it.
+async fn open_ledger(dir: &tempfile::TempDir) -> rapport_store::SqliteStore {
+    open_for_writing(
         &dir.path().join("rapport.db"),
         "test",
         rapport_app::clock::system_clock(),
     )
     .await
-    .expect("open");
+    .expect("open the ledger")
+}
+
+#[tokio::test]
+async fn a_new_ledger_starts_with_the_default_policy() {
+    let dir = tempfile::tempdir().expect("dir");
+    let store = open_ledger(&dir).await;
     let first = store.read_all(None, 10).await.expect("read");
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].stream, StreamName::Policy);
@@ -33,13 +38,7 @@ async fn a_new_ledger_starts_with_the_default_policy() {
         })
     );
     drop(store);
-    let reopened = open_for_writing(
-        &dir.path().join("rapport.db"),
-        "test",
-        rapport_app::clock::system_clock(),
-    )
-    .await
-    .expect("reopen");
+    let reopened = open_ledger(&dir).await;
     assert_eq!(
         reopened.head().await.expect("head").event_count,
         1,
@@ -50,13 +49,7 @@ async fn a_new_ledger_starts_with_the_default_policy() {
 #[tokio::test]
 async fn an_invalid_policy_is_refused_and_leaves_the_ledger_unchanged() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = open_for_writing(
-        &dir.path().join("rapport.db"),
-        "test",
-        rapport_app::clock::system_clock(),
-    )
-    .await
-    .expect("open");
+    let store = open_ledger(&dir).await;
     let head = store.head().await.expect("head");
     let mut policy = Policy::default();
     policy.active_hours.end_minute = 25 * 60;
@@ -79,13 +72,7 @@ async fn an_invalid_policy_is_refused_and_leaves_the_ledger_unchanged() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_projection_equals_a_rebuild_from_the_store_at_every_position() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = open_for_writing(
-        &dir.path().join("rapport.db"),
-        "test",
-        rapport_app::clock::system_clock(),
-    )
-    .await
-    .expect("open");
+    let store = open_ledger(&dir).await;
     let mut live = Projection::new();
     let mut subscription = store.subscribe_all(None);
     let mut snapshots = Vec::new();
@@ -151,13 +138,7 @@ async fn the_live_projection_equals_a_rebuild_from_the_store_at_every_position()
 #[tokio::test]
 async fn a_replay_as_of_a_moment_sees_only_what_the_ledger_knew_then() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = open_for_writing(
-        &dir.path().join("rapport.db"),
-        "test",
-        rapport_app::clock::system_clock(),
-    )
-    .await
-    .expect("open");
+    let store = open_ledger(&dir).await;
     store
         .append(contact_stream(1), ExpectedVersion::NoStream, vec![registered(1)])
         .await
@@ -190,13 +171,7 @@ async fn a_replay_as_of_a_moment_sees_only_what_the_ledger_knew_then() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_real_live_follower_equals_a_rebuild_from_the_store() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = open_for_writing(
-        &dir.path().join("rapport.db"),
-        "test",
-        rapport_app::clock::system_clock(),
-    )
-    .await
-    .expect("open");
+    let store = open_ledger(&dir).await;
     for n in 1..=3u128 {
         store
             .append(contact_stream(n), ExpectedVersion::NoStream, vec![registered(n)])
