@@ -14,12 +14,14 @@ use uuid::Uuid;
 
 use crate::support::{TempLedger, contact_stream, mass_touch, read_everything, registered, reply};
 
-/// A backend under test: a fresh, empty ledger that can be closed and reopened.
+/// A backend under test: a fresh, empty ledger that can be closed and
+/// reopened, whose recording clock the test moves on.
 pub trait Backend: Sized {
     type Store: EventStore + Clone;
     fn create() -> Self;
     fn store(&self) -> Self::Store;
     fn reopen(&mut self);
+    fn let_time_pass(&self, millis: i64);
 }
 
 impl Backend for TempLedger {
@@ -32,6 +34,9 @@ impl Backend for TempLedger {
     }
     fn reopen(&mut self) {
         TempLedger::reopen(self)
+    }
+    fn let_time_pass(&self, millis: i64) {
+        self.clock.advance_millis(millis);
     }
 }
 
@@ -470,8 +475,8 @@ pub async fn the_position_at_a_moment_is_the_last_event_recorded_by_then<B: Back
             .cloned()
             .expect("an event");
         moments.push((last.recorded_at, head.last_position));
-        // Ledger time is in milliseconds: let it move on between rounds.
-        tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        // Each round is recorded a second after the last.
+        backend.let_time_pass(1_000);
     }
     for (recorded_at, expected) in moments {
         assert_eq!(store.position_at(recorded_at).await.expect("position"), expected);
@@ -741,6 +746,9 @@ impl Backend for WalkingLedger {
     }
     fn reopen(&mut self) {
         self.0.reopen()
+    }
+    fn let_time_pass(&self, millis: i64) {
+        self.0.clock.advance_millis(millis);
     }
 }
 

@@ -3,7 +3,10 @@
 //! refused, and the projection folded live equals a rebuild from the store
 //! at every position, including "as of" a past moment.
 
+use std::sync::Arc;
+
 use futures::StreamExt;
+use rapport_app::clock::{Clock, ManualClock, SystemClock};
 use rapport_app::ledger::open_for_writing;
 use rapport_app::read_model::rebuild;
 use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, SendMode, StreamName, ValidationError};
@@ -138,7 +141,10 @@ async fn the_live_projection_equals_a_rebuild_from_the_store_at_every_position()
 #[tokio::test]
 async fn a_replay_as_of_a_moment_sees_only_what_the_ledger_knew_then() {
     let dir = tempfile::tempdir().expect("dir");
-    let store = open_ledger(&dir).await;
+    let clock = ManualClock::starting_at(SystemClock.now());
+    let store = open_for_writing(&dir.path().join("rapport.db"), "test", Arc::clone(&clock) as _)
+        .await
+        .expect("open");
     store
         .append(contact_stream(1), ExpectedVersion::NoStream, vec![registered(1)])
         .await
@@ -151,7 +157,8 @@ async fn a_replay_as_of_a_moment_sees_only_what_the_ledger_knew_then() {
         .last()
         .expect("event")
         .recorded_at;
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // The reply is recorded a second later.
+    clock.advance_millis(1_000);
     store
         .append(contact_stream(1), ExpectedVersion::Any, vec![reply(1)])
         .await

@@ -4,7 +4,10 @@ use rapport_domain::{
     Channel, ContactId, ContactRegistered, NewEvent, Pii, ReplyReceived, SendMode, StreamName, Timestamp,
     TouchAuthorization, TouchRecorded,
 };
-use rapport_store::{EventStore, SqliteStore};
+use std::sync::Arc;
+
+use rapport_domain::time::Clock;
+use rapport_store::{EventStore, ManualClock, SharedClock, SqliteOptions, SqliteStore, SystemClock};
 use tempfile::TempDir;
 use uuid::Uuid;
 
@@ -63,20 +66,29 @@ pub fn mass_touch(offset_millis: i64) -> NewEvent {
     )
 }
 
-/// A ledger in a temporary directory, removed with the fixture.
+/// A ledger in a temporary directory, removed with the fixture. Its
+/// writer records commits on a manual clock, which tests move by hand.
 pub struct TempLedger {
     pub dir: TempDir,
     pub store: Option<SqliteStore>,
+    pub clock: Arc<ManualClock>,
 }
 
 impl TempLedger {
     pub fn new() -> Self {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let store = SqliteStore::open(dir.path().join("rapport.db")).expect("open a new ledger");
+        let clock = ManualClock::starting_at(SystemClock.now());
+        let store = Self::open(&dir, &clock);
         TempLedger {
             dir,
             store: Some(store),
+            clock,
         }
+    }
+
+    fn open(dir: &TempDir, clock: &Arc<ManualClock>) -> SqliteStore {
+        let options = SqliteOptions::writing_on(Arc::clone(clock) as SharedClock);
+        SqliteStore::open_with(dir.path().join("rapport.db"), options).expect("open the ledger")
     }
 
     pub fn path(&self) -> std::path::PathBuf {
@@ -90,7 +102,7 @@ impl TempLedger {
     /// Closes the ledger (waiting for the writer) and opens it again.
     pub fn reopen(&mut self) {
         self.store = None;
-        self.store = Some(SqliteStore::open(self.path()).expect("reopen the ledger"));
+        self.store = Some(Self::open(&self.dir, &self.clock));
     }
 
     /// A copy of the ledger, for damaging; the original stays intact. The
