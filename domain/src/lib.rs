@@ -5,6 +5,7 @@
 //! Pure by design: no I/O, no async runtime, and no clock. Every instant is
 //! an argument, so the same events always mean the same thing.
 
+pub mod audience;
 pub mod decay;
 pub mod decide;
 pub mod envelope;
