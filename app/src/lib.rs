@@ -16,6 +16,7 @@ pub mod gate;
 pub mod import;
 pub mod ledger;
 pub mod live;
+pub mod preflight;
 pub mod read;
 pub mod read_model;
 pub mod tokens;

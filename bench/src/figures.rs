@@ -60,6 +60,17 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
+    /// A campaign preflight of every contact, beside the gate alone.
+    ///
+    /// Example: rapport-bench preflight --contacts 100000
+    Preflight {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 25)]
+        events_per_contact: usize,
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+    },
     /// Bulk import: whole contact histories, one append per contact.
     ///
     /// Example: rapport-bench import --contacts 40000 --events-per-contact 25
@@ -149,6 +160,15 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
             events_per_contact,
             decisions,
         } => gate(contacts.max(1), events_per_contact.clamp(1, 10_000), decisions.max(1)),
+        Bench::Preflight {
+            contacts,
+            events_per_contact,
+            rounds,
+        } => preflight(
+            contacts.max(1),
+            events_per_contact.clamp(1, 10_000),
+            rounds.clamp(1, 100),
+        ),
         Bench::Http {
             contacts,
             connections,
@@ -282,6 +302,96 @@ async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<(
     );
     println!("  events/s   {:.0}", events as f64 / elapsed);
     println!("  violations {}", projection.violations().len());
+    Ok(())
+}
+
+/// A read model of `contacts` synthetic histories, as a server holds it.
+fn read_model(contacts: usize, events_per_contact: usize) -> rapport_app::read_model::ReadModel {
+    use rapport_domain::RecordedEvent;
+    let mut model = rapport_app::read_model::ReadModel::default();
+    let mut position = 0u64;
+    for contact in 0..contacts as u64 {
+        let stream = contact_stream(contact);
+        for (version, event) in history(contact, events_per_contact).into_iter().enumerate() {
+            position += 1;
+            model.apply(&RecordedEvent {
+                event_id: event.event_id,
+                stream,
+                version: version as u64,
+                position: rapport_domain::Position::from_sequence(position),
+                schema_version: event.event.schema_version(),
+                event: event.event,
+                pii: None,
+                occurred_at: event.occurred_at,
+                recorded_at: event.occurred_at,
+                actor: event.actor,
+                correlation_id: event.correlation_id,
+                causation_id: None,
+            });
+        }
+    }
+    model
+}
+
+/// A campaign preflight of every contact, beside the bare gate loop over
+/// the same contacts in the same process.
+fn preflight(contacts: usize, events_per_contact: usize, rounds: usize) -> anyhow::Result<()> {
+    use rapport_app::preflight::{PreflightRequest, VERDICTS};
+    use rapport_domain::SendMode;
+    let model = read_model(contacts, events_per_contact);
+    let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (events_per_contact as i64 * 2 + 3) * 86_400_000);
+    let request = PreflightRequest {
+        audience: rapport_domain::audience::Audience::default(),
+        mode: SendMode::Mass,
+        channel: None,
+        at,
+    };
+    let auditor = rapport_app::tokens::Principal {
+        name: "bench".to_owned(),
+        role: rapport_app::tokens::Role::Auditor,
+    };
+    let mut preflights = Vec::with_capacity(rounds);
+    let mut gates = Vec::with_capacity(rounds);
+    let mut last = None;
+    for _ in 0..rounds {
+        let started = Instant::now();
+        let answer = rapport_app::preflight::preflight(&model, &auditor, &request, at)?;
+        preflights.push(started.elapsed());
+        last = Some(answer);
+        let started = Instant::now();
+        let mut allowed = 0usize;
+        for (contact_id, _) in model.projection.contacts() {
+            if let Some(decision) = model.projection.gate(contact_id, SendMode::Mass, None, at) {
+                allowed += usize::from(std::hint::black_box(decision).gate.allowed());
+            }
+        }
+        std::hint::black_box(allowed);
+        gates.push(started.elapsed());
+    }
+    preflights.sort();
+    gates.sort();
+    let median = |sorted: &[Duration]| sorted[sorted.len() / 2];
+    println!("preflight: {contacts} contacts ({events_per_contact} events each), {rounds} rounds");
+    println!(
+        "  preflight    median {:.1} ms, min {:.1} ms (on the machine's cores, up to 4)",
+        median(&preflights).as_secs_f64() * 1e3,
+        preflights[0].as_secs_f64() * 1e3
+    );
+    println!(
+        "  baseline     median {:.1} ms (the gate alone for every contact, one thread)",
+        median(&gates).as_secs_f64() * 1e3
+    );
+    println!(
+        "  ratio        {:.2} (preflight / gate alone)",
+        median(&preflights).as_secs_f64() / median(&gates).as_secs_f64()
+    );
+    if let Some(answer) = last {
+        let counts: Vec<String> = VERDICTS
+            .iter()
+            .map(|verdict| format!("{} {}", verdict.as_str(), answer.bucket(*verdict).len()))
+            .collect();
+        println!("  verdicts     {}", counts.join(", "));
+    }
     Ok(())
 }
 

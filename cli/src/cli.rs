@@ -184,6 +184,11 @@ pub enum Command {
         #[arg(long, default_value_t = 2_000, requires = "demo")]
         demo_contacts: usize,
     },
+    /// Campaigns: the gate for a whole audience before a mass send.
+    ///
+    /// Example: rapport campaign preflight --tags vip
+    #[command(subcommand)]
+    Campaign(commands::campaign::CampaignCommand),
     /// Log what happened in a chat: a touch (gated like the API), a reply,
     /// a block, a deletion, a complaint, a consent or a tag.
     ///
@@ -332,6 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             demo_contacts,
         } => commands::serve(&ctx, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&ctx, command),
+        Command::Campaign(command) => commands::campaign::campaign(&ctx, command).await,
         Command::Record(command) => commands::record::record(&ctx, command).await,
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());

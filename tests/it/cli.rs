@@ -996,3 +996,59 @@ fn errors_are_one_json_document_on_stderr_with_a_stable_code() {
     let plain = cli.run(&["check", "Nobody At All"]);
     assert!(String::from_utf8_lossy(&plain.stderr).starts_with("error: "));
 }
+
+#[test]
+fn a_campaign_preflight_counts_an_audience_by_verdict_and_lists_one() {
+    let cli = with_history();
+    let all = cli.json(&["campaign", "preflight"], 0);
+    assert_eq!(all["total"], 3, "{all}");
+    let sum: i64 = all["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|count| count["count"].as_i64().expect("count"))
+        .sum();
+    assert_eq!(sum, 3);
+    let denied = cli.json(&["campaign", "preflight", "--show", "deny"], 0);
+    let listed = denied["contacts"].as_array().expect("contacts");
+    let sun_li = listed.iter().find(|c| c["name"] == "Sun Li").expect("Sun Li is denied");
+    assert!(
+        sun_li["reasonCodes"].to_string().contains("CONTACT_DELETED_US"),
+        "{sun_li}"
+    );
+    let vips = cli.json(
+        &["campaign", "preflight", "--tags", "vip", "--show", "route-one-to-one"],
+        0,
+    );
+    assert_eq!(vips["total"], 1);
+    assert_eq!(
+        vips["contacts"][0]["name"], "Qian Wei",
+        "a VIP gets a personal chat: {vips}"
+    );
+    let alices = cli.json(&["campaign", "preflight", "--owner", "alice"], 0);
+    assert_eq!(alices["total"], 2);
+
+    let file = cli.file(
+        "audience.csv",
+        "contact\n+86 138-0000-0001\n00000000-0000-0000-0000-00000000000b\n+86 139 9999 9999\n",
+    );
+    let listed = cli.json(
+        &["campaign", "preflight", "--contacts", file.to_str().expect("path")],
+        0,
+    );
+    assert_eq!(
+        (listed["total"].as_i64(), listed["unknownContacts"].as_i64()),
+        (Some(2), Some(1)),
+        "{listed}"
+    );
+    let table = text(&cli.run(&["campaign", "preflight", "--show", "deny"]));
+    assert!(table.contains("DENY") && table.contains("Sun Li"), "{table}");
+
+    let bad_tags = cli.run(&["--json", "campaign", "preflight", "--tags", "vip AND"]);
+    assert_eq!(error_code(&bad_tags), "BAD_INPUT");
+    assert!(String::from_utf8_lossy(&bad_tags.stderr).contains("character 8"));
+    let bad_verdict = cli.run(&["--json", "campaign", "preflight", "--show", "sideways"]);
+    assert_eq!(error_code(&bad_verdict), "BAD_INPUT");
+    let past = cli.run(&["--json", "campaign", "preflight", "--at", "2020-01-01T00:00:00Z"]);
+    assert_eq!(error_code(&past), "BAD_INPUT");
+}

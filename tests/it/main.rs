@@ -1,6 +1,7 @@
 //! rapport's end-to-end tests: one binary, one module per capability.
 
 mod api;
+mod campaign;
 mod cli;
 mod conformance;
 mod crash;

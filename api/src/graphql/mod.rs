@@ -3,6 +3,7 @@
 //! its exported SDL and a test fails when the two drift apart.
 
 pub mod auth;
+mod campaign;
 pub mod errors;
 mod mutation;
 pub mod phases;
@@ -42,6 +43,9 @@ pub const FOLD_COST: usize = 50;
 /// A replay folds the ledger (once per position, then cached): at most
 /// three per request, and `LEDGER_WALKS_MAX` at once over all requests.
 pub const REPLAY_COST: usize = COMPLEXITY_MAX / 4;
+/// A preflight judges a whole audience in memory: a few per request, and
+/// `LEDGER_WALKS_MAX` at once over all requests.
+pub const PREFLIGHT_COST: usize = COMPLEXITY_MAX / 4;
 /// A verification walks every event: one per request.
 pub const VERIFY_COST: usize = COMPLEXITY_MAX / 2 + 1;
 

@@ -6,14 +6,16 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, Object};
 use chrono::{DateTime, Utc};
+use rapport_app::preflight::PreflightRequest;
 use rapport_domain::{ContactId, LedgerDigest, Position};
 use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
 use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
-use super::errors::{Code, bad_input, error, from_store, internal, not_found};
+use super::campaign::{AudienceInput, PreflightResult};
+use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal, not_found};
 use super::types::{
-    AuditView, Band, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
+    AuditView, Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
     Verification, View, ViolationInfo,
 };
 use super::{SEARCH_CHARS_MAX, now, page_size, timestamp};
@@ -143,6 +145,38 @@ impl Query {
         Contact::new(contact_id, View::Live, at, now(ctx)?)
             .decide(ctx, mode, None, at)
             .await
+    }
+
+    /// The gate for a whole audience before a mass send: totals per verdict
+    /// and per reason, and the contacts of each verdict. Sales staff see
+    /// their own contacts' part. `at`: the moment of the send, now or later
+    /// (default now).
+    #[graphql(complexity = "super::PREFLIGHT_COST + child_complexity")]
+    async fn preflight(
+        &self,
+        ctx: &Context<'_>,
+        audience: AudienceInput,
+        mode: SendMode,
+        channel: Option<Channel>,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<PreflightResult> {
+        let principal = require(ctx, READERS, "preflight a campaign")?;
+        let now = now(ctx)?;
+        let request = PreflightRequest {
+            audience: audience.into_audience()?,
+            mode: mode.into(),
+            channel: channel.map(Into::into),
+            at: at.map(timestamp).transpose()?.unwrap_or(now),
+        };
+        let state = state(ctx)?;
+        // Judging every contact holds the read model for a while: two at once at most.
+        let _turn = state.ledger_walks.acquire().await.map_err(internal)?;
+        let preflight = state
+            .core
+            .live
+            .read(|model| rapport_app::preflight::preflight(model, principal, &request, now))
+            .or_refusal()?;
+        Ok(PreflightResult(Arc::new(preflight)))
     }
 
     /// The ledger's head, size and digest (auditors, managers, admins: its

@@ -17,7 +17,7 @@ use crate::Outcome;
 pub const PAGE_DEFAULT: usize = 50;
 pub const PAGE_MAX: usize = 1_000;
 
-fn page_size(limit: Option<usize>) -> Result<usize, AppError> {
+pub fn page_size(limit: Option<usize>) -> Result<usize, AppError> {
     match limit {
         None => Ok(PAGE_DEFAULT),
         Some(n) if (1..=PAGE_MAX).contains(&n) => Ok(n),

@@ -1,5 +1,6 @@
 //! The commands: what they print and how they exit.
 
+pub mod campaign;
 pub mod inspect;
 pub mod lists;
 pub mod record;

@@ -1,0 +1,247 @@
+//! `campaign preflight`: before a mass send, the gate for every contact of
+//! an audience (a tag expression, owners, bands, or a file of contact ids
+//! or phone numbers), as totals per verdict and per reason, and the
+//! contacts of one verdict.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use rapport_app::AppError;
+use rapport_app::preflight::{PreflightRequest, VERDICTS, Verdicted};
+use rapport_app::read_model::{ReadModel, phone_digits};
+use rapport_app::tokens::{Principal, Role};
+use rapport_domain::audience::{AUDIENCE_CONTACTS_MAX, Audience, TagExpr};
+use rapport_domain::{Band, ContactId, Verdict};
+use serde_json::json;
+
+use super::Invocation;
+use super::inspect::{Moment, mode_of, open_read_only};
+use crate::Outcome;
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// The gate for every contact of an audience, before a mass send.
+    ///
+    /// Example: rapport campaign preflight --tags "new AND NOT price-sensitive" --show defer
+    Preflight(PreflightArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// A tag expression: vip, "new AND product-a", "NOT price-sensitive", parentheses.
+    #[arg(long)]
+    tags: Option<String>,
+    /// Only these owners' contacts (repeat for several).
+    #[arg(long = "owner")]
+    owners: Vec<String>,
+    /// Only contacts in these bands now: strong, warm, cool, cold, lost (repeat for several).
+    #[arg(long = "band")]
+    bands: Vec<String>,
+    /// Only the contacts a file names, one a line: an id or a phone number
+    /// (CSV: the first column; a header line is skipped).
+    #[arg(long)]
+    contacts: Option<std::path::PathBuf>,
+    /// mass or one-to-one.
+    #[arg(long, default_value = "mass")]
+    mode: String,
+    /// When the send would go out: now (default) or later; RFC 3339, or a
+    /// local time in the policy's default zone.
+    #[arg(long)]
+    at: Option<String>,
+    /// List the contacts of this verdict: allow, route-one-to-one, defer or deny.
+    #[arg(long)]
+    show: Option<String>,
+    /// Contacts listed by --show (default 50, at most 1,000).
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+/// Whoever holds the ledger file reads all of it, and writes nothing here.
+fn file_holder() -> Principal {
+    Principal {
+        name: "rapport".to_owned(),
+        role: Role::Auditor,
+    }
+}
+
+fn verdict_of(text: &str) -> Result<Verdict, AppError> {
+    let wanted = text.trim().to_uppercase().replace('-', "_");
+    VERDICTS
+        .into_iter()
+        .find(|verdict| verdict.as_str() == wanted)
+        .ok_or_else(|| {
+            AppError::bad_input(format!(
+                "unknown verdict '{text}': use allow, route-one-to-one, defer or deny"
+            ))
+        })
+}
+
+fn band_of(text: &str) -> Result<Band, AppError> {
+    let wanted = text.trim().to_uppercase();
+    [Band::Strong, Band::Warm, Band::Cool, Band::Cold, Band::Lost]
+        .into_iter()
+        .find(|band| band.as_str() == wanted)
+        .ok_or_else(|| AppError::bad_input(format!("unknown band '{text}': use strong, warm, cool, cold or lost")))
+}
+
+/// The contacts a file names, by id or phone number (any format).
+fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<ContactId>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let by_phone: std::collections::HashMap<String, ContactId> = model
+        .directory
+        .ids_after(None)
+        .filter_map(|id| {
+            let phone = model.directory.pii(id)?.phone.as_deref().and_then(phone_digits)?;
+            Some((phone, id))
+        })
+        .collect();
+    let mut contacts = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let field = line.split(',').next().unwrap_or_default().trim().trim_matches('"');
+        if field.is_empty() {
+            continue;
+        }
+        if let Ok(id) = field.parse::<uuid::Uuid>() {
+            contacts.push(ContactId(id));
+        } else if let Some(digits) = phone_digits(field) {
+            // A number nobody has is a contact nobody is: counted as unknown.
+            contacts.push(by_phone.get(&digits).copied().unwrap_or(ContactId(uuid::Uuid::nil())));
+        } else if index > 0 {
+            return Err(AppError::bad_input(format!(
+                "{} line {}: '{field}' is neither a contact id nor a phone number",
+                path.display(),
+                index + 1
+            ))
+            .into());
+        }
+        if contacts.len() > AUDIENCE_CONTACTS_MAX {
+            return Err(AppError::LimitExceeded(format!(
+                "{} names over {AUDIENCE_CONTACTS_MAX} contacts",
+                path.display()
+            ))
+            .into());
+        }
+    }
+    Ok(contacts)
+}
+
+pub async fn campaign(ctx: &Invocation, command: CampaignCommand) -> anyhow::Result<Outcome> {
+    match command {
+        CampaignCommand::Preflight(args) => preflight(ctx, args).await,
+    }
+}
+
+async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outcome> {
+    let mode = mode_of(&args.mode)?;
+    let tags = args
+        .tags
+        .as_deref()
+        .map(TagExpr::parse)
+        .transpose()
+        .map_err(|error| AppError::bad_input(error.to_string()))?;
+    let bands = args
+        .bands
+        .iter()
+        .map(|band| band_of(band))
+        .collect::<Result<Vec<_>, _>>()?;
+    let show = args.show.as_deref().map(verdict_of).transpose()?;
+    let limit = super::lists::page_size(args.limit)?;
+    let store = open_read_only(&ctx.store)?;
+    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+        .await
+        .context("reading the ledger")?;
+    let now = ctx.clock.now();
+    let zone = model.projection.current_policy().default_time_zone();
+    let at = match args.at.as_deref() {
+        Some(text) => Moment::parse(text)?.resolve(zone, "the policy's default")?.0,
+        None => now,
+    };
+    let contacts = args
+        .contacts
+        .as_deref()
+        .map(|path| listed_contacts(path, &model))
+        .transpose()?;
+    let request = PreflightRequest {
+        audience: Audience {
+            tags,
+            owners: args.owners,
+            bands,
+            contacts,
+        },
+        mode,
+        channel: None,
+        at,
+    };
+    let answer = rapport_app::preflight::preflight(&model, &file_holder(), &request, now)?;
+    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let shown: &[Verdicted] = show.map_or(&[], |verdict| answer.bucket(verdict));
+    let shown = &shown[..shown.len().min(limit)];
+    if ctx.json {
+        let verdicts: Vec<_> = VERDICTS
+            .iter()
+            .map(|verdict| json!({ "verdict": verdict.as_str(), "count": answer.bucket(*verdict).len() }))
+            .collect();
+        let reasons: Vec<_> = answer
+            .reasons
+            .iter()
+            .map(|(code, count)| json!({ "code": code.as_str(), "count": count }))
+            .collect();
+        let contacts: Vec<_> = shown
+            .iter()
+            .map(|entry| {
+                json!({
+                    "contactId": entry.contact_id.to_string(),
+                    "name": name(entry.contact_id),
+                    "nextAllowedAt": entry.next_allowed_at.map(|t| t.to_rfc3339()),
+                    "reasonCodes": entry.blocking.iter().map(|code| code.as_str()).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let document = json!({
+            "at": answer.at.to_rfc3339(), "mode": answer.mode.as_str(),
+            "position": answer.position.map(|p| p.to_string()), "policyVersion": answer.policy_version,
+            "total": answer.total(), "unknownContacts": answer.unknown,
+            "verdicts": verdicts, "reasons": reasons, "contacts": contacts,
+        });
+        println!("{document}");
+        return Ok(Outcome::Yes);
+    }
+    println!(
+        "preflight   {} send at {}, {} contacts (policy version {})",
+        answer.mode.as_str(),
+        answer.at,
+        answer.total(),
+        answer.policy_version
+    );
+    if answer.unknown > 0 {
+        println!("unknown     {} listed contacts are not in the ledger", answer.unknown);
+    }
+    for verdict in VERDICTS {
+        println!("  {:<18} {:>7}", verdict.as_str(), answer.bucket(verdict).len());
+    }
+    if !answer.reasons.is_empty() {
+        println!("reasons");
+        for (code, count) in &answer.reasons {
+            println!("  {:<22} {:>7}", code.as_str(), count);
+        }
+    }
+    if let Some(verdict) = show {
+        println!("{} contacts", verdict.as_str());
+        for entry in shown {
+            let next = entry.next_allowed_at.map_or(String::new(), |at| format!("  next {at}"));
+            let codes: Vec<&str> = entry.blocking.iter().map(|code| code.as_str()).collect();
+            println!(
+                "  {}  {:<20} {}{next}",
+                entry.contact_id,
+                name(entry.contact_id).unwrap_or_else(|| "-".to_owned()),
+                codes.join(", ")
+            );
+        }
+        let bucket = answer.bucket(verdict).len();
+        if bucket > shown.len() {
+            println!("  … and {} more (--limit)", bucket - shown.len());
+        }
+    }
+    Ok(Outcome::Yes)
+}

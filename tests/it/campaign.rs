@@ -1,0 +1,300 @@
+//! Campaigns end to end over GraphQL: the preflight of an audience in which
+//! some contacts are VIPs, some opted out, some deleted us, some were just
+//! mass-messaged and some are asleep in their time zone. Its counts match
+//! the gate contact by contact; each role sees its part; bad audiences
+//! are refused with where they went wrong.
+
+use serde_json::{Value, json};
+
+use crate::api::TestServer;
+
+const PREFLIGHT: &str =
+    "query($audience: AudienceInput!, $mode: SendMode!, $verdict: Verdict!, $first: Int, $after: String) {
+    preflight(audience: $audience, mode: $mode) {
+        total unknownContacts policyVersion position
+        verdicts { verdict count }
+        reasons { code count }
+        contacts(verdict: $verdict, first: $first, after: $after) {
+            pageInfo { hasNextPage endCursor }
+            edges { node { contactId verdict nextAllowedAt reasonCodes } }
+        }
+    }
+}";
+
+const GATE: &str = "query($id: UUID!) { gate(contactId: $id, mode: MASS) { verdict reasons { code blocking } } }";
+
+/// A contact registered 60 days ago, in `zone`.
+async fn contact(server: &TestServer, owner: &str, name: &str, tags: &[&str], zone: &str) -> String {
+    let register = "mutation($owner: String, $name: String, $tags: [String!], $zone: String, $at: DateTime) {
+        registerContact(input: { owner: $owner, primaryChannel: WECHAT, displayName: $name, tags: $tags, timeZone: $zone, occurredAt: $at }) { id }
+    }";
+    let variables = json!({ "owner": owner, "name": name, "tags": tags, "zone": zone, "at": server.at(-60 * 86_400) });
+    server.ok("manager", register, variables).await["registerContact"]["id"]
+        .as_str()
+        .expect("id")
+        .to_owned()
+}
+
+/// Facts other tools saw, `days_ago` days before now (`MASS`: a mass send).
+async fn saw(server: &TestServer, id: &str, facts: &[(&str, i64)]) {
+    let events: Vec<Value> = facts
+        .iter()
+        .map(|(kind, days_ago)| {
+            let (kind, mode) = match *kind {
+                "MASS" => ("TOUCH", Some("MASS")),
+                "TOUCH" => ("TOUCH", Some("ONE_TO_ONE")),
+                other => (other, None),
+            };
+            let mut event = json!({
+                "eventId": uuid::Uuid::new_v4(), "contactId": id, "type": kind,
+                "occurredAt": server.at(-days_ago * 86_400),
+            });
+            if let Some(mode) = mode {
+                event["mode"] = json!(mode);
+                event["sender"] = json!("alice");
+            }
+            event
+        })
+        .collect();
+    let ingest = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }";
+    server.ok("ingest", ingest, json!({ "events": events })).await;
+}
+
+/// The segment of the story: the owners' `promo` contacts.
+struct Story {
+    engaged: String,
+    vip: String,
+    opted_out: String,
+    deleted_us: String,
+    asleep: String,
+    just_messaged: String,
+    bobs: String,
+}
+
+async fn story(server: &TestServer) -> Story {
+    let conversation = [
+        ("TOUCH", 40),
+        ("REPLY", 40),
+        ("TOUCH", 30),
+        ("REPLY", 30),
+        ("TOUCH", 20),
+        ("REPLY", 20),
+        ("TOUCH", 10),
+        ("REPLY", 10),
+    ];
+    let engaged = contact(server, "alice", "Wang Fang", &["promo"], "Asia/Shanghai").await;
+    saw(server, &engaged, &conversation).await;
+    let vip = contact(server, "alice", "Qian Wei", &["promo", "vip"], "Asia/Shanghai").await;
+    saw(server, &vip, &conversation).await;
+    let opted_out = contact(server, "alice", "Zhao Min", &["promo"], "Asia/Shanghai").await;
+    saw(server, &opted_out, &conversation).await;
+    saw(server, &opted_out, &[("CONSENT_WITHDRAWN", 2)]).await;
+    let deleted_us = contact(server, "alice", "Sun Li", &["promo"], "Asia/Shanghai").await;
+    saw(server, &deleted_us, &conversation).await;
+    saw(server, &deleted_us, &[("DELETION", 1)]).await;
+    // 11:00 in Shanghai is 03:00 in London.
+    let asleep = contact(server, "alice", "Olivia Hart", &["promo"], "Europe/London").await;
+    saw(server, &asleep, &conversation).await;
+    let just_messaged = contact(server, "alice", "Zhou Jie", &["promo"], "Asia/Shanghai").await;
+    saw(server, &just_messaged, &conversation).await;
+    saw(server, &just_messaged, &[("MASS", 3)]).await;
+    let bobs = contact(server, "bob", "Li Lei", &["promo"], "Asia/Shanghai").await;
+    saw(server, &bobs, &conversation).await;
+    Story {
+        engaged,
+        vip,
+        opted_out,
+        deleted_us,
+        asleep,
+        just_messaged,
+        bobs,
+    }
+}
+
+fn counts(preflight: &Value) -> Vec<(String, i64)> {
+    preflight["verdicts"]
+        .as_array()
+        .expect("verdicts")
+        .iter()
+        .map(|count| {
+            (
+                count["verdict"].as_str().expect("verdict").to_owned(),
+                count["count"].as_i64().expect("count"),
+            )
+        })
+        .collect()
+}
+
+async fn preflight(server: &TestServer, who: &str, audience: Value, verdict: &str) -> Value {
+    let variables = json!({ "audience": audience, "mode": "MASS", "verdict": verdict, "first": 100 });
+    server.ok(who, PREFLIGHT, variables).await["preflight"].clone()
+}
+
+#[tokio::test]
+async fn a_preflight_answers_for_every_contact_exactly_as_the_gate_does() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let before = server.event_count().await;
+    let audience = json!({ "tags": "promo" });
+    let whole = preflight(&server, "manager", audience.clone(), "ALLOW").await;
+    assert_eq!(whole["total"], 7, "{whole}");
+    assert_eq!(whole["unknownContacts"], 0);
+    // Contact by contact, the buckets hold what the gate answers.
+    let mut listed = 0;
+    for verdict in ["ALLOW", "ROUTE_ONE_TO_ONE", "DEFER", "DENY"] {
+        let bucket = preflight(&server, "manager", audience.clone(), verdict).await;
+        let edges = bucket["contacts"]["edges"].as_array().expect("edges");
+        let counted = counts(&bucket).into_iter().find(|(v, _)| v == verdict).map(|(_, n)| n);
+        assert_eq!(counted, Some(edges.len() as i64), "{verdict}: the count is the bucket");
+        for edge in edges {
+            let node = &edge["node"];
+            let id = node["contactId"].as_str().expect("id");
+            let gate = server.ok("manager", GATE, json!({ "id": id })).await["gate"].clone();
+            assert_eq!(gate["verdict"], verdict, "contact {id}: {gate}");
+            let blocking: Vec<&Value> = gate["reasons"]
+                .as_array()
+                .expect("reasons")
+                .iter()
+                .filter(|reason| reason["blocking"] == true)
+                .map(|reason| &reason["code"])
+                .collect();
+            let codes: Vec<&Value> = node["reasonCodes"].as_array().expect("codes").iter().collect();
+            let mut blocking_sorted: Vec<String> = blocking.iter().map(|c| c.to_string()).collect();
+            let mut codes_sorted: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
+            blocking_sorted.sort();
+            codes_sorted.sort();
+            assert_eq!(codes_sorted, blocking_sorted, "contact {id}");
+            listed += 1;
+        }
+    }
+    assert_eq!(listed, 7, "every contact is in exactly one bucket");
+    let verdict_of = |id: &str, bucket: &Value| {
+        bucket["contacts"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .any(|edge| edge["node"]["contactId"] == id)
+    };
+    let deny = preflight(&server, "manager", audience.clone(), "DENY").await;
+    assert!(
+        verdict_of(&story.deleted_us, &deny) && verdict_of(&story.opted_out, &deny),
+        "{deny}"
+    );
+    let defer = preflight(&server, "manager", audience.clone(), "DEFER").await;
+    assert!(verdict_of(&story.asleep, &defer), "asleep in London: {defer}");
+    assert!(
+        verdict_of(&story.just_messaged, &defer),
+        "mass-messaged 3 days ago: {defer}"
+    );
+    let asleep = defer["contacts"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .find(|edge| edge["node"]["contactId"] == story.asleep.as_str())
+        .expect("listed");
+    assert!(
+        asleep["node"]["nextAllowedAt"].is_string(),
+        "when she may be written to: {asleep}"
+    );
+    let routed = preflight(&server, "manager", audience.clone(), "ROUTE_ONE_TO_ONE").await;
+    assert!(verdict_of(&story.vip, &routed), "a VIP gets a personal chat: {routed}");
+    let allowed = preflight(&server, "manager", audience, "ALLOW").await;
+    assert!(
+        verdict_of(&story.engaged, &allowed) && verdict_of(&story.bobs, &allowed),
+        "{allowed}"
+    );
+    let reasons = allowed["reasons"].to_string();
+    for code in [
+        "CONTACT_DELETED_US",
+        "OPTED_OUT",
+        "QUIET_HOURS",
+        "HIGH_VALUE_CONTACT",
+        "FREQUENCY_CAP",
+    ] {
+        assert!(reasons.contains(code), "{code} is counted: {reasons}");
+    }
+    assert_eq!(server.event_count().await, before, "a preflight writes nothing");
+}
+
+#[tokio::test]
+async fn audiences_combine_tags_owners_bands_and_lists() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let total = |preflight: &Value| preflight["total"].as_i64().expect("total");
+    let vips = preflight(&server, "manager", json!({ "tags": "promo AND vip" }), "ALLOW").await;
+    assert_eq!(total(&vips), 1);
+    let not_vips = preflight(&server, "manager", json!({ "tags": "promo AND NOT vip" }), "ALLOW").await;
+    assert_eq!(total(&not_vips), 6);
+    let bobs = preflight(&server, "manager", json!({ "owners": ["bob"] }), "ALLOW").await;
+    assert_eq!(total(&bobs), 1);
+    let listed = json!({ "contactIds": [story.engaged, story.vip, uuid::Uuid::new_v4()] });
+    let by_list = preflight(&server, "manager", listed, "ALLOW").await;
+    assert_eq!((total(&by_list), by_list["unknownContacts"].as_i64()), (2, Some(1)));
+    let lost = preflight(&server, "manager", json!({ "bands": ["LOST"] }), "ALLOW").await;
+    let all = preflight(&server, "manager", json!({}), "ALLOW").await;
+    assert!(total(&lost) < total(&all), "a band filter narrows: {lost}");
+    let page = server
+        .ok(
+            "manager",
+            PREFLIGHT,
+            json!({ "audience": { "tags": "promo" }, "mode": "MASS", "verdict": "DENY", "first": 1 }),
+        )
+        .await["preflight"]["contacts"]
+        .clone();
+    assert_eq!(page["pageInfo"]["hasNextPage"], true, "{page}");
+    let next = server
+        .ok(
+            "manager",
+            PREFLIGHT,
+            json!({ "audience": { "tags": "promo" }, "mode": "MASS", "verdict": "DENY", "first": 1, "after": page["pageInfo"]["endCursor"] }),
+        )
+        .await["preflight"]["contacts"]
+        .clone();
+    assert_eq!(next["pageInfo"]["hasNextPage"], false, "{next}");
+    assert_ne!(next["edges"][0], page["edges"][0]);
+}
+
+#[tokio::test]
+async fn each_role_preflights_its_part_and_bad_audiences_say_where() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let before = server.event_count().await;
+    // Sales staff see their own contacts' part; bob's is unknown to alice.
+    let alices = preflight(&server, "alice", json!({ "tags": "promo" }), "ALLOW").await;
+    assert_eq!(alices["total"], 6, "{alices}");
+    let listed = json!({ "contactIds": [story.bobs, story.engaged] });
+    let with_bobs = preflight(&server, "alice", listed, "ALLOW").await;
+    assert_eq!(
+        (with_bobs["total"].as_i64(), with_bobs["unknownContacts"].as_i64()),
+        (Some(1), Some(1))
+    );
+    let audited = preflight(&server, "auditor", json!({ "tags": "promo" }), "ALLOW").await;
+    assert_eq!(audited["total"], 7);
+    let variables = |audience: Value| json!({ "audience": audience, "mode": "MASS", "verdict": "ALLOW" });
+    assert_eq!(
+        server.code("ingest", PREFLIGHT, variables(json!({}))).await,
+        "FORBIDDEN"
+    );
+
+    let (_, body) = server
+        .gql("manager", PREFLIGHT, variables(json!({ "tags": "promo AND" })))
+        .await;
+    let error = &body["errors"][0];
+    assert_eq!(error["extensions"]["code"], "BAD_INPUT", "{body}");
+    assert_eq!(error["extensions"]["position"], 10, "{body}");
+    assert!(error["message"].as_str().expect("message").contains("character 10"));
+    let past = "query($at: DateTime) { preflight(audience: {}, mode: MASS, at: $at) { total } }";
+    assert_eq!(
+        server.code("manager", past, json!({ "at": server.at(-86_400) })).await,
+        "BAD_INPUT",
+        "the live read model does not know the past"
+    );
+    let too_deep = format!("{}promo{}", "(".repeat(40), ")".repeat(40));
+    assert_eq!(
+        server
+            .code("manager", PREFLIGHT, variables(json!({ "tags": too_deep })))
+            .await,
+        "BAD_INPUT"
+    );
+    assert_eq!(server.event_count().await, before, "nothing was written");
+}
