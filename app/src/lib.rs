@@ -9,6 +9,7 @@
 //! Knows neither HTTP nor GraphQL nor the command line.
 
 pub mod access;
+pub mod campaign;
 pub mod clock;
 pub mod core;
 pub mod error;

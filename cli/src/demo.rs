@@ -260,6 +260,11 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
             let started = CampaignStarted {
                 name: format!("Saturday promotion, day {day}"),
                 channel: Channel::Wechat,
+                mode: SendMode::Mass,
+                audience: None,
+                policy_version: None,
+                holdout_percent: 0,
+                resolved: None,
             };
             generator.push(at, StreamName::Campaign(campaign), started, "marketing");
         }

@@ -25,6 +25,40 @@ pub enum TagExpr {
     Or(Box<TagExpr>, Box<TagExpr>),
 }
 
+/// The expression written back, with the parentheses its structure needs
+/// (and no others), and tags quoted where they would not parse bare.
+impl std::fmt::Display for TagExpr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        fn tight(expression: &TagExpr, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            match expression {
+                TagExpr::Or(..) => write!(f, "({expression})"),
+                other => write!(f, "{other}"),
+            }
+        }
+        match self {
+            TagExpr::Tag(tag) => {
+                let bare = !tag.chars().any(|c| c.is_whitespace() || matches!(c, '(' | ')' | '"'))
+                    && !matches!(tag.to_uppercase().as_str(), "AND" | "OR" | "NOT");
+                if bare {
+                    write!(f, "{tag}")
+                } else {
+                    write!(f, "\"{tag}\"")
+                }
+            }
+            TagExpr::Not(inner) => match **inner {
+                TagExpr::And(..) | TagExpr::Or(..) => write!(f, "NOT ({inner})"),
+                _ => write!(f, "NOT {inner}"),
+            },
+            TagExpr::And(left, right) => {
+                tight(left, f)?;
+                f.write_str(" AND ")?;
+                tight(right, f)
+            }
+            TagExpr::Or(left, right) => write!(f, "{left} OR {right}"),
+        }
+    }
+}
+
 /// What is wrong with a tag expression, and where (the 1-based character).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{problem} at character {position} of the tag expression")]
@@ -328,6 +362,21 @@ mod tests {
         );
         assert_eq!(TagExpr::parse("NOT NOT 老客户"), Ok(not(not(tag("老客户")))));
         assert_eq!(TagExpr::parse("\"and\" OR x"), Ok(or(tag("and"), tag("x"))));
+    }
+
+    #[test]
+    fn an_expression_written_back_parses_to_itself() {
+        for text in [
+            "vip",
+            "new AND product-a OR NOT price-sensitive",
+            "new AND (a OR b)",
+            "NOT (a AND b)",
+            "\"and\" OR x",
+        ] {
+            let parsed = TagExpr::parse(text).expect(text);
+            assert_eq!(parsed.to_string(), text);
+            assert_eq!(TagExpr::parse(&parsed.to_string()), Ok(parsed));
+        }
     }
 
     #[test]

@@ -224,12 +224,65 @@ pub struct PolicyChanged {
     pub policy: Policy,
 }
 
-/// A mass send to an audience begins (the first event of a campaign stream).
+/// A mass send to an audience begins (the first event of a campaign
+/// stream): what it is, who it was for as given, and what the gate made of
+/// that audience when it was launched. Version 1 carried only the name and
+/// the channel.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct CampaignStarted {
     pub name: String,
     pub channel: Channel,
+    pub mode: SendMode,
+    /// The audience as given; absent for campaigns recorded by other tools.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<AudienceRecord>,
+    /// The policy the gate judged the audience under.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_version: Option<u32>,
+    /// The share of the allowed audience withheld as a control group.
+    #[serde(default)]
+    pub holdout_percent: u8,
+    /// What the gate made of the audience at launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved: Option<ResolvedAudience>,
+}
+
+/// An audience as its campaign was given it. An explicit list is kept as
+/// its size and a digest of its sorted ids (it may be far larger than an
+/// event): the touches and holdouts name every contact.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AudienceRecord {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub owners: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bands: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts_listed: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contacts_digest: Option<String>,
+}
+
+/// How many contacts of the audience got each answer at launch.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ResolvedAudience {
+    pub sent: u32,
+    pub held_out: u32,
+    pub routed_one_to_one: u32,
+    pub deferred: u32,
+    pub denied: u32,
+}
+
+/// The contact was allowed a campaign's send but withheld from it, as the
+/// control group its aftermath is compared with.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CampaignHeldOut {
+    pub campaign_id: CampaignId,
 }
 
 /// Which kind of stream an event belongs on.
@@ -348,7 +401,8 @@ events! {
     ContactReadded = version 1 on Contact,
     ComplaintFiled = version 1 on Contact,
     PolicyChanged = version 1 on Policy,
-    CampaignStarted = version 1 on Campaign,
+    CampaignStarted = version 2 on Campaign,
+    CampaignHeldOut = version 1 on Contact,
 }
 
 /// One step that rewrites a payload of `event_type` from `from_version` to
@@ -356,9 +410,16 @@ events! {
 type Upcaster = fn(serde_json::Value) -> serde_json::Value;
 
 /// The one place where old payload shapes become current ones. Every schema
-/// bump adds a row here and a test that reads the old shape; no event type
-/// has been bumped yet, so the table is empty.
-const UPCASTERS: &[(&str, u16, Upcaster)] = &[];
+/// bump adds a row here and a test that reads the old shape.
+const UPCASTERS: &[(&str, u16, Upcaster)] = &[("CampaignStarted", 1, campaign_started_v1_to_v2)];
+
+/// Version 1 campaigns were mass sends, recorded with a name and a channel.
+fn campaign_started_v1_to_v2(mut payload: serde_json::Value) -> serde_json::Value {
+    if let Some(fields) = payload.as_object_mut() {
+        fields.insert("mode".to_owned(), serde_json::Value::from("MASS"));
+    }
+    payload
+}
 
 fn upcast<'a>(
     event_type: &'static str,
@@ -398,6 +459,8 @@ pub const NAME_CHARS_MAX: usize = 128;
 /// An owner is a token name, and token names are at most this long.
 pub const OWNER_CHARS_MAX: usize = 64;
 pub const TEXT_CHARS_MAX: usize = 1_000;
+/// The largest control group a campaign may keep back, in percent.
+pub const HOLDOUT_PERCENT_MAX: u8 = 50;
 pub const TAGS_PER_CONTACT_MAX: usize = 50;
 pub const TIME_ZONE_CHARS_MAX: usize = 64;
 
@@ -542,7 +605,26 @@ impl Event {
                 .as_deref()
                 .map_or(Ok(()), |r| check_text("reason", r, TEXT_CHARS_MAX, false)),
             Event::PolicyChanged(e) => Ok(e.policy.validate()?),
-            Event::CampaignStarted(e) => check_text("name", &e.name, NAME_CHARS_MAX, true),
+            Event::CampaignStarted(e) => {
+                check_text("name", &e.name, NAME_CHARS_MAX, true)?;
+                if e.holdout_percent > HOLDOUT_PERCENT_MAX {
+                    return Err(ValidationError::Field {
+                        field: "holdoutPercent",
+                        problem: format!("at most {HOLDOUT_PERCENT_MAX}"),
+                    });
+                }
+                e.audience.as_ref().map_or(Ok(()), |audience| {
+                    audience
+                        .tags
+                        .as_deref()
+                        .map_or(Ok(()), |tags| check_text("audience.tags", tags, TEXT_CHARS_MAX, false))?;
+                    audience
+                        .owners
+                        .iter()
+                        .try_for_each(|owner| check_text("audience.owners", owner, OWNER_CHARS_MAX, false))
+                })
+            }
+            Event::CampaignHeldOut(_) => Ok(()),
             Event::ReplyReceived(_)
             | Event::ContactBlocked(_)
             | Event::ContactUnblocked(_)
@@ -590,12 +672,53 @@ mod tests {
             }
             .into(),
             ReplyReceived { channel: Channel::Sms }.into(),
+            CampaignStarted {
+                name: "Double 11".into(),
+                channel: Channel::Wechat,
+                mode: SendMode::Mass,
+                audience: Some(AudienceRecord {
+                    tags: Some("vip OR new".into()),
+                    owners: vec!["alice".into()],
+                    ..AudienceRecord::default()
+                }),
+                policy_version: Some(3),
+                holdout_percent: 10,
+                resolved: Some(ResolvedAudience {
+                    sent: 90,
+                    held_out: 10,
+                    ..ResolvedAudience::default()
+                }),
+            }
+            .into(),
+            CampaignHeldOut {
+                campaign_id: CampaignId(Uuid::from_u128(5)),
+            }
+            .into(),
         ];
         for event in events {
             let bytes = event.encode();
             let decoded = Event::decode(event.event_type(), event.schema_version(), &bytes);
             assert_eq!(decoded, Ok(event));
         }
+    }
+
+    #[test]
+    fn a_version_1_campaign_reads_as_a_mass_send_with_nothing_else_known() {
+        let stored = br#"{"name":"Saturday promotion","channel":"WECHAT"}"#;
+        let decoded = Event::decode("CampaignStarted", 1, stored);
+        assert_eq!(
+            decoded,
+            Ok(CampaignStarted {
+                name: "Saturday promotion".into(),
+                channel: Channel::Wechat,
+                mode: SendMode::Mass,
+                audience: None,
+                policy_version: None,
+                holdout_percent: 0,
+                resolved: None,
+            }
+            .into())
+        );
     }
 
     #[test]

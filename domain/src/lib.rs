@@ -23,10 +23,10 @@ pub mod time;
 
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
-    CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs,
-    ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged,
-    DecodeError, Event, Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded,
-    ValidationError, Verdict,
+    AudienceRecord, CampaignHeldOut, CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn,
+    ContactBlocked, ContactDeletedUs, ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged,
+    ContactUnblocked, ContactUntagged, DecodeError, Event, Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind,
+    TouchAuthorization, TouchRecorded, ValidationError, Verdict,
 };
 pub use gate::{CompiledPolicy, GateDecision, Reason, ReasonCode, ReasonSet, gate};
 pub use hashing::{Hash, LedgerDigest};

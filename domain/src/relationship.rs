@@ -160,7 +160,7 @@ impl Relationship {
                 self.complaints.add(occurred_at);
                 self.last_complaint_at = self.last_complaint_at.max(at);
             }
-            Event::PolicyChanged(_) | Event::CampaignStarted(_) => {}
+            Event::PolicyChanged(_) | Event::CampaignStarted(_) | Event::CampaignHeldOut(_) => {}
         }
     }
 

@@ -298,3 +298,181 @@ async fn each_role_preflights_its_part_and_bad_audiences_say_where() {
     );
     assert_eq!(server.event_count().await, before, "nothing was written");
 }
+
+const LAUNCH: &str = "mutation($input: LaunchCampaignInput!) {
+    launchCampaign(input: $input) {
+        campaignId resumed position sent heldOut deferred denied changed
+        oneToOne { owner contactIds }
+        deliveries(first: 100) { edges { node { contactId channel plannedAt } } }
+    }
+}";
+
+fn launch_input(name: &str, tags: &str, holdout: i32, key: &str) -> Value {
+    json!({ "input": {
+        "name": name, "audience": { "tags": tags }, "mode": "MASS", "channel": "WECHAT",
+        "holdoutPercent": holdout, "idempotencyKey": key,
+    } })
+}
+
+#[tokio::test]
+async fn a_launch_touches_only_the_allowed_and_a_relaunch_adds_nothing() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let before = server.event_count().await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let first = server
+        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
+        .await["launchCampaign"]
+        .clone();
+    assert_eq!(first["resumed"], false);
+    assert_eq!(
+        (first["sent"].as_i64(), first["heldOut"].as_i64()),
+        (Some(2), Some(0)),
+        "{first}"
+    );
+    assert_eq!(
+        (first["deferred"].as_i64(), first["denied"].as_i64()),
+        (Some(2), Some(2)),
+        "{first}"
+    );
+    assert_eq!(
+        first["oneToOne"],
+        json!([{ "owner": "alice", "contactIds": [story.vip] }])
+    );
+    let delivered: Vec<&Value> = first["deliveries"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| &edge["node"]["contactId"])
+        .collect();
+    let mut expected = vec![story.engaged.clone(), story.bobs.clone()];
+    expected.sort();
+    assert_eq!(
+        delivered,
+        expected
+            .iter()
+            .map(|id| json!(id))
+            .collect::<Vec<_>>()
+            .iter()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        server.event_count().await,
+        before + 1 + 2,
+        "the campaign, then a touch for each allowed contact"
+    );
+    // The touch carries the decision it went out under and the campaign.
+    let timeline =
+        "query($id: UUID!) { contact(id: $id) { timeline(first: 100) { edges { node { type payload } } } } }";
+    let events = server.ok("manager", timeline, json!({ "id": story.engaged })).await;
+    let touch = events["contact"]["timeline"]["edges"]
+        .as_array()
+        .expect("edges")
+        .iter()
+        .map(|edge| &edge["node"])
+        .rfind(|node| node["type"] == "TouchRecorded")
+        .expect("a touch")
+        .clone();
+    assert_eq!(touch["payload"]["campaignId"], first["campaignId"], "{touch}");
+    assert_eq!(touch["payload"]["authorization"]["gate"]["verdict"], "ALLOW", "{touch}");
+
+    let again = server
+        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
+        .await["launchCampaign"]
+        .clone();
+    assert_eq!(again["resumed"], true);
+    assert_eq!(again["campaignId"], first["campaignId"]);
+    assert_eq!(
+        again["sent"], 2,
+        "the touches of the first launch, not new ones: {again}"
+    );
+    assert_eq!(server.event_count().await, before + 3, "a relaunch adds nothing");
+    let other = launch_input("Another campaign", "promo", 0, &key);
+    assert_eq!(server.code("manager", LAUNCH, other).await, "CONFLICT");
+    assert_eq!(server.event_count().await, before + 3);
+}
+
+#[tokio::test]
+async fn a_holdout_is_withheld_deterministically_and_stays_sendable() {
+    let server = TestServer::start().await;
+    let conversation = [
+        ("TOUCH", 30),
+        ("REPLY", 30),
+        ("TOUCH", 20),
+        ("REPLY", 20),
+        ("TOUCH", 10),
+        ("REPLY", 10),
+    ];
+    for n in 0..24 {
+        let id = contact(&server, "alice", &format!("Customer {n}"), &["autumn"], "Asia/Shanghai").await;
+        saw(&server, &id, &conversation).await;
+    }
+    let allowed_before = preflight(&server, "manager", json!({ "tags": "autumn" }), "ALLOW").await;
+    assert_eq!(counts(&allowed_before)[0], ("ALLOW".to_owned(), 24), "{allowed_before}");
+    let key = uuid::Uuid::new_v4().to_string();
+    let launched = server
+        .ok("manager", LAUNCH, launch_input("Autumn", "autumn", 50, &key))
+        .await["launchCampaign"]
+        .clone();
+    let (sent, held) = (
+        launched["sent"].as_i64().expect("sent"),
+        launched["heldOut"].as_i64().expect("held"),
+    );
+    assert_eq!(sent + held, 24, "{launched}");
+    assert!(sent > 0 && held > 0, "both groups are kept: {launched}");
+    // The held-out were not touched: the gate still allows them, and only them.
+    let after = preflight(&server, "manager", json!({ "tags": "autumn" }), "ALLOW").await;
+    assert_eq!(counts(&after)[0], ("ALLOW".to_owned(), held), "{after}");
+    let again = server
+        .ok("manager", LAUNCH, launch_input("Autumn", "autumn", 50, &key))
+        .await["launchCampaign"]
+        .clone();
+    assert_eq!(
+        (again["sent"].as_i64(), again["heldOut"].as_i64()),
+        (Some(sent), Some(held)),
+        "the same split"
+    );
+}
+
+#[tokio::test]
+async fn only_managers_and_admins_launch_and_bad_launches_write_nothing() {
+    let server = TestServer::start().await;
+    story(&server).await;
+    let before = server.event_count().await;
+    let key = || uuid::Uuid::new_v4().to_string();
+    for who in ["alice", "auditor", "ingest"] {
+        assert_eq!(
+            server.code(who, LAUNCH, launch_input("Mine", "promo", 0, &key())).await,
+            "FORBIDDEN",
+            "{who}"
+        );
+    }
+    assert_eq!(
+        server
+            .code(
+                "manager",
+                LAUNCH,
+                launch_input("Too many withheld", "promo", 80, &key())
+            )
+            .await,
+        "BAD_INPUT"
+    );
+    assert_eq!(
+        server
+            .code("manager", LAUNCH, launch_input("Bad audience", "promo AND", 0, &key()))
+            .await,
+        "BAD_INPUT"
+    );
+    assert_eq!(
+        server
+            .code("manager", LAUNCH, launch_input("", "promo", 0, &key()))
+            .await,
+        "BAD_INPUT",
+        "a campaign has a name"
+    );
+    assert_eq!(server.event_count().await, before, "nothing was written");
+    let admin = server
+        .ok("admin", LAUNCH, launch_input("By the admin", "promo", 0, &key()))
+        .await;
+    assert_eq!(admin["launchCampaign"]["sent"], 2);
+}

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use rapport_app::campaign::Launched;
 use rapport_app::preflight::{Preflight, VERDICTS, Verdicted};
 use rapport_domain::ContactId;
 use rapport_domain::audience::{Audience, TagExpr};
 use uuid::Uuid;
 
 use super::errors::bad_input;
-use super::types::{Band, Contact, ReasonCode, SendMode, Verdict, View};
+use super::types::{Band, Channel, Contact, ReasonCode, SendMode, Verdict, View};
 use super::{page_size, to_datetime};
 
 /// Who a campaign is for; every condition given must hold.
@@ -160,14 +161,7 @@ impl PreflightResult {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, PreflightContact>> {
         let first = page_size(first)?;
-        let after = after
-            .map(|cursor| {
-                cursor
-                    .parse::<Uuid>()
-                    .map(ContactId)
-                    .map_err(|_| bad_input(format!("after must be a contact id, got '{cursor}'")))
-            })
-            .transpose()?;
+        let after = after.map(|cursor| contact_cursor(&cursor)).transpose()?;
         let bucket = self.0.bucket(verdict.into());
         let start = after.map_or(0, |after| bucket.partition_point(|entry| entry.contact_id <= after));
         let page = &bucket[start..bucket.len().min(start + first)];
@@ -184,4 +178,120 @@ impl PreflightResult {
         }));
         Ok(connection)
     }
+}
+
+/// A campaign to launch now.
+#[derive(InputObject, Debug)]
+pub struct LaunchCampaignInput {
+    pub name: String,
+    pub audience: AudienceInput,
+    pub mode: SendMode,
+    pub channel: Channel,
+    /// The share of the allowed audience withheld as a control group (0 to 50).
+    pub holdout_percent: Option<i32>,
+    /// Names the campaign: launching again with the same key resumes it.
+    pub idempotency_key: Uuid,
+}
+
+/// A contact the sending tool is to deliver to.
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct Delivery {
+    pub contact_id: Uuid,
+    pub channel: Channel,
+    pub planned_at: DateTime<Utc>,
+}
+
+/// The personal chats one owner is to have instead of the mass send.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct OwnerTasks {
+    pub owner: String,
+    pub contact_ids: Vec<Uuid>,
+}
+
+/// What a launch did.
+#[derive(Clone, Debug)]
+pub struct LaunchResult(pub Arc<Launched>);
+
+#[Object]
+impl LaunchResult {
+    async fn campaign_id(&self) -> Uuid {
+        self.0.campaign_id.0
+    }
+
+    /// Whether this launch resumed one begun before under the same key.
+    async fn resumed(&self) -> bool {
+        self.0.resumed
+    }
+
+    async fn position(&self) -> Option<String> {
+        self.0.position.map(|p| p.to_string())
+    }
+
+    /// Contacts touched, by this launch or an earlier one of the campaign.
+    async fn sent(&self) -> i32 {
+        self.0.deliveries.len() as i32
+    }
+
+    async fn held_out(&self) -> i32 {
+        self.0.held_out.len() as i32
+    }
+
+    async fn deferred(&self) -> i32 {
+        self.0.deferred.len() as i32
+    }
+
+    async fn denied(&self) -> i32 {
+        self.0.denied.len() as i32
+    }
+
+    /// Allowed contacts whose state changed while the launch judged them:
+    /// not touched; launching again judges them again.
+    async fn changed(&self) -> Vec<Uuid> {
+        self.0.changed.iter().map(|id| id.0).collect()
+    }
+
+    /// `ROUTE_ONE_TO_ONE`: the personal chats, by owner.
+    async fn one_to_one(&self) -> Vec<OwnerTasks> {
+        self.0
+            .one_to_one
+            .iter()
+            .map(|(owner, contacts)| OwnerTasks {
+                owner: owner.clone(),
+                contact_ids: contacts.iter().map(|id| id.0).collect(),
+            })
+            .collect()
+    }
+
+    /// What the sending tool must deliver, in contact id order.
+    #[graphql(complexity = "super::page_cost(first) * child_complexity")]
+    async fn deliveries(
+        &self,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Delivery>> {
+        let first = page_size(first)?;
+        let after = after.map(|cursor| contact_cursor(&cursor)).transpose()?;
+        let all = &self.0.deliveries;
+        let start = after.map_or(0, |after| all.partition_point(|delivery| delivery.contact_id <= after));
+        let page = &all[start..all.len().min(start + first)];
+        let mut connection = Connection::new(start > 0, start + page.len() < all.len());
+        connection.edges.extend(page.iter().map(|delivery| {
+            Edge::new(
+                delivery.contact_id.to_string(),
+                Delivery {
+                    contact_id: delivery.contact_id.0,
+                    channel: delivery.channel.into(),
+                    planned_at: to_datetime(delivery.planned_at),
+                },
+            )
+        }));
+        Ok(connection)
+    }
+}
+
+fn contact_cursor(cursor: &str) -> async_graphql::Result<ContactId> {
+    cursor
+        .parse::<Uuid>()
+        .map(ContactId)
+        .map_err(|_| bad_input(format!("after must be a contact id, got '{cursor}'")))
 }

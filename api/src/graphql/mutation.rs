@@ -14,10 +14,12 @@ use rapport_domain::{CampaignId, ContactId, Pii};
 use uuid::Uuid;
 
 use super::auth::{POLICY_WRITERS, WRITERS, principal, require};
+use super::campaign::{LaunchCampaignInput, LaunchResult};
 use super::errors::{OrRefusal, bad_input, internal};
 use super::timestamp;
 use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
 use crate::state::AppState;
+use rapport_app::campaign::{LAUNCHERS, LaunchRequest};
 
 #[derive(Debug)]
 pub struct Mutation;
@@ -354,6 +356,42 @@ impl Mutation {
             duplicates: ingested.duplicates as i32,
             position: ingested.position.map(|p| p.to_string()),
         })
+    }
+
+    /// Launches a campaign now: a touch for every contact the gate allows
+    /// (less the holdout), the rest reported by verdict. Managers and
+    /// admins; the same `idempotencyKey` resumes it.
+    #[graphql(complexity = "super::PREFLIGHT_COST + child_complexity")]
+    async fn launch_campaign(
+        &self,
+        ctx: &Context<'_>,
+        input: LaunchCampaignInput,
+    ) -> async_graphql::Result<LaunchResult> {
+        let principal = require(ctx, LAUNCHERS, "launch campaigns")?;
+        let holdout_percent = match input.holdout_percent {
+            None => 0,
+            Some(percent) => {
+                u8::try_from(percent).map_err(|_| bad_input(format!("holdoutPercent is 0 to 50, got {percent}")))?
+            }
+        };
+        let request = LaunchRequest {
+            name: input.name,
+            audience: input.audience.into_audience()?,
+            mode: input.mode.into(),
+            channel: input.channel.into(),
+            holdout_percent,
+            idempotency_key: input.idempotency_key,
+        };
+        let state = state(ctx)?;
+        // A launch judges a whole audience: two at once at most.
+        let _turn = state.ledger_walks.acquire().await.map_err(internal)?;
+        let launched = rapport_app::campaign::launch(&state.core, principal, request)
+            .await
+            .or_refusal()?;
+        state
+            .metrics
+            .record_appended((launched.deliveries.len() + launched.held_out.len()) as u64);
+        Ok(LaunchResult(Arc::new(launched)))
     }
 
     /// Puts a new policy in force (admins only).

@@ -456,6 +456,7 @@ fn detail(event: &RecordedEvent) -> String {
         Event::ContactUntagged(e) => e.tag.clone(),
         Event::ConsentGranted(e) => e.source.clone().unwrap_or_default(),
         Event::ConsentWithdrawn(e) => e.source.clone().unwrap_or_default(),
+        Event::CampaignHeldOut(e) => format!("held out of campaign {}", e.campaign_id),
         Event::PolicyChanged(_) | Event::CampaignStarted(_) => String::new(),
     }
 }
