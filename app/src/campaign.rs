@@ -27,6 +27,10 @@ use crate::preflight::{Preflight, PreflightRequest, Verdicted, preflight};
 use crate::tokens::Principal;
 use crate::write::own_event_id;
 
+/// Contacts written in one commit: a launch killed midway has written
+/// whole chunks, and each chunk's contacts are told apart on resume.
+const LAUNCH_CHUNK: usize = 1_000;
+
 /// Who launches campaigns: the roles that answer for a mass send.
 pub const LAUNCHERS: &[crate::tokens::Role] = OVERRIDERS;
 
@@ -232,7 +236,7 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
         .map(|entry| entry.contact_id)
         .filter(|id| !already.contains_key(id))
         .collect();
-    for chunk in allowed.chunks(APPEND_BATCH_MAX) {
+    for chunk in allowed.chunks(LAUNCH_CHUNK.min(APPEND_BATCH_MAX)) {
         let mut written = Vec::with_capacity(chunk.len());
         let mut appends = Vec::with_capacity(chunk.len());
         for &contact_id in chunk {

@@ -4,6 +4,7 @@
 //! import (good, duplicate and malformed lines), export and round trip,
 //! tokens, help; and the demo's stories.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -1051,4 +1052,200 @@ fn a_campaign_preflight_counts_an_audience_by_verdict_and_lists_one() {
     assert_eq!(error_code(&bad_verdict), "BAD_INPUT");
     let past = cli.run(&["--json", "campaign", "preflight", "--at", "2020-01-01T00:00:00Z"]);
     assert_eq!(error_code(&past), "BAD_INPUT");
+}
+
+/// The `Etc/GMT` zone in which it is about 13:00 now, so that a launch
+/// run now falls inside everyone's active hours whenever the tests run.
+fn zone_at_lunchtime() -> String {
+    use rapport_app::clock::{Clock, SystemClock};
+    let utc_hour = SystemClock.now().as_millis().div_euclid(3_600_000).rem_euclid(24);
+    let offset = (13 - utc_hour + 36).rem_euclid(24) - 12; // -12..=11 hours east of UTC
+    match offset {
+        0 => "Etc/UTC".to_owned(),
+        // Etc zones count the other way: UTC+5 is Etc/GMT-5.
+        east if east > 0 => format!("Etc/GMT-{east}"),
+        west => format!("Etc/GMT+{}", -west),
+    }
+}
+
+/// `contacts` contacts tagged `bulk` who have chatted and replied for six
+/// weeks: every one of them may receive a mass send now.
+fn engaged_audience(cli: &Cli, contacts: usize) {
+    use rapport_app::clock::{Clock, SystemClock};
+    let now = SystemClock.now();
+    let days_ago = |days: i64| now.plus_millis(-days * 86_400_000).to_rfc3339();
+    let zone = zone_at_lunchtime();
+    let mut lines = String::new();
+    for n in 0..contacts {
+        let id = uuid::Uuid::from_u128(0xB000_0000 + n as u128);
+        lines.push_str(&format!(
+            "{{\"kind\":\"contact\",\"id\":\"{id}\",\"displayName\":\"Customer {n}\",\"owner\":\"alice\",\"tags\":[\"bulk\"],\"timeZone\":\"{zone}\",\"registeredAt\":\"{}\"}}\n",
+            days_ago(60)
+        ));
+        for days in [40, 30, 20, 10] {
+            lines.push_str(&format!(
+                "{{\"kind\":\"event\",\"contactId\":\"{id}\",\"type\":\"TouchRecorded\",\"occurredAt\":\"{}\",\"payload\":{{\"mode\":\"ONE_TO_ONE\",\"channel\":\"WECHAT\",\"sender\":\"alice\",\"authorization\":{{\"external\":{{\"source\":\"test\"}}}}}}}}\n",
+                days_ago(days)
+            ));
+            lines.push_str(&format!(
+                "{{\"kind\":\"event\",\"contactId\":\"{id}\",\"type\":\"ReplyReceived\",\"occurredAt\":\"{}\",\"payload\":{{\"channel\":\"WECHAT\"}}}}\n",
+                days_ago(days - 1)
+            ));
+        }
+    }
+    let file = cli.file("audience.jsonl", &lines);
+    let imported = cli.json(&["import", file.to_str().expect("path")], 0);
+    assert_eq!(imported["imported"], contacts * 9, "{imported}");
+}
+
+/// How many touches and holdout marks campaign `campaign` holds, by contact stream.
+fn campaign_marks(ledger: &Path, campaign: &str) -> HashMap<String, usize> {
+    let export = Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+        .arg("--store")
+        .arg(ledger)
+        .arg("export")
+        .output()
+        .expect("export");
+    let mut marks = HashMap::new();
+    for line in String::from_utf8_lossy(&export.stdout).lines() {
+        let event: Value = serde_json::from_str(line).expect("an export line");
+        if event["payload"]["campaignId"] == campaign {
+            *marks
+                .entry(event["stream"].as_str().unwrap_or_default().to_owned())
+                .or_insert(0) += 1;
+        }
+    }
+    marks
+}
+
+#[test]
+fn a_launch_killed_midway_and_run_again_touches_every_allowed_contact_exactly_once() {
+    const CONTACTS: usize = 4_000;
+    for attempt in 0..3 {
+        let cli = Cli::new();
+        engaged_audience(&cli, CONTACTS);
+        let preflight = cli.json(&["campaign", "preflight", "--tags", "bulk"], 0);
+        assert_eq!(preflight["verdicts"][0]["count"], CONTACTS, "all allowed: {preflight}");
+        let manager = cli.token("manager", "mia");
+        let key = uuid::Uuid::new_v4().to_string();
+        let args = [
+            "--json",
+            "campaign",
+            "launch",
+            "--token",
+            &manager,
+            "--name",
+            "Double 11",
+            "--tags",
+            "bulk",
+            "--channel",
+            "wechat",
+            "--holdout",
+            "10",
+            "--idempotency-key",
+            &key,
+        ];
+        let before = cli.json(&["ledger"], 0)["eventCount"].as_i64().expect("count");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+            .arg("--store")
+            .arg(cli.ledger())
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("launch");
+        // Kill it as soon as a chunk of touches has been committed.
+        let watcher = rapport_store::SqliteStore::open_with(cli.ledger(), rapport_store::SqliteOptions::read_only())
+            .expect("watch the ledger");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let mut finished = false;
+        loop {
+            let count = runtime
+                .block_on(rapport_store::EventStore::head(&watcher))
+                .expect("head")
+                .event_count as i64;
+            if count > before + 1 {
+                break;
+            }
+            if child.try_wait().expect("poll").is_some() {
+                finished = true;
+                break;
+            }
+            std::thread::yield_now();
+        }
+        child.kill().ok();
+        child.wait().expect("reap");
+        let partial = runtime
+            .block_on(rapport_store::EventStore::head(&watcher))
+            .expect("head")
+            .event_count as i64
+            - before;
+        drop(watcher);
+
+        let launch = cli.json(&args[1..], 0);
+        let campaign = launch["campaignId"].as_str().expect("id").to_owned();
+        assert_eq!(
+            launch["sent"].as_i64().expect("sent") + launch["heldOut"].as_i64().expect("held"),
+            CONTACTS as i64,
+            "{launch}"
+        );
+        let marks = campaign_marks(&cli.ledger(), &campaign);
+        assert_eq!(marks.len(), CONTACTS, "nobody is missed");
+        assert!(marks.values().all(|count| *count == 1), "nobody is touched twice");
+        assert_eq!(
+            cli.json(&["ledger"], 0)["eventCount"].as_i64(),
+            Some(before + 1 + CONTACTS as i64),
+            "the campaign, and one mark per contact"
+        );
+        let midway = !finished && partial > 1 && partial < 1 + CONTACTS as i64;
+        if midway {
+            return;
+        }
+        eprintln!("attempt {attempt}: the launch was not caught midway ({partial} events written); again");
+    }
+}
+
+#[test]
+fn campaign_launch_is_for_managers_and_refuses_bad_input_writing_nothing() {
+    let cli = with_history();
+    let before = cli.event_count();
+    let alice = cli.token("sales", "alice");
+    let manager = cli.token("manager", "mia");
+    let key = uuid::Uuid::new_v4().to_string();
+    let launch = |token: &str, holdout: &str, tags: &str| {
+        cli.run(&[
+            "--json",
+            "campaign",
+            "launch",
+            "--token",
+            token,
+            "--name",
+            "Spring",
+            "--tags",
+            tags,
+            "--channel",
+            "wechat",
+            "--holdout",
+            holdout,
+            "--idempotency-key",
+            &key,
+        ])
+    };
+    assert_eq!(error_code(&launch(&alice, "0", "vip")), "FORBIDDEN");
+    assert_eq!(error_code(&launch("nobody", "0", "vip")), "UNAUTHENTICATED");
+    assert_eq!(error_code(&launch(&manager, "60", "vip")), "BAD_INPUT");
+    assert_eq!(error_code(&launch(&manager, "0", "vip AND")), "BAD_INPUT");
+    assert_eq!(cli.event_count(), before, "nothing was written");
+    let launched = launch(&manager, "0", "vip");
+    assert_eq!(
+        launched.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&launched.stderr)
+    );
+    let answer: Value = serde_json::from_slice(&launched.stdout).expect("json");
+    assert_eq!(
+        answer["oneToOne"][0]["owner"], "bob",
+        "the VIP is bob's to write to: {answer}"
+    );
+    assert_eq!(answer["sent"], 0);
 }

@@ -25,10 +25,16 @@ pub enum CampaignCommand {
     ///
     /// Example: rapport campaign preflight --tags "new AND NOT price-sensitive" --show defer
     Preflight(PreflightArgs),
+    /// Launch a campaign now: a touch for every contact the gate allows,
+    /// less a holdout; run it again with the same key to resume it.
+    ///
+    /// Example: rapport campaign launch --name "Double 11" --tags vip --channel wechat --idempotency-key 0190…
+    Launch(LaunchArgs),
 }
 
+/// Who a campaign is for, as flags.
 #[derive(Debug, Args)]
-pub struct PreflightArgs {
+pub struct AudienceArgs {
     /// A tag expression: vip, "new AND product-a", "NOT price-sensitive", parentheses.
     #[arg(long)]
     tags: Option<String>,
@@ -45,6 +51,12 @@ pub struct PreflightArgs {
     /// mass or one-to-one.
     #[arg(long, default_value = "mass")]
     mode: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    audience: AudienceArgs,
     /// When the send would go out: now (default) or later; RFC 3339, or a
     /// local time in the policy's default zone.
     #[arg(long)]
@@ -55,6 +67,26 @@ pub struct PreflightArgs {
     /// Contacts listed by --show (default 50, at most 1,000).
     #[arg(long)]
     limit: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Your API token (`rapport token create --role manager`): the launch is yours.
+    #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
+    token: String,
+    #[arg(long)]
+    name: String,
+    #[command(flatten)]
+    audience: AudienceArgs,
+    /// wechat, wecom, sms, email, phone or other.
+    #[arg(long)]
+    channel: String,
+    /// The share of the allowed audience withheld as a control group, 0 to 50.
+    #[arg(long, default_value_t = 0)]
+    holdout: u8,
+    /// Names the campaign: the same key resumes it after an interruption.
+    #[arg(long)]
+    idempotency_key: uuid::Uuid,
 }
 
 /// Whoever holds the ledger file reads all of it, and writes nothing here.
@@ -129,11 +161,12 @@ fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<Contact
 pub async fn campaign(ctx: &Invocation, command: CampaignCommand) -> anyhow::Result<Outcome> {
     match command {
         CampaignCommand::Preflight(args) => preflight(ctx, args).await,
+        CampaignCommand::Launch(args) => launch(ctx, args).await,
     }
 }
 
-async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outcome> {
-    let mode = mode_of(&args.mode)?;
+/// The audience the flags describe (a file of contacts is read against `model`).
+fn audience_of(args: AudienceArgs, model: &ReadModel) -> anyhow::Result<Audience> {
     let tags = args
         .tags
         .as_deref()
@@ -145,6 +178,21 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         .iter()
         .map(|band| band_of(band))
         .collect::<Result<Vec<_>, _>>()?;
+    let contacts = args
+        .contacts
+        .as_deref()
+        .map(|path| listed_contacts(path, model))
+        .transpose()?;
+    Ok(Audience {
+        tags,
+        owners: args.owners,
+        bands,
+        contacts,
+    })
+}
+
+async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outcome> {
+    let mode = mode_of(&args.audience.mode)?;
     let show = args.show.as_deref().map(verdict_of).transpose()?;
     let limit = super::lists::page_size(args.limit)?;
     let store = open_read_only(&ctx.store)?;
@@ -157,18 +205,8 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         Some(text) => Moment::parse(text)?.resolve(zone, "the policy's default")?.0,
         None => now,
     };
-    let contacts = args
-        .contacts
-        .as_deref()
-        .map(|path| listed_contacts(path, &model))
-        .transpose()?;
     let request = PreflightRequest {
-        audience: Audience {
-            tags,
-            owners: args.owners,
-            bands,
-            contacts,
-        },
+        audience: audience_of(args.audience, &model)?,
         mode,
         channel: None,
         at,
@@ -242,6 +280,69 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         if bucket > shown.len() {
             println!("  … and {} more (--limit)", bucket - shown.len());
         }
+    }
+    Ok(Outcome::Yes)
+}
+
+async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
+    let mode = mode_of(&args.audience.mode)?;
+    let channel = super::record::channel_of(Some(&args.channel))?.context("a channel is needed")?;
+    let principal = rapport_app::tokens::TokenStore::open(&ctx.store)?
+        .authenticate(&args.token)
+        .ok_or(AppError::Unauthenticated("the token is unknown or revoked".to_owned()))?;
+    // The role first: whoever may not launch learns nothing of the audience.
+    rapport_app::access::require(&principal, rapport_app::campaign::LAUNCHERS, "launch campaigns")?;
+    let core = super::record::open_core(ctx).await?;
+    let audience = core.live.read(|model| audience_of(args.audience, model))?;
+    let request = rapport_app::campaign::LaunchRequest {
+        name: args.name,
+        audience,
+        mode,
+        channel,
+        holdout_percent: args.holdout,
+        idempotency_key: args.idempotency_key,
+    };
+    let launched = rapport_app::campaign::launch(&core, &principal, request).await?;
+    if ctx.json {
+        let tasks: Vec<_> = launched
+            .one_to_one
+            .iter()
+            .map(|(owner, contacts)| {
+                json!({ "owner": owner, "contactIds": contacts.iter().map(ToString::to_string).collect::<Vec<_>>() })
+            })
+            .collect();
+        let document = json!({
+            "campaignId": launched.campaign_id.to_string(),
+            "resumed": launched.resumed,
+            "position": launched.position.map(|p| p.to_string()),
+            "sent": launched.deliveries.len(),
+            "heldOut": launched.held_out.len(),
+            "deferred": launched.deferred.len(),
+            "denied": launched.denied.len(),
+            "changed": launched.changed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "oneToOne": tasks,
+            "deliveries": launched.deliveries.iter().map(|d| d.contact_id.to_string()).collect::<Vec<_>>(),
+        });
+        println!("{document}");
+        return Ok(Outcome::Yes);
+    }
+    let how = if launched.resumed { "resumed" } else { "launched" };
+    println!("campaign    {} {how}", launched.campaign_id);
+    println!("  sent       {:>7}", launched.deliveries.len());
+    println!("  held out   {:>7}", launched.held_out.len());
+    println!("  deferred   {:>7}", launched.deferred.len());
+    println!("  denied     {:>7}", launched.denied.len());
+    if !launched.changed.is_empty() {
+        println!(
+            "  changed    {:>7}  (judged again when you run this again)",
+            launched.changed.len()
+        );
+    }
+    for (owner, contacts) in &launched.one_to_one {
+        println!(
+            "one-to-one  {owner}: {} contacts to write to personally",
+            contacts.len()
+        );
     }
     Ok(Outcome::Yes)
 }

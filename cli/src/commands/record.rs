@@ -120,7 +120,7 @@ struct OnChannel {
     channel: Option<String>,
 }
 
-fn channel_of(text: Option<&str>) -> anyhow::Result<Option<Channel>> {
+pub fn channel_of(text: Option<&str>) -> anyhow::Result<Option<Channel>> {
     let Some(text) = text else { return Ok(None) };
     let wanted = text.trim().to_uppercase().replace('-', "_");
     Channel::ALL
@@ -128,6 +128,19 @@ fn channel_of(text: Option<&str>) -> anyhow::Result<Option<Channel>> {
         .find(|channel| channel.as_str() == wanted)
         .map(Some)
         .with_context(|| format!("unknown channel '{text}': use wechat, wecom, sms, email, phone or other"))
+}
+
+/// The ledger opened for writing, with its live read model; refused with
+/// advice while a server holds it.
+pub async fn open_core(ctx: &Invocation) -> anyhow::Result<Core> {
+    match Core::open(&ctx.store, std::sync::Arc::clone(&ctx.clock)).await {
+        Ok(core) => Ok(core),
+        Err(StoreError::Unavailable(why)) => Err(rapport_app::AppError::Unavailable(format!(
+            "{why}: write through the running server's API instead, or stop it first"
+        ))
+        .into()),
+        Err(error) => Err(error).with_context(|| format!("opening the ledger {}", ctx.store.display())),
+    }
 }
 
 /// The contact `text` names, as the caller may see it, and its time zone.
@@ -168,16 +181,7 @@ pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome
     ) {
         access::require(&principal, access::OVERRIDERS, "override the gate")?;
     }
-    let core = match Core::open(&ctx.store, std::sync::Arc::clone(&ctx.clock)).await {
-        Ok(core) => core,
-        Err(StoreError::Unavailable(why)) => {
-            return Err(rapport_app::AppError::Unavailable(format!(
-                "{why}: record through the running server's API instead (recordTouch, recordReply, …), or stop it first"
-            ))
-            .into());
-        }
-        Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", ctx.store.display())),
-    };
+    let core = open_core(ctx).await?;
     let at = command.at.as_deref();
     let idempotency_key = command.idempotency_key;
     let (written, decision) = match command.what {
