@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use rapport_domain::audience::Audience;
 use rapport_domain::event::HOLDOUT_PERCENT_MAX;
 use rapport_domain::{
@@ -30,6 +31,8 @@ use crate::write::own_event_id;
 /// Contacts written in one commit: a launch killed midway has written
 /// whole chunks, and each chunk's contacts are told apart on resume.
 const LAUNCH_CHUNK: usize = 1_000;
+/// Chunks handed to the writer at once.
+const LAUNCH_CHUNKS_IN_FLIGHT: usize = 4;
 
 /// Who launches campaigns: the roles that answer for a mass send.
 pub const LAUNCHERS: &[crate::tokens::Role] = OVERRIDERS;
@@ -236,7 +239,10 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
         .map(|entry| entry.contact_id)
         .filter(|id| !already.contains_key(id))
         .collect();
-    for chunk in allowed.chunks(LAUNCH_CHUNK.min(APPEND_BATCH_MAX)) {
+    // Chunks go to the writer a few at a time (the group commit takes them
+    // in one transaction), each built only when its turn comes.
+    let store = &core.store;
+    let build = |chunk: &Vec<ContactId>| {
         let mut written = Vec::with_capacity(chunk.len());
         let mut appends = Vec::with_capacity(chunk.len());
         for &contact_id in chunk {
@@ -267,7 +273,20 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
             appends.push((StreamName::Contact(contact_id), expected, vec![new_event]));
             written.push((contact_id, withheld));
         }
-        let results = core.store.append_batch(appends).await?;
+        (written, appends)
+    };
+    let chunks: Vec<Vec<ContactId>> = allowed
+        .chunks(LAUNCH_CHUNK.min(APPEND_BATCH_MAX))
+        .map(<[ContactId]>::to_vec)
+        .collect();
+    let mut answered = futures::stream::iter(chunks)
+        .map(|chunk: Vec<ContactId>| {
+            let (written, appends) = build(&chunk);
+            async move { (written, store.append_batch(appends).await) }
+        })
+        .buffered(LAUNCH_CHUNKS_IN_FLIGHT);
+    while let Some((written, results)) = answered.next().await {
+        let results = results?;
         for ((contact_id, was_held_out), result) in written.into_iter().zip(results) {
             match result {
                 Ok(appended) => {

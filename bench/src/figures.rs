@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use clap::Subcommand;
+use futures::StreamExt;
 use rapport_domain::{
     Channel, ContactId, ContactRegistered, NewEvent, ReplyReceived, SendMode, StreamName, Timestamp,
     TouchAuthorization, TouchRecorded,
@@ -59,6 +60,16 @@ pub enum Bench {
         connections: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// A campaign launch to every contact, beside raw chunked appends of
+    /// as many touches.
+    ///
+    /// Example: rapport-bench launch --contacts 100000
+    Launch {
+        #[arg(long, default_value_t = 100_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 25)]
+        events_per_contact: usize,
     },
     /// A campaign preflight of every contact, beside the gate alone.
     ///
@@ -160,6 +171,10 @@ pub async fn run(bench: Bench) -> anyhow::Result<()> {
             events_per_contact,
             decisions,
         } => gate(contacts.max(1), events_per_contact.clamp(1, 10_000), decisions.max(1)),
+        Bench::Launch {
+            contacts,
+            events_per_contact,
+        } => launch(contacts.max(1), events_per_contact.clamp(4, 10_000)).await,
         Bench::Preflight {
             contacts,
             events_per_contact,
@@ -302,6 +317,91 @@ async fn rebuild(contacts: usize, events_per_contact: usize) -> anyhow::Result<(
     );
     println!("  events/s   {:.0}", events as f64 / elapsed);
     println!("  violations {}", projection.violations().len());
+    Ok(())
+}
+
+/// Launches a campaign to every contact of a scratch ledger, on a clock
+/// set after their histories, then appends as many touches raw, in the
+/// launch's chunks of 1,000, as the baseline.
+async fn launch(contacts: usize, events_per_contact: usize) -> anyhow::Result<()> {
+    use rapport_app::campaign::{LaunchRequest, launch};
+    let (dir, store) = scratch_ledger()?;
+    rapport_app::ledger::ensure_policy(&store, "bench", Timestamp::from_millis_unchecked(BASE_MILLIS)).await?;
+    fill(&store, contacts, events_per_contact, 16).await?;
+    drop(store);
+    // 11:00 in Shanghai, a week and a day after the last mass touch.
+    let at = Timestamp::from_millis_unchecked(
+        BASE_MILLIS + (events_per_contact as i64 * 2 + 8) * 86_400_000 + 3 * 3_600_000,
+    );
+    let clock = rapport_store::ManualClock::starting_at(at);
+    let core = rapport_app::Core::open(&dir.path().join("bench.db"), clock).await?;
+    let manager = rapport_app::tokens::Principal {
+        name: "bench".to_owned(),
+        role: rapport_app::tokens::Role::Manager,
+    };
+    let request = LaunchRequest {
+        name: "bench".to_owned(),
+        audience: rapport_domain::audience::Audience::default(),
+        mode: SendMode::Mass,
+        channel: Channel::Wechat,
+        holdout_percent: 0,
+        idempotency_key: Uuid::new_v4(),
+    };
+    let started = Instant::now();
+    let launched = launch(&core, &manager, request).await?;
+    let launch_seconds = started.elapsed().as_secs_f64();
+    let sent = launched.deliveries.len();
+    let started = Instant::now();
+    let ids: Vec<u64> = (0..contacts as u64).take(sent).collect();
+    let store = &core.store;
+    let mut answered = futures::stream::iter(ids.chunks(1_000))
+        .map(|chunk| {
+            let appends = chunk
+                .iter()
+                .map(|contact| (contact_stream(*contact), ExpectedVersion::Any, vec![touch(*contact, 1)]))
+                .collect();
+            store.append_batch(appends)
+        })
+        .buffered(4);
+    while let Some(results) = answered.next().await {
+        for result in results? {
+            result?;
+        }
+    }
+    let raw_seconds = started.elapsed().as_secs_f64();
+    println!("launch: a mass campaign to {contacts} contacts ({events_per_contact} events each)");
+    println!(
+        "  verdicts     sent {sent}, one-to-one {}, deferred {}, denied {}",
+        launched.one_to_one.values().map(Vec::len).sum::<usize>(),
+        launched.deferred.len(),
+        launched.denied.len()
+    );
+    let reasons = core.live.read(|model| {
+        let auditor = rapport_app::tokens::Principal {
+            name: "bench".to_owned(),
+            role: rapport_app::tokens::Role::Auditor,
+        };
+        let everyone = rapport_app::preflight::PreflightRequest {
+            audience: rapport_domain::audience::Audience::default(),
+            mode: SendMode::Mass,
+            channel: None,
+            at,
+        };
+        rapport_app::preflight::preflight(model, &auditor, &everyone, at).map(|answer| answer.reasons)
+    })?;
+    let reasons: Vec<String> = reasons
+        .iter()
+        .map(|(code, count)| format!("{} {count}", code.as_str()))
+        .collect();
+    println!("  after launch {}", reasons.join(", "));
+    println!(
+        "  launch       {launch_seconds:.2} s: {:.0} touches/s (judging included)",
+        sent as f64 / launch_seconds
+    );
+    println!(
+        "  baseline     {raw_seconds:.2} s: {:.0} touches/s (raw appends, the same chunks, 4 in flight)",
+        sent as f64 / raw_seconds
+    );
     Ok(())
 }
 
