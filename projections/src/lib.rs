@@ -1,8 +1,10 @@
 //! Folds of the ledger into read models: every contact's relationship,
-//! the policy history, and the touches that broke the gate. Pure: events
+//! the policy history, the touches that broke the gate, and every
+//! campaign's aftermath. Pure: events
 //! in, state out, with `at` always an argument, so rebuilding from scratch
 //! up to any position gives exactly what the live fold held there.
 
+pub mod campaigns;
 mod horizon;
 mod projection;
 

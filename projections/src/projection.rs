@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use crate::campaigns::Campaigns;
+
 use rapport_domain::gate::gate;
 use rapport_domain::{
     Channel, CompiledPolicy, ContactId, Event, GateDecision, Policy, Position, ReasonSet, RecordedEvent, Relationship,
@@ -99,6 +101,7 @@ pub struct Projection {
     symbols: Symbols,
     policies: Vec<PolicyInForce>,
     violations: Vec<Violation>,
+    campaigns: Campaigns,
     position: Option<Position>,
     events_applied: u64,
 }
@@ -121,6 +124,7 @@ impl Projection {
                 policy: Arc::new(default),
             }],
             violations: Vec::new(),
+            campaigns: Campaigns::default(),
             position: None,
             events_applied: 0,
         }
@@ -135,6 +139,7 @@ impl Projection {
             symbols: self.symbols.clone(),
             policies: self.policies.clone(),
             violations: Vec::new(),
+            campaigns: Campaigns::default(),
             position: None,
             events_applied: 0,
         }
@@ -163,15 +168,44 @@ impl Projection {
                     policy: Arc::new(compiled),
                 });
             }
+            (StreamName::Campaign(campaign_id), _) => self.campaigns.started(*campaign_id, event),
             (StreamName::Contact(contact_id), contact_event) => {
                 if let Event::TouchRecorded(touch) = contact_event {
                     self.check_touch(*contact_id, event, touch.mode, touch.channel, &touch.authorization);
                 }
+                self.follow_campaigns(*contact_id, event);
                 let relationship = self.contacts.get_or_insert(*contact_id);
                 relationship.apply(contact_event, event.version, event.occurred_at, &mut self.symbols);
             }
             _ => {}
         }
+    }
+
+    /// A contact's part in campaigns: joining one (a campaign's touch or
+    /// holdout mark, with their score just before), or an outcome after one.
+    fn follow_campaigns(&mut self, contact_id: ContactId, event: &RecordedEvent) {
+        let joined = match &event.event {
+            Event::TouchRecorded(touch) => touch.campaign_id.map(|id| (id, false)),
+            Event::CampaignHeldOut(held) => Some((held.campaign_id, true)),
+            other => {
+                self.campaigns.observed(contact_id, other, event.occurred_at);
+                return;
+            }
+        };
+        let Some((campaign_id, held_out)) = joined else { return };
+        let before = self
+            .contacts
+            .get(contact_id)
+            .map_or((0, rapport_domain::Band::Lost), |relationship| {
+                let now = strength(relationship, &self.current_policy().policy.scoring, event.occurred_at);
+                (now.score, now.band)
+            });
+        self.campaigns
+            .joined(contact_id, campaign_id, event.occurred_at, held_out, before);
+    }
+
+    pub fn campaigns(&self) -> &Campaigns {
+        &self.campaigns
     }
 
     /// Marks a touch the gate, as it stood just before it, would not allow.

@@ -597,3 +597,144 @@ fn events_of_unknown_contacts_answer_nothing() {
             .is_none()
     );
 }
+
+mod aftermath {
+    use super::*;
+    use crate::campaigns::{Loss, Outcomes};
+    use rapport_domain::{CampaignHeldOut, CampaignId, CampaignStarted};
+
+    const CAMPAIGN: CampaignId = CampaignId(Uuid::from_u128(0xCA));
+
+    fn launched(ledger: &mut Ledger, at: &str) {
+        let started = CampaignStarted {
+            name: "Double 11".into(),
+            channel: Channel::Wechat,
+            mode: SendMode::Mass,
+            audience: None,
+            policy_version: Some(1),
+            holdout_percent: 20,
+            resolved: None,
+        };
+        ledger.record(StreamName::Campaign(CAMPAIGN), at, started);
+    }
+
+    fn sent(ledger: &mut Ledger, contact: &Contact, at: &str) {
+        let mut touch = touch(SendMode::Mass);
+        touch.campaign_id = Some(CAMPAIGN);
+        ledger.record(contact.stream(), at, touch);
+    }
+
+    fn held_out(ledger: &mut Ledger, contact: &Contact, at: &str) {
+        ledger.record(contact.stream(), at, CampaignHeldOut { campaign_id: CAMPAIGN });
+    }
+
+    fn deleted(ledger: &mut Ledger, contact: &Contact, at: &str) {
+        ledger.record(
+            contact.stream(),
+            at,
+            ContactDeletedUs {
+                channel: Channel::Wechat,
+            },
+        );
+    }
+
+    #[test]
+    fn who_deleted_us_within_the_window_counts_and_is_listed_with_their_band_before() {
+        let mut ledger = Ledger::new();
+        let contacts: Vec<Contact> = (1..=5)
+            .map(|n| register(&mut ledger, n, "2026-10-01T02:00:00Z", &[]))
+            .collect();
+        for contact in &contacts {
+            ledger.record(contact.stream(), "2026-10-20T02:00:00Z", reply());
+        }
+        launched(&mut ledger, "2026-11-11T02:00:00Z");
+        for contact in &contacts[..4] {
+            sent(&mut ledger, contact, "2026-11-11T02:00:00Z");
+        }
+        held_out(&mut ledger, &contacts[4], "2026-11-11T02:00:00Z");
+        deleted(&mut ledger, &contacts[0], "2026-11-12T13:00:00Z");
+        ledger.record(contacts[1].stream(), "2026-11-11T09:00:00Z", reply());
+        ledger.record(contacts[1].stream(), "2026-11-12T09:00:00Z", reply());
+        // After the seven days, a deletion is not the campaign's.
+        deleted(&mut ledger, &contacts[2], "2026-11-19T03:00:00Z");
+        deleted(&mut ledger, &contacts[4], "2026-11-13T03:00:00Z");
+
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("the campaign");
+        assert_eq!(record.name.as_deref(), Some("Double 11"));
+        assert_eq!(record.holdout_percent, 20);
+        assert_eq!(
+            record.sent,
+            Outcomes {
+                contacts: 4,
+                replied: 1,
+                deleted_us: 1,
+                ..Outcomes::default()
+            },
+            "a contact who replied twice is one who replied"
+        );
+        assert_eq!(
+            record.holdout,
+            Outcomes {
+                contacts: 1,
+                deleted_us: 1,
+                ..Outcomes::default()
+            }
+        );
+        let lost: Vec<(ContactId, Loss, bool)> =
+            record.lost.iter().map(|l| (l.contact_id, l.loss, l.held_out)).collect();
+        assert_eq!(
+            lost,
+            [
+                (contacts[0].id, Loss::DeletedUs, false),
+                (contacts[4].id, Loss::DeletedUs, true)
+            ]
+        );
+        assert_ne!(record.lost[0].band_before, Band::Lost, "as they stood before the send");
+        // One deletion in four sent is a 25 % loss: far over the 2 % alert.
+        assert_eq!(record.sent.loss_rate(), 0.25);
+        assert_eq!(
+            record.sent.alerts(),
+            [crate::campaigns::Alert::Losses {
+                rate: 0.25,
+                threshold: 0.02
+            }]
+        );
+        assert_eq!(Outcomes::default().alerts(), [], "an empty group alerts nobody");
+    }
+
+    #[test]
+    fn a_touch_naming_a_campaign_the_ledger_never_started_still_has_its_aftermath() {
+        let mut ledger = Ledger::new();
+        let contact = register(&mut ledger, 1, "2026-10-01T02:00:00Z", &[]);
+        sent(&mut ledger, &contact, "2026-11-11T02:00:00Z");
+        ledger.record(
+            contact.stream(),
+            "2026-11-12T02:00:00Z",
+            ContactBlocked {
+                channel: Channel::Wechat,
+            },
+        );
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("a record");
+        assert_eq!(record.name, None);
+        assert_eq!((record.sent.contacts, record.sent.blocked), (1, 1));
+    }
+
+    #[test]
+    fn a_fact_dated_before_the_touch_is_not_its_aftermath_even_if_recorded_after() {
+        let mut ledger = Ledger::new();
+        let contact = register(&mut ledger, 1, "2026-10-01T02:00:00Z", &[]);
+        launched(&mut ledger, "2026-11-11T02:00:00Z");
+        sent(&mut ledger, &contact, "2026-11-11T02:00:00Z");
+        ledger.record_late(
+            contact.stream(),
+            t("2026-11-10T02:00:00Z"),
+            t("2026-11-12T02:00:00Z"),
+            ComplaintFiled {
+                channel: Channel::Wechat,
+                reason: None,
+            },
+        );
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("a record");
+        assert_eq!(record.sent.complained, 0);
+    }
+}

@@ -468,3 +468,68 @@ async fn only_managers_and_admins_launch_and_bad_launches_write_nothing() {
         .await;
     assert_eq!(admin["launchCampaign"]["sent"], 2);
 }
+
+const AFTERMATH: &str = "query($id: UUID!) { campaign(id: $id) {
+    name holdoutPercent lossRateDifference
+    sent { contacts deletedUs blocked replied lossRate }
+    holdout { contacts deletedUs lossRate }
+    alerts { kind rate threshold }
+    deletedAfter { contactId loss heldOut scoreBefore bandBefore }
+} }";
+
+#[tokio::test]
+async fn the_aftermath_counts_who_deleted_us_within_the_window_and_raises_the_alert() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let launched = server
+        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
+        .await["launchCampaign"]
+        .clone();
+    let campaign = launched["campaignId"].clone();
+    // Two days later Wang Fang deletes us; ten days later Li Lei does, too late to count.
+    server.clock.advance_millis(2 * 86_400_000);
+    saw(&server, &story.engaged, &[("DELETION", 0)]).await;
+    server.clock.advance_millis(8 * 86_400_000);
+    saw(&server, &story.bobs, &[("DELETION", 0)]).await;
+
+    let report = server.ok("auditor", AFTERMATH, json!({ "id": campaign })).await["campaign"].clone();
+    assert_eq!(report["name"], "Double 11");
+    assert_eq!(report["sent"]["contacts"], 2, "{report}");
+    assert_eq!(
+        report["sent"]["deletedUs"], 1,
+        "the late deletion is not the campaign's: {report}"
+    );
+    assert_eq!(report["sent"]["lossRate"], 0.5);
+    assert_eq!(report["holdout"]["contacts"], 0);
+    assert_eq!(report["lossRateDifference"], 0.5);
+    assert_eq!(
+        report["alerts"],
+        json!([{ "kind": "LOSSES", "rate": 0.5, "threshold": 0.02 }])
+    );
+    let lost = &report["deletedAfter"][0];
+    assert_eq!(lost["contactId"], story.engaged.as_str());
+    assert_eq!(
+        (lost["loss"].as_str(), lost["heldOut"].as_bool()),
+        (Some("DELETED_US"), Some(false))
+    );
+    assert!(
+        lost["scoreBefore"].as_i64() > Some(0),
+        "as they stood before the send: {lost}"
+    );
+
+    let listed = server
+        .ok("manager", "{ campaigns { edges { node { id name } } } }", json!({}))
+        .await;
+    assert_eq!(listed["campaigns"]["edges"][0]["node"]["id"], campaign);
+    assert_eq!(
+        server.code("alice", AFTERMATH, json!({ "id": campaign })).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        server
+            .code("auditor", AFTERMATH, json!({ "id": uuid::Uuid::new_v4() }))
+            .await,
+        "NOT_FOUND"
+    );
+}

@@ -11,6 +11,7 @@ use rapport_app::campaign::Launched;
 use rapport_app::preflight::{Preflight, VERDICTS, Verdicted};
 use rapport_domain::ContactId;
 use rapport_domain::audience::{Audience, TagExpr};
+use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
 use uuid::Uuid;
 
 use super::errors::bad_input;
@@ -294,4 +295,172 @@ fn contact_cursor(cursor: &str) -> async_graphql::Result<ContactId> {
         .parse::<Uuid>()
         .map(ContactId)
         .map_err(|_| bad_input(format!("after must be a contact id, got '{cursor}'")))
+}
+
+/// What contacts of one group did within the window after the send.
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct CampaignOutcomes {
+    pub contacts: i32,
+    pub replied: i32,
+    pub deleted_us: i32,
+    pub blocked: i32,
+    pub complained: i32,
+    pub opted_out: i32,
+    pub reply_rate: f64,
+    /// Deletions plus blocks.
+    pub loss_rate: f64,
+    pub complaint_rate: f64,
+    pub opt_out_rate: f64,
+}
+
+impl From<Outcomes> for CampaignOutcomes {
+    fn from(outcomes: Outcomes) -> Self {
+        CampaignOutcomes {
+            contacts: outcomes.contacts as i32,
+            replied: outcomes.replied as i32,
+            deleted_us: outcomes.deleted_us as i32,
+            blocked: outcomes.blocked as i32,
+            complained: outcomes.complained as i32,
+            opted_out: outcomes.opted_out as i32,
+            reply_rate: outcomes.reply_rate(),
+            loss_rate: outcomes.loss_rate(),
+            complaint_rate: outcomes.complaint_rate(),
+            opt_out_rate: outcomes.opt_out_rate(),
+        }
+    }
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AlertKind {
+    /// Deletions plus blocks above 2 % of those sent to.
+    Losses,
+    /// Complaints above 3 %.
+    Complaints,
+}
+
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct CampaignAlert {
+    pub kind: AlertKind,
+    pub rate: f64,
+    pub threshold: f64,
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LossKind {
+    DeletedUs,
+    Blocked,
+}
+
+/// Someone a campaign cost, as they stood before the send.
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct LostContact {
+    pub contact_id: Uuid,
+    pub loss: LossKind,
+    pub at: DateTime<Utc>,
+    /// In the holdout: lost without the campaign's send.
+    pub held_out: bool,
+    pub score_before: i32,
+    pub band_before: Band,
+}
+
+/// A campaign and its aftermath: within seven days of each contact's send,
+/// what those sent to did, beside the holdout that was not sent to.
+#[derive(Clone, Debug)]
+pub struct CampaignView(pub CampaignRecord);
+
+#[Object(name = "Campaign")]
+impl CampaignView {
+    async fn id(&self) -> Uuid {
+        self.0.id.0
+    }
+
+    /// Absent when touches name a campaign whose start the ledger lacks.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    async fn mode(&self) -> SendMode {
+        self.0.mode.into()
+    }
+
+    async fn channel(&self) -> Option<Channel> {
+        self.0.channel.map(Into::into)
+    }
+
+    async fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.0.started_at.map(to_datetime)
+    }
+
+    async fn position(&self) -> Option<String> {
+        self.0.started_position.map(|p| p.to_string())
+    }
+
+    async fn holdout_percent(&self) -> i32 {
+        i32::from(self.0.holdout_percent)
+    }
+
+    async fn sent(&self) -> CampaignOutcomes {
+        self.0.sent.into()
+    }
+
+    async fn holdout(&self) -> CampaignOutcomes {
+        self.0.holdout.into()
+    }
+
+    /// The loss rate of those sent to, less the holdout's: what the send
+    /// itself cost (positive: more were lost than without it).
+    async fn loss_rate_difference(&self) -> f64 {
+        self.0.sent.loss_rate() - self.0.holdout.loss_rate()
+    }
+
+    /// The rates of those sent to above their thresholds.
+    async fn alerts(&self) -> Vec<CampaignAlert> {
+        self.0
+            .sent
+            .alerts()
+            .into_iter()
+            .map(|alert| match alert {
+                Alert::Losses { rate, threshold } => CampaignAlert {
+                    kind: AlertKind::Losses,
+                    rate,
+                    threshold,
+                },
+                Alert::Complaints { rate, threshold } => CampaignAlert {
+                    kind: AlertKind::Complaints,
+                    rate,
+                    threshold,
+                },
+            })
+            .collect()
+    }
+
+    /// Who deleted or blocked us within the window, in the order the
+    /// ledger learned of it.
+    #[graphql(complexity = "super::page_cost(first) * child_complexity")]
+    async fn deleted_after(&self, first: Option<i32>, after: Option<i32>) -> async_graphql::Result<Vec<LostContact>> {
+        let first = page_size(first)?;
+        let start = match after {
+            None => 0,
+            Some(index) if index >= 0 => index as usize + 1,
+            Some(index) => return Err(bad_input(format!("after is an index, 0 or more, got {index}"))),
+        };
+        Ok(self
+            .0
+            .lost
+            .iter()
+            .skip(start)
+            .take(first)
+            .map(|lost| LostContact {
+                contact_id: lost.contact_id.0,
+                loss: match lost.loss {
+                    Loss::DeletedUs => LossKind::DeletedUs,
+                    Loss::Blocked => LossKind::Blocked,
+                },
+                at: to_datetime(lost.at),
+                held_out: lost.held_out,
+                score_before: i32::from(lost.score_before),
+                band_before: lost.band_before.into(),
+            })
+            .collect())
+    }
 }

@@ -12,7 +12,7 @@ use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
 use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
-use super::campaign::{AudienceInput, PreflightResult};
+use super::campaign::{AudienceInput, CampaignView, PreflightResult};
 use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal, not_found};
 use super::types::{
     AuditView, Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
@@ -177,6 +177,55 @@ impl Query {
             .read(|model| rapport_app::preflight::preflight(model, principal, &request, now))
             .or_refusal()?;
         Ok(PreflightResult(Arc::new(preflight)))
+    }
+
+    /// A campaign and its aftermath (auditors, managers, admins).
+    async fn campaign(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<CampaignView> {
+        require(ctx, AUDITORS, "read campaigns")?;
+        state(ctx)?
+            .core
+            .live
+            .read(|model| {
+                model
+                    .projection
+                    .campaigns()
+                    .get(rapport_domain::CampaignId(id))
+                    .cloned()
+            })
+            .map(CampaignView)
+            .ok_or_else(|| not_found(format!("campaign {id}")))
+    }
+
+    /// Campaigns in the order the ledger learned of them; `after` is the
+    /// id of the last one seen.
+    #[graphql(complexity = "super::page_cost(first) * child_complexity")]
+    async fn campaigns(
+        &self,
+        ctx: &Context<'_>,
+        first: Option<i32>,
+        after: Option<Uuid>,
+    ) -> async_graphql::Result<Connection<String, CampaignView>> {
+        require(ctx, AUDITORS, "read campaigns")?;
+        let first = page_size(first)?;
+        state(ctx)?.core.live.read(|model| {
+            let all = model.projection.campaigns().all();
+            let start = match after {
+                None => 0,
+                Some(after) => {
+                    all.iter()
+                        .position(|record| record.id.0 == after)
+                        .ok_or_else(|| bad_input(format!("after names no campaign: {after}")))?
+                        + 1
+                }
+            };
+            let page = &all[start..all.len().min(start + first)];
+            let mut connection = Connection::new(start > 0, start + page.len() < all.len());
+            connection.edges.extend(
+                page.iter()
+                    .map(|record| Edge::new(record.id.to_string(), CampaignView(record.clone()))),
+            );
+            Ok(connection)
+        })
     }
 
     /// The ledger's head, size and digest (auditors, managers, admins: its
