@@ -1249,3 +1249,49 @@ fn campaign_launch_is_for_managers_and_refuses_bad_input_writing_nothing() {
     );
     assert_eq!(answer["sent"], 0);
 }
+
+#[test]
+fn a_campaign_report_says_who_deleted_us_after_the_send() {
+    let cli = Cli::new();
+    engaged_audience(&cli, 3);
+    let manager = cli.token("manager", "mia");
+    let key = uuid::Uuid::new_v4().to_string();
+    let launched = cli.json(
+        &[
+            "campaign",
+            "launch",
+            "--token",
+            &manager,
+            "--name",
+            "Autumn",
+            "--tags",
+            "bulk",
+            "--channel",
+            "wechat",
+            "--idempotency-key",
+            &key,
+        ],
+        0,
+    );
+    assert_eq!(launched["sent"], 3, "{launched}");
+    let campaign = launched["campaignId"].as_str().expect("id").to_owned();
+    let deleted = cli.recorded(&manager, &["deletion", "Customer 0"]);
+    assert_eq!(deleted["contactVersion"], 10);
+
+    let report = cli.json(&["campaign", "report", &campaign], 0);
+    assert_eq!(report["sent"]["deletedUs"], 1, "{report}");
+    assert_eq!(report["deletedAfter"][0]["name"], "Customer 0");
+    assert!(
+        report["alerts"][0].as_str().expect("an alert").starts_with("ALERT"),
+        "{report}"
+    );
+    let table = text(&cli.run(&["campaign", "report", &campaign]));
+    assert!(
+        table.contains("who we lost after it") && table.contains("Customer 0"),
+        "{table}"
+    );
+    let all = cli.json(&["campaign", "report"], 0);
+    assert_eq!(all["campaigns"][0]["campaignId"], campaign.as_str());
+    let missing = cli.run(&["--json", "campaign", "report", &uuid::Uuid::new_v4().to_string()]);
+    assert_eq!(error_code(&missing), "NOT_FOUND");
+}

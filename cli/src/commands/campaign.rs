@@ -13,6 +13,7 @@ use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::audience::{AUDIENCE_CONTACTS_MAX, Audience, TagExpr};
 use rapport_domain::{Band, ContactId, Verdict};
+use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
 use serde_json::json;
 
 use super::Invocation;
@@ -30,6 +31,14 @@ pub enum CampaignCommand {
     ///
     /// Example: rapport campaign launch --name "Double 11" --tags vip --channel wechat --idempotency-key 0190…
     Launch(LaunchArgs),
+    /// Campaigns and their aftermath: who replied, deleted or blocked us
+    /// within seven days of the send, beside the holdout, and the alerts.
+    ///
+    /// Example: rapport campaign report 0190…   (or no id: every campaign)
+    Report {
+        /// A campaign id; every campaign, one line each, when absent.
+        campaign: Option<uuid::Uuid>,
+    },
 }
 
 /// Who a campaign is for, as flags.
@@ -162,6 +171,7 @@ pub async fn campaign(ctx: &Invocation, command: CampaignCommand) -> anyhow::Res
     match command {
         CampaignCommand::Preflight(args) => preflight(ctx, args).await,
         CampaignCommand::Launch(args) => launch(ctx, args).await,
+        CampaignCommand::Report { campaign } => report(ctx, campaign).await,
     }
 }
 
@@ -343,6 +353,147 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
             "one-to-one  {owner}: {} contacts to write to personally",
             contacts.len()
         );
+    }
+    Ok(Outcome::Yes)
+}
+
+fn outcomes_json(outcomes: &Outcomes) -> serde_json::Value {
+    json!({
+        "contacts": outcomes.contacts, "replied": outcomes.replied, "deletedUs": outcomes.deleted_us,
+        "blocked": outcomes.blocked, "complained": outcomes.complained, "optedOut": outcomes.opted_out,
+        "replyRate": outcomes.reply_rate(), "lossRate": outcomes.loss_rate(),
+        "complaintRate": outcomes.complaint_rate(), "optOutRate": outcomes.opt_out_rate(),
+    })
+}
+
+fn alerts_text(record: &CampaignRecord) -> Vec<String> {
+    record
+        .sent
+        .alerts()
+        .into_iter()
+        .map(|alert| match alert {
+            Alert::Losses { rate, threshold } => format!(
+                "ALERT: {:.1} % deleted or blocked us (over {:.0} %)",
+                rate * 100.0,
+                threshold * 100.0
+            ),
+            Alert::Complaints { rate, threshold } => format!(
+                "ALERT: {:.1} % complained (over {:.0} %)",
+                rate * 100.0,
+                threshold * 100.0
+            ),
+        })
+        .collect()
+}
+
+async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Result<Outcome> {
+    let store = open_read_only(&ctx.store)?;
+    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+        .await
+        .context("reading the ledger")?;
+    let campaigns = model.projection.campaigns();
+    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let Some(id) = campaign else {
+        if ctx.json {
+            let all: Vec<_> = campaigns
+                .all()
+                .iter()
+                .map(|record| {
+                    json!({
+                        "campaignId": record.id.to_string(), "name": record.name,
+                        "startedAt": record.started_at.map(|at| at.to_rfc3339()),
+                        "sent": outcomes_json(&record.sent), "alerts": alerts_text(record),
+                    })
+                })
+                .collect();
+            println!("{}", json!({ "campaigns": all }));
+            return Ok(Outcome::Yes);
+        }
+        println!(
+            "{:<36}  {:<32} {:>6} {:>6} {:>6}  alerts",
+            "campaign", "name", "sent", "lost", "loss%"
+        );
+        for record in campaigns.all() {
+            println!(
+                "{}  {:<32} {:>6} {:>6} {:>5.1}%  {}",
+                record.id,
+                record.name.as_deref().unwrap_or("(started elsewhere)"),
+                record.sent.contacts,
+                record.sent.deleted_us + record.sent.blocked,
+                record.sent.loss_rate() * 100.0,
+                alerts_text(record).len()
+            );
+        }
+        return Ok(Outcome::Yes);
+    };
+    let record = campaigns
+        .get(rapport_domain::CampaignId(id))
+        .ok_or_else(|| AppError::NotFound(format!("campaign {id}")))?;
+    let lost: Vec<_> = record
+        .lost
+        .iter()
+        .map(|lost| {
+            json!({
+                "contactId": lost.contact_id.to_string(), "name": name(lost.contact_id),
+                "loss": match lost.loss { Loss::DeletedUs => "DELETED_US", Loss::Blocked => "BLOCKED" },
+                "at": lost.at.to_rfc3339(), "heldOut": lost.held_out,
+                "scoreBefore": lost.score_before, "bandBefore": lost.band_before.as_str(),
+            })
+        })
+        .collect();
+    if ctx.json {
+        let document = json!({
+            "campaignId": record.id.to_string(), "name": record.name,
+            "startedAt": record.started_at.map(|at| at.to_rfc3339()), "holdoutPercent": record.holdout_percent,
+            "sent": outcomes_json(&record.sent), "holdout": outcomes_json(&record.holdout),
+            "lossRateDifference": record.sent.loss_rate() - record.holdout.loss_rate(),
+            "alerts": alerts_text(record), "deletedAfter": lost,
+        });
+        println!("{document}");
+        return Ok(Outcome::Yes);
+    }
+    println!(
+        "campaign   {}  {}",
+        record.id,
+        record.name.as_deref().unwrap_or("(started elsewhere)")
+    );
+    if let Some(at) = record.started_at {
+        println!("started    {at}");
+    }
+    println!("within 7 days of the send    {:>8} {:>8}", "sent", "holdout");
+    let row = |label: &str, sent: u32, held: u32| println!("  {label:<26} {sent:>8} {held:>8}");
+    row("contacts", record.sent.contacts, record.holdout.contacts);
+    row("replied", record.sent.replied, record.holdout.replied);
+    row("deleted us", record.sent.deleted_us, record.holdout.deleted_us);
+    row("blocked", record.sent.blocked, record.holdout.blocked);
+    row("complained", record.sent.complained, record.holdout.complained);
+    row("opted out", record.sent.opted_out, record.holdout.opted_out);
+    println!(
+        "  {:<26} {:>7.1}% {:>7.1}%",
+        "lost (deleted or blocked)",
+        record.sent.loss_rate() * 100.0,
+        record.holdout.loss_rate() * 100.0
+    );
+    for alert in alerts_text(record) {
+        println!("{alert}");
+    }
+    if !record.lost.is_empty() {
+        println!("who we lost after it (score and band before the send)");
+        for lost in &record.lost {
+            let how = match lost.loss {
+                Loss::DeletedUs => "deleted us",
+                Loss::Blocked => "blocked us",
+            };
+            let group = if lost.held_out { "  (holdout)" } else { "" };
+            println!(
+                "  {}  {:<20} {how:<11} {}  {:>3} {}{group}",
+                lost.contact_id,
+                name(lost.contact_id).unwrap_or_else(|| "-".to_owned()),
+                lost.at,
+                lost.score_before,
+                lost.band_before.as_str()
+            );
+        }
     }
     Ok(Outcome::Yes)
 }
