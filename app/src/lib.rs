@@ -20,6 +20,7 @@ pub mod live;
 pub mod preflight;
 pub mod read;
 pub mod read_model;
+pub mod suggest;
 pub mod tokens;
 pub mod write;
 

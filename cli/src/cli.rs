@@ -189,6 +189,19 @@ pub enum Command {
     /// Example: rapport campaign preflight --tags vip
     #[command(subcommand)]
     Campaign(commands::campaign::CampaignCommand),
+    /// Whom to write to personally today: contacts silent a week (a
+    /// greeting) or two weeks (an invitation), the most valuable first,
+    /// never one the gate refuses.
+    ///
+    /// Example: rapport suggest --owner alice
+    Suggest {
+        /// Only this owner's contacts.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Suggestions at most (default 20, at most 100).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Log what happened in a chat: a touch (gated like the API), a reply,
     /// a block, a deletion, a complaint, a consent or a tag.
     ///
@@ -338,6 +351,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         } => commands::serve(&ctx, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&ctx, command),
         Command::Campaign(command) => commands::campaign::campaign(&ctx, command).await,
+        Command::Suggest { owner, limit } => commands::campaign::suggest(&ctx, owner.as_deref(), limit).await,
         Command::Record(command) => commands::record::record(&ctx, command).await,
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());

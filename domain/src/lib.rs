@@ -15,6 +15,7 @@ pub mod hashing;
 pub mod hours;
 pub mod ids;
 pub mod policy;
+pub mod reengage;
 pub mod relationship;
 pub mod strength;
 pub mod symbols;

@@ -170,6 +170,11 @@ impl Campaigns {
             Event::ConsentWithdrawn(_) => (OPTED_OUT, None),
             _ => return,
         };
+        // Most ledgers' contacts are in no campaign: ask the map only when
+        // someone is.
+        if self.participations.is_empty() {
+            return;
+        }
         let Some(parts) = self.participations.get_mut(&contact_id) else {
             return;
         };

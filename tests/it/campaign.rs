@@ -533,3 +533,63 @@ async fn the_aftermath_counts_who_deleted_us_within_the_window_and_raises_the_al
         "NOT_FOUND"
     );
 }
+
+const SUGGESTIONS: &str = "query($owner: String, $first: Int) { suggestions(owner: $owner, first: $first) {
+    kind silentDays score band verdict nextAllowedAt bestSendHours contact { id displayName }
+} }";
+
+#[tokio::test]
+async fn suggestions_name_who_went_quiet_most_valuable_first_and_never_one_the_gate_refuses() {
+    let server = TestServer::start().await;
+    let chatty = [("TOUCH", 40), ("REPLY", 40), ("TOUCH", 30), ("REPLY", 30)];
+    let quiet_a_week = contact(&server, "alice", "Wang Fang", &[], "Asia/Shanghai").await;
+    saw(&server, &quiet_a_week, &chatty).await;
+    saw(&server, &quiet_a_week, &[("TOUCH", 9), ("REPLY", 9)]).await;
+    let quiet_long = contact(&server, "alice", "Zhou Jie", &[], "Asia/Shanghai").await;
+    saw(&server, &quiet_long, &chatty).await;
+    let talking = contact(&server, "alice", "Li Na", &[], "Asia/Shanghai").await;
+    saw(&server, &talking, &chatty).await;
+    saw(&server, &talking, &[("TOUCH", 2), ("REPLY", 2)]).await;
+    let gone = contact(&server, "alice", "Sun Li", &[], "Asia/Shanghai").await;
+    saw(&server, &gone, &chatty).await;
+    saw(&server, &gone, &[("DELETION", 20)]).await;
+    let bobs = contact(&server, "bob", "Li Lei", &[], "Asia/Shanghai").await;
+    saw(&server, &bobs, &chatty).await;
+
+    let alices = server.ok("alice", SUGGESTIONS, json!({})).await["suggestions"].clone();
+    let named: Vec<(&str, &str)> = alices
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .map(|s| {
+            (
+                s["contact"]["displayName"].as_str().expect("name"),
+                s["kind"].as_str().expect("kind"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        named,
+        [("Wang Fang", "GREETING"), ("Zhou Jie", "INVITATION")],
+        "the warmer relationship first; Li Na is talking; Sun Li deleted us; Li Lei is bob's: {alices}"
+    );
+    assert_eq!(alices[0]["silentDays"], 9);
+    assert!(alices[0]["score"].as_i64() >= alices[1]["score"].as_i64());
+    assert_eq!(alices[0]["verdict"], "ALLOW", "11:00 in Shanghai: write now");
+
+    let managers = server.ok("manager", SUGGESTIONS, json!({ "owner": "bob" })).await["suggestions"].clone();
+    assert_eq!(managers.as_array().map(Vec::len), Some(1), "{managers}");
+    assert_eq!(
+        server.code("alice", SUGGESTIONS, json!({ "owner": "bob" })).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(server.code("ingest", SUGGESTIONS, json!({})).await, "FORBIDDEN");
+    assert_eq!(
+        server.code("alice", SUGGESTIONS, json!({ "first": 0 })).await,
+        "BAD_INPUT"
+    );
+    assert_eq!(
+        server.code("alice", SUGGESTIONS, json!({ "first": 1000 })).await,
+        "LIMIT_EXCEEDED"
+    );
+}

@@ -1295,3 +1295,40 @@ fn a_campaign_report_says_who_deleted_us_after_the_send() {
     let missing = cli.run(&["--json", "campaign", "report", &uuid::Uuid::new_v4().to_string()]);
     assert_eq!(error_code(&missing), "NOT_FOUND");
 }
+
+#[test]
+fn suggest_names_who_went_quiet_and_never_who_deleted_us() {
+    let cli = with_history();
+    // In December, everyone's last reply is months old.
+    let suggested = cli.json(&["suggest"], 0);
+    let names: Vec<&str> = suggested["suggestions"]
+        .as_array()
+        .expect("suggestions")
+        .iter()
+        .map(|s| s["name"].as_str().expect("name"))
+        .collect();
+    assert!(names.contains(&"Wang Fang"), "{suggested}");
+    assert!(
+        !names.contains(&"Sun Li"),
+        "the gate refuses whoever deleted us: {suggested}"
+    );
+    assert!(
+        suggested["suggestions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|s| s["kind"] == "INVITATION")
+    );
+    let alices = cli.json(&["suggest", "--owner", "alice"], 0);
+    assert!(
+        alices["suggestions"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|s| s["name"] != "Qian Wei")
+    );
+    let table = text(&cli.run(&["suggest"]));
+    assert!(table.contains("INVITATION") && table.contains("Wang Fang"), "{table}");
+    let too_many = cli.run(&["--json", "suggest", "--limit", "500"]);
+    assert_eq!(error_code(&too_many), "LIMIT_EXCEEDED");
+}

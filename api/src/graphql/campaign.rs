@@ -9,8 +9,10 @@ use async_graphql::{ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rapport_app::campaign::Launched;
 use rapport_app::preflight::{Preflight, VERDICTS, Verdicted};
+use rapport_app::suggest::Suggestion;
 use rapport_domain::ContactId;
 use rapport_domain::audience::{Audience, TagExpr};
+use rapport_domain::reengage::Nudge;
 use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
 use uuid::Uuid;
 
@@ -462,5 +464,60 @@ impl CampaignView {
                 band_before: lost.band_before.into(),
             })
             .collect())
+    }
+}
+
+#[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NudgeKind {
+    /// Silent a week: a personal greeting.
+    Greeting,
+    /// Silent two weeks and more: an invitation to an activity.
+    Invitation,
+}
+
+/// A contact gone quiet, due a personal word.
+#[derive(Clone, Debug)]
+pub struct SuggestionView {
+    pub suggestion: Suggestion,
+    pub at: rapport_domain::Timestamp,
+}
+
+#[Object(name = "Suggestion")]
+impl SuggestionView {
+    async fn contact(&self) -> Contact {
+        Contact::new(self.suggestion.contact_id, View::Live, self.at, self.at)
+    }
+
+    async fn kind(&self) -> NudgeKind {
+        match self.suggestion.nudge {
+            Nudge::Greeting => NudgeKind::Greeting,
+            Nudge::Invitation => NudgeKind::Invitation,
+        }
+    }
+
+    async fn silent_days(&self) -> i32 {
+        i32::try_from(self.suggestion.silent_days).unwrap_or(i32::MAX)
+    }
+
+    async fn score(&self) -> i32 {
+        i32::from(self.suggestion.score)
+    }
+
+    async fn band(&self) -> Band {
+        self.suggestion.band.into()
+    }
+
+    /// The gate for a personal chat now: `ALLOW`, or `DEFER` until `nextAllowedAt`.
+    async fn verdict(&self) -> Verdict {
+        self.suggestion.verdict.into()
+    }
+
+    async fn next_allowed_at(&self) -> Option<DateTime<Utc>> {
+        self.suggestion.next_allowed_at.map(to_datetime)
+    }
+
+    /// Local hours (0 to 23) they usually reply in.
+    async fn best_send_hours(&self) -> Vec<i32> {
+        super::types::hours(self.suggestion.best_send_hours)
     }
 }

@@ -12,7 +12,7 @@ use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
 use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
-use super::campaign::{AudienceInput, CampaignView, PreflightResult};
+use super::campaign::{AudienceInput, CampaignView, PreflightResult, SuggestionView};
 use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal, not_found};
 use super::types::{
     AuditView, Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
@@ -177,6 +177,32 @@ impl Query {
             .read(|model| rapport_app::preflight::preflight(model, principal, &request, now))
             .or_refusal()?;
         Ok(PreflightResult(Arc::new(preflight)))
+    }
+
+    /// Contacts gone quiet and due a personal word (silent a week: a
+    /// greeting; two weeks: an invitation), the most valuable first, never
+    /// one the gate refuses. Sales staff get their own; others any owner's.
+    #[graphql(complexity = "super::PREFLIGHT_COST + child_complexity")]
+    async fn suggestions(
+        &self,
+        ctx: &Context<'_>,
+        owner: Option<String>,
+        first: Option<i32>,
+    ) -> async_graphql::Result<Vec<SuggestionView>> {
+        let principal = require(ctx, READERS, "read suggestions")?;
+        let limit = Some(page_size(first)?);
+        let now = now(ctx)?;
+        let state = state(ctx)?;
+        let _turn = state.ledger_walks.acquire().await.map_err(internal)?;
+        let found = state
+            .core
+            .live
+            .read(|model| rapport_app::suggest::suggestions(model, principal, owner.as_deref(), now, limit))
+            .or_refusal()?;
+        Ok(found
+            .into_iter()
+            .map(|suggestion| SuggestionView { suggestion, at: now })
+            .collect())
     }
 
     /// A campaign and its aftermath (auditors, managers, admins).

@@ -12,6 +12,7 @@ use rapport_app::preflight::{PreflightRequest, VERDICTS, Verdicted};
 use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::audience::{AUDIENCE_CONTACTS_MAX, Audience, TagExpr};
+use rapport_domain::reengage::Nudge;
 use rapport_domain::{Band, ContactId, Verdict};
 use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
 use serde_json::json;
@@ -494,6 +495,66 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
                 lost.band_before.as_str()
             );
         }
+    }
+    Ok(Outcome::Yes)
+}
+
+/// Whom to write to personally today (`rapport suggest`).
+pub async fn suggest(ctx: &Invocation, owner: Option<&str>, limit: Option<usize>) -> anyhow::Result<Outcome> {
+    let store = open_read_only(&ctx.store)?;
+    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+        .await
+        .context("reading the ledger")?;
+    let now = ctx.clock.now();
+    let found = rapport_app::suggest::suggestions(&model, &file_holder(), owner, now, limit)?;
+    let policy = model.projection.current_policy();
+    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let what = |nudge: Nudge| match nudge {
+        Nudge::Greeting => "GREETING",
+        Nudge::Invitation => "INVITATION",
+    };
+    if ctx.json {
+        let suggestions: Vec<_> = found
+            .iter()
+            .map(|s| {
+                json!({
+                    "contactId": s.contact_id.to_string(), "name": name(s.contact_id), "kind": what(s.nudge),
+                    "silentDays": s.silent_days, "score": s.score, "band": s.band.as_str(),
+                    "verdict": s.verdict.as_str(), "nextAllowedAt": s.next_allowed_at.map(|t| t.to_rfc3339()),
+                    "bestSendHours": rapport_domain::hours::hours_in(s.best_send_hours),
+                })
+            })
+            .collect();
+        println!("{}", json!({ "at": now.to_rfc3339(), "suggestions": suggestions }));
+        return Ok(Outcome::Yes);
+    }
+    println!(
+        "{:<36}  {:<20} {:<10} {:>6} {:>5} {:<6}  when",
+        "contact", "name", "write", "silent", "score", "band"
+    );
+    for s in &found {
+        let zone = model
+            .projection
+            .relationship(s.contact_id)
+            .map_or(chrono_tz::Tz::UTC, |relationship| policy.zone_of(relationship));
+        let when = match s.next_allowed_at {
+            Some(at) if s.verdict == Verdict::Defer => {
+                format!(
+                    "from {} their time",
+                    at.to_datetime().with_timezone(&zone).format("%m-%d %H:%M")
+                )
+            }
+            _ => "now".to_owned(),
+        };
+        println!(
+            "{}  {:<20} {:<10} {:>5}d {:>5} {:<6}  {when}",
+            s.contact_id,
+            name(s.contact_id).unwrap_or_else(|| "-".to_owned()),
+            what(s.nudge),
+            s.silent_days,
+            s.score,
+            s.band.as_str()
+        );
     }
     Ok(Outcome::Yes)
 }
