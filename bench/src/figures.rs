@@ -405,19 +405,28 @@ async fn launch(contacts: usize, events_per_contact: usize) -> anyhow::Result<()
     Ok(())
 }
 
-/// A read model of `contacts` synthetic histories, as a server holds it.
-fn read_model(contacts: usize, events_per_contact: usize) -> rapport_app::read_model::ReadModel {
-    use rapport_domain::RecordedEvent;
-    let mut model = rapport_app::read_model::ReadModel::default();
+/// Every event of `contacts` synthetic histories, recorded in order as the
+/// store would have them, to fold without a store.
+fn recorded_histories(
+    contacts: usize,
+    events_per_contact: usize,
+) -> impl Iterator<Item = rapport_domain::RecordedEvent> {
     let mut position = 0u64;
-    for contact in 0..contacts as u64 {
-        let stream = contact_stream(contact);
-        for (version, event) in history(contact, events_per_contact).into_iter().enumerate() {
+    (0..contacts as u64)
+        .flat_map(move |contact| {
+            let stream = contact_stream(contact);
+            history(contact, events_per_contact)
+                .into_iter()
+                .enumerate()
+                .map(move |(version, event)| (stream, version as u64, event))
+                .collect::<Vec<_>>()
+        })
+        .map(move |(stream, version, event)| {
             position += 1;
-            model.apply(&RecordedEvent {
+            rapport_domain::RecordedEvent {
                 event_id: event.event_id,
                 stream,
-                version: version as u64,
+                version,
                 position: rapport_domain::Position::from_sequence(position),
                 schema_version: event.event.schema_version(),
                 event: event.event,
@@ -427,8 +436,15 @@ fn read_model(contacts: usize, events_per_contact: usize) -> rapport_app::read_m
                 actor: event.actor,
                 correlation_id: event.correlation_id,
                 causation_id: None,
-            });
-        }
+            }
+        })
+}
+
+/// A read model of `contacts` synthetic histories, as a server holds it.
+fn read_model(contacts: usize, events_per_contact: usize) -> rapport_app::read_model::ReadModel {
+    let mut model = rapport_app::read_model::ReadModel::default();
+    for event in recorded_histories(contacts, events_per_contact) {
+        model.apply(&event);
     }
     model
 }
@@ -496,35 +512,18 @@ fn preflight(contacts: usize, events_per_contact: usize, rounds: usize) -> anyho
 }
 
 fn gate(contacts: usize, events_per_contact: usize, decisions: usize) -> anyhow::Result<()> {
-    use rapport_domain::{ContactId, RecordedEvent, SendMode};
+    use rapport_domain::{ContactId, SendMode};
     let before = crate::heap_bytes();
     let mut projection = rapport_projections::Projection::new();
-    let mut position = 0u64;
-    let mut ids = Vec::with_capacity(contacts);
-    for contact in 0..contacts as u64 {
-        let stream = contact_stream(contact);
-        let StreamName::Contact(contact_id) = stream else {
-            unreachable!("contact_stream names contacts")
-        };
-        ids.push(contact_id);
-        for (version, event) in history(contact, events_per_contact).into_iter().enumerate() {
-            position += 1;
-            projection.apply(&RecordedEvent {
-                event_id: event.event_id,
-                stream,
-                version: version as u64,
-                position: rapport_domain::Position::from_sequence(position),
-                schema_version: event.event.schema_version(),
-                event: event.event,
-                pii: None,
-                occurred_at: event.occurred_at,
-                recorded_at: event.occurred_at,
-                actor: event.actor,
-                correlation_id: event.correlation_id,
-                causation_id: None,
-            });
-        }
+    for event in recorded_histories(contacts, events_per_contact) {
+        projection.apply(&event);
     }
+    let ids: Vec<ContactId> = (0..contacts as u64)
+        .filter_map(|contact| match contact_stream(contact) {
+            StreamName::Contact(id) => Some(id),
+            _ => None,
+        })
+        .collect();
     let after = crate::heap_bytes();
     let violation_bytes = std::mem::size_of_val(projection.violations());
     let at = Timestamp::from_millis_unchecked(BASE_MILLIS + (events_per_contact as i64 * 2 + 3) * 86_400_000);

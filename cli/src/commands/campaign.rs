@@ -13,7 +13,7 @@ use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::audience::{AUDIENCE_CONTACTS_MAX, Audience, TagExpr};
 use rapport_domain::reengage::Nudge;
-use rapport_domain::{Band, ContactId, Verdict};
+use rapport_domain::{ContactId, Verdict};
 use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
 use serde_json::json;
 
@@ -119,14 +119,6 @@ fn verdict_of(text: &str) -> Result<Verdict, AppError> {
         })
 }
 
-fn band_of(text: &str) -> Result<Band, AppError> {
-    let wanted = text.trim().to_uppercase();
-    [Band::Strong, Band::Warm, Band::Cool, Band::Cold, Band::Lost]
-        .into_iter()
-        .find(|band| band.as_str() == wanted)
-        .ok_or_else(|| AppError::bad_input(format!("unknown band '{text}': use strong, warm, cool, cold or lost")))
-}
-
 /// The contacts a file names, by id or phone number (any format).
 fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<ContactId>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
@@ -187,7 +179,7 @@ fn audience_of(args: AudienceArgs, model: &ReadModel) -> anyhow::Result<Audience
     let bands = args
         .bands
         .iter()
-        .map(|band| band_of(band))
+        .map(|band| super::lists::band_of(band))
         .collect::<Result<Vec<_>, _>>()?;
     let contacts = args
         .contacts

@@ -25,7 +25,7 @@ pub fn page_size(limit: Option<usize>) -> Result<usize, AppError> {
     }
 }
 
-fn band_of(text: &str) -> Result<Band, AppError> {
+pub fn band_of(text: &str) -> Result<Band, AppError> {
     let wanted = text.trim().to_uppercase();
     [Band::Strong, Band::Warm, Band::Cool, Band::Cold, Band::Lost]
         .into_iter()
