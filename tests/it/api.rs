@@ -798,6 +798,21 @@ async fn gate_changed_scenario() {
     assert!(changed.to_string().contains("BLOCKED"), "{changed}");
 }
 
+/// The first error of the next refused operation on the socket.
+pub async fn next_error(socket: &mut Socket) -> Value {
+    loop {
+        let message = socket.next().await.expect("message").expect("message");
+        let Ok(text) = message.to_text() else { continue };
+        let value: Value = serde_json::from_str(text).expect("json");
+        match value["type"].as_str() {
+            Some("error") => return value["payload"][0].clone(),
+            Some("next") if !value["payload"]["errors"].is_null() => return value["payload"]["errors"][0].clone(),
+            Some("next") => panic!("answered, not refused: {value}"),
+            _ => continue,
+        }
+    }
+}
+
 /// The data of the next `next` message on the socket.
 pub async fn next_payload(socket: &mut Socket) -> Value {
     loop {

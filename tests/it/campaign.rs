@@ -593,3 +593,32 @@ async fn suggestions_name_who_went_quiet_most_valuable_first_and_never_one_the_g
         "LIMIT_EXCEEDED"
     );
 }
+
+#[tokio::test]
+async fn campaign_alerts_arrive_when_losses_cross_the_line() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let launched = server
+        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
+        .await["launchCampaign"]
+        .clone();
+    let campaign = launched["campaignId"].clone();
+    let follow =
+        "subscription($id: UUID!) { campaignAlerts(campaignId: $id) { id alerts { kind rate } sent { deletedUs } } }";
+    let mut socket = server.subscribe("auditor", follow, json!({ "id": campaign })).await;
+    crate::support::hang_guard("the campaign alerts", async {
+        let first = crate::api::next_payload(&mut socket).await;
+        assert_eq!(first["campaignAlerts"]["alerts"], json!([]), "as it stands: {first}");
+        server.clock.advance_millis(86_400_000);
+        saw(&server, &story.engaged, &[("DELETION", 0)]).await;
+        let alert = crate::api::next_payload(&mut socket).await;
+        assert_eq!(alert["campaignAlerts"]["id"], campaign);
+        assert_eq!(alert["campaignAlerts"]["alerts"][0]["kind"], "LOSSES", "{alert}");
+        assert_eq!(alert["campaignAlerts"]["sent"]["deletedUs"], 1);
+    })
+    .await;
+    let mut sales = server.subscribe("alice", follow, json!({ "id": campaign })).await;
+    let refused = crate::support::hang_guard("a refusal", crate::api::next_error(&mut sales)).await;
+    assert_eq!(refused["extensions"]["code"], "FORBIDDEN", "{refused}");
+}

@@ -6,12 +6,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures::{Stream, StreamExt};
-use rapport_domain::{ContactId, Position, StreamName};
+use rapport_domain::{CampaignId, ContactId, Position, StreamName};
+use rapport_projections::campaigns::Alert;
 use rapport_store::{EventStore, SubscriptionMessage};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::auth::{READERS, check_contact, may_access, require};
+use super::auth::{AUDITORS, READERS, check_contact, may_access, require};
+use super::campaign::CampaignView;
 use super::errors::{Code, bad_input, error, from_store, internal};
 use super::types::{GateDecision, LedgerEvent, SendMode};
 use crate::state::AppState;
@@ -103,6 +105,14 @@ fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<Gat
     })
 }
 
+/// Which alerts are up, for telling a change from more of the same.
+fn alert_kinds(alerts: &[Alert]) -> (bool, bool) {
+    (
+        alerts.iter().any(|alert| matches!(alert, Alert::Losses { .. })),
+        alerts.iter().any(|alert| matches!(alert, Alert::Complaints { .. })),
+    )
+}
+
 /// What makes two decisions different to a subscriber (not the moment).
 fn same_answer(a: &GateDecision, b: &GateDecision) -> bool {
     let codes = |d: &GateDecision| d.reasons.iter().map(|r| (r.code, r.blocking)).collect::<Vec<_>>();
@@ -166,6 +176,65 @@ impl Subscription {
                     Some(Ok(LedgerEvent::new(event, None)))
                 }
             }),
+        ))
+    }
+
+    /// The campaign as it stands, then again each time its alerts change:
+    /// a rate of those sent to crosses its threshold (or falls back under
+    /// it) as outcomes arrive.
+    async fn campaign_alerts(
+        &self,
+        ctx: &Context<'_>,
+        campaign_id: Uuid,
+    ) -> async_graphql::Result<impl Stream<Item = CampaignView>> {
+        let principal = require(ctx, AUDITORS, "follow campaign alerts")?;
+        let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
+        let id = CampaignId(campaign_id);
+        let alerts_now = move |state: &AppState| {
+            state.core.live.read(|model| {
+                model
+                    .projection
+                    .campaigns()
+                    .get(id)
+                    .map(|record| alert_kinds(&record.sent.alerts()))
+            })
+        };
+        let slot = Slot::take(ctx, &state, principal)?;
+        // Subscribed before reading, so that no change falls between the two.
+        let changes = state.core.live.changes();
+        let record_now = move |state: &AppState| {
+            state
+                .core
+                .live
+                .read(|model| model.projection.campaigns().get(id).cloned())
+        };
+        let Some(first) = record_now(&state) else {
+            return Err(super::errors::not_found(format!("campaign {campaign_id}")));
+        };
+        let current = alert_kinds(&first.sent.alerts());
+        Ok(holding(
+            slot,
+            futures::stream::unfold(
+                (state, changes, current, Some(first)),
+                move |(state, mut changes, last, pending)| async move {
+                    if let Some(record) = pending {
+                        return Some((CampaignView(record), (state, changes, last, None)));
+                    }
+                    loop {
+                        match changes.recv().await {
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                                let now = alerts_now(&state)?;
+                                if now == last {
+                                    continue;
+                                }
+                                let record = record_now(&state)?;
+                                return Some((CampaignView(record), (state, changes, now, None)));
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                },
+            ),
         ))
     }
 
