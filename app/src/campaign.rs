@@ -140,28 +140,16 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
             contact_event_id(campaign_id, ContactId(Uuid::nil()), "started"),
         )
         .await?;
-    // What this campaign already wrote, by contact: a resumed launch
-    // neither judges nor writes them again.
+    // What this campaign already wrote, by contact, as the read model has
+    // it: a resumed launch neither judges nor writes them again.
     let mut already = BTreeMap::new();
     if let Some(started) = &earlier {
         same_campaign(started, &request)?;
-        // Every contact of the audience, whatever the gate says of them now.
-        let audience = core
+        already = core
             .live
-            .read(|model| preflight(model, principal, &preflight_request, now))?;
-        for entry in audience.buckets.iter().flatten() {
-            for what in ["touch", "holdout"] {
-                let id = contact_event_id(campaign_id, entry.contact_id, what);
-                if core
-                    .store
-                    .read_event(StreamName::Contact(entry.contact_id), id)
-                    .await?
-                    .is_some()
-                {
-                    already.insert(entry.contact_id, what == "holdout");
-                }
-            }
-        }
+            .read(|model| model.projection.campaigns().members(campaign_id))
+            .into_iter()
+            .collect();
     }
     // The gate for the audience, and the versions it judged them at.
     let (judged, versions, owners, position, policy_version) = core.live.read(|model| {

@@ -117,6 +117,26 @@ impl Campaigns {
         self.index.get(&id).map(|index| &self.records[*index as usize])
     }
 
+    /// The contacts in campaign `id`'s groups, in id order, each with
+    /// whether they were held out.
+    pub fn members(&self, id: CampaignId) -> Vec<(ContactId, bool)> {
+        let Some(campaign) = self.index.get(&id).copied() else {
+            return Vec::new();
+        };
+        let mut members: Vec<(ContactId, bool)> = self
+            .participations
+            .iter()
+            .filter_map(|(contact_id, parts)| {
+                parts
+                    .iter()
+                    .find(|part| part.campaign == campaign)
+                    .map(|part| (*contact_id, part.held_out))
+            })
+            .collect();
+        members.sort_unstable();
+        members
+    }
+
     /// Folds a campaign's start.
     pub fn started(&mut self, id: CampaignId, event: &RecordedEvent) {
         let Event::CampaignStarted(started) = &event.event else {
