@@ -19,6 +19,9 @@ pub const AUDITORS: &[Role] = &[Role::Auditor, Role::Manager, Role::Admin];
 /// Roles that hand in facts other tools saw.
 pub const INGESTERS: &[Role] = &[Role::Ingest, Role::Admin];
 pub const POLICY_WRITERS: &[Role] = &[Role::Admin];
+/// Who launches campaigns (and sends as part of one): those who answer
+/// for a mass send.
+pub const LAUNCHERS: &[Role] = &[Role::Manager, Role::Admin];
 
 /// Refuses `principal` unless their role is one of `roles`.
 pub fn require(principal: &Principal, roles: &[Role], action: &str) -> Result<(), AppError> {

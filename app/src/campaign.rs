@@ -21,21 +21,20 @@ use rapport_store::{APPEND_BATCH_MAX, EventStore, ExpectedVersion, StoreError};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::access::{OVERRIDERS, require};
+pub use crate::access::LAUNCHERS;
+use crate::access::require;
 use crate::core::Core;
 use crate::error::AppError;
 use crate::preflight::{Preflight, PreflightRequest, Verdicted, preflight};
 use crate::tokens::Principal;
 use crate::write::own_event_id;
+use rapport_projections::campaigns::Member;
 
 /// Contacts written in one commit: a launch killed midway has written
 /// whole chunks, and each chunk's contacts are told apart on resume.
 const LAUNCH_CHUNK: usize = 1_000;
 /// Chunks handed to the writer at once.
 const LAUNCH_CHUNKS_IN_FLIGHT: usize = 4;
-
-/// Who launches campaigns: the roles that answer for a mass send.
-pub const LAUNCHERS: &[crate::tokens::Role] = OVERRIDERS;
 
 /// What to launch.
 #[derive(Clone, Debug)]
@@ -76,6 +75,11 @@ pub struct Launched {
     /// Allowed contacts whose state changed while the launch judged them:
     /// not touched; a relaunch judges them again.
     pub changed: Vec<ContactId>,
+    /// Touched by an earlier run, but they have deleted or blocked us,
+    /// opted out or complained since: not to be delivered to.
+    pub withdrawn: Vec<ContactId>,
+    /// Touches and holdout marks this run wrote.
+    pub appended: usize,
     /// The last position the launch wrote, applied to the read model.
     pub position: Option<Position>,
 }
@@ -106,11 +110,24 @@ fn audience_record(audience: &Audience) -> AudienceRecord {
         }
         format!("sha256:{}", hex::encode(hasher.finalize()))
     });
+    // The same audience reads the same whatever order it was given in.
+    let mut owners: Vec<String> = audience.owners.iter().map(|owner| owner.trim().to_owned()).collect();
+    owners.sort_unstable();
+    owners.dedup();
+    let mut bands: Vec<String> = audience.bands.iter().map(|band| band.as_str().to_owned()).collect();
+    bands.sort_unstable();
+    bands.dedup();
+    let contacts_listed = audience.contacts.as_ref().map(|listed| {
+        let mut ids = listed.clone();
+        ids.sort_unstable();
+        ids.dedup();
+        ids.len() as u32
+    });
     AudienceRecord {
         tags: audience.tags.as_ref().map(ToString::to_string),
-        owners: audience.owners.iter().map(|owner| owner.trim().to_owned()).collect(),
-        bands: audience.bands.iter().map(|band| band.as_str().to_owned()).collect(),
-        contacts_listed: audience.contacts.as_ref().map(|listed| listed.len() as u32),
+        owners,
+        bands,
+        contacts_listed,
         contacts_digest,
     }
 }
@@ -118,6 +135,13 @@ fn audience_record(audience: &Audience) -> AudienceRecord {
 /// Launches (or resumes) a campaign now.
 pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) -> Result<Launched, AppError> {
     require(principal, LAUNCHERS, "launch campaigns")?;
+    // Personal chats are written one by one: a "one-to-one" blast would
+    // dodge the mass rules (opt-outs, complaints, bands) for everyone.
+    if request.mode != SendMode::Mass {
+        return Err(AppError::bad_input(
+            "a campaign is a mass send; record personal chats one by one with recordTouch",
+        ));
+    }
     if request.holdout_percent > HOLDOUT_PERCENT_MAX {
         return Err(AppError::bad_input(format!(
             "holdoutPercent is at most {HOLDOUT_PERCENT_MAX}, got {}",
@@ -140,42 +164,51 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
             contact_event_id(campaign_id, ContactId(Uuid::nil()), "started"),
         )
         .await?;
-    // What this campaign already wrote, by contact, as the read model has
-    // it: a resumed launch neither judges nor writes them again.
-    let mut already = BTreeMap::new();
+    // What this campaign already wrote, by contact, once the read model has
+    // everything the ledger holds: a resumed launch neither judges nor
+    // writes them again, and holds back whoever turned away since.
+    let mut already: BTreeMap<ContactId, Member> = BTreeMap::new();
     if let Some(started) = &earlier {
         same_campaign(started, &request)?;
-        already = core
+        if let Some(head) = core.store.head().await?.last_position {
+            core.live.wait_for(head).await?;
+        }
+        for member in core
             .live
             .read(|model| model.projection.campaigns().members(campaign_id))
-            .into_iter()
-            .collect();
+        {
+            already.insert(member.contact_id, member);
+        }
     }
     // The gate for the audience, and the versions it judged them at.
-    let (judged, versions, owners, position, policy_version) = core.live.read(|model| {
-        let judged = preflight(model, principal, &preflight_request, now)?;
-        let projection = &model.projection;
-        let versions: BTreeMap<ContactId, u64> = judged
-            .bucket(Verdict::Allow)
-            .iter()
-            .filter_map(|entry| {
-                Some((
-                    entry.contact_id,
-                    projection.relationship(entry.contact_id)?.stream_version(),
-                ))
-            })
-            .collect();
-        let owners: Vec<(ContactId, String)> = judged
-            .bucket(Verdict::RouteOneToOne)
-            .iter()
-            .filter_map(|entry| {
-                let owner = projection.relationship(entry.contact_id)?.owner();
-                Some((entry.contact_id, projection.symbols().name(owner).to_owned()))
-            })
-            .collect();
-        let position = projection.position().map(|p| p.to_string()).unwrap_or_default();
-        Ok::<_, AppError>((judged, versions, owners, position, projection.current_policy().version))
-    })?;
+    let judging = (principal.clone(), preflight_request.clone());
+    let (judged, versions, owners, position, policy_version) = core
+        .read_blocking(move |model| {
+            let (principal, preflight_request) = judging;
+            let judged = preflight(model, &principal, &preflight_request, now)?;
+            let projection = &model.projection;
+            let versions: BTreeMap<ContactId, u64> = judged
+                .bucket(Verdict::Allow)
+                .iter()
+                .filter_map(|entry| {
+                    Some((
+                        entry.contact_id,
+                        projection.relationship(entry.contact_id)?.stream_version(),
+                    ))
+                })
+                .collect();
+            let owners: Vec<(ContactId, String)> = judged
+                .bucket(Verdict::RouteOneToOne)
+                .iter()
+                .filter_map(|entry| {
+                    let owner = projection.relationship(entry.contact_id)?.owner();
+                    Some((entry.contact_id, projection.symbols().name(owner).to_owned()))
+                })
+                .collect();
+            let position = projection.position().map(|p| p.to_string()).unwrap_or_default();
+            Ok::<_, AppError>((judged, versions, owners, position, projection.current_policy().version))
+        })
+        .await??;
     let mut launched = Launched {
         campaign_id,
         resumed: earlier.is_some(),
@@ -185,6 +218,8 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
         deferred: Vec::new(),
         denied: Vec::new(),
         changed: Vec::new(),
+        withdrawn: Vec::new(),
+        appended: 0,
         position: None,
     };
     for (contact_id, owner) in owners {
@@ -195,12 +230,14 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
     let not_yet = |entry: &&Verdicted| !already.contains_key(&entry.contact_id);
     launched.deferred = judged.bucket(Verdict::Defer).iter().filter(not_yet).copied().collect();
     launched.denied = judged.bucket(Verdict::Deny).iter().filter(not_yet).copied().collect();
-    for (contact_id, was_held_out) in &already {
-        if *was_held_out {
-            launched.held_out.push(*contact_id);
+    for member in already.values() {
+        if member.held_out {
+            launched.held_out.push(member.contact_id);
+        } else if member.turned_away {
+            launched.withdrawn.push(member.contact_id);
         } else {
             launched.deliveries.push(Delivery {
-                contact_id: *contact_id,
+                contact_id: member.contact_id,
                 channel: request.channel,
                 planned_at: now,
             });
@@ -278,6 +315,7 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
         for ((contact_id, was_held_out), result) in written.into_iter().zip(results) {
             match result {
                 Ok(appended) => {
+                    launched.appended += 1;
                     launched.position = launched.position.max(Some(appended.position));
                     if was_held_out {
                         launched.held_out.push(contact_id);
@@ -291,6 +329,13 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
                 }
                 // A reply or a block landed since the gate judged them.
                 Err(StoreError::WrongExpectedVersion { .. }) => launched.changed.push(contact_id),
+                // The id is this campaign's own: an earlier run wrote it.
+                Err(StoreError::IdempotencyConflict { .. }) if was_held_out => launched.held_out.push(contact_id),
+                Err(StoreError::IdempotencyConflict { .. }) => launched.deliveries.push(Delivery {
+                    contact_id,
+                    channel: request.channel,
+                    planned_at: now,
+                }),
                 Err(other) => return Err(other.into()),
             }
         }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use rapport_store::{SharedClock, SqliteStore, StoreError};
 
+use crate::error::AppError;
 use crate::ledger::open_for_writing;
 use crate::live::Live;
+use crate::read_model::ReadModel;
 
 #[derive(Clone, Debug)]
 pub struct Core {
@@ -17,6 +19,19 @@ pub struct Core {
 }
 
 impl Core {
+    /// Runs `read` against the live read model on a blocking thread: for
+    /// reads that judge a whole audience, so that no async worker (and no
+    /// request queued behind it) waits on them.
+    pub async fn read_blocking<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&ReadModel) -> R + Send + 'static,
+    ) -> Result<R, AppError> {
+        let live = Arc::clone(&self.live);
+        tokio::task::spawn_blocking(move || live.read(read))
+            .await
+            .map_err(|stopped| AppError::internal(format!("a read of the whole read model stopped: {stopped}")))
+    }
+
     /// Opens the ledger at `path` for writing (creating it with the
     /// default policy if need be), commits recorded on `clock`, and starts
     /// the live read model.

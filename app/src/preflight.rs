@@ -109,15 +109,18 @@ pub fn preflight(
         }
         None => model.directory.ids_after(None).collect(),
     };
+    // Only a list can name someone unknown; a whole-ledger audience simply
+    // leaves out whom the caller may not see (their number is not theirs to know).
+    let listed = usize::from(request.audience.contacts.is_some());
     let judge = |chunk: &[ContactId]| {
         let mut part = Part::default();
         for &contact_id in chunk {
             let Some(relationship) = projection.relationship(contact_id) else {
-                part.unknown += 1;
+                part.unknown += listed;
                 continue;
             };
             if !may_access(principal, model, contact_id) {
-                part.unknown += 1;
+                part.unknown += listed;
                 continue;
             }
             if !audience.admits(relationship) {

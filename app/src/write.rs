@@ -15,7 +15,7 @@ use rapport_store::{AppendResult, EventStore, ExpectedVersion, StoreError};
 use uuid::Uuid;
 
 use crate::access::{
-    INGESTERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, may_access, no_such_contact, require,
+    INGESTERS, LAUNCHERS, OVERRIDERS, POLICY_WRITERS, WRITERS, check_contact, may_access, no_such_contact, require,
 };
 use crate::core::Core;
 use crate::error::AppError;
@@ -252,6 +252,21 @@ pub async fn record_touch(core: &Core, principal: &Principal, request: TouchRequ
     require(principal, WRITERS, "record touches")?;
     if request.override_reason.is_some() {
         require(principal, OVERRIDERS, "override the gate")?;
+    }
+    // A touch joins a campaign only as the campaign's launchers send it:
+    // anyone else's would count in its aftermath and skew its holdout.
+    if let Some(campaign_id) = request.campaign_id {
+        require(principal, LAUNCHERS, "send as part of a campaign")?;
+        let started = core.live.read(|model| {
+            model
+                .projection
+                .campaigns()
+                .get(campaign_id)
+                .is_some_and(|record| record.started_at.is_some())
+        });
+        if !started {
+            return Err(AppError::NotFound(format!("campaign {campaign_id}")));
+        }
     }
     let write = Write::new(core, principal, request.contact_id, &request.options);
     let command = RecordTouch {

@@ -317,11 +317,6 @@ impl CompiledAudience {
     pub fn admits_band(&self, band: Band) -> bool {
         self.bands.is_empty() || self.bands.contains(&band)
     }
-
-    /// Whether the band filter needs the contact's score.
-    pub fn filters_bands(&self) -> bool {
-        !self.bands.is_empty()
-    }
 }
 
 #[cfg(test)]

@@ -617,7 +617,11 @@ impl Event {
                     audience
                         .tags
                         .as_deref()
-                        .map_or(Ok(()), |tags| check_text("audience.tags", tags, TEXT_CHARS_MAX, false))?;
+                        // Written back with spaces, an expression of the
+                        // longest kind may run to twice its typed length.
+                        .map_or(Ok(()), |tags| {
+                            check_text("audience.tags", tags, 2 * TEXT_CHARS_MAX, false)
+                        })?;
                     audience
                         .owners
                         .iter()

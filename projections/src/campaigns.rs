@@ -24,6 +24,17 @@ pub struct Outcomes {
     pub blocked: u32,
     pub complained: u32,
     pub opted_out: u32,
+    /// Contacts who deleted or blocked us (once, if they did both).
+    pub lost: u32,
+}
+
+/// A contact of a campaign's groups, as a resumed launch needs to know them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub contact_id: ContactId,
+    pub held_out: bool,
+    /// Deleted or blocked us, opted out or complained since the send.
+    pub turned_away: bool,
 }
 
 /// What happened to someone after a campaign that cost the relationship.
@@ -58,6 +69,8 @@ pub struct CampaignRecord {
     pub holdout: Outcomes,
     /// In the order the ledger learned of them.
     pub lost: Vec<Lost>,
+    /// Every contact in the campaign's groups, and whether held out.
+    members: HashMap<ContactId, bool>,
 }
 
 /// One contact's part in a campaign: when it was touched (or held out),
@@ -78,6 +91,8 @@ const DELETED_US: u8 = 2;
 const BLOCKED: u8 = 4;
 const COMPLAINED: u8 = 8;
 const OPTED_OUT: u8 = 16;
+/// Deleted or blocked us: the relationship the send may have cost.
+const LOST: u8 = 32;
 
 /// Every campaign's aftermath, as the ledger has it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -104,6 +119,7 @@ impl Campaigns {
             sent: Outcomes::default(),
             holdout: Outcomes::default(),
             lost: Vec::new(),
+            members: HashMap::new(),
         });
         self.index.insert(id, index);
         index
@@ -117,23 +133,30 @@ impl Campaigns {
         self.index.get(&id).map(|index| &self.records[*index as usize])
     }
 
-    /// The contacts in campaign `id`'s groups, in id order, each with
-    /// whether they were held out.
-    pub fn members(&self, id: CampaignId) -> Vec<(ContactId, bool)> {
+    /// The contacts in campaign `id`'s groups, in id order: whether each
+    /// was held out, and whether they have deleted or blocked us, opted
+    /// out or complained since (within the window).
+    pub fn members(&self, id: CampaignId) -> Vec<Member> {
         let Some(campaign) = self.index.get(&id).copied() else {
             return Vec::new();
         };
-        let mut members: Vec<(ContactId, bool)> = self
-            .participations
+        let mut members: Vec<Member> = self.records[campaign as usize]
+            .members
             .iter()
-            .filter_map(|(contact_id, parts)| {
-                parts
-                    .iter()
-                    .find(|part| part.campaign == campaign)
-                    .map(|part| (*contact_id, part.held_out))
+            .map(|(contact_id, held_out)| {
+                let counted = self
+                    .participations
+                    .get(contact_id)
+                    .and_then(|parts| parts.iter().find(|part| part.campaign == campaign))
+                    .map_or(0, |part| part.counted);
+                Member {
+                    contact_id: *contact_id,
+                    held_out: *held_out,
+                    turned_away: counted & (LOST | OPTED_OUT | COMPLAINED) != 0,
+                }
             })
             .collect();
-        members.sort_unstable();
+        members.sort_unstable_by_key(|member| member.contact_id);
         members
     }
 
@@ -156,12 +179,23 @@ impl Campaigns {
     /// is their score and band just before.
     pub fn joined(&mut self, contact_id: ContactId, id: CampaignId, at: Timestamp, held_out: bool, before: (u8, Band)) {
         let campaign = self.record(id);
-        let part = self.participations.entry(contact_id).or_default();
-        if part.iter().any(|p| p.campaign == campaign) {
-            return;
+        // In a group once: whichever it joined first.
+        match self.records[campaign as usize].members.entry(contact_id) {
+            std::collections::hash_map::Entry::Occupied(_) => return,
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                entry.insert(held_out);
+            }
         }
+        let part = self.participations.entry(contact_id).or_default();
         if part.len() == PARTICIPATIONS_PER_CONTACT_MAX {
-            part.remove(0);
+            // Stop following the campaign whose window closed first (or,
+            // if every window is open, the earliest).
+            let earliest = part
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| p.at)
+                .map_or(0, |(index, _)| index);
+            part.remove(earliest);
         }
         part.push(Participation {
             campaign,
@@ -219,6 +253,11 @@ impl Campaigns {
                 _ => group.opted_out += 1,
             }
             if let Some(loss) = loss {
+                if part.counted & LOST != 0 {
+                    continue;
+                }
+                part.counted |= LOST;
+                group.lost += 1;
                 record.lost.push(Lost {
                     contact_id,
                     loss,
@@ -265,9 +304,9 @@ impl Outcomes {
         self.rate(self.replied)
     }
 
-    /// Deletions plus blocks, the relationships a send cost.
+    /// Contacts who deleted or blocked us: the relationships a send cost.
     pub fn loss_rate(&self) -> f64 {
-        self.rate(self.deleted_us + self.blocked)
+        self.rate(self.lost)
     }
 
     pub fn complaint_rate(&self) -> f64 {

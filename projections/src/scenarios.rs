@@ -668,6 +668,7 @@ mod aftermath {
                 contacts: 4,
                 replied: 1,
                 deleted_us: 1,
+                lost: 1,
                 ..Outcomes::default()
             },
             "a contact who replied twice is one who replied"
@@ -677,6 +678,7 @@ mod aftermath {
             Outcomes {
                 contacts: 1,
                 deleted_us: 1,
+                lost: 1,
                 ..Outcomes::default()
             }
         );
@@ -700,6 +702,35 @@ mod aftermath {
             }]
         );
         assert_eq!(Outcomes::default().alerts(), [], "an empty group alerts nobody");
+    }
+
+    #[test]
+    fn a_contact_who_deletes_and_blocks_us_is_lost_once() {
+        let mut ledger = Ledger::new();
+        let contacts: Vec<Contact> = (1..=2)
+            .map(|n| register(&mut ledger, n, "2026-10-01T02:00:00Z", &[]))
+            .collect();
+        launched(&mut ledger, "2026-11-11T02:00:00Z");
+        for contact in &contacts {
+            sent(&mut ledger, contact, "2026-11-11T02:00:00Z");
+        }
+        deleted(&mut ledger, &contacts[0], "2026-11-12T13:00:00Z");
+        ledger.record(
+            contacts[0].stream(),
+            "2026-11-12T14:00:00Z",
+            ContactBlocked {
+                channel: Channel::Wechat,
+            },
+        );
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("a record");
+        assert_eq!(
+            (record.sent.deleted_us, record.sent.blocked, record.sent.lost),
+            (1, 1, 1)
+        );
+        assert_eq!(record.sent.loss_rate(), 0.5);
+        assert_eq!(record.lost.len(), 1);
+        let members = ledger.projection.campaigns().members(CAMPAIGN);
+        assert_eq!(members.iter().filter(|member| member.turned_away).count(), 1);
     }
 
     #[test]

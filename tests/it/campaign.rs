@@ -262,6 +262,11 @@ async fn each_role_preflights_its_part_and_bad_audiences_say_where() {
     // Sales staff see their own contacts' part; bob's is unknown to alice.
     let alices = preflight(&server, "alice", json!({ "tags": "promo" }), "ALLOW").await;
     assert_eq!(alices["total"], 6, "{alices}");
+    let everyone = preflight(&server, "alice", json!({}), "ALLOW").await;
+    assert_eq!(
+        everyone["unknownContacts"], 0,
+        "others' contacts are left out, not counted: {everyone}"
+    );
     let listed = json!({ "contactIds": [story.bobs, story.engaged] });
     let with_bobs = preflight(&server, "alice", listed, "ALLOW").await;
     assert_eq!(
@@ -301,7 +306,7 @@ async fn each_role_preflights_its_part_and_bad_audiences_say_where() {
 
 const LAUNCH: &str = "mutation($input: LaunchCampaignInput!) {
     launchCampaign(input: $input) {
-        campaignId resumed position sent heldOut deferred denied changed
+        campaignId resumed position sent heldOut deferred denied changed withdrawn
         oneToOne { owner contactIds }
         deliveries(first: 100) { edges { node { contactId channel plannedAt } } }
     }
@@ -382,6 +387,42 @@ async fn a_launch_touches_only_the_allowed_and_a_relaunch_adds_nothing() {
     let other = launch_input("Another campaign", "promo", 0, &key);
     assert_eq!(server.code("manager", LAUNCH, other).await, "CONFLICT");
     assert_eq!(server.event_count().await, before + 3);
+
+    // Wang Fang deletes us before a relaunch: not to be delivered to any more.
+    server.clock.advance_millis(3_600_000);
+    saw(&server, &story.engaged, &[("DELETION", 0)]).await;
+    let resumed = server
+        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
+        .await["launchCampaign"]
+        .clone();
+    assert_eq!(
+        (resumed["sent"].as_i64(), resumed["withdrawn"].as_i64()),
+        (Some(1), Some(1)),
+        "{resumed}"
+    );
+}
+
+#[tokio::test]
+async fn a_relaunch_reads_the_audience_in_any_order_and_touches_join_campaigns_only_as_launched() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let input = |owners: [&str; 2]| {
+        json!({ "input": {
+            "name": "By owner", "audience": { "owners": owners }, "mode": "MASS", "channel": "WECHAT",
+            "idempotencyKey": key,
+        } })
+    };
+    let first = server.ok("manager", LAUNCH, input(["alice", "bob"])).await["launchCampaign"].clone();
+    let again = server.ok("manager", LAUNCH, input(["bob", "alice"])).await["launchCampaign"].clone();
+    assert_eq!(again["resumed"], true, "the same audience, in another order: {again}");
+    assert_eq!(again["sent"], first["sent"]);
+
+    let touch = "mutation($id: UUID!, $campaign: UUID) { recordTouch(input: { contactId: $id, mode: ONE_TO_ONE, campaignId: $campaign }) { position } }";
+    let into_campaign = json!({ "id": story.engaged, "campaign": first["campaignId"] });
+    assert_eq!(server.code("alice", touch, into_campaign).await, "FORBIDDEN");
+    let unknown = json!({ "id": story.engaged, "campaign": uuid::Uuid::new_v4() });
+    assert_eq!(server.code("manager", touch, unknown).await, "NOT_FOUND");
 }
 
 #[tokio::test]
@@ -461,6 +502,13 @@ async fn only_managers_and_admins_launch_and_bad_launches_write_nothing() {
             .await,
         "BAD_INPUT",
         "a campaign has a name"
+    );
+    let mut personal_blast = launch_input("Personal to all", "promo", 0, &key());
+    personal_blast["input"]["mode"] = json!("ONE_TO_ONE");
+    assert_eq!(
+        server.code("manager", LAUNCH, personal_blast).await,
+        "BAD_INPUT",
+        "a campaign is a mass send: no dodging the mass rules"
     );
     assert_eq!(server.event_count().await, before, "nothing was written");
     let admin = server

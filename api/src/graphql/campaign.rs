@@ -205,10 +205,31 @@ pub struct Delivery {
 }
 
 /// The personal chats one owner is to have instead of the mass send.
-#[derive(SimpleObject, Clone, Debug)]
+#[derive(Clone, Debug)]
 pub struct OwnerTasks {
-    pub owner: String,
-    pub contact_ids: Vec<Uuid>,
+    owner: String,
+    contacts: Vec<ContactId>,
+}
+
+#[Object]
+impl OwnerTasks {
+    async fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    async fn count(&self) -> i32 {
+        self.contacts.len() as i32
+    }
+
+    /// The first of them, in id order.
+    async fn contact_ids(&self, first: Option<i32>) -> async_graphql::Result<Vec<Uuid>> {
+        first_ids(&self.contacts, first)
+    }
+}
+
+/// Up to `first` (a page) of `ids`.
+fn first_ids(ids: &[ContactId], first: Option<i32>) -> async_graphql::Result<Vec<Uuid>> {
+    Ok(ids.iter().take(page_size(first)?).map(|id| id.0).collect())
 }
 
 /// What a launch did.
@@ -247,10 +268,24 @@ impl LaunchResult {
         self.0.denied.len() as i32
     }
 
-    /// Allowed contacts whose state changed while the launch judged them:
-    /// not touched; launching again judges them again.
-    async fn changed(&self) -> Vec<Uuid> {
-        self.0.changed.iter().map(|id| id.0).collect()
+    /// How many allowed contacts changed while the launch judged them: not
+    /// touched; launching again judges them again.
+    async fn changed(&self) -> i32 {
+        self.0.changed.len() as i32
+    }
+
+    async fn changed_contacts(&self, first: Option<i32>) -> async_graphql::Result<Vec<Uuid>> {
+        first_ids(&self.0.changed, first)
+    }
+
+    /// Touched by an earlier run, but they deleted or blocked us, opted out
+    /// or complained since: not to be delivered to.
+    async fn withdrawn(&self) -> i32 {
+        self.0.withdrawn.len() as i32
+    }
+
+    async fn withdrawn_contacts(&self, first: Option<i32>) -> async_graphql::Result<Vec<Uuid>> {
+        first_ids(&self.0.withdrawn, first)
     }
 
     /// `ROUTE_ONE_TO_ONE`: the personal chats, by owner.
@@ -260,7 +295,7 @@ impl LaunchResult {
             .iter()
             .map(|(owner, contacts)| OwnerTasks {
                 owner: owner.clone(),
-                contact_ids: contacts.iter().map(|id| id.0).collect(),
+                contacts: contacts.clone(),
             })
             .collect()
     }

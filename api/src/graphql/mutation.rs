@@ -388,9 +388,7 @@ impl Mutation {
         let launched = rapport_app::campaign::launch(&state.core, principal, request)
             .await
             .or_refusal()?;
-        state
-            .metrics
-            .record_appended((launched.deliveries.len() + launched.held_out.len()) as u64);
+        state.metrics.record_appended(launched.appended as u64);
         Ok(LaunchResult(Arc::new(launched)))
     }
 

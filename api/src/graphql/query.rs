@@ -171,10 +171,12 @@ impl Query {
         let state = state(ctx)?;
         // Judging every contact holds the read model for a while: two at once at most.
         let _turn = state.ledger_walks.acquire().await.map_err(internal)?;
+        let caller = principal.clone();
         let preflight = state
             .core
-            .live
-            .read(|model| rapport_app::preflight::preflight(model, principal, &request, now))
+            .read_blocking(move |model| rapport_app::preflight::preflight(model, &caller, &request, now))
+            .await
+            .or_refusal()?
             .or_refusal()?;
         Ok(PreflightResult(Arc::new(preflight)))
     }
@@ -194,10 +196,12 @@ impl Query {
         let now = now(ctx)?;
         let state = state(ctx)?;
         let _turn = state.ledger_walks.acquire().await.map_err(internal)?;
+        let caller = principal.clone();
         let found = state
             .core
-            .live
-            .read(|model| rapport_app::suggest::suggestions(model, principal, owner.as_deref(), now, limit))
+            .read_blocking(move |model| rapport_app::suggest::suggestions(model, &caller, owner.as_deref(), now, limit))
+            .await
+            .or_refusal()?
             .or_refusal()?;
         Ok(found
             .into_iter()

@@ -139,8 +139,9 @@ fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<Contact
         if let Ok(id) = field.parse::<uuid::Uuid>() {
             contacts.push(ContactId(id));
         } else if let Some(digits) = phone_digits(field) {
-            // A number nobody has is a contact nobody is: counted as unknown.
-            contacts.push(by_phone.get(&digits).copied().unwrap_or(ContactId(uuid::Uuid::nil())));
+            // A number nobody has is a contact nobody is, each its own unknown.
+            let unknown = || ContactId(uuid::Uuid::new_v5(&uuid::Uuid::nil(), digits.as_bytes()));
+            contacts.push(by_phone.get(&digits).copied().unwrap_or_else(unknown));
         } else if index > 0 {
             return Err(AppError::bad_input(format!(
                 "{} line {}: '{field}' is neither a contact id nor a phone number",
@@ -323,6 +324,7 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
             "deferred": launched.deferred.len(),
             "denied": launched.denied.len(),
             "changed": launched.changed.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "withdrawn": launched.withdrawn.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "oneToOne": tasks,
             "deliveries": launched.deliveries.iter().map(|d| d.contact_id.to_string()).collect::<Vec<_>>(),
         });
@@ -335,6 +337,12 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
     println!("  held out   {:>7}", launched.held_out.len());
     println!("  deferred   {:>7}", launched.deferred.len());
     println!("  denied     {:>7}", launched.denied.len());
+    if !launched.withdrawn.is_empty() {
+        println!(
+            "  withdrawn  {:>7}  (turned away since the first run: do not deliver)",
+            launched.withdrawn.len()
+        );
+    }
     if !launched.changed.is_empty() {
         println!(
             "  changed    {:>7}  (judged again when you run this again)",
