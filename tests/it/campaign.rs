@@ -312,6 +312,11 @@ const LAUNCH: &str = "mutation($input: LaunchCampaignInput!) {
     }
 }";
 
+/// A manager's launch, expected to succeed: what it answered.
+async fn launch(server: &TestServer, input: Value) -> Value {
+    server.ok("manager", LAUNCH, input).await["launchCampaign"].clone()
+}
+
 fn launch_input(name: &str, tags: &str, holdout: i32, key: &str) -> Value {
     json!({ "input": {
         "name": name, "audience": { "tags": tags }, "mode": "MASS", "channel": "WECHAT",
@@ -325,10 +330,7 @@ async fn a_launch_touches_only_the_allowed_and_a_relaunch_adds_nothing() {
     let story = story(&server).await;
     let before = server.event_count().await;
     let key = uuid::Uuid::new_v4().to_string();
-    let first = server
-        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
-        .await["launchCampaign"]
-        .clone();
+    let first = launch(&server, launch_input("Double 11", "promo", 0, &key)).await;
     assert_eq!(first["resumed"], false);
     assert_eq!(
         (first["sent"].as_i64(), first["heldOut"].as_i64()),
@@ -373,10 +375,7 @@ async fn a_launch_touches_only_the_allowed_and_a_relaunch_adds_nothing() {
     assert_eq!(touch["payload"]["campaignId"], first["campaignId"], "{touch}");
     assert_eq!(touch["payload"]["authorization"]["gate"]["verdict"], "ALLOW", "{touch}");
 
-    let again = server
-        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
-        .await["launchCampaign"]
-        .clone();
+    let again = launch(&server, launch_input("Double 11", "promo", 0, &key)).await;
     assert_eq!(again["resumed"], true);
     assert_eq!(again["campaignId"], first["campaignId"]);
     assert_eq!(
@@ -391,10 +390,7 @@ async fn a_launch_touches_only_the_allowed_and_a_relaunch_adds_nothing() {
     // Wang Fang deletes us before a relaunch: not to be delivered to any more.
     server.clock.advance_millis(3_600_000);
     saw(&server, &story.engaged, &[("DELETION", 0)]).await;
-    let resumed = server
-        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
-        .await["launchCampaign"]
-        .clone();
+    let resumed = launch(&server, launch_input("Double 11", "promo", 0, &key)).await;
     assert_eq!(
         (resumed["sent"].as_i64(), resumed["withdrawn"].as_i64()),
         (Some(1), Some(1)),
@@ -443,10 +439,7 @@ async fn a_holdout_is_withheld_deterministically_and_stays_sendable() {
     let allowed_before = preflight(&server, "manager", json!({ "tags": "autumn" }), "ALLOW").await;
     assert_eq!(counts(&allowed_before)[0], ("ALLOW".to_owned(), 24), "{allowed_before}");
     let key = uuid::Uuid::new_v4().to_string();
-    let launched = server
-        .ok("manager", LAUNCH, launch_input("Autumn", "autumn", 50, &key))
-        .await["launchCampaign"]
-        .clone();
+    let launched = launch(&server, launch_input("Autumn", "autumn", 50, &key)).await;
     let (sent, held) = (
         launched["sent"].as_i64().expect("sent"),
         launched["heldOut"].as_i64().expect("held"),
@@ -456,10 +449,7 @@ async fn a_holdout_is_withheld_deterministically_and_stays_sendable() {
     // The held-out were not touched: the gate still allows them, and only them.
     let after = preflight(&server, "manager", json!({ "tags": "autumn" }), "ALLOW").await;
     assert_eq!(counts(&after)[0], ("ALLOW".to_owned(), held), "{after}");
-    let again = server
-        .ok("manager", LAUNCH, launch_input("Autumn", "autumn", 50, &key))
-        .await["launchCampaign"]
-        .clone();
+    let again = launch(&server, launch_input("Autumn", "autumn", 50, &key)).await;
     assert_eq!(
         (again["sent"].as_i64(), again["heldOut"].as_i64()),
         (Some(sent), Some(held)),
@@ -530,10 +520,7 @@ async fn the_aftermath_counts_who_deleted_us_within_the_window_and_raises_the_al
     let server = TestServer::start().await;
     let story = story(&server).await;
     let key = uuid::Uuid::new_v4().to_string();
-    let launched = server
-        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
-        .await["launchCampaign"]
-        .clone();
+    let launched = launch(&server, launch_input("Double 11", "promo", 0, &key)).await;
     let campaign = launched["campaignId"].clone();
     // Two days later Wang Fang deletes us; ten days later Li Lei does, too late to count.
     server.clock.advance_millis(2 * 86_400_000);
@@ -647,10 +634,7 @@ async fn campaign_alerts_arrive_when_losses_cross_the_line() {
     let server = TestServer::start().await;
     let story = story(&server).await;
     let key = uuid::Uuid::new_v4().to_string();
-    let launched = server
-        .ok("manager", LAUNCH, launch_input("Double 11", "promo", 0, &key))
-        .await["launchCampaign"]
-        .clone();
+    let launched = launch(&server, launch_input("Double 11", "promo", 0, &key)).await;
     let campaign = launched["campaignId"].clone();
     let follow =
         "subscription($id: UUID!) { campaignAlerts(campaignId: $id) { id alerts { kind rate } sent { deletedUs } } }";
