@@ -1,6 +1,7 @@
 //! The application layer every adapter (the GraphQL server, the command
 //! line) stands on: the use cases that write (`write`), read (`read`) and
-//! import (`import`), who may do what (`access`), the gate as adapters show it (`gate`), the typed errors
+//! import (`import`), campaigns launched (`campaign`) and what they did
+//! (`aftermath`), who may do what (`access`), the gate as adapters show it (`gate`), the typed errors
 //! they answer with (`error`), opening the ledger (`core`, `ledger`), the
 //! read model and its rebuilds (`read_model`), the live read model a
 //! server keeps current (`live`), API tokens (`tokens`) and the one clock
@@ -9,6 +10,7 @@
 //! Knows neither HTTP nor GraphQL nor the command line.
 
 pub mod access;
+pub mod aftermath;
 pub mod campaign;
 pub mod clock;
 pub mod core;

@@ -68,7 +68,7 @@ pub fn suggestions(
                 && owner_symbol.is_none_or(|wanted| wanted == Some(relationship.owner()))
         })
         .filter_map(|(contact_id, relationship)| {
-            let (nudge, silent_days) = nudge(relationship, now)?;
+            let (nudge, silent_days) = nudge(relationship, &policy.policy.campaigns, now)?;
             let decision = gate(relationship, policy, SendMode::OneToOne, None, now);
             (decision.verdict != Verdict::Deny).then_some(Suggestion {
                 contact_id,

@@ -367,9 +367,10 @@ pub async fn record_fact(
     options: &WriteOptions,
 ) -> Result<Written, AppError> {
     require(principal, WRITERS, "record contact events")?;
-    if matches!(fact, Fact::SeenElsewhere { .. }) {
+    if fact.is_reported_by_a_sending_tool() {
         return Err(AppError::bad_input(
-            "a touch is recorded through the gate (recordTouch) or ingested",
+            "touches seen elsewhere and delivery outcomes are the sending tool's to report (ingestEvents); \
+             a touch of yours goes through the gate (recordTouch)",
         ));
     }
     let write = Write::new(core, principal, contact_id, options);

@@ -5,8 +5,9 @@
 
 use crate::event::{
     Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn, ContactBlocked, ContactDeletedUs, ContactReadded,
-    ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, Event, Pii, ReplyReceived, SendMode,
-    TAGS_PER_CONTACT_MAX, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+    ContactRegistered, ContactTagged, ContactUnblocked, ContactUntagged, DeliveryFailed, Event, LinkClicked,
+    MessageRead, Pii, ReplyReceived, SendMode, TAGS_PER_CONTACT_MAX, TouchAuthorization, TouchRecorded,
+    ValidationError, Verdict,
 };
 use crate::gate::{CompiledPolicy, GateDecision, gate};
 use crate::ids::{CampaignId, StreamName};
@@ -136,6 +137,20 @@ pub enum Fact {
         sender: String,
         source: String,
     },
+    /// What the sending tool reports about a delivery.
+    Delivery {
+        outcome: DeliveryOutcome,
+        channel: Option<Channel>,
+        campaign_id: Option<CampaignId>,
+    },
+}
+
+/// What became of a message the sending tool delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Failed { reason: Option<String> },
+    Read,
+    Clicked,
 }
 
 impl Fact {
@@ -144,6 +159,12 @@ impl Fact {
     /// two such facts at once cannot both pass.
     pub fn pins_version(&self) -> bool {
         matches!(self, Fact::Tagged { .. })
+    }
+
+    /// Whether only the sending tool's ingestion reports the fact: touches
+    /// it saw and what became of them.
+    pub fn is_reported_by_a_sending_tool(&self) -> bool {
+        matches!(self, Fact::SeenElsewhere { .. } | Fact::Delivery { .. })
     }
 }
 
@@ -208,6 +229,23 @@ pub fn decide_fact(
             authorization: TouchAuthorization::External { source },
         }
         .into(),
+        Fact::Delivery {
+            outcome,
+            channel,
+            campaign_id,
+        } => {
+            let channel = on(channel);
+            match outcome {
+                DeliveryOutcome::Failed { reason } => DeliveryFailed {
+                    channel,
+                    campaign_id,
+                    reason,
+                }
+                .into(),
+                DeliveryOutcome::Read => MessageRead { channel, campaign_id }.into(),
+                DeliveryOutcome::Clicked => LinkClicked { channel, campaign_id }.into(),
+            }
+        }
     };
     Ok(event)
 }

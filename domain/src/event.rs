@@ -6,48 +6,10 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::channel::Channel;
 use crate::ids::{CampaignId, StreamName};
 use crate::policy::{Policy, PolicyError};
 pub use crate::tags::{TAG_CHARS_MAX, check_tag};
-
-/// Where a message travels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Channel {
-    Wechat,
-    Wecom,
-    Sms,
-    Email,
-    Phone,
-    Other,
-}
-
-impl Channel {
-    pub const ALL: [Channel; 6] = [
-        Channel::Wechat,
-        Channel::Wecom,
-        Channel::Sms,
-        Channel::Email,
-        Channel::Phone,
-        Channel::Other,
-    ];
-
-    /// A bit per channel, for compact channel sets.
-    pub const fn bit(self) -> u8 {
-        1 << (self as u8)
-    }
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Channel::Wechat => "WECHAT",
-            Channel::Wecom => "WECOM",
-            Channel::Sms => "SMS",
-            Channel::Email => "EMAIL",
-            Channel::Phone => "PHONE",
-            Channel::Other => "OTHER",
-        }
-    }
-}
 
 /// How a touch was sent: the same content to many, or a personal chat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -213,6 +175,40 @@ channel_events!(
 #[serde(deny_unknown_fields)]
 pub struct ComplaintFiled {
     pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What a sending tool reports about a message it delivered (or could
+/// not): tied to the campaign it was part of, if any.
+macro_rules! delivery_events {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields, rename_all = "camelCase")]
+        pub struct $name {
+            pub channel: Channel,
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            pub campaign_id: Option<CampaignId>,
+        }
+    )*};
+}
+
+delivery_events!(
+    /// The channel reports the contact read the message.
+    MessageRead,
+    /// The contact followed a link in the message.
+    LinkClicked,
+);
+
+/// The message did not reach the contact (unknown number, bounced mail,
+/// not a friend any more).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeliveryFailed {
+    pub channel: Channel,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_id: Option<CampaignId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -403,6 +399,9 @@ events! {
     PolicyChanged = version 1 on Policy,
     CampaignStarted = version 2 on Campaign,
     CampaignHeldOut = version 1 on Contact,
+    DeliveryFailed = version 1 on Contact,
+    MessageRead = version 1 on Contact,
+    LinkClicked = version 1 on Contact,
 }
 
 /// One step that rewrites a payload of `event_type` from `from_version` to
@@ -628,7 +627,11 @@ impl Event {
                         .try_for_each(|owner| check_text("audience.owners", owner, OWNER_CHARS_MAX, false))
                 })
             }
-            Event::CampaignHeldOut(_) => Ok(()),
+            Event::DeliveryFailed(e) => e
+                .reason
+                .as_deref()
+                .map_or(Ok(()), |r| check_text("reason", r, TEXT_CHARS_MAX, false)),
+            Event::CampaignHeldOut(_) | Event::MessageRead(_) | Event::LinkClicked(_) => Ok(()),
             Event::ReplyReceived(_)
             | Event::ContactBlocked(_)
             | Event::ContactUnblocked(_)
@@ -696,6 +699,22 @@ mod tests {
             .into(),
             CampaignHeldOut {
                 campaign_id: CampaignId(Uuid::from_u128(5)),
+            }
+            .into(),
+            DeliveryFailed {
+                channel: Channel::Sms,
+                campaign_id: Some(CampaignId(Uuid::from_u128(5))),
+                reason: Some("number not in service".into()),
+            }
+            .into(),
+            MessageRead {
+                channel: Channel::Wechat,
+                campaign_id: None,
+            }
+            .into(),
+            LinkClicked {
+                channel: Channel::Email,
+                campaign_id: Some(CampaignId(Uuid::from_u128(5))),
             }
             .into(),
         ];

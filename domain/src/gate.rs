@@ -79,6 +79,8 @@ pub enum ReasonCode {
     FrequencyCap,
     QuietHours,
     UnansweredChats,
+    PlatformCap,
+    Unreachable,
 }
 
 impl ReasonCode {
@@ -95,12 +97,14 @@ impl ReasonCode {
             ReasonCode::FrequencyCap => "FREQUENCY_CAP",
             ReasonCode::QuietHours => "QUIET_HOURS",
             ReasonCode::UnansweredChats => "UNANSWERED_CHATS",
+            ReasonCode::PlatformCap => "PLATFORM_CAP",
+            ReasonCode::Unreachable => "UNREACHABLE",
         }
     }
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 11] = [
+    pub const ALL: [ReasonCode; 13] = [
         ReasonCode::ContactDeletedUs,
         ReasonCode::Blocked,
         ReasonCode::OptedOut,
@@ -112,6 +116,8 @@ impl ReasonCode {
         ReasonCode::FrequencyCap,
         ReasonCode::QuietHours,
         ReasonCode::UnansweredChats,
+        ReasonCode::PlatformCap,
+        ReasonCode::Unreachable,
     ];
 }
 
@@ -157,6 +163,8 @@ pub struct Facts {
     pub local_minute: u16,
     pub zone: Option<Tz>,
     pub window: Option<Window>,
+    /// `count` is a floor: more happened than the projection keeps one by one.
+    pub at_least: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -243,6 +251,24 @@ impl Reason {
                     clock(window.end_minute)
                 )
             }
+            (ReasonCode::PlatformCap, _) => write!(
+                text,
+                "{channel} allows {} mass sends per contact in {} days, and they had {}{}: wait for the platform's limit.",
+                f.limit,
+                f.days_ago,
+                if f.at_least { "at least " } else { "" },
+                f.count
+            ),
+            (ReasonCode::Unreachable, true) => write!(
+                text,
+                "The last {} messages on {channel} could not be delivered: check their contact details before sending again.",
+                f.count
+            ),
+            (ReasonCode::Unreachable, false) => write!(
+                text,
+                "The last {} messages on {channel} could not be delivered: the chat may not reach them.",
+                f.count
+            ),
             (ReasonCode::UnansweredChats, _) => write!(
                 text,
                 "{} personal messages unanswered in the last {} days: stop chasing and give them time.",
@@ -304,6 +330,7 @@ pub fn best_send_hours(relationship: &Relationship, policy: &CompiledPolicy, at:
 struct Decider<'a> {
     relationship: &'a Relationship,
     policy: &'a CompiledPolicy,
+    channel: Channel,
     at: Timestamp,
     reasons: Vec<Reason>,
 }
@@ -419,7 +446,75 @@ impl Decider<'_> {
                 facts,
             );
         }
+        self.platform_cap();
         self.quiet_hours();
+    }
+
+    /// The channel's own cap on mass sends per contact (a WeChat service
+    /// account: four a month), deferred until the oldest counted leaves it.
+    fn platform_cap(&mut self) {
+        let Some(rules) = self.policy.policy.channel_rules(self.channel) else {
+            return;
+        };
+        let Some(max) = rules.mass_sends_max else { return };
+        let window = secs_to_millis(rules.mass_sends_window_secs);
+        let since = self.at.as_millis() - window;
+        let mut count = 0;
+        let mut pivot = None;
+        for send in self
+            .relationship
+            .recent_mass_sends_on(self.channel)
+            .take_while(|send| send.as_millis() > since)
+        {
+            count += 1;
+            if count == u32::from(max) {
+                pivot = Some(send);
+            }
+        }
+        // Sends on several channels may have pushed older ones of this
+        // channel out of memory: while the newest of those is inside the
+        // window, the count cannot be exact, and the cap holds until it leaves.
+        let dropped = self
+            .relationship
+            .dropped_mass_at()
+            .filter(|dropped| dropped.as_millis() > since);
+        let at_least = pivot.is_none() && dropped.is_some();
+        if let Some(pivot) = pivot.or(dropped) {
+            let facts = Facts {
+                count,
+                limit: u32::from(max),
+                days_ago: window / MILLIS_PER_DAY,
+                channel: Some(self.channel),
+                at_least,
+                ..Facts::default()
+            };
+            self.fire(
+                ReasonCode::PlatformCap,
+                Verdict::Defer,
+                Some(pivot.plus_millis(window)),
+                facts,
+            );
+        }
+    }
+
+    /// Failed deliveries in a row on this channel: a mass send is refused,
+    /// a personal chat warned.
+    fn unreachable(&mut self, mode: SendMode) {
+        let Some((failing, count)) = self.relationship.failing() else {
+            return;
+        };
+        if failing != self.channel || count < self.policy.policy.delivery.unreachable_after_failures {
+            return;
+        }
+        let facts = Facts {
+            count: u32::from(count),
+            channel: Some(failing),
+            ..Facts::default()
+        };
+        match mode {
+            SendMode::Mass => self.fire(ReasonCode::Unreachable, Verdict::Deny, None, facts),
+            SendMode::OneToOne => self.warn(ReasonCode::Unreachable, facts),
+        }
     }
 
     fn one_to_one_rules(&mut self) {
@@ -485,6 +580,7 @@ pub fn gate(
     let mut decider = Decider {
         relationship,
         policy,
+        channel,
         at,
         reasons: Vec::with_capacity(4),
     };
@@ -502,6 +598,7 @@ pub fn gate(
             },
         );
     }
+    decider.unreachable(mode);
     match mode {
         SendMode::Mass => decider.mass_rules(&strength),
         SendMode::OneToOne => decider.one_to_one_rules(),

@@ -6,6 +6,7 @@
 //! an argument, so the same events always mean the same thing.
 
 pub mod audience;
+pub mod channel;
 pub mod decay;
 pub mod decide;
 pub mod envelope;
@@ -26,8 +27,8 @@ pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
     AudienceRecord, CampaignHeldOut, CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn,
     ContactBlocked, ContactDeletedUs, ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged,
-    ContactUnblocked, ContactUntagged, DecodeError, Event, Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind,
-    TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+    ContactUnblocked, ContactUntagged, DecodeError, DeliveryFailed, Event, LinkClicked, MessageRead, Pii,
+    PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
 };
 pub use gate::{CompiledPolicy, GateDecision, Reason, ReasonCode, ReasonSet, gate};
 pub use hashing::{Hash, LedgerDigest};

@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::channel::Channel;
 use crate::time::{MILLIS_PER_DAY, Timestamp};
 
 /// A whole policy document. Its version is its position in the `policy`
@@ -18,6 +19,98 @@ pub struct Policy {
     /// Absent from policies written before it existed: the default applies.
     #[serde(default)]
     pub clock: ClockRules,
+    /// Per channel: how fast a campaign may send, and the platform's own
+    /// cap on mass sends per contact. Absent from older policies.
+    #[serde(default = "default_channel_rules")]
+    pub channels: Vec<ChannelRules>,
+    /// Campaign pacing, aftermath and re-engagement. Absent from older
+    /// policies: the defaults apply.
+    #[serde(default)]
+    pub campaigns: CampaignRules,
+    #[serde(default)]
+    pub delivery: DeliveryRules,
+}
+
+/// What one channel allows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChannelRules {
+    pub channel: Channel,
+    /// A campaign's waves send at most this many messages a minute here.
+    pub sends_per_minute: u32,
+    /// The platform's cap: at most this many mass sends per contact within
+    /// `mass_sends_window_secs` (`PLATFORM_CAP`); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mass_sends_max: Option<u8>,
+    #[serde(default = "thirty_days")]
+    pub mass_sends_window_secs: u64,
+}
+
+fn thirty_days() -> u64 {
+    30 * SECS_PER_DAY
+}
+
+/// The articles': a WeChat service account may mass-send to a follower
+/// four times a month; every channel sends at most 600 a minute.
+fn default_channel_rules() -> Vec<ChannelRules> {
+    Channel::ALL
+        .into_iter()
+        .map(|channel| ChannelRules {
+            channel,
+            sends_per_minute: 600,
+            mass_sends_max: (channel == Channel::Wechat).then_some(4),
+            mass_sends_window_secs: thirty_days(),
+        })
+        .collect()
+}
+
+/// How campaigns are paced and judged afterwards.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CampaignRules {
+    /// The pause between two waves of a send plan (the articles: 30 s at least).
+    pub wave_pause_secs: u64,
+    /// What a contact does this long after a send counts against the campaign.
+    pub aftermath_window_secs: u64,
+    /// Alerts, in percent of a campaign's group: failed deliveries,
+    /// complaints, and deletions plus blocks.
+    pub failed_delivery_alert_percent: u8,
+    pub complaint_alert_percent: u8,
+    pub loss_alert_percent: u8,
+    /// Silent this many days: a personal greeting; this many: an invitation.
+    pub greeting_after_days: u16,
+    pub invitation_after_days: u16,
+}
+
+impl Default for CampaignRules {
+    fn default() -> Self {
+        CampaignRules {
+            wave_pause_secs: 30,
+            aftermath_window_secs: 7 * SECS_PER_DAY,
+            failed_delivery_alert_percent: 5,
+            complaint_alert_percent: 3,
+            loss_alert_percent: 2,
+            greeting_after_days: 7,
+            invitation_after_days: 15,
+        }
+    }
+}
+
+/// When failed deliveries make a contact unreachable.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DeliveryRules {
+    /// This many failed deliveries in a row on a channel, with no sign of
+    /// life there since, deny mass sends on it (`UNREACHABLE`).
+    pub unreachable_after_failures: u8,
+}
+
+impl Default for DeliveryRules {
+    fn default() -> Self {
+        DeliveryRules {
+            unreachable_after_failures: 3,
+        }
+    }
 }
 
 /// How business time (`occurredAt`) may relate to the ledger clock.
@@ -172,6 +265,13 @@ pub const WINDOW_SECS_MAX: u64 = 365 * SECS_PER_DAY;
 pub const HIGH_VALUE_TAGS_MAX: usize = 50;
 /// The projection remembers this many recent one-to-one chats.
 pub const UNANSWERED_CHATS_TRACKED_MAX: u8 = 4;
+/// The projection remembers this many recent mass sends per contact: a
+/// platform cap counts at most this many.
+pub const MASS_SENDS_TRACKED_MAX: u8 = 4;
+/// Fastest pace a channel's rule may set, in sends a minute.
+pub const SENDS_PER_MINUTE_MAX: u32 = 1_000_000;
+/// The projection counts failed deliveries up to this.
+pub const FAILURES_TRACKED_MAX: u8 = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid policy: {field} {problem}")]
@@ -224,6 +324,9 @@ impl Default for Policy {
                 cool_min: 25,
             },
             clock: ClockRules::default(),
+            channels: default_channel_rules(),
+            campaigns: CampaignRules::default(),
+            delivery: DeliveryRules::default(),
         }
     }
 }
@@ -277,7 +380,102 @@ impl Policy {
             );
         }
         self.validate_active_hours()?;
+        self.validate_channels()?;
+        self.validate_campaigns()?;
         self.validate_scoring()
+    }
+
+    /// The rules of `channel`, if the policy names it.
+    pub fn channel_rules(&self, channel: Channel) -> Option<&ChannelRules> {
+        self.channels.iter().find(|rules| rules.channel == channel)
+    }
+
+    fn validate_channels(&self) -> Result<(), PolicyError> {
+        let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
+        for (index, rules) in self.channels.iter().enumerate() {
+            if self.channels[..index]
+                .iter()
+                .any(|earlier| earlier.channel == rules.channel)
+            {
+                return fail("channels", format!("names {} twice", rules.channel.as_str()));
+            }
+            if !(1..=SENDS_PER_MINUTE_MAX).contains(&rules.sends_per_minute) {
+                return fail(
+                    "channels.sendsPerMinute",
+                    format!("is {}, must be 1 to {SENDS_PER_MINUTE_MAX}", rules.sends_per_minute),
+                );
+            }
+            if let Some(max) = rules.mass_sends_max
+                && !(1..=MASS_SENDS_TRACKED_MAX).contains(&max)
+            {
+                return fail(
+                    "channels.massSendsMax",
+                    format!("is {max}, must be 1 to {MASS_SENDS_TRACKED_MAX}"),
+                );
+            }
+            if !(1..=WINDOW_SECS_MAX).contains(&rules.mass_sends_window_secs) {
+                return fail(
+                    "channels.massSendsWindowSecs",
+                    format!(
+                        "is {}, must be 1 to {WINDOW_SECS_MAX} (one year)",
+                        rules.mass_sends_window_secs
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_campaigns(&self) -> Result<(), PolicyError> {
+        let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
+        let rules = &self.campaigns;
+        if rules.wave_pause_secs > SECS_PER_DAY {
+            return fail(
+                "campaigns.wavePauseSecs",
+                format!("is {}, at most {SECS_PER_DAY} (one day)", rules.wave_pause_secs),
+            );
+        }
+        if !(1..=WINDOW_SECS_MAX).contains(&rules.aftermath_window_secs) {
+            return fail(
+                "campaigns.aftermathWindowSecs",
+                format!("is {}, must be 1 to {WINDOW_SECS_MAX}", rules.aftermath_window_secs),
+            );
+        }
+        for (field, percent) in [
+            (
+                "campaigns.failedDeliveryAlertPercent",
+                rules.failed_delivery_alert_percent,
+            ),
+            ("campaigns.complaintAlertPercent", rules.complaint_alert_percent),
+            ("campaigns.lossAlertPercent", rules.loss_alert_percent),
+        ] {
+            if percent > 100 {
+                return fail(field, format!("is {percent}, must be 0 to 100"));
+            }
+        }
+        if rules.greeting_after_days == 0 || rules.invitation_after_days <= rules.greeting_after_days {
+            return fail(
+                "campaigns",
+                format!(
+                    "needs 0 < greetingAfterDays < invitationAfterDays, got {} and {}",
+                    rules.greeting_after_days, rules.invitation_after_days
+                ),
+            );
+        }
+        if rules.invitation_after_days > 365 {
+            return fail(
+                "campaigns.invitationAfterDays",
+                format!("is {}, at most 365", rules.invitation_after_days),
+            );
+        }
+        let failures = self.delivery.unreachable_after_failures;
+        if !(1..=FAILURES_TRACKED_MAX).contains(&failures) {
+            return fail(
+                "delivery.unreachableAfterFailures",
+                format!("is {failures}, must be 1 to {FAILURES_TRACKED_MAX}"),
+            );
+        }
+        Ok(())
     }
 
     fn validate_active_hours(&self) -> Result<(), PolicyError> {
@@ -373,6 +571,50 @@ mod tests {
         let mut policy = Policy::default();
         policy.scoring.frequency_points = 90;
         assert_eq!(policy.validate().map_err(|e| e.field), Err("scoring"));
+    }
+
+    #[test]
+    fn a_policy_written_before_channels_and_campaigns_existed_reads_with_their_defaults() {
+        let mut document = serde_json::to_value(Policy::default()).expect("a policy is JSON");
+        let fields = document.as_object_mut().expect("an object");
+        for newer in ["channels", "campaigns", "delivery"] {
+            fields.remove(newer);
+        }
+        let read: Policy = serde_json::from_value(document).expect("an older policy reads");
+        assert_eq!(read, Policy::default());
+        assert_eq!(read.channel_rules(Channel::Wechat).expect("WeChat's rules").mass_sends_max, Some(4));
+    }
+
+    #[test]
+    fn a_platform_cap_beyond_what_the_projection_tracks_is_refused() {
+        let mut policy = Policy::default();
+        policy.channels[0].mass_sends_max = Some(MASS_SENDS_TRACKED_MAX + 1);
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("channels.massSendsMax"));
+        let mut policy = Policy::default();
+        policy.channels[1].channel = policy.channels[0].channel;
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("channels"));
+        let mut policy = Policy::default();
+        policy.channels[2].sends_per_minute = 0;
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("channels.sendsPerMinute"));
+    }
+
+    #[test]
+    fn campaign_rules_out_of_range_are_refused() {
+        let mut policy = Policy::default();
+        policy.campaigns.invitation_after_days = policy.campaigns.greeting_after_days;
+        assert_eq!(policy.validate().map_err(|e| e.field), Err("campaigns"));
+        let mut policy = Policy::default();
+        policy.campaigns.loss_alert_percent = 101;
+        assert_eq!(
+            policy.validate().map_err(|e| e.field),
+            Err("campaigns.lossAlertPercent")
+        );
+        let mut policy = Policy::default();
+        policy.delivery.unreachable_after_failures = 0;
+        assert_eq!(
+            policy.validate().map_err(|e| e.field),
+            Err("delivery.unreachableAfterFailures")
+        );
     }
 
     #[test]

@@ -18,6 +18,8 @@ use crate::time::{MILLIS_PER_MINUTE, Timestamp};
 
 /// Marks an instant that never happened.
 const NEVER: i64 = i64::MIN;
+/// The bit of `blocked_channels` above every channel's: they deleted us.
+const DELETED_US: u8 = 0x80;
 /// A 4-bit reply-hour counter's ceiling.
 const REPLY_HOUR_COUNT_MAX: u8 = 15;
 /// The same, for instants kept to the minute.
@@ -31,6 +33,8 @@ fn minute_of(millis: i64) -> i32 {
 /// One-to-one chats remembered since the last reply; caps the policy's
 /// `oneToOne.unansweredMax` (see `policy::UNANSWERED_CHATS_TRACKED_MAX`).
 pub const CHATS_TRACKED: usize = crate::policy::UNANSWERED_CHATS_TRACKED_MAX as usize;
+/// Mass sends remembered for platform caps (see `policy::MASS_SENDS_TRACKED_MAX`).
+pub const MASS_TRACKED: usize = crate::policy::MASS_SENDS_TRACKED_MAX as usize;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Consent {
@@ -40,14 +44,15 @@ pub enum Consent {
 }
 
 /// Everything the score and the gate need about one contact (232 bytes
-/// plus its tags).
+/// plus its tags; `tests::a_relationship_stays_within_its_memory_budget`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Relationship {
-    registered_at: i64,
     last_reply_at: i64,
     last_touch_at: i64,
-    last_mass_at: i64,
-    last_complaint_at: i64,
+    /// Minutes (rounded up, so that rules counting from them err on the
+    /// side of the contact) of the registration and the last complaint.
+    registered_minute: i32,
+    last_complaint_minute: i32,
     /// Minutes of the last consent and deletion changes.
     consent_changed_minute: i32,
     deletion_changed_minute: i32,
@@ -55,6 +60,17 @@ pub struct Relationship {
     unanswered_chats: [i32; CHATS_TRACKED],
     /// Per channel, the minute its block state last changed.
     block_changed_minute: [i32; 6],
+    /// Minutes (rounded up) of the newest mass sends, for the weekly
+    /// cooldown and platform caps; `NEVER_MINUTE` = empty. Their channels
+    /// are three bits each in `recent_mass_channels`.
+    recent_mass: [i32; MASS_TRACKED],
+    /// The newest send ever dropped from `recent_mass`: a cap whose window
+    /// reaches it cannot count exactly, and holds until it leaves.
+    dropped_mass_minute: i32,
+    recent_mass_channels: u16,
+    /// Failed deliveries in a row (low four bits) on one channel (the
+    /// next three) with no sign of life there since.
+    failures: u8,
     replies: DecayingCount<26>,
     mass_touches: DecayingCount<12>,
     complaints: DecayingCount<12>,
@@ -72,26 +88,38 @@ pub struct Relationship {
     time_zone: Option<Tz>,
     primary_channel: Channel,
     consent: Consent,
+    /// A bit per channel blocked on (`Channel::bit`), and `DELETED_US`.
     blocked_channels: u8,
-    deleted_us: bool,
 }
 
 fn when(millis: i64) -> Option<Timestamp> {
     (millis != NEVER).then_some(Timestamp::from_millis_unchecked(millis))
 }
 
+fn at_minute(minute: i32) -> Option<Timestamp> {
+    (minute != NEVER_MINUTE).then(|| Timestamp::from_millis_unchecked(i64::from(minute) * MILLIS_PER_MINUTE))
+}
+
+/// The minute at or after `millis`.
+fn minute_rounded_up(millis: i64) -> i32 {
+    minute_of(millis.saturating_add(MILLIS_PER_MINUTE - 1))
+}
+
 impl Default for Relationship {
     fn default() -> Self {
         Relationship {
-            registered_at: NEVER,
             last_reply_at: NEVER,
             last_touch_at: NEVER,
-            last_mass_at: NEVER,
-            last_complaint_at: NEVER,
+            registered_minute: NEVER_MINUTE,
+            last_complaint_minute: NEVER_MINUTE,
             consent_changed_minute: NEVER_MINUTE,
             deletion_changed_minute: NEVER_MINUTE,
             unanswered_chats: [NEVER_MINUTE; CHATS_TRACKED],
             block_changed_minute: [NEVER_MINUTE; 6],
+            recent_mass: [NEVER_MINUTE; MASS_TRACKED],
+            dropped_mass_minute: NEVER_MINUTE,
+            recent_mass_channels: 0,
+            failures: 0,
             replies: DecayingCount::default(),
             mass_touches: DecayingCount::default(),
             complaints: DecayingCount::default(),
@@ -107,7 +135,6 @@ impl Default for Relationship {
             primary_channel: Channel::Wechat,
             consent: Consent::Unknown,
             blocked_channels: 0,
-            deleted_us: false,
         }
     }
 }
@@ -121,8 +148,8 @@ impl Relationship {
         let at = occurred_at.as_millis();
         match event {
             Event::ContactRegistered(e) => {
-                if self.registered_at == NEVER {
-                    self.registered_at = at;
+                if self.registered_minute == NEVER_MINUTE {
+                    self.registered_minute = minute_rounded_up(at);
                 }
                 self.owner = symbols.intern(&e.owner);
                 self.primary_channel = e.primary_channel;
@@ -150,15 +177,26 @@ impl Relationship {
             }
             Event::ConsentGranted(_) => self.set_consent(Consent::Granted, at),
             Event::ConsentWithdrawn(_) => self.set_consent(Consent::Withdrawn, at),
-            Event::TouchRecorded(e) => self.touch(e.mode, at, occurred_at),
-            Event::ReplyReceived(_) => self.reply(at, occurred_at),
+            Event::TouchRecorded(e) => {
+                self.touch(e.mode, at, occurred_at);
+                if e.mode == SendMode::Mass {
+                    self.remember_mass(e.channel, at);
+                }
+            }
+            Event::ReplyReceived(e) => {
+                self.reply(at, occurred_at);
+                self.signs_of_life(e.channel, at);
+            }
+            Event::DeliveryFailed(e) => self.delivery_failed(e.channel),
+            Event::MessageRead(e) => self.signs_of_life(e.channel, at),
+            Event::LinkClicked(e) => self.signs_of_life(e.channel, at),
             Event::ContactBlocked(e) => self.set_blocked(e.channel, true, at),
             Event::ContactUnblocked(e) => self.set_blocked(e.channel, false, at),
             Event::ContactDeletedUs(_) => self.set_deleted(true, at),
             Event::ContactReadded(_) => self.set_deleted(false, at),
             Event::ComplaintFiled(_) => {
                 self.complaints.add(occurred_at);
-                self.last_complaint_at = self.last_complaint_at.max(at);
+                self.last_complaint_minute = self.last_complaint_minute.max(minute_rounded_up(at));
             }
             Event::PolicyChanged(_) | Event::CampaignStarted(_) | Event::CampaignHeldOut(_) => {}
         }
@@ -183,7 +221,11 @@ impl Relationship {
     fn set_deleted(&mut self, deleted: bool, at: i64) {
         let minute = minute_of(at);
         if minute >= self.deletion_changed_minute {
-            self.deleted_us = deleted;
+            if deleted {
+                self.blocked_channels |= DELETED_US;
+            } else {
+                self.blocked_channels &= !DELETED_US;
+            }
             self.deletion_changed_minute = minute;
         }
     }
@@ -206,7 +248,6 @@ impl Relationship {
         self.last_touch_at = self.last_touch_at.max(at);
         if mode == SendMode::Mass {
             self.mass_touches.add(occurred_at);
-            self.last_mass_at = self.last_mass_at.max(at);
         }
         if at <= self.last_reply_at {
             return; // sent before a reply we already know of: answered
@@ -224,6 +265,52 @@ impl Relationship {
                     *oldest = minute;
                 }
             }
+        }
+    }
+
+    fn mass_channel(&self, slot: usize) -> Channel {
+        Channel::ALL[usize::from((self.recent_mass_channels >> (3 * slot)) & 0b111)]
+    }
+
+    /// Keeps the newest mass sends, dropping the oldest of the channel that
+    /// holds the most of them.
+    fn remember_mass(&mut self, channel: Channel, at: i64) {
+        let minute = minute_rounded_up(at);
+        let held = |this: &Self, channel: Channel| {
+            (0..MASS_TRACKED)
+                .filter(|slot| this.recent_mass[*slot] != NEVER_MINUTE && this.mass_channel(*slot) == channel)
+                .count()
+        };
+        let victim = (0..MASS_TRACKED).max_by_key(|slot| match self.recent_mass[*slot] {
+            NEVER_MINUTE => (usize::MAX, i64::MAX),
+            taken => (held(self, self.mass_channel(*slot)), -i64::from(taken)),
+        });
+        let Some(victim) = victim else { return };
+        let dropped = if self.recent_mass[victim] < minute {
+            let dropped = self.recent_mass[victim];
+            self.recent_mass[victim] = minute;
+            let shift = 3 * victim;
+            self.recent_mass_channels =
+                (self.recent_mass_channels & !(0b111 << shift)) | (u16::from(channel as u8) << shift);
+            dropped
+        } else {
+            minute
+        };
+        self.dropped_mass_minute = self.dropped_mass_minute.max(dropped);
+    }
+
+    fn delivery_failed(&mut self, channel: Channel) {
+        let (failing, count) = self.failing().unwrap_or((channel, 0));
+        let count = if failing == channel { count } else { 0 };
+        let count = count.saturating_add(1).min(crate::policy::FAILURES_TRACKED_MAX);
+        self.failures = count | ((channel as u8) << 4);
+    }
+
+    /// A reply, a read or a click on the failing channel, dated no earlier
+    /// than the last touch (the messages that failed), proves it reaches them.
+    fn signs_of_life(&mut self, channel: Channel, at: i64) {
+        if self.failing().is_some_and(|(failing, _)| failing == channel) && at >= self.last_touch_at {
+            self.failures = 0;
         }
     }
 
@@ -257,11 +344,12 @@ impl Relationship {
     }
 
     pub fn is_registered(&self) -> bool {
-        self.registered_at != NEVER
+        self.registered_minute != NEVER_MINUTE
     }
 
+    /// When they were first registered, to the minute (rounded up).
     pub fn registered_at(&self) -> Option<Timestamp> {
-        when(self.registered_at)
+        at_minute(self.registered_minute)
     }
 
     pub fn last_reply_at(&self) -> Option<Timestamp> {
@@ -272,12 +360,37 @@ impl Relationship {
         when(self.last_touch_at)
     }
 
+    /// The newest mass send, to the minute (rounded up).
     pub fn last_mass_at(&self) -> Option<Timestamp> {
-        when(self.last_mass_at)
+        at_minute(self.recent_mass.into_iter().max().unwrap_or(NEVER_MINUTE))
     }
 
+    /// The last complaint, to the minute (rounded up).
     pub fn last_complaint_at(&self) -> Option<Timestamp> {
-        when(self.last_complaint_at)
+        at_minute(self.last_complaint_minute)
+    }
+
+    /// The newest mass send no longer remembered one by one.
+    pub fn dropped_mass_at(&self) -> Option<Timestamp> {
+        at_minute(self.dropped_mass_minute)
+    }
+
+    /// Mass sends on `channel` remembered (to the minute), newest first.
+    pub fn recent_mass_sends_on(&self, channel: Channel) -> impl Iterator<Item = Timestamp> + '_ {
+        let mut sends = self.recent_mass;
+        for (slot, send) in sends.iter_mut().enumerate() {
+            if self.mass_channel(slot) != channel {
+                *send = NEVER_MINUTE;
+            }
+        }
+        sends.sort_unstable_by(|a, b| b.cmp(a));
+        sends.into_iter().filter_map(at_minute)
+    }
+
+    /// Failed deliveries in a row on the channel that fails, if any.
+    pub fn failing(&self) -> Option<(Channel, u8)> {
+        let count = self.failures & 0b1111;
+        (count > 0).then(|| (Channel::ALL[usize::from((self.failures >> 4) & 0b111)], count))
     }
 
     /// Unanswered one-to-one chats remembered (to the minute), newest first.
@@ -363,6 +476,18 @@ impl Relationship {
     }
 
     pub fn deleted_us(&self) -> bool {
-        self.deleted_us
+        self.blocked_channels & DELETED_US != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relationship_stays_within_its_memory_budget() {
+        // The projection's budget is 300 bytes per contact, map and tags
+        // included: every byte added here is a byte taken from them.
+        assert_eq!(std::mem::size_of::<Relationship>(), 232);
     }
 }

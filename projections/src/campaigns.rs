@@ -6,10 +6,8 @@
 
 use std::collections::HashMap;
 
+use rapport_domain::policy::CampaignRules;
 use rapport_domain::{Band, CampaignId, Channel, ContactId, Event, Position, RecordedEvent, SendMode, Timestamp};
-
-/// How long after a touch what a contact does counts against its campaign.
-pub const AFTERMATH_WINDOW_MILLIS: i64 = 7 * 86_400_000;
 /// Campaigns a contact is followed in at once: the most recent ones (the
 /// window of an older one has long closed).
 const PARTICIPATIONS_PER_CONTACT_MAX: usize = 8;
@@ -26,6 +24,10 @@ pub struct Outcomes {
     pub opted_out: u32,
     /// Contacts who deleted or blocked us (once, if they did both).
     pub lost: u32,
+    /// Delivery outcomes the sending tool reported for this campaign.
+    pub failed: u32,
+    pub read: u32,
+    pub clicked: u32,
 }
 
 /// A contact of a campaign's groups, as a resumed launch needs to know them.
@@ -55,6 +57,65 @@ pub struct Lost {
     pub band_before: Band,
 }
 
+/// The aftermath rules a campaign is judged by: the policy's in force
+/// when it started (the defaults for a campaign the ledger never started).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AftermathRules {
+    pub window_millis: i64,
+    pub failed_alert_percent: u8,
+    pub complaint_alert_percent: u8,
+    pub loss_alert_percent: u8,
+}
+
+impl From<&CampaignRules> for AftermathRules {
+    fn from(rules: &CampaignRules) -> Self {
+        AftermathRules {
+            window_millis: i64::try_from(rules.aftermath_window_secs.saturating_mul(1_000)).unwrap_or(i64::MAX),
+            failed_alert_percent: rules.failed_delivery_alert_percent,
+            complaint_alert_percent: rules.complaint_alert_percent,
+            loss_alert_percent: rules.loss_alert_percent,
+        }
+    }
+}
+
+impl Default for AftermathRules {
+    fn default() -> Self {
+        AftermathRules::from(&CampaignRules::default())
+    }
+}
+
+/// What one member of a campaign did after it, as flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Did(u16);
+
+impl Did {
+    pub const REPLIED: Did = Did(1);
+    pub const DELETED_US: Did = Did(2);
+    pub const BLOCKED: Did = Did(4);
+    pub const COMPLAINED: Did = Did(8);
+    pub const OPTED_OUT: Did = Did(16);
+    /// Deleted or blocked us: the relationship the send may have cost.
+    pub const LOST: Did = Did(32);
+    pub const FAILED: Did = Did(64);
+    pub const READ: Did = Did(128);
+    pub const CLICKED: Did = Did(256);
+
+    pub fn has(self, what: Did) -> bool {
+        self.0 & what.0 != 0
+    }
+
+    fn with(self, what: Did) -> Did {
+        Did(self.0 | what.0)
+    }
+}
+
+/// A member's part: which group, and what they did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct MemberState {
+    held_out: bool,
+    did: Did,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CampaignRecord {
     pub id: CampaignId,
@@ -67,39 +128,39 @@ pub struct CampaignRecord {
     pub holdout_percent: u8,
     pub sent: Outcomes,
     pub holdout: Outcomes,
+    pub rules: AftermathRules,
     /// In the order the ledger learned of them.
     pub lost: Vec<Lost>,
-    /// Every contact in the campaign's groups, and whether held out.
-    members: HashMap<ContactId, bool>,
 }
 
-/// One contact's part in a campaign: when it was touched (or held out),
-/// and which outcomes of theirs were already counted.
+/// One contact's part in a campaign whose window may still be open: when
+/// it was touched (or held out), and how they stood just before.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Participation {
     campaign: u32,
     at: Timestamp,
     held_out: bool,
-    counted: u8,
     /// Score and band just before the send, for whoever is lost after it.
     score_before: u8,
     band_before: Band,
 }
 
-const REPLIED: u8 = 1;
-const DELETED_US: u8 = 2;
-const BLOCKED: u8 = 4;
-const COMPLAINED: u8 = 8;
-const OPTED_OUT: u8 = 16;
-/// Deleted or blocked us: the relationship the send may have cost.
-const LOST: u8 = 32;
-
 /// Every campaign's aftermath, as the ledger has it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Campaigns {
     records: Vec<CampaignRecord>,
+    /// Per record, every contact in its groups.
+    members: Vec<HashMap<ContactId, MemberState>>,
     index: HashMap<CampaignId, u32>,
     participations: HashMap<ContactId, Vec<Participation>>,
+}
+
+/// A member as a report counts them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemberOutcome {
+    pub contact_id: ContactId,
+    pub held_out: bool,
+    pub did: Did,
 }
 
 impl Campaigns {
@@ -118,9 +179,10 @@ impl Campaigns {
             holdout_percent: 0,
             sent: Outcomes::default(),
             holdout: Outcomes::default(),
+            rules: AftermathRules::default(),
             lost: Vec::new(),
-            members: HashMap::new(),
         });
+        self.members.push(HashMap::new());
         self.index.insert(id, index);
         index
     }
@@ -140,28 +202,36 @@ impl Campaigns {
         let Some(campaign) = self.index.get(&id).copied() else {
             return Vec::new();
         };
-        let mut members: Vec<Member> = self.records[campaign as usize]
-            .members
+        let mut members: Vec<Member> = self.members[campaign as usize]
             .iter()
-            .map(|(contact_id, held_out)| {
-                let counted = self
-                    .participations
-                    .get(contact_id)
-                    .and_then(|parts| parts.iter().find(|part| part.campaign == campaign))
-                    .map_or(0, |part| part.counted);
-                Member {
-                    contact_id: *contact_id,
-                    held_out: *held_out,
-                    turned_away: counted & (LOST | OPTED_OUT | COMPLAINED) != 0,
-                }
+            .map(|(contact_id, state)| Member {
+                contact_id: *contact_id,
+                held_out: state.held_out,
+                turned_away: state.did.has(Did::LOST)
+                    || state.did.has(Did::OPTED_OUT)
+                    || state.did.has(Did::COMPLAINED),
             })
             .collect();
         members.sort_unstable_by_key(|member| member.contact_id);
         members
     }
 
-    /// Folds a campaign's start.
-    pub fn started(&mut self, id: CampaignId, event: &RecordedEvent) {
+    /// Every member of campaign `id` and what they did, in no order.
+    pub fn member_outcomes(&self, id: CampaignId) -> impl Iterator<Item = MemberOutcome> + '_ {
+        self.index
+            .get(&id)
+            .map(|campaign| &self.members[*campaign as usize])
+            .into_iter()
+            .flatten()
+            .map(|(contact_id, state)| MemberOutcome {
+                contact_id: *contact_id,
+                held_out: state.held_out,
+                did: state.did,
+            })
+    }
+
+    /// Folds a campaign's start, judged by `rules` (the policy's in force).
+    pub fn started(&mut self, id: CampaignId, event: &RecordedEvent, rules: &CampaignRules) {
         let Event::CampaignStarted(started) = &event.event else {
             return;
         };
@@ -173,6 +243,7 @@ impl Campaigns {
         record.started_at = Some(event.occurred_at);
         record.started_position = Some(event.position);
         record.holdout_percent = started.holdout_percent;
+        record.rules = AftermathRules::from(rules);
     }
 
     /// A contact joins a campaign's group: touched, or held out. `before`
@@ -180,10 +251,13 @@ impl Campaigns {
     pub fn joined(&mut self, contact_id: ContactId, id: CampaignId, at: Timestamp, held_out: bool, before: (u8, Band)) {
         let campaign = self.record(id);
         // In a group once: whichever it joined first.
-        match self.records[campaign as usize].members.entry(contact_id) {
+        match self.members[campaign as usize].entry(contact_id) {
             std::collections::hash_map::Entry::Occupied(_) => return,
             std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(held_out);
+                entry.insert(MemberState {
+                    held_out,
+                    did: Did::default(),
+                });
             }
         }
         let part = self.participations.entry(contact_id).or_default();
@@ -201,7 +275,6 @@ impl Campaigns {
             campaign,
             at,
             held_out,
-            counted: 0,
             score_before: before.0,
             band_before: before.1,
         });
@@ -214,14 +287,18 @@ impl Campaigns {
         group.contacts += 1;
     }
 
-    /// What a contact did, counted for every campaign whose window it falls in.
+    /// What a contact did, counted for every campaign whose window it
+    /// falls in; a delivery outcome only for the campaign it names.
     pub fn observed(&mut self, contact_id: ContactId, event: &Event, at: Timestamp) {
-        let (flag, loss) = match event {
-            Event::ReplyReceived(_) => (REPLIED, None),
-            Event::ContactDeletedUs(_) => (DELETED_US, Some(Loss::DeletedUs)),
-            Event::ContactBlocked(_) => (BLOCKED, Some(Loss::Blocked)),
-            Event::ComplaintFiled(_) => (COMPLAINED, None),
-            Event::ConsentWithdrawn(_) => (OPTED_OUT, None),
+        let (what, loss, only) = match event {
+            Event::ReplyReceived(_) => (Did::REPLIED, None, None),
+            Event::ContactDeletedUs(_) => (Did::DELETED_US, Some(Loss::DeletedUs), None),
+            Event::ContactBlocked(_) => (Did::BLOCKED, Some(Loss::Blocked), None),
+            Event::ComplaintFiled(_) => (Did::COMPLAINED, None, None),
+            Event::ConsentWithdrawn(_) => (Did::OPTED_OUT, None, None),
+            Event::DeliveryFailed(e) => (Did::FAILED, None, Some(e.campaign_id)),
+            Event::MessageRead(e) => (Did::READ, None, Some(e.campaign_id)),
+            Event::LinkClicked(e) => (Did::CLICKED, None, Some(e.campaign_id)),
             _ => return,
         };
         // Most ledgers' contacts are in no campaign: ask the map only when
@@ -229,34 +306,46 @@ impl Campaigns {
         if self.participations.is_empty() {
             return;
         }
-        let Some(parts) = self.participations.get_mut(&contact_id) else {
+        let Some(parts) = self.participations.get(&contact_id) else {
             return;
         };
-        for part in parts.iter_mut() {
-            let in_window =
-                at >= part.at && at.as_millis() < part.at.as_millis().saturating_add(AFTERMATH_WINDOW_MILLIS);
-            if !in_window || part.counted & flag != 0 {
+        for part in parts {
+            let record = &mut self.records[part.campaign as usize];
+            if let Some(named) = only
+                && named != Some(record.id)
+            {
                 continue;
             }
-            part.counted |= flag;
-            let record = &mut self.records[part.campaign as usize];
+            let in_window =
+                at >= part.at && at.as_millis() < part.at.as_millis().saturating_add(record.rules.window_millis);
+            let Some(state) = self.members[part.campaign as usize].get_mut(&contact_id) else {
+                continue;
+            };
+            if !in_window || state.did.has(what) {
+                continue;
+            }
+            state.did = state.did.with(what);
             let group = if part.held_out {
                 &mut record.holdout
             } else {
                 &mut record.sent
             };
-            match flag {
-                REPLIED => group.replied += 1,
-                DELETED_US => group.deleted_us += 1,
-                BLOCKED => group.blocked += 1,
-                COMPLAINED => group.complained += 1,
-                _ => group.opted_out += 1,
-            }
+            let count = match what {
+                Did::REPLIED => &mut group.replied,
+                Did::DELETED_US => &mut group.deleted_us,
+                Did::BLOCKED => &mut group.blocked,
+                Did::COMPLAINED => &mut group.complained,
+                Did::OPTED_OUT => &mut group.opted_out,
+                Did::FAILED => &mut group.failed,
+                Did::READ => &mut group.read,
+                _ => &mut group.clicked,
+            };
+            *count += 1;
             if let Some(loss) = loss {
-                if part.counted & LOST != 0 {
+                if state.did.has(Did::LOST) {
                     continue;
                 }
-                part.counted |= LOST;
+                state.did = state.did.with(Did::LOST);
                 group.lost += 1;
                 record.lost.push(Lost {
                     contact_id,
@@ -271,12 +360,6 @@ impl Campaigns {
     }
 }
 
-/// The share of a group that deleted or blocked us, above which a campaign
-/// raises an alert (the articles' 2 %).
-pub const LOSS_RATE_ALERT: f64 = 0.02;
-/// The share that complained, above which it raises one (3 %).
-pub const COMPLAINT_RATE_ALERT: f64 = 0.03;
-
 /// A rate of a campaign's group that crossed its threshold.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Alert {
@@ -286,6 +369,10 @@ pub enum Alert {
         threshold: f64,
     },
     Complaints {
+        rate: f64,
+        threshold: f64,
+    },
+    FailedDeliveries {
         rate: f64,
         threshold: f64,
     },
@@ -317,19 +404,61 @@ impl Outcomes {
         self.rate(self.opted_out)
     }
 
-    /// The rates above their thresholds.
-    pub fn alerts(&self) -> Vec<Alert> {
+    pub fn failed_rate(&self) -> f64 {
+        self.rate(self.failed)
+    }
+
+    pub fn read_rate(&self) -> f64 {
+        self.rate(self.read)
+    }
+
+    pub fn click_rate(&self) -> f64 {
+        self.rate(self.clicked)
+    }
+
+    /// Counts one member in the group.
+    pub fn count(&mut self, did: Did) {
+        self.contacts += 1;
+        for (what, count) in [
+            (Did::REPLIED, &mut self.replied),
+            (Did::DELETED_US, &mut self.deleted_us),
+            (Did::BLOCKED, &mut self.blocked),
+            (Did::COMPLAINED, &mut self.complained),
+            (Did::OPTED_OUT, &mut self.opted_out),
+            (Did::LOST, &mut self.lost),
+            (Did::FAILED, &mut self.failed),
+            (Did::READ, &mut self.read),
+            (Did::CLICKED, &mut self.clicked),
+        ] {
+            if did.has(what) {
+                *count += 1;
+            }
+        }
+    }
+
+    /// The rates above the thresholds of `rules`.
+    pub fn alerts(&self, rules: &AftermathRules) -> Vec<Alert> {
+        let threshold = |percent: u8| f64::from(percent) / 100.0;
         let mut alerts = Vec::new();
-        if self.loss_rate() > LOSS_RATE_ALERT {
+        let loss = threshold(rules.loss_alert_percent);
+        if self.loss_rate() > loss {
             alerts.push(Alert::Losses {
                 rate: self.loss_rate(),
-                threshold: LOSS_RATE_ALERT,
+                threshold: loss,
             });
         }
-        if self.complaint_rate() > COMPLAINT_RATE_ALERT {
+        let complaints = threshold(rules.complaint_alert_percent);
+        if self.complaint_rate() > complaints {
             alerts.push(Alert::Complaints {
                 rate: self.complaint_rate(),
-                threshold: COMPLAINT_RATE_ALERT,
+                threshold: complaints,
+            });
+        }
+        let failed = threshold(rules.failed_alert_percent);
+        if self.failed_rate() > failed {
+            alerts.push(Alert::FailedDeliveries {
+                rate: self.failed_rate(),
+                threshold: failed,
             });
         }
         alerts

@@ -168,7 +168,10 @@ impl Projection {
                     policy: Arc::new(compiled),
                 });
             }
-            (StreamName::Campaign(campaign_id), _) => self.campaigns.started(*campaign_id, event),
+            (StreamName::Campaign(campaign_id), _) => {
+                let rules = self.current_policy().policy.campaigns.clone();
+                self.campaigns.started(*campaign_id, event, &rules);
+            }
             (StreamName::Contact(contact_id), contact_event) => {
                 if let Event::TouchRecorded(touch) = contact_event {
                     self.check_touch(*contact_id, event, touch.mode, touch.channel, &touch.authorization);

@@ -400,6 +400,158 @@ fn a_new_contact_who_has_not_replied_gets_a_personal_chat_first() {
     assert!(!codes(&after_a_week).contains(&ReasonCode::NewContact));
 }
 
+/// The default policy with no weekly cooldown and no fatigue, so that a
+/// platform's own cap is the only rule left on repeated mass sends.
+fn only_platform_caps() -> Policy {
+    let mut policy = Policy::default();
+    policy.mass.cooldown_secs = 0;
+    policy.scoring.mass_fatigue_points = 0;
+    policy
+}
+
+#[test]
+fn a_wechat_follower_gets_at_most_four_mass_sends_in_thirty_days() {
+    let mut ledger = Ledger::new();
+    ledger.record(
+        StreamName::Policy,
+        "2026-01-01T00:00:00Z",
+        PolicyChanged {
+            policy: only_platform_caps(),
+        },
+    );
+    let contact = warm_contact(&mut ledger, 1, &[]);
+    for day in ["01", "04", "07", "10"] {
+        ledger.record(
+            contact.stream(),
+            &format!("2026-02-{day}T03:00:00Z"),
+            touch(SendMode::Mass),
+        );
+        ledger.record(contact.stream(), &format!("2026-02-{day}T12:15:00Z"), reply());
+    }
+    let decision = ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING);
+    assert_eq!(decision.verdict, Verdict::Defer, "{:?}", decision.reasons);
+    assert_eq!(codes(&decision), vec![ReasonCode::PlatformCap]);
+    // The first of the four leaves the thirty days on 3 March at 11:00
+    // their time; they reply around 20:00, so that is when.
+    assert_eq!(decision.next_allowed_at, Some(t("2026-03-03T20:00:00+08:00")));
+    let by_sms = ledger
+        .projection
+        .gate(contact.id, SendMode::Mass, Some(Channel::Sms), t(SATURDAY_MORNING))
+        .expect("a contact")
+        .gate;
+    assert_eq!(
+        by_sms.verdict,
+        Verdict::Allow,
+        "SMS has no platform cap: {:?}",
+        by_sms.reasons
+    );
+}
+
+#[test]
+fn sends_on_another_channel_never_let_a_platform_cap_be_undercounted() {
+    let mut ledger = Ledger::new();
+    ledger.record(
+        StreamName::Policy,
+        "2026-01-01T00:00:00Z",
+        PolicyChanged {
+            policy: only_platform_caps(),
+        },
+    );
+    let contact = warm_contact(&mut ledger, 1, &[]);
+    let mut sms = touch(SendMode::Mass);
+    sms.channel = Channel::Sms;
+    let send = |ledger: &mut Ledger, day: &str, on_sms: bool| {
+        let touch = if on_sms { sms.clone() } else { touch(SendMode::Mass) };
+        ledger.record(contact.stream(), &format!("2026-02-{day}T03:00:00Z"), touch);
+        ledger.record(contact.stream(), &format!("2026-02-{day}T12:15:00Z"), reply());
+    };
+    for (day, on_sms) in [("01", false), ("02", true), ("04", false), ("05", true)] {
+        send(&mut ledger, day, on_sms);
+    }
+    // SMS sends are not WeChat's: two of four in the window, so more may go.
+    assert_eq!(
+        ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING).verdict,
+        Verdict::Allow
+    );
+    for (day, on_sms) in [("07", false), ("08", true)] {
+        send(&mut ledger, day, on_sms);
+    }
+    // Six sends, four remembered: the first WeChat send and the first SMS
+    // one were let go while inside the thirty days. WeChat had three, or
+    // four: the cap holds until the newest forgotten one leaves the window.
+    let decision = ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING);
+    assert_eq!(codes(&decision), vec![ReasonCode::PlatformCap]);
+    assert_eq!(decision.next_allowed_at, Some(t("2026-03-04T20:00:00+08:00")));
+    let reason = decision.reasons[0];
+    assert!(reason.facts.at_least);
+    assert!(
+        reason.message(ledger.projection.symbols()).contains("at least 2"),
+        "{}",
+        reason.message(ledger.projection.symbols())
+    );
+}
+
+#[test]
+fn three_failed_deliveries_in_a_row_make_a_channel_unreachable_until_a_sign_of_life() {
+    use rapport_domain::{DeliveryFailed, MessageRead};
+    let mut ledger = Ledger::new();
+    let contact = warm_contact(&mut ledger, 1, &[]);
+    let failed = || DeliveryFailed {
+        channel: Channel::Wechat,
+        campaign_id: None,
+        reason: Some("not a friend".into()),
+    };
+    ledger.record(contact.stream(), "2026-02-10T03:00:00Z", touch(SendMode::OneToOne));
+    ledger.record(contact.stream(), "2026-02-11T03:00:00Z", failed());
+    ledger.record(contact.stream(), "2026-02-12T03:00:00Z", failed());
+    assert_eq!(
+        ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING).verdict,
+        Verdict::Allow,
+        "two failures are bad luck"
+    );
+    ledger.record(contact.stream(), "2026-02-13T03:00:00Z", failed());
+    let mass = ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING);
+    assert_eq!(mass.verdict, Verdict::Deny);
+    assert_eq!(codes(&mass), vec![ReasonCode::Unreachable]);
+    let personal = ledger.gate(&contact, SendMode::OneToOne, SATURDAY_MORNING);
+    assert_eq!(personal.verdict, Verdict::Allow);
+    assert_eq!(warnings(&personal), vec![ReasonCode::Unreachable]);
+    let by_sms = ledger
+        .projection
+        .gate(contact.id, SendMode::Mass, Some(Channel::Sms), t(SATURDAY_MORNING))
+        .expect("a contact")
+        .gate;
+    assert!(!codes(&by_sms).contains(&ReasonCode::Unreachable), "another channel");
+
+    // A read of an older message, dated before the last touch, proves
+    // nothing about the messages that failed.
+    ledger.record_late(
+        contact.stream(),
+        t("2026-02-09T04:00:00Z"),
+        t("2026-02-13T05:00:00Z"),
+        MessageRead {
+            channel: Channel::Wechat,
+            campaign_id: None,
+        },
+    );
+    assert_eq!(
+        ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING).verdict,
+        Verdict::Deny
+    );
+    ledger.record(
+        contact.stream(),
+        "2026-02-13T06:00:00Z",
+        MessageRead {
+            channel: Channel::Wechat,
+            campaign_id: None,
+        },
+    );
+    assert_eq!(
+        ledger.gate(&contact, SendMode::Mass, SATURDAY_MORNING).verdict,
+        Verdict::Allow
+    );
+}
+
 #[test]
 fn a_second_mass_send_within_a_week_waits_until_the_week_is_over() {
     let mut ledger = Ledger::new();
@@ -695,13 +847,103 @@ mod aftermath {
         // One deletion in four sent is a 25 % loss: far over the 2 % alert.
         assert_eq!(record.sent.loss_rate(), 0.25);
         assert_eq!(
-            record.sent.alerts(),
+            record.sent.alerts(&record.rules),
             [crate::campaigns::Alert::Losses {
                 rate: 0.25,
                 threshold: 0.02
             }]
         );
-        assert_eq!(Outcomes::default().alerts(), [], "an empty group alerts nobody");
+        assert_eq!(
+            Outcomes::default().alerts(&record.rules),
+            [],
+            "an empty group alerts nobody"
+        );
+    }
+
+    #[test]
+    fn failed_deliveries_count_for_the_campaign_they_name_and_raise_its_alert() {
+        use rapport_domain::{DeliveryFailed, LinkClicked, MessageRead};
+        let mut ledger = Ledger::new();
+        let contacts: Vec<Contact> = (1..=10)
+            .map(|n| register(&mut ledger, n, "2026-10-01T02:00:00Z", &[]))
+            .collect();
+        launched(&mut ledger, "2026-11-11T02:00:00Z");
+        for contact in &contacts {
+            sent(&mut ledger, contact, "2026-11-11T02:00:00Z");
+        }
+        let failed = |campaign_id| DeliveryFailed {
+            channel: Channel::Wechat,
+            campaign_id,
+            reason: None,
+        };
+        ledger.record(contacts[0].stream(), "2026-11-11T02:01:00Z", failed(Some(CAMPAIGN)));
+        ledger.record(contacts[0].stream(), "2026-11-11T02:02:00Z", failed(Some(CAMPAIGN)));
+        // A failure of another campaign's message, or of none, is not this one's.
+        let other = CampaignId(Uuid::from_u128(0xCB));
+        ledger.record(contacts[1].stream(), "2026-11-11T02:01:00Z", failed(Some(other)));
+        ledger.record(contacts[2].stream(), "2026-11-11T02:01:00Z", failed(None));
+        ledger.record(
+            contacts[3].stream(),
+            "2026-11-11T03:00:00Z",
+            MessageRead {
+                channel: Channel::Wechat,
+                campaign_id: Some(CAMPAIGN),
+            },
+        );
+        ledger.record(
+            contacts[3].stream(),
+            "2026-11-11T03:01:00Z",
+            LinkClicked {
+                channel: Channel::Wechat,
+                campaign_id: Some(CAMPAIGN),
+            },
+        );
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("the campaign");
+        assert_eq!(
+            (record.sent.failed, record.sent.read, record.sent.clicked),
+            (1, 1, 1),
+            "a contact counted once"
+        );
+        assert_eq!(record.sent.failed_rate(), 0.1);
+        assert_eq!(
+            record.sent.alerts(&record.rules),
+            [crate::campaigns::Alert::FailedDeliveries {
+                rate: 0.1,
+                threshold: 0.05
+            }]
+        );
+    }
+
+    #[test]
+    fn the_aftermath_window_is_the_policys_when_the_campaign_started() {
+        let mut ledger = Ledger::new();
+        let mut two_days = Policy::default();
+        two_days.campaigns.aftermath_window_secs = 2 * 86_400;
+        ledger.record(
+            StreamName::Policy,
+            "2026-11-01T00:00:00Z",
+            PolicyChanged { policy: two_days },
+        );
+        let contacts: Vec<Contact> = (1..=2)
+            .map(|n| register(&mut ledger, n, "2026-10-01T02:00:00Z", &[]))
+            .collect();
+        launched(&mut ledger, "2026-11-11T02:00:00Z");
+        for contact in &contacts {
+            sent(&mut ledger, contact, "2026-11-11T02:00:00Z");
+        }
+        // A later policy does not move the window of a campaign already out.
+        ledger.record(
+            StreamName::Policy,
+            "2026-11-11T05:00:00Z",
+            PolicyChanged {
+                policy: Policy::default(),
+            },
+        );
+        deleted(&mut ledger, &contacts[0], "2026-11-12T13:00:00Z");
+        deleted(&mut ledger, &contacts[1], "2026-11-14T13:00:00Z");
+        let record = ledger.projection.campaigns().get(CAMPAIGN).expect("the campaign");
+        assert_eq!(record.rules.window_millis, 2 * 86_400_000);
+        assert_eq!(record.sent.deleted_us, 1, "the second deletion came after two days");
     }
 
     #[test]

@@ -557,8 +557,18 @@ async fn the_aftermath_counts_who_deleted_us_within_the_window_and_raises_the_al
         .ok("manager", "{ campaigns { edges { node { id name } } } }", json!({}))
         .await;
     assert_eq!(listed["campaigns"]["edges"][0]["node"]["id"], campaign);
+    // Alice sees her own contacts' part: Wang Fang is hers, Li Lei is Bob's.
+    let hers = server.ok("alice", AFTERMATH, json!({ "id": campaign })).await["campaign"].clone();
+    assert_eq!(hers["sent"]["contacts"], 1, "{hers}");
+    assert_eq!(hers["sent"]["deletedUs"], 1);
+    assert_eq!(hers["deletedAfter"].as_array().map(Vec::len), Some(1));
+    assert_eq!(hers["deletedAfter"][0]["contactId"], story.engaged.as_str());
+    let bobs = server.ok("bob", AFTERMATH, json!({ "id": campaign })).await["campaign"].clone();
+    assert_eq!(bobs["sent"]["contacts"], 1, "{bobs}");
+    assert_eq!(bobs["sent"]["deletedUs"], 0, "his contact's deletion came too late");
+    assert_eq!(bobs["deletedAfter"], json!([]));
     assert_eq!(
-        server.code("alice", AFTERMATH, json!({ "id": campaign })).await,
+        server.code("ingest", AFTERMATH, json!({ "id": campaign })).await,
         "FORBIDDEN"
     );
     assert_eq!(

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
+use rapport_app::aftermath::{Breakdown, CampaignReport, Groups};
 use rapport_app::campaign::Launched;
 use rapport_app::preflight::{Preflight, VERDICTS, Verdicted};
 use rapport_app::suggest::Suggestion;
 use rapport_domain::ContactId;
 use rapport_domain::audience::{Audience, TagExpr};
 use rapport_domain::reengage::Nudge;
-use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
+use rapport_projections::campaigns::{Alert, Loss, Outcomes};
 use uuid::Uuid;
 
 use super::errors::bad_input;
@@ -343,11 +344,18 @@ pub struct CampaignOutcomes {
     pub blocked: i32,
     pub complained: i32,
     pub opted_out: i32,
+    /// Delivery outcomes the sending tool reported for this campaign.
+    pub failed: i32,
+    pub read: i32,
+    pub clicked: i32,
     pub reply_rate: f64,
     /// Deletions plus blocks.
     pub loss_rate: f64,
     pub complaint_rate: f64,
     pub opt_out_rate: f64,
+    pub failed_rate: f64,
+    pub read_rate: f64,
+    pub click_rate: f64,
 }
 
 impl From<Outcomes> for CampaignOutcomes {
@@ -359,20 +367,77 @@ impl From<Outcomes> for CampaignOutcomes {
             blocked: outcomes.blocked as i32,
             complained: outcomes.complained as i32,
             opted_out: outcomes.opted_out as i32,
+            failed: outcomes.failed as i32,
+            read: outcomes.read as i32,
+            clicked: outcomes.clicked as i32,
             reply_rate: outcomes.reply_rate(),
             loss_rate: outcomes.loss_rate(),
             complaint_rate: outcomes.complaint_rate(),
             opt_out_rate: outcomes.opt_out_rate(),
+            failed_rate: outcomes.failed_rate(),
+            read_rate: outcomes.read_rate(),
+            click_rate: outcomes.click_rate(),
         }
     }
 }
 
 #[derive(async_graphql::Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AlertKind {
-    /// Deletions plus blocks above 2 % of those sent to.
+    /// Deletions plus blocks above the policy's share of those sent to (2 %).
     Losses,
-    /// Complaints above 3 %.
+    /// Complaints above theirs (3 %).
     Complaints,
+    /// Failed deliveries above theirs (5 %).
+    FailedDeliveries,
+}
+
+impl From<Alert> for CampaignAlert {
+    fn from(alert: Alert) -> Self {
+        let (kind, rate, threshold) = match alert {
+            Alert::Losses { rate, threshold } => (AlertKind::Losses, rate, threshold),
+            Alert::Complaints { rate, threshold } => (AlertKind::Complaints, rate, threshold),
+            Alert::FailedDeliveries { rate, threshold } => (AlertKind::FailedDeliveries, rate, threshold),
+        };
+        CampaignAlert { kind, rate, threshold }
+    }
+}
+
+/// One owner's or one tag's contacts in a campaign.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CampaignSlice {
+    /// The owner's staff id, or the tag.
+    pub key: String,
+    pub sent: CampaignOutcomes,
+    pub holdout: CampaignOutcomes,
+    pub loss_rate_difference: f64,
+}
+
+fn slices(rows: Vec<(String, Groups)>) -> Vec<CampaignSlice> {
+    rows.into_iter()
+        .map(|(key, groups)| CampaignSlice {
+            key,
+            sent: groups.sent.into(),
+            holdout: groups.holdout.into(),
+            loss_rate_difference: groups.loss_rate_difference(),
+        })
+        .collect()
+}
+
+/// A campaign's counts by owner and by tag (each contact's as they stand
+/// now), the largest groups first, 100 rows at most each.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct CampaignBreakdown {
+    pub by_owner: Vec<CampaignSlice>,
+    pub by_tag: Vec<CampaignSlice>,
+}
+
+impl From<Breakdown> for CampaignBreakdown {
+    fn from(breakdown: Breakdown) -> Self {
+        CampaignBreakdown {
+            by_owner: slices(breakdown.by_owner),
+            by_tag: slices(breakdown.by_tag),
+        }
+    }
 }
 
 #[derive(SimpleObject, Clone, Copy, Debug)]
@@ -400,75 +465,88 @@ pub struct LostContact {
     pub band_before: Band,
 }
 
-/// A campaign and its aftermath: within seven days of each contact's send,
-/// what those sent to did, beside the holdout that was not sent to.
+/// A campaign and its aftermath: within the policy's window after each
+/// contact's send (seven days), what those sent to did, beside the holdout
+/// that was not sent to. Sales staff see their own contacts' part.
 #[derive(Clone, Debug)]
-pub struct CampaignView(pub CampaignRecord);
+pub struct CampaignView(pub CampaignReport);
 
 #[Object(name = "Campaign")]
 impl CampaignView {
     async fn id(&self) -> Uuid {
-        self.0.id.0
+        self.0.record.id.0
     }
 
     /// Absent when touches name a campaign whose start the ledger lacks.
     async fn name(&self) -> Option<&str> {
-        self.0.name.as_deref()
+        self.0.record.name.as_deref()
     }
 
     async fn mode(&self) -> SendMode {
-        self.0.mode.into()
+        self.0.record.mode.into()
     }
 
     async fn channel(&self) -> Option<Channel> {
-        self.0.channel.map(Into::into)
+        self.0.record.channel.map(Into::into)
     }
 
     async fn started_at(&self) -> Option<DateTime<Utc>> {
-        self.0.started_at.map(to_datetime)
+        self.0.record.started_at.map(to_datetime)
     }
 
     async fn position(&self) -> Option<String> {
-        self.0.started_position.map(|p| p.to_string())
+        self.0.record.started_position.map(|p| p.to_string())
     }
 
     async fn holdout_percent(&self) -> i32 {
-        i32::from(self.0.holdout_percent)
+        i32::from(self.0.record.holdout_percent)
+    }
+
+    /// For sales staff: the owner whose contacts these counts are (theirs).
+    async fn owner(&self) -> Option<&str> {
+        self.0.owner.as_deref()
+    }
+
+    /// How long after each send what a contact does counts, in seconds
+    /// (the policy's when the campaign started).
+    async fn window_secs(&self) -> i64 {
+        self.0.record.rules.window_millis / 1_000
     }
 
     async fn sent(&self) -> CampaignOutcomes {
-        self.0.sent.into()
+        self.0.groups.sent.into()
     }
 
     async fn holdout(&self) -> CampaignOutcomes {
-        self.0.holdout.into()
+        self.0.groups.holdout.into()
     }
 
     /// The loss rate of those sent to, less the holdout's: what the send
     /// itself cost (positive: more were lost than without it).
     async fn loss_rate_difference(&self) -> f64 {
-        self.0.sent.loss_rate() - self.0.holdout.loss_rate()
+        self.0.groups.loss_rate_difference()
     }
 
     /// The rates of those sent to above their thresholds.
     async fn alerts(&self) -> Vec<CampaignAlert> {
-        self.0
-            .sent
-            .alerts()
-            .into_iter()
-            .map(|alert| match alert {
-                Alert::Losses { rate, threshold } => CampaignAlert {
-                    kind: AlertKind::Losses,
-                    rate,
-                    threshold,
-                },
-                Alert::Complaints { rate, threshold } => CampaignAlert {
-                    kind: AlertKind::Complaints,
-                    rate,
-                    threshold,
-                },
-            })
-            .collect()
+        self.0.alerts.iter().copied().map(CampaignAlert::from).collect()
+    }
+
+    /// The counts by owner and by tag: one walk of the campaign's members.
+    #[graphql(complexity = "super::PREFLIGHT_COST + child_complexity")]
+    async fn breakdown(&self, ctx: &async_graphql::Context<'_>) -> async_graphql::Result<CampaignBreakdown> {
+        use super::errors::OrRefusal;
+        let principal = super::auth::principal(ctx)?.clone();
+        let state = ctx.data::<Arc<crate::state::AppState>>()?;
+        let _turn = state.ledger_walks.acquire().await.map_err(super::errors::internal)?;
+        let id = self.0.record.id;
+        let breakdown = state
+            .core
+            .read_blocking(move |model| rapport_app::aftermath::breakdown(model, &principal, id))
+            .await
+            .or_refusal()?
+            .or_refusal()?;
+        Ok(breakdown.into())
     }
 
     /// Who deleted or blocked us within the window, in the order the

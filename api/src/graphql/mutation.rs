@@ -9,7 +9,7 @@ use std::sync::Arc;
 use async_graphql::{Context, Enum, InputObject, Json, Object};
 use chrono::{DateTime, Utc};
 use rapport_app::write::{self, Observed, RegisterContact, TouchRequest, WriteOptions, Written};
-use rapport_domain::decide::Fact;
+use rapport_domain::decide::{DeliveryOutcome, Fact};
 use rapport_domain::{CampaignId, ContactId, Pii};
 use uuid::Uuid;
 
@@ -115,6 +115,12 @@ pub enum IngestType {
     Complaint,
     ConsentGranted,
     ConsentWithdrawn,
+    /// The sending tool could not deliver a message (`reason` says why).
+    DeliveryFailed,
+    /// The channel reports the message read.
+    MessageRead,
+    /// The contact followed a link in the message.
+    LinkClicked,
 }
 
 /// A fact observed by another tool. `eventId` makes it idempotent.
@@ -131,7 +137,7 @@ pub struct IngestEventInput {
     pub campaign_id: Option<Uuid>,
     /// For touches: the staff id that sent it.
     pub sender: Option<String>,
-    /// For complaints.
+    /// For complaints and failed deliveries.
     pub reason: Option<String>,
     /// The tool it came from.
     pub source: Option<String>,
@@ -431,12 +437,18 @@ fn in_batch(index: usize, problem: impl std::fmt::Display) -> async_graphql::Err
 /// An ingested item as the fact it reports.
 fn observed(principal: &rapport_app::tokens::Principal, input: IngestEventInput) -> Result<Observed, String> {
     let channel = channel(input.channel);
+    let campaign_id = input.campaign_id.map(CampaignId);
+    let delivery = |outcome| Fact::Delivery {
+        outcome,
+        channel,
+        campaign_id,
+    };
     let fact = match input.event_type {
         IngestType::Reply => Fact::Replied { channel },
         IngestType::Touch => Fact::SeenElsewhere {
             mode: input.mode.ok_or("a touch needs a mode")?.into(),
             channel,
-            campaign_id: input.campaign_id.map(CampaignId),
+            campaign_id,
             sender: input.sender.ok_or("a touch needs its sender")?,
             source: input.source.unwrap_or_else(|| principal.name.clone()),
         },
@@ -456,6 +468,9 @@ fn observed(principal: &rapport_app::tokens::Principal, input: IngestEventInput)
             granted: false,
             source: input.source,
         },
+        IngestType::DeliveryFailed => delivery(DeliveryOutcome::Failed { reason: input.reason }),
+        IngestType::MessageRead => delivery(DeliveryOutcome::Read),
+        IngestType::LinkClicked => delivery(DeliveryOutcome::Clicked),
     };
     Ok(Observed {
         event_id: input.event_id,

@@ -209,25 +209,23 @@ impl Query {
             .collect())
     }
 
-    /// A campaign and its aftermath (auditors, managers, admins).
+    /// A campaign and its aftermath (sales staff: their own contacts' part).
     async fn campaign(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<CampaignView> {
-        require(ctx, AUDITORS, "read campaigns")?;
-        state(ctx)?
+        let principal = require(ctx, READERS, "read campaigns")?.clone();
+        let state = state(ctx)?;
+        let report = state
             .core
-            .live
-            .read(|model| {
-                model
-                    .projection
-                    .campaigns()
-                    .get(rapport_domain::CampaignId(id))
-                    .cloned()
+            .read_blocking(move |model| {
+                rapport_app::aftermath::report(model, &principal, rapport_domain::CampaignId(id))
             })
-            .map(CampaignView)
-            .ok_or_else(|| not_found(format!("campaign {id}")))
+            .await
+            .or_refusal()?
+            .or_refusal()?;
+        Ok(CampaignView(report))
     }
 
     /// Campaigns in the order the ledger learned of them; `after` is the
-    /// id of the last one seen.
+    /// id of the last one seen (sales staff: their own contacts' part of each).
     #[graphql(complexity = "super::page_cost(first) * child_complexity")]
     async fn campaigns(
         &self,
@@ -235,27 +233,23 @@ impl Query {
         first: Option<i32>,
         after: Option<Uuid>,
     ) -> async_graphql::Result<Connection<String, CampaignView>> {
-        require(ctx, AUDITORS, "read campaigns")?;
+        let principal = require(ctx, READERS, "read campaigns")?.clone();
         let first = page_size(first)?;
-        state(ctx)?.core.live.read(|model| {
-            let all = model.projection.campaigns().all();
-            let start = match after {
-                None => 0,
-                Some(after) => {
-                    all.iter()
-                        .position(|record| record.id.0 == after)
-                        .ok_or_else(|| bad_input(format!("after names no campaign: {after}")))?
-                        + 1
-                }
-            };
-            let page = &all[start..all.len().min(start + first)];
-            let mut connection = Connection::new(start > 0, start + page.len() < all.len());
-            connection.edges.extend(
-                page.iter()
-                    .map(|record| Edge::new(record.id.to_string(), CampaignView(record.clone()))),
-            );
-            Ok(connection)
-        })
+        let state = state(ctx)?;
+        let (page, has_previous, has_next) = state
+            .core
+            .read_blocking(move |model| {
+                rapport_app::aftermath::reports(model, &principal, after.map(rapport_domain::CampaignId), first)
+            })
+            .await
+            .or_refusal()?
+            .or_refusal()?;
+        let mut connection = Connection::new(has_previous, has_next);
+        connection.edges.extend(
+            page.into_iter()
+                .map(|report| Edge::new(report.record.id.to_string(), CampaignView(report))),
+        );
+        Ok(connection)
     }
 
     /// The ledger's head, size and digest (auditors, managers, admins: its

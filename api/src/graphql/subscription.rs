@@ -106,11 +106,14 @@ fn decide(state: &AppState, contact_id: ContactId, mode: SendMode) -> Option<Gat
 }
 
 /// Which alerts are up, for telling a change from more of the same.
-fn alert_kinds(alerts: &[Alert]) -> (bool, bool) {
-    (
+fn alert_kinds(alerts: &[Alert]) -> [bool; 3] {
+    [
         alerts.iter().any(|alert| matches!(alert, Alert::Losses { .. })),
         alerts.iter().any(|alert| matches!(alert, Alert::Complaints { .. })),
-    )
+        alerts
+            .iter()
+            .any(|alert| matches!(alert, Alert::FailedDeliveries { .. })),
+    ]
 }
 
 /// What makes two decisions different to a subscriber (not the moment).
@@ -190,35 +193,33 @@ impl Subscription {
         let principal = require(ctx, AUDITORS, "follow campaign alerts")?;
         let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
         let id = CampaignId(campaign_id);
+        let caller = principal.clone();
         let alerts_now = move |state: &AppState| {
             state.core.live.read(|model| {
-                model
-                    .projection
-                    .campaigns()
-                    .get(id)
-                    .map(|record| alert_kinds(&record.sent.alerts()))
+                let record = model.projection.campaigns().get(id)?;
+                Some(alert_kinds(&record.sent.alerts(&record.rules)))
             })
         };
         let slot = Slot::take(ctx, &state, principal)?;
         // Subscribed before reading, so that no change falls between the two.
         let changes = state.core.live.changes();
-        let record_now = move |state: &AppState| {
+        let record_now = move |state: &AppState, caller: &Principal| {
             state
                 .core
                 .live
-                .read(|model| model.projection.campaigns().get(id).cloned())
+                .read(|model| rapport_app::aftermath::report(model, caller, id).ok())
         };
-        let Some(first) = record_now(&state) else {
+        let Some(first) = record_now(&state, &caller) else {
             return Err(super::errors::not_found(format!("campaign {campaign_id}")));
         };
-        let current = alert_kinds(&first.sent.alerts());
+        let current = alert_kinds(&first.alerts);
         Ok(holding(
             slot,
             futures::stream::unfold(
-                (state, changes, current, Some(first)),
-                move |(state, mut changes, last, pending)| async move {
+                (state, caller, changes, current, Some(first)),
+                move |(state, caller, mut changes, last, pending)| async move {
                     if let Some(record) = pending {
-                        return Some((CampaignView(record), (state, changes, last, None)));
+                        return Some((CampaignView(record), (state, caller, changes, last, None)));
                     }
                     loop {
                         match changes.recv().await {
@@ -227,8 +228,8 @@ impl Subscription {
                                 if now == last {
                                     continue;
                                 }
-                                let record = record_now(&state)?;
-                                return Some((CampaignView(record), (state, changes, now, None)));
+                                let record = record_now(&state, &caller)?;
+                                return Some((CampaignView(record), (state, caller, changes, now, None)));
                             }
                             Err(broadcast::error::RecvError::Closed) => return None,
                         }

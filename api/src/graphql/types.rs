@@ -57,6 +57,8 @@ mirror_enum!(
     FrequencyCap,
     QuietHours,
     UnansweredChats,
+    PlatformCap,
+    Unreachable,
 });
 mirror_enum!(
     /// What a token's holder may do (see docs/api.md).

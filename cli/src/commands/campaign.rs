@@ -8,13 +8,14 @@ use std::path::Path;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use rapport_app::AppError;
+use rapport_app::aftermath::{self, CampaignReport, Groups};
 use rapport_app::preflight::{PreflightRequest, VERDICTS, Verdicted};
 use rapport_app::read_model::{ReadModel, phone_digits};
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::audience::{AUDIENCE_CONTACTS_MAX, Audience, TagExpr};
 use rapport_domain::reengage::Nudge;
 use rapport_domain::{ContactId, Verdict};
-use rapport_projections::campaigns::{Alert, CampaignRecord, Loss, Outcomes};
+use rapport_projections::campaigns::{Alert, Loss, Outcomes};
 use serde_json::json;
 
 use super::Invocation;
@@ -362,29 +363,57 @@ fn outcomes_json(outcomes: &Outcomes) -> serde_json::Value {
     json!({
         "contacts": outcomes.contacts, "replied": outcomes.replied, "deletedUs": outcomes.deleted_us,
         "blocked": outcomes.blocked, "complained": outcomes.complained, "optedOut": outcomes.opted_out,
+        "failed": outcomes.failed, "read": outcomes.read, "clicked": outcomes.clicked,
         "replyRate": outcomes.reply_rate(), "lossRate": outcomes.loss_rate(),
         "complaintRate": outcomes.complaint_rate(), "optOutRate": outcomes.opt_out_rate(),
+        "failedRate": outcomes.failed_rate(), "readRate": outcomes.read_rate(), "clickRate": outcomes.click_rate(),
     })
 }
 
-fn alerts_text(record: &CampaignRecord) -> Vec<String> {
-    record
-        .sent
-        .alerts()
-        .into_iter()
-        .map(|alert| match alert {
-            Alert::Losses { rate, threshold } => format!(
-                "ALERT: {:.1} % deleted or blocked us (over {:.0} %)",
-                rate * 100.0,
-                threshold * 100.0
-            ),
-            Alert::Complaints { rate, threshold } => format!(
-                "ALERT: {:.1} % complained (over {:.0} %)",
-                rate * 100.0,
-                threshold * 100.0
-            ),
+fn alerts_text(report: &CampaignReport) -> Vec<String> {
+    report
+        .alerts
+        .iter()
+        .map(|alert| {
+            let (what, rate, threshold) = match *alert {
+                Alert::Losses { rate, threshold } => ("deleted or blocked us", rate, threshold),
+                Alert::Complaints { rate, threshold } => ("complained", rate, threshold),
+                Alert::FailedDeliveries { rate, threshold } => ("could not be delivered to", rate, threshold),
+            };
+            format!("ALERT: {:.1} % {what} (over {:.0} %)", rate * 100.0, threshold * 100.0)
         })
         .collect()
+}
+
+fn groups_json(rows: &[(String, Groups)]) -> Vec<serde_json::Value> {
+    rows.iter()
+        .map(|(key, groups)| {
+            json!({
+                "key": key, "sent": outcomes_json(&groups.sent), "holdout": outcomes_json(&groups.holdout),
+                "lossRateDifference": groups.loss_rate_difference(),
+            })
+        })
+        .collect()
+}
+
+fn print_slices(title: &str, rows: &[(String, Groups)]) {
+    if rows.is_empty() {
+        return;
+    }
+    println!(
+        "{title:<28} {:>6} {:>7} {:>7} {:>7}",
+        "sent", "replied", "lost", "holdout"
+    );
+    for (key, groups) in rows {
+        println!(
+            "  {:<26} {:>6} {:>6.1}% {:>6.1}% {:>6.1}%",
+            key,
+            groups.sent.contacts,
+            groups.sent.reply_rate() * 100.0,
+            groups.sent.loss_rate() * 100.0,
+            groups.holdout.loss_rate() * 100.0
+        );
+    }
 }
 
 async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Result<Outcome> {
@@ -392,18 +421,18 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
     let model = rapport_app::read_model::rebuild_read_model(&store, None)
         .await
         .context("reading the ledger")?;
-    let campaigns = model.projection.campaigns();
+    let reader = file_holder();
     let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
     let Some(id) = campaign else {
+        let (reports, _, _) = aftermath::reports(&model, &reader, None, usize::MAX)?;
         if ctx.json {
-            let all: Vec<_> = campaigns
-                .all()
+            let all: Vec<_> = reports
                 .iter()
-                .map(|record| {
+                .map(|report| {
                     json!({
-                        "campaignId": record.id.to_string(), "name": record.name,
-                        "startedAt": record.started_at.map(|at| at.to_rfc3339()),
-                        "sent": outcomes_json(&record.sent), "alerts": alerts_text(record),
+                        "campaignId": report.record.id.to_string(), "name": report.record.name,
+                        "startedAt": report.record.started_at.map(|at| at.to_rfc3339()),
+                        "sent": outcomes_json(&report.groups.sent), "alerts": alerts_text(report),
                     })
                 })
                 .collect();
@@ -414,23 +443,24 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
             "{:<36}  {:<32} {:>6} {:>6} {:>6}  alerts",
             "campaign", "name", "sent", "lost", "loss%"
         );
-        for record in campaigns.all() {
+        for report in &reports {
             println!(
                 "{}  {:<32} {:>6} {:>6} {:>5.1}%  {}",
-                record.id,
-                record.name.as_deref().unwrap_or("(started elsewhere)"),
-                record.sent.contacts,
-                record.sent.deleted_us + record.sent.blocked,
-                record.sent.loss_rate() * 100.0,
-                alerts_text(record).len()
+                report.record.id,
+                report.record.name.as_deref().unwrap_or("(started elsewhere)"),
+                report.groups.sent.contacts,
+                report.groups.sent.lost,
+                report.groups.sent.loss_rate() * 100.0,
+                alerts_text(report).len()
             );
         }
         return Ok(Outcome::Yes);
     };
-    let record = campaigns
-        .get(rapport_domain::CampaignId(id))
-        .ok_or_else(|| AppError::NotFound(format!("campaign {id}")))?;
-    let lost: Vec<_> = record
+    let id = rapport_domain::CampaignId(id);
+    let report = aftermath::report(&model, &reader, id)?;
+    let breakdown = aftermath::breakdown(&model, &reader, id)?;
+    let (record, groups) = (&report.record, &report.groups);
+    let lost: Vec<_> = report
         .lost
         .iter()
         .map(|lost| {
@@ -442,13 +472,16 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
             })
         })
         .collect();
+    let window_days = record.rules.window_millis / 86_400_000;
     if ctx.json {
         let document = json!({
             "campaignId": record.id.to_string(), "name": record.name,
             "startedAt": record.started_at.map(|at| at.to_rfc3339()), "holdoutPercent": record.holdout_percent,
-            "sent": outcomes_json(&record.sent), "holdout": outcomes_json(&record.holdout),
-            "lossRateDifference": record.sent.loss_rate() - record.holdout.loss_rate(),
-            "alerts": alerts_text(record), "deletedAfter": lost,
+            "windowDays": window_days,
+            "sent": outcomes_json(&groups.sent), "holdout": outcomes_json(&groups.holdout),
+            "lossRateDifference": groups.loss_rate_difference(),
+            "alerts": alerts_text(&report), "deletedAfter": lost,
+            "byOwner": groups_json(&breakdown.by_owner), "byTag": groups_json(&breakdown.by_tag),
         });
         println!("{document}");
         return Ok(Outcome::Yes);
@@ -461,26 +494,33 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
     if let Some(at) = record.started_at {
         println!("started    {at}");
     }
-    println!("within 7 days of the send    {:>8} {:>8}", "sent", "holdout");
+    println!(
+        "within {window_days} days of the send    {:>8} {:>8}",
+        "sent", "holdout"
+    );
     let row = |label: &str, sent: u32, held: u32| println!("  {label:<26} {sent:>8} {held:>8}");
-    row("contacts", record.sent.contacts, record.holdout.contacts);
-    row("replied", record.sent.replied, record.holdout.replied);
-    row("deleted us", record.sent.deleted_us, record.holdout.deleted_us);
-    row("blocked", record.sent.blocked, record.holdout.blocked);
-    row("complained", record.sent.complained, record.holdout.complained);
-    row("opted out", record.sent.opted_out, record.holdout.opted_out);
+    row("contacts", groups.sent.contacts, groups.holdout.contacts);
+    row("replied", groups.sent.replied, groups.holdout.replied);
+    row("deleted us", groups.sent.deleted_us, groups.holdout.deleted_us);
+    row("blocked", groups.sent.blocked, groups.holdout.blocked);
+    row("complained", groups.sent.complained, groups.holdout.complained);
+    row("opted out", groups.sent.opted_out, groups.holdout.opted_out);
+    row("delivery failed", groups.sent.failed, groups.holdout.failed);
+    row("read", groups.sent.read, groups.holdout.read);
     println!(
         "  {:<26} {:>7.1}% {:>7.1}%",
         "lost (deleted or blocked)",
-        record.sent.loss_rate() * 100.0,
-        record.holdout.loss_rate() * 100.0
+        groups.sent.loss_rate() * 100.0,
+        groups.holdout.loss_rate() * 100.0
     );
-    for alert in alerts_text(record) {
+    for alert in alerts_text(&report) {
         println!("{alert}");
     }
-    if !record.lost.is_empty() {
+    print_slices("by owner", &breakdown.by_owner);
+    print_slices("by tag", &breakdown.by_tag);
+    if !report.lost.is_empty() {
         println!("who we lost after it (score and band before the send)");
-        for lost in &record.lost {
+        for lost in &report.lost {
             let how = match lost.loss {
                 Loss::DeletedUs => "deleted us",
                 Loss::Blocked => "blocked us",

@@ -424,6 +424,10 @@ pub async fn timeline(ctx: &Invocation, contact: &str, page: Page<'_>) -> anyhow
     Ok(Outcome::Yes)
 }
 
+fn of_campaign(campaign_id: Option<rapport_domain::CampaignId>) -> String {
+    campaign_id.map_or(String::new(), |id| format!(" (campaign {id})"))
+}
+
 fn detail(event: &RecordedEvent) -> String {
     use rapport_domain::{Event, TouchAuthorization};
     match &event.event {
@@ -457,6 +461,14 @@ fn detail(event: &RecordedEvent) -> String {
         Event::ConsentGranted(e) => e.source.clone().unwrap_or_default(),
         Event::ConsentWithdrawn(e) => e.source.clone().unwrap_or_default(),
         Event::CampaignHeldOut(e) => format!("held out of campaign {}", e.campaign_id),
+        Event::DeliveryFailed(e) => format!(
+            "on {}{}{}",
+            e.channel.as_str(),
+            of_campaign(e.campaign_id),
+            e.reason.as_ref().map_or(String::new(), |r| format!(": {r}"))
+        ),
+        Event::MessageRead(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
+        Event::LinkClicked(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
         Event::PolicyChanged(_) | Event::CampaignStarted(_) => String::new(),
     }
 }
