@@ -582,7 +582,12 @@ mod tests {
         }
         let read: Policy = serde_json::from_value(document).expect("an older policy reads");
         assert_eq!(read, Policy::default());
-        assert_eq!(read.channel_rules(Channel::Wechat).expect("WeChat's rules").mass_sends_max, Some(4));
+        assert_eq!(
+            read.channel_rules(Channel::Wechat)
+                .expect("WeChat's rules")
+                .mass_sends_max,
+            Some(4)
+        );
     }
 
     #[test]

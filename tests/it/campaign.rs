@@ -664,3 +664,101 @@ async fn campaign_alerts_arrive_when_losses_cross_the_line() {
     let refused = crate::support::hang_guard("a refusal", crate::api::next_error(&mut sales)).await;
     assert_eq!(refused["extensions"]["code"], "FORBIDDEN", "{refused}");
 }
+
+const INGEST: &str = "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }";
+
+/// What the sending tool reports about one message of `campaign`.
+fn delivery(server: &TestServer, contact_id: &str, kind: &str, campaign: &Value, reason: Option<&str>) -> Value {
+    json!({
+        "eventId": uuid::Uuid::new_v4(), "contactId": contact_id, "type": kind,
+        "occurredAt": server.at(0), "campaignId": campaign, "reason": reason,
+    })
+}
+
+#[tokio::test]
+async fn delivery_outcomes_come_from_the_sending_tool_and_feed_the_aftermath_and_the_gate() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let key = uuid::Uuid::new_v4().to_string();
+    let campaign = launch(&server, launch_input("Double 11", "promo", 0, &key)).await["campaignId"].clone();
+    server.clock.advance_millis(60_000);
+    let failed = delivery(
+        &server,
+        &story.engaged,
+        "DELIVERY_FAILED",
+        &campaign,
+        Some("not a friend"),
+    );
+    let read = delivery(&server, &story.bobs, "MESSAGE_READ", &campaign, None);
+    let clicked = delivery(&server, &story.bobs, "LINK_CLICKED", &campaign, None);
+
+    // Only the sending tool's ingestion reports them, and a bad one writes nothing.
+    let before = server.event_count().await;
+    for who in ["alice", "manager", "auditor"] {
+        assert_eq!(
+            server.code(who, INGEST, json!({ "events": [failed.clone()] })).await,
+            "FORBIDDEN",
+            "{who}"
+        );
+    }
+    let mut too_long = failed.clone();
+    too_long["reason"] = json!("x".repeat(1_001));
+    assert_eq!(
+        server
+            .code("ingest", INGEST, json!({ "events": [read.clone(), too_long] }))
+            .await,
+        "BAD_INPUT"
+    );
+    assert_eq!(server.event_count().await, before, "nothing was written");
+
+    server
+        .ok("ingest", INGEST, json!({ "events": [failed, read, clicked] }))
+        .await;
+    let query = "query($id: UUID!) { campaign(id: $id) {
+        sent { contacts failed read clicked failedRate readRate }
+        alerts { kind rate threshold }
+        breakdown { byOwner { key sent { contacts failed } } byTag { key sent { contacts } } }
+    } }";
+    let report = server.ok("auditor", query, json!({ "id": campaign })).await["campaign"].clone();
+    assert_eq!(
+        report["sent"],
+        json!({ "contacts": 2, "failed": 1, "read": 1, "clicked": 1, "failedRate": 0.5, "readRate": 0.5 })
+    );
+    assert_eq!(
+        report["alerts"],
+        json!([{ "kind": "FAILED_DELIVERIES", "rate": 0.5, "threshold": 0.05 }])
+    );
+    assert_eq!(
+        report["breakdown"]["byOwner"],
+        json!([
+            { "key": "alice", "sent": { "contacts": 1, "failed": 1 } },
+            { "key": "bob", "sent": { "contacts": 1, "failed": 0 } },
+        ])
+    );
+    assert_eq!(
+        report["breakdown"]["byTag"],
+        json!([{ "key": "promo", "sent": { "contacts": 2 } }])
+    );
+    let bobs_part = server.ok("bob", query, json!({ "id": campaign })).await["campaign"].clone();
+    assert_eq!(
+        bobs_part["breakdown"]["byOwner"],
+        json!([{ "key": "bob", "sent": { "contacts": 1, "failed": 0 } }]),
+        "sales see their own contacts' part"
+    );
+    assert_eq!(bobs_part["alerts"], json!([]));
+
+    // Two more failures in a row and a mass send is refused as unreachable.
+    let more: Vec<Value> = (0..2)
+        .map(|_| delivery(&server, &story.engaged, "DELIVERY_FAILED", &Value::Null, None))
+        .collect();
+    server.ok("ingest", INGEST, json!({ "events": more })).await;
+    let gate = server.ok("alice", GATE, json!({ "id": story.engaged })).await;
+    assert_eq!(gate["gate"]["verdict"], "DENY", "{gate}");
+    let codes: Vec<&str> = gate["gate"]["reasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|reason| reason["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"UNREACHABLE"), "{codes:?}");
+}
