@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use futures::StreamExt;
 use rapport_domain::audience::Audience;
 use rapport_domain::event::HOLDOUT_PERCENT_MAX;
+use rapport_domain::gate::best_send_hours;
+use rapport_domain::plan::{Pace, Recipient, plan};
 use rapport_domain::{
     AudienceRecord, CampaignHeldOut, CampaignId, CampaignStarted, Channel, ContactId, Event, NewEvent, Position,
     SendMode, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
@@ -26,6 +28,7 @@ use crate::access::require;
 use crate::core::Core;
 use crate::error::AppError;
 use crate::preflight::{Preflight, PreflightRequest, Verdicted, preflight};
+use crate::read_model::ReadModel;
 use crate::tokens::Principal;
 use crate::write::own_event_id;
 use rapport_projections::campaigns::Member;
@@ -54,8 +57,11 @@ pub struct LaunchRequest {
 pub struct Delivery {
     pub contact_id: ContactId,
     pub channel: Channel,
-    /// When to deliver: now, the moment the gate allowed it.
+    /// When to deliver: in their active hours, at their best reply hour if
+    /// one is still ahead today, in the first wave with room.
     pub planned_at: Timestamp,
+    /// The wave of the send plan, from 0 (at once).
+    pub wave: u32,
 }
 
 /// What a launch did, and what is left to whom.
@@ -230,17 +236,14 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
     let not_yet = |entry: &&Verdicted| !already.contains_key(&entry.contact_id);
     launched.deferred = judged.bucket(Verdict::Defer).iter().filter(not_yet).copied().collect();
     launched.denied = judged.bucket(Verdict::Deny).iter().filter(not_yet).copied().collect();
+    let mut to_deliver: Vec<ContactId> = Vec::new();
     for member in already.values() {
         if member.held_out {
             launched.held_out.push(member.contact_id);
         } else if member.turned_away {
             launched.withdrawn.push(member.contact_id);
         } else {
-            launched.deliveries.push(Delivery {
-                contact_id: member.contact_id,
-                channel: request.channel,
-                planned_at: now,
-            });
+            to_deliver.push(member.contact_id);
         }
     }
     if earlier.is_none() {
@@ -320,27 +323,22 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
                     if was_held_out {
                         launched.held_out.push(contact_id);
                     } else {
-                        launched.deliveries.push(Delivery {
-                            contact_id,
-                            channel: request.channel,
-                            planned_at: now,
-                        });
+                        to_deliver.push(contact_id);
                     }
                 }
                 // A reply or a block landed since the gate judged them.
                 Err(StoreError::WrongExpectedVersion { .. }) => launched.changed.push(contact_id),
                 // The id is this campaign's own: an earlier run wrote it.
                 Err(StoreError::IdempotencyConflict { .. }) if was_held_out => launched.held_out.push(contact_id),
-                Err(StoreError::IdempotencyConflict { .. }) => launched.deliveries.push(Delivery {
-                    contact_id,
-                    channel: request.channel,
-                    planned_at: now,
-                }),
+                Err(StoreError::IdempotencyConflict { .. }) => to_deliver.push(contact_id),
                 Err(other) => return Err(other.into()),
             }
         }
     }
-    launched.deliveries.sort_by_key(|delivery| delivery.contact_id);
+    let channel = request.channel;
+    launched.deliveries = core
+        .read_blocking(move |model| send_plan(model, &to_deliver, channel, now))
+        .await?;
     launched.held_out.sort_unstable();
     if let Some(position) = launched.position {
         core.live
@@ -351,6 +349,41 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
             )))?;
     }
     Ok(launched)
+}
+
+/// The send plan for `contacts` on `channel` from `now`, by contact id:
+/// the channel's pace and the active hours of the policy in force.
+fn send_plan(model: &ReadModel, contacts: &[ContactId], channel: Channel, now: Timestamp) -> Vec<Delivery> {
+    let projection = &model.projection;
+    let policy = projection.current_policy();
+    let recipients: Vec<Recipient> = contacts
+        .iter()
+        .filter_map(|contact_id| {
+            let relationship = projection.relationship(*contact_id)?;
+            Some(Recipient {
+                contact_id: *contact_id,
+                zone: policy.zone_of(relationship),
+                best_hours: best_send_hours(relationship, policy, now),
+            })
+        })
+        .collect();
+    let pace = Pace {
+        // A channel the policy sets no pace for goes out in one wave.
+        sends_per_minute: policy
+            .policy
+            .channel_rules(channel)
+            .map_or(u32::MAX, |rules| rules.sends_per_minute),
+        pause_secs: policy.policy.campaigns.wave_pause_secs,
+    };
+    plan(&recipients, policy.window(), now, pace)
+        .into_iter()
+        .map(|planned| Delivery {
+            contact_id: planned.contact_id,
+            channel,
+            planned_at: planned.at,
+            wave: planned.wave,
+        })
+        .collect()
 }
 
 /// A relaunch under the same key must be the same campaign.

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod hashing;
 pub mod hours;
 pub mod ids;
+pub mod plan;
 pub mod policy;
 pub mod reengage;
 pub mod relationship;

@@ -762,3 +762,66 @@ async fn delivery_outcomes_come_from_the_sending_tool_and_feed_the_aftermath_and
         .collect();
     assert!(codes.contains(&"UNREACHABLE"), "{codes:?}");
 }
+
+#[tokio::test]
+async fn a_launch_plans_its_deliveries_in_waves_no_faster_than_the_channel_allows() {
+    let server = TestServer::start().await;
+    let story = story(&server).await;
+    let set_policy = "mutation($doc: JSON!) { setPolicy(input: { document: $doc }) { version } }";
+    let mut policy = server.ok("admin", "{ policy { document } }", json!({})).await["policy"]["document"].clone();
+    let wechat = policy["channels"]
+        .as_array()
+        .and_then(|channels| channels.iter().position(|rules| rules["channel"] == "WECHAT"))
+        .expect("the default policy paces WeChat");
+    let before = server.event_count().await;
+    policy["channels"][wechat]["sendsPerMinute"] = json!(0);
+    assert_eq!(
+        server.code("admin", set_policy, json!({ "doc": policy.clone() })).await,
+        "BAD_INPUT"
+    );
+    assert_eq!(server.event_count().await, before, "a bad policy writes nothing");
+    policy["channels"][wechat]["sendsPerMinute"] = json!(1);
+    policy["campaigns"]["wavePauseSecs"] = json!(30);
+    server.ok("admin", set_policy, json!({ "doc": policy })).await;
+
+    let query = "mutation($input: LaunchCampaignInput!) { launchCampaign(input: $input) {
+        deliveries(first: 10) { edges { node { contactId plannedAt wave } } }
+    } }";
+    let key = uuid::Uuid::new_v4().to_string();
+    let launched = server
+        .ok("manager", query, launch_input("Paced", "promo", 0, &key))
+        .await;
+    let mut plan: Vec<(i64, String)> = launched["launchCampaign"]["deliveries"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|edge| {
+            let node = &edge["node"];
+            (
+                node["wave"].as_i64().unwrap_or(-1),
+                node["plannedAt"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    plan.sort();
+    let ids: Vec<&str> = launched["launchCampaign"]["deliveries"]["edges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|edge| edge["node"]["contactId"].as_str())
+        .collect();
+    assert_eq!(ids.len(), 2, "{launched}");
+    assert!(ids.contains(&story.engaged.as_str()) && ids.contains(&story.bobs.as_str()));
+    assert_eq!(
+        plan.iter().map(|(wave, _)| *wave).collect::<Vec<_>>(),
+        [0, 1],
+        "one a minute: {plan:?}"
+    );
+    let millis = |text: &str| text.parse::<rapport_domain::Timestamp>().expect("a moment").as_millis();
+    assert_eq!(millis(&plan[0].1), millis(&server.at(0)), "the first wave goes at once");
+    assert_eq!(
+        millis(&plan[1].1) - millis(&plan[0].1),
+        90_000,
+        "a minute's wave and the thirty seconds' pause"
+    );
+}

@@ -202,7 +202,12 @@ pub struct LaunchCampaignInput {
 pub struct Delivery {
     pub contact_id: Uuid,
     pub channel: Channel,
+    /// In their active hours, at their best reply hour if one is still
+    /// ahead today, in the first wave with room.
     pub planned_at: DateTime<Utc>,
+    /// The wave of the send plan, from 0 (at once): at most the channel's
+    /// sends a minute each, the policy's pause between two.
+    pub wave: i32,
 }
 
 /// The personal chats one owner is to have instead of the mass send.
@@ -321,6 +326,7 @@ impl LaunchResult {
                     contact_id: delivery.contact_id.0,
                     channel: delivery.channel.into(),
                     planned_at: to_datetime(delivery.planned_at),
+                    wave: i32::try_from(delivery.wave).unwrap_or(i32::MAX),
                 },
             )
         }));

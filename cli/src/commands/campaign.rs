@@ -328,6 +328,9 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
             "withdrawn": launched.withdrawn.iter().map(ToString::to_string).collect::<Vec<_>>(),
             "oneToOne": tasks,
             "deliveries": launched.deliveries.iter().map(|d| d.contact_id.to_string()).collect::<Vec<_>>(),
+            "plan": launched.deliveries.iter().map(|d| json!({
+                "contactId": d.contact_id.to_string(), "plannedAt": d.planned_at.to_rfc3339(), "wave": d.wave,
+            })).collect::<Vec<_>>(),
         });
         println!("{document}");
         return Ok(Outcome::Yes);
@@ -338,6 +341,16 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
     println!("  held out   {:>7}", launched.held_out.len());
     println!("  deferred   {:>7}", launched.deferred.len());
     println!("  denied     {:>7}", launched.denied.len());
+    if let (Some(first), Some(last)) = (
+        launched.deliveries.iter().map(|d| d.planned_at).min(),
+        launched.deliveries.iter().max_by_key(|d| (d.planned_at, d.wave)),
+    ) {
+        println!(
+            "send plan   {} wave(s), from {first} to {} (each contact in their active hours)",
+            launched.deliveries.iter().map(|d| d.wave).max().map_or(0, |w| w + 1),
+            last.planned_at
+        );
+    }
     if !launched.withdrawn.is_empty() {
         println!(
             "  withdrawn  {:>7}  (turned away since the first run: do not deliver)",
