@@ -13,6 +13,9 @@ use crate::hours::{HourSet, Window};
 use crate::ids::ContactId;
 use crate::time::{MILLIS_PER_MINUTE, Timestamp};
 
+/// Openings of their window a delivery may be pushed across by full waves.
+const REOPENINGS_MAX: usize = 366;
+
 /// Someone the plan is for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recipient {
@@ -94,8 +97,9 @@ pub fn plan(recipients: &[Recipient], window: Window, now: Timestamp, pace: Pace
         .map(|(preferred, recipient)| {
             let mut wave = waves.first_with_room(wave_of(preferred));
             // Full waves may push a delivery past their window: then the
-            // next opening, and the first wave with room from there.
-            for _ in 0..4 {
+            // next opening, and the first wave with room from there, day
+            // after day (a year of openings at most).
+            for _ in 0..REOPENINGS_MAX {
                 let at = wave_start(wave).max(preferred);
                 if window.contains(recipient.zone, at) {
                     break;
