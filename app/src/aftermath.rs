@@ -102,10 +102,16 @@ fn report_of(model: &ReadModel, principal: &Principal, record: &CampaignRecord) 
         };
         (None, groups, record.lost.clone())
     };
+    let alerts = groups.sent.alerts(&record.rules);
+    let mut record = record.clone();
+    if principal.role == Role::Sales {
+        // The gate's answers for the whole audience are not their part.
+        record.at_launch = None;
+    }
     CampaignReport {
-        record: record.clone(),
+        record,
         owner,
-        alerts: groups.sent.alerts(&record.rules),
+        alerts,
         groups,
         lost,
     }

@@ -97,7 +97,7 @@ fn contact_event_id(campaign_id: CampaignId, contact_id: ContactId, what: &str) 
 
 /// Whether a contact is withheld, decided by the campaign's id alone so
 /// that every relaunch withholds the same contacts.
-fn held_out(campaign_id: CampaignId, contact_id: ContactId, percent: u8) -> bool {
+pub fn is_held_out(campaign_id: CampaignId, contact_id: ContactId, percent: u8) -> bool {
     let digest = Sha256::new()
         .chain_update(campaign_id.0.as_bytes())
         .chain_update(contact_id.0.as_bytes())
@@ -277,7 +277,7 @@ pub async fn launch(core: &Core, principal: &Principal, request: LaunchRequest) 
             let Some(version) = versions.get(&contact_id) else {
                 continue;
             };
-            let withheld = held_out(campaign_id, contact_id, request.holdout_percent);
+            let withheld = is_held_out(campaign_id, contact_id, request.holdout_percent);
             let event: Event = if withheld {
                 CampaignHeldOut { campaign_id }.into()
             } else {
@@ -414,7 +414,7 @@ fn started_event(
     let allowed = judged.bucket(Verdict::Allow);
     let held = allowed
         .iter()
-        .filter(|entry| held_out(campaign_id, entry.contact_id, request.holdout_percent))
+        .filter(|entry| is_held_out(campaign_id, entry.contact_id, request.holdout_percent))
         .count();
     let resolved = rapport_domain::event::ResolvedAudience {
         sent: (allowed.len() - held) as u32,

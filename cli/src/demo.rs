@@ -7,11 +7,15 @@
 
 use std::collections::HashMap;
 
+use rapport_app::campaign::is_held_out;
+use rapport_domain::event::{AudienceRecord, ResolvedAudience};
 use rapport_domain::{
-    CampaignId, CampaignStarted, Channel, ComplaintFiled, ConsentWithdrawn, ContactBlocked, ContactDeletedUs,
-    ContactId, ContactReadded, ContactRegistered, Event, NewEvent, Pii, ReplyReceived, SendMode, StreamName, Timestamp,
+    CampaignHeldOut, CampaignId, CampaignStarted, Channel, ComplaintFiled, ConsentWithdrawn, ContactBlocked,
+    ContactDeletedUs, ContactId, ContactReadded, ContactRegistered, DeliveryFailed, Event, LinkClicked, MessageRead,
+    NewEvent, Pii, Policy, PolicyChanged, Position, RecordedEvent, ReplyReceived, SendMode, StreamName, Timestamp,
     TouchAuthorization, TouchRecorded, Verdict,
 };
+use rapport_projections::Projection;
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
 use uuid::Uuid;
 
@@ -64,6 +68,7 @@ struct Persona {
     habit: Habit,
     zone_offset_hours: i64,
     registered_day: i64,
+    returning: bool,
     story: Option<usize>,
 }
 
@@ -124,6 +129,241 @@ impl Generator {
     }
 }
 
+/// Who is still with us and what they asked for, as the generator goes.
+#[derive(Default)]
+struct Standing {
+    gone: HashMap<ContactId, bool>,
+    opted_out: HashMap<ContactId, bool>,
+    recent_mass: HashMap<ContactId, u32>,
+}
+
+impl Standing {
+    fn is_gone(&self, id: ContactId) -> bool {
+        self.gone.get(&id).copied().unwrap_or(false)
+    }
+
+    fn has_opted_out(&self, id: ContactId) -> bool {
+        self.opted_out.get(&id).copied().unwrap_or(false)
+    }
+}
+
+/// The two campaigns `rapport campaign report` tells the story of: one
+/// sent the way rapport would, one the way a bulk tool does.
+pub const CAREFUL_NAME: &str = "Member day invitation (through the gate, 10% holdout)";
+pub const RECKLESS_NAME: &str = "Flash sale blast (bulk tool, 22:30, everyone)";
+const CAREFUL_HOLDOUT_PERCENT: u8 = 10;
+
+impl Generator {
+    /// The gate as the ledger will have it at `at`: everything generated so
+    /// far that happened by then, folded in business order after the
+    /// ledger's first policy. Only each contact's own order matters to
+    /// their gate, and that is the order the ledger keeps.
+    fn projection_at(&self, at: i64) -> Projection {
+        let mut past: Vec<&(i64, StreamName, NewEvent)> =
+            self.events.iter().filter(|(when, _, _)| *when <= at).collect();
+        past.sort_by_key(|(when, _, _)| *when);
+        let mut projection = Projection::new();
+        let mut versions: HashMap<StreamName, u64> = HashMap::new();
+        let policy = NewEvent::new(
+            Uuid::nil(),
+            PolicyChanged {
+                policy: Policy::default(),
+            },
+            Timestamp::from_millis_unchecked(self.start),
+            "demo",
+        );
+        let first = (0, StreamName::Policy, policy);
+        for (sequence, (_, stream, event)) in std::iter::once(&first).chain(past).enumerate() {
+            let version = versions.entry(*stream).or_insert(0);
+            projection.apply(&RecordedEvent {
+                event_id: event.event_id,
+                stream: *stream,
+                version: *version,
+                position: Position::from_sequence(sequence as u64 + 1),
+                schema_version: event.event.schema_version(),
+                event: event.event.clone(),
+                pii: None,
+                occurred_at: event.occurred_at,
+                recorded_at: event.occurred_at,
+                actor: event.actor.clone(),
+                correlation_id: event.correlation_id,
+                causation_id: None,
+            });
+            *version += 1;
+        }
+        projection
+    }
+
+    /// The careful campaign, launched as `rapport campaign launch --tags
+    /// returning --holdout 10` would launch it: the gate judges every
+    /// returning customer at 11:00 in Shanghai, the allowed get the
+    /// invitation (less a holdout chosen from the campaign id), the rest are
+    /// left alone. Those who hear from us mostly read and many answer.
+    fn careful_campaign(&mut self, day: i64, personas: &[Persona], standing: &mut Standing) {
+        let at = day * DAY + 3 * HOUR;
+        let when = Timestamp::from_millis_unchecked(self.start + at);
+        let projection = self.projection_at(at);
+        let campaign = CampaignId(Uuid::from_u128(self.rng.u128(..)));
+        let mut resolved = ResolvedAudience::default();
+        let mut members = Vec::new();
+        for persona in personas.iter().filter(|persona| persona.returning) {
+            let Some(decision) = projection.gate(persona.id, SendMode::Mass, Some(Channel::Wechat), when) else {
+                continue;
+            };
+            match decision.gate.verdict {
+                Verdict::Allow => {
+                    let held_out = is_held_out(campaign, persona.id, CAREFUL_HOLDOUT_PERCENT);
+                    if held_out {
+                        resolved.held_out += 1;
+                    } else {
+                        resolved.sent += 1;
+                    }
+                    members.push((persona, held_out));
+                }
+                Verdict::RouteOneToOne => resolved.routed_one_to_one += 1,
+                Verdict::Defer => resolved.deferred += 1,
+                Verdict::Deny => resolved.denied += 1,
+            }
+        }
+        let started = CampaignStarted {
+            name: CAREFUL_NAME.to_owned(),
+            channel: Channel::Wechat,
+            mode: SendMode::Mass,
+            audience: Some(AudienceRecord {
+                tags: Some("returning".to_owned()),
+                ..AudienceRecord::default()
+            }),
+            policy_version: Some(1),
+            holdout_percent: CAREFUL_HOLDOUT_PERCENT,
+            resolved: Some(resolved),
+        };
+        self.push(at, StreamName::Campaign(campaign), started, "marketing");
+        let judged_at = projection.position().map(|p| p.to_string()).unwrap_or_default();
+        for (persona, held_out) in members {
+            let stream = StreamName::Contact(persona.id);
+            if held_out {
+                self.push(at, stream, CampaignHeldOut { campaign_id: campaign }, "marketing");
+            } else {
+                let authorization = TouchAuthorization::Gate {
+                    verdict: Verdict::Allow,
+                    policy_version: 1,
+                    position: judged_at.clone(),
+                };
+                self.push(
+                    at,
+                    stream,
+                    touch(SendMode::Mass, "marketing", Some(campaign), authorization),
+                    "marketing",
+                );
+                *standing.recent_mass.entry(persona.id).or_insert(0) += 1;
+                if self.rng.f64() < 0.5 + 0.4 * persona.engagement {
+                    let read = at + self.rng.i64(5..240) * 60_000;
+                    let channel = Channel::Wechat;
+                    let campaign_id = Some(campaign);
+                    self.push(read, stream, MessageRead { channel, campaign_id }, "wechat-sync");
+                    if self.rng.f64() < 0.3 {
+                        self.push(
+                            read + 60_000,
+                            stream,
+                            LinkClicked { channel, campaign_id },
+                            "wechat-sync",
+                        );
+                    }
+                }
+                if self.rng.f64() < persona.engagement * 0.4 {
+                    self.answer(at, stream, persona);
+                }
+            }
+        }
+    }
+
+    /// The reckless campaign: a bulk tool sends the flash sale to everyone
+    /// still with us at 22:30 in Shanghai, opted out or asleep or not. The
+    /// platform throttles part of it, and that evening and the days after
+    /// the cold and the annoyed delete, block and complain.
+    fn reckless_campaign(&mut self, day: i64, personas: &[Persona], standing: &mut Standing) {
+        let at = day * DAY + 14 * HOUR + 30 * 60_000;
+        let campaign = CampaignId(Uuid::from_u128(self.rng.u128(..)));
+        let started = CampaignStarted {
+            name: RECKLESS_NAME.to_owned(),
+            channel: Channel::Wechat,
+            mode: SendMode::Mass,
+            audience: None,
+            policy_version: None,
+            holdout_percent: 0,
+            resolved: None,
+        };
+        self.push(at, StreamName::Campaign(campaign), started, "marketing");
+        for persona in personas {
+            let in_ledger = self.local(persona.registered_day, 11, persona) < at;
+            if persona.story.is_some() || !in_ledger || standing.is_gone(persona.id) {
+                continue;
+            }
+            let stream = StreamName::Contact(persona.id);
+            let authorization = TouchAuthorization::External {
+                source: "bulk-sender".to_owned(),
+            };
+            self.push(
+                at,
+                stream,
+                touch(SendMode::Mass, "marketing", Some(campaign), authorization),
+                "marketing",
+            );
+            *standing.recent_mass.entry(persona.id).or_insert(0) += 1;
+            if self.rng.f64() < 0.07 {
+                self.push(
+                    at + 60_000,
+                    stream,
+                    DeliveryFailed {
+                        channel: Channel::Wechat,
+                        campaign_id: Some(campaign),
+                        reason: Some("frequency limit reached".to_owned()),
+                    },
+                    "bulk-sender",
+                );
+                continue;
+            }
+            let annoyance = if standing.has_opted_out(persona.id) { 0.3 } else { 0.0 };
+            let roll = self.rng.f64();
+            // Within two days: before the next Saturday's promotion.
+            let later = at + self.rng.i64(10..(2 * 24 * 60)) * 60_000;
+            let deletes = 0.03 + 0.06 * (1.0 - persona.engagement) + annoyance;
+            if roll < deletes {
+                self.push(
+                    later,
+                    stream,
+                    ContactDeletedUs {
+                        channel: Channel::Wechat,
+                    },
+                    "wechat-sync",
+                );
+                standing.gone.insert(persona.id, true);
+            } else if roll < deletes + 0.012 {
+                self.push(
+                    later,
+                    stream,
+                    ContactBlocked {
+                        channel: Channel::Wechat,
+                    },
+                    "wechat-sync",
+                );
+            } else if roll < deletes + 0.03 {
+                self.push(
+                    later,
+                    stream,
+                    ComplaintFiled {
+                        channel: Channel::Wechat,
+                        reason: Some("sent at night".to_owned()),
+                    },
+                    "wechat-sync",
+                );
+            } else if self.rng.f64() < persona.engagement * 0.1 {
+                self.answer(at, stream, persona);
+            }
+        }
+    }
+}
+
 fn persona(rng: &mut fastrand::Rng, index: usize, story: Option<usize>) -> (Persona, ContactRegistered, Pii) {
     let id = ContactId(Uuid::from_u64_pair(0x6465_6d6f, index as u64));
     let name = match story {
@@ -159,7 +399,11 @@ fn persona(rng: &mut fastrand::Rng, index: usize, story: Option<usize>) -> (Pers
         None => rng.f64().powf(1.5),
     };
     let vip = story == Some(1) || (story.is_none() && rng.u32(0..100) < 5);
-    let mut tags = vec![["new", "returning", "price-sensitive"][rng.usize(0..3)].to_owned()];
+    // The tour's contacts are new customers: the member-day campaign, which
+    // speaks to returning ones, leaves their stories as the README tells them.
+    let segment = rng.usize(0..3);
+    let returning = story.is_none() && segment == 1;
+    let mut tags = vec![["new", "returning", "price-sensitive"][if story.is_some() { 0 } else { segment }].to_owned()];
     if vip {
         tags.push("vip".to_owned());
     }
@@ -198,6 +442,7 @@ fn persona(rng: &mut fastrand::Rng, index: usize, story: Option<usize>) -> (Pers
         habit,
         zone_offset_hours: if story.is_some() { 8 } else { zone_offset_hours },
         registered_day,
+        returning,
         story,
     };
     (persona, registered, pii)
@@ -241,9 +486,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
         ));
         personas.push(persona);
     }
-    let mut gone: HashMap<ContactId, bool> = HashMap::new();
-    let mut opted_out: HashMap<ContactId, bool> = HashMap::new();
-    let mut recent_mass: HashMap<ContactId, u32> = HashMap::new();
+    let mut standing = Standing::default();
     // Saturdays are promotion days. Day 0 of the Unix epoch was a Thursday,
     // so (days + 4) mod 7 counts from Sunday = 0 and Saturday = 6.
     let saturday_offset = (6 - (start / DAY + 4).rem_euclid(7)).rem_euclid(7);
@@ -252,9 +495,22 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
     // The tour's stories are about the last promotions before today.
     let last_promotion = promotions.last().copied().unwrap_or(DAYS);
     let ignored_from = promotions.iter().rev().nth(2).copied().unwrap_or(0);
+    // Two weeks' promotions give way to the campaigns of the report: the
+    // reckless blast on a Wednesday about six weeks back, the careful
+    // invitation in place of a Saturday promotion about three weeks back.
+    // Neither follows another mass send within a week, and what the next
+    // promotion costs comes after the invitation's week is over, so its
+    // aftermath is its own.
+    let replaced = [
+        promotions.iter().rev().nth(6).copied(),
+        promotions.iter().rev().nth(3).copied(),
+    ];
+    let reckless_day = replaced[0].map(|day| day + 4);
+    let careful_day = replaced[1];
     for day in 0..DAYS {
         let is_saturday = is_saturday(day);
-        let campaign = is_saturday.then(|| CampaignId(Uuid::from_u128(generator.rng.u128(..))));
+        let campaign = (is_saturday && !replaced.contains(&Some(day)))
+            .then(|| CampaignId(Uuid::from_u128(generator.rng.u128(..))));
         if let Some(campaign) = campaign {
             let at = day * DAY + 2 * HOUR;
             let started = CampaignStarted {
@@ -271,15 +527,16 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
         // Promotions alternate between two mass-send tools.
         let by_bulk_tool = (day / 7) % 2 == 0;
         for persona in &personas {
-            if day < persona.registered_day || gone.get(&persona.id).copied().unwrap_or(false) {
+            if day < persona.registered_day || standing.is_gone(persona.id) {
                 continue;
             }
             let stream = StreamName::Contact(persona.id);
-            let fatigue = recent_mass.entry(persona.id).or_insert(0);
+            let fatigue = standing.recent_mass.entry(persona.id).or_insert(0);
             if day % 14 == 0 {
                 *fatigue = 0;
             }
-            if let Some(campaign) = campaign.filter(|_| !opted_out.get(&persona.id).copied().unwrap_or(false)) {
+            if let Some(campaign) = campaign.filter(|_| !standing.opted_out.get(&persona.id).copied().unwrap_or(false))
+            {
                 // The warm contact of the tour sat out the last promotion, so
                 // the weekly cap lets a mass send reach them today.
                 let audience = match persona.story {
@@ -328,7 +585,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                             },
                             "wechat-sync",
                         );
-                        gone.insert(persona.id, true);
+                        standing.gone.insert(persona.id, true);
                         continue;
                     }
                     if persona.story.is_none() {
@@ -353,7 +610,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                                 },
                                 "wechat-sync",
                             );
-                            opted_out.insert(persona.id, true);
+                            standing.opted_out.insert(persona.id, true);
                         } else if roll < 0.009 {
                             generator.push(
                                 at,
@@ -377,7 +634,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                     },
                     persona.owner,
                 );
-                opted_out.insert(persona.id, true);
+                standing.opted_out.insert(persona.id, true);
             }
             // Personal chats on weekdays, more with engaged contacts.
             let weekday = !is_saturday && (day - saturday_offset - 1).rem_euclid(7) != 0;
@@ -407,10 +664,15 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                 }
             }
         }
+        if Some(day) == careful_day {
+            generator.careful_campaign(day, &personas, &mut standing);
+        }
+        if Some(day) == reckless_day {
+            generator.reckless_campaign(day, &personas, &mut standing);
+        }
         // Some who deleted us come back.
         for persona in &personas {
-            if gone.get(&persona.id).copied().unwrap_or(false) && persona.story.is_none() && generator.rng.f64() < 0.004
-            {
+            if standing.is_gone(persona.id) && persona.story.is_none() && generator.rng.f64() < 0.004 {
                 let at = generator.local(day, 15, persona);
                 generator.push(
                     at,
@@ -420,7 +682,7 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
                     },
                     "wechat-sync",
                 );
-                gone.insert(persona.id, false);
+                standing.gone.insert(persona.id, false);
             }
         }
     }

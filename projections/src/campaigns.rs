@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 
+use rapport_domain::event::ResolvedAudience;
 use rapport_domain::policy::CampaignRules;
 use rapport_domain::{Band, CampaignId, Channel, ContactId, Event, Position, RecordedEvent, SendMode, Timestamp};
 /// Campaigns a contact is followed in at once: the most recent ones (the
@@ -126,6 +127,9 @@ pub struct CampaignRecord {
     pub started_at: Option<Timestamp>,
     pub started_position: Option<Position>,
     pub holdout_percent: u8,
+    /// What the gate made of the audience at launch; absent for campaigns
+    /// other tools sent.
+    pub at_launch: Option<ResolvedAudience>,
     pub sent: Outcomes,
     pub holdout: Outcomes,
     pub rules: AftermathRules,
@@ -177,6 +181,7 @@ impl Campaigns {
             started_at: None,
             started_position: None,
             holdout_percent: 0,
+            at_launch: None,
             sent: Outcomes::default(),
             holdout: Outcomes::default(),
             rules: AftermathRules::default(),
@@ -243,6 +248,7 @@ impl Campaigns {
         record.started_at = Some(event.occurred_at);
         record.started_position = Some(event.position);
         record.holdout_percent = started.holdout_percent;
+        record.at_launch = started.resolved;
         record.rules = AftermathRules::from(rules);
     }
 

@@ -455,6 +455,25 @@ async fn a_holdout_is_withheld_deterministically_and_stays_sendable() {
         (Some(sent), Some(held)),
         "the same split"
     );
+    // The campaign keeps what the gate made of its audience at launch,
+    // for those who read whole campaigns; a salesperson sees only their part.
+    let judged = "query($id: UUID!) { campaign(id: $id) {
+        atLaunch { sent heldOut routedOneToOne deferred denied }
+    } }";
+    let id = json!({ "id": launched["campaignId"] });
+    let at_launch = server.ok("manager", judged, id.clone()).await["campaign"]["atLaunch"].clone();
+    assert_eq!(
+        at_launch,
+        json!({ "sent": sent, "heldOut": held, "routedOneToOne": 0, "deferred": 0, "denied": 0 })
+    );
+    assert_eq!(
+        server.ok("auditor", judged, id.clone()).await["campaign"]["atLaunch"],
+        at_launch
+    );
+    assert_eq!(
+        server.ok("alice", judged, id).await["campaign"]["atLaunch"],
+        Value::Null
+    );
 }
 
 #[tokio::test]

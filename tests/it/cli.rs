@@ -718,6 +718,97 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
     }
 }
 
+/// The README's campaign pages: the invitation sent through the gate
+/// broke no rule and cost nobody more than its holdout lost; the bulk
+/// tool's blast broke the gate nearly everywhere and raised the loss alert.
+#[tokio::test]
+async fn the_demo_campaigns_show_a_send_through_the_gate_beside_a_blast() {
+    for day in 0..7 {
+        let now = rapport_domain::Timestamp::from_millis_unchecked(1_795_230_000_000 + day * 86_400_000);
+        demo_campaigns_tell_their_story(now).await;
+    }
+}
+
+async fn demo_campaigns_tell_their_story(now: rapport_domain::Timestamp) {
+    use rapport_domain::Event;
+    use rapport_projections::campaigns::Alert;
+    use rapport_store::EventStore;
+    let dir = tempfile::tempdir().expect("dir");
+    let store = rapport_app::ledger::open_for_writing(
+        &dir.path().join("rapport.db"),
+        "test",
+        rapport_app::clock::system_clock(),
+    )
+    .await
+    .expect("open");
+    // As many contacts as `rapport serve --demo` writes.
+    rapport_cli::demo::populate(&store, 2_000, 20_261_121, now)
+        .await
+        .expect("demo")
+        .expect("empty ledger");
+    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+        .await
+        .expect("rebuild");
+    let campaigns = model.projection.campaigns();
+    let named = |name: &str| {
+        campaigns
+            .all()
+            .iter()
+            .find(|record| record.name.as_deref() == Some(name))
+            .unwrap_or_else(|| panic!("no campaign {name} ({now})"))
+            .clone()
+    };
+    let careful = named(rapport_cli::demo::CAREFUL_NAME);
+    let reckless = named(rapport_cli::demo::RECKLESS_NAME);
+
+    let judged = careful.at_launch.expect("the gate's judgment is recorded");
+    assert!(judged.sent > 0 && judged.held_out > 0, "{judged:?} ({now})");
+    assert!(judged.routed_one_to_one > 0 && judged.denied > 0, "{judged:?} ({now})");
+    assert_eq!(careful.sent.contacts, judged.sent, "{now}");
+    assert_eq!(careful.holdout.contacts, judged.held_out, "{now}");
+    let loss_alert = |alerts: Vec<Alert>| alerts.iter().any(|alert| matches!(alert, Alert::Losses { .. }));
+    assert!(
+        !loss_alert(careful.sent.alerts(&careful.rules)),
+        "{:?} ({now})",
+        careful.sent
+    );
+    assert!(reckless.at_launch.is_none(), "another tool sent it");
+    assert!(
+        loss_alert(reckless.sent.alerts(&reckless.rules)),
+        "{:?} ({now})",
+        reckless.sent
+    );
+    assert!(reckless.sent.loss_rate() > careful.sent.loss_rate() + 0.05, "{now}");
+
+    let mut broken = HashMap::new();
+    let mut touched = HashMap::new();
+    let mut after = None;
+    loop {
+        let page = store.read_all(after, 10_000).await.expect("read");
+        let Some(last) = page.last() else { break };
+        after = Some(last.position);
+        for event in &page {
+            if let Event::TouchRecorded(touch) = &event.event
+                && let Some(campaign) = touch.campaign_id
+            {
+                *touched.entry(campaign).or_insert(0_u32) += 1;
+                if model.projection.violation_at(event.position).is_some() {
+                    *broken.entry(campaign).or_insert(0_u32) += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(touched.get(&careful.id), Some(&judged.sent), "{now}");
+    assert_eq!(
+        broken.get(&careful.id),
+        None,
+        "a send through the gate broke it ({now})"
+    );
+    let blast = touched[&reckless.id];
+    let blast_broke = broken[&reckless.id];
+    assert!(blast_broke * 10 >= blast * 9, "{blast_broke} of {blast} ({now})");
+}
+
 /// What the banner and the README say of the demo is what its events hold.
 async fn demo_history_matches_its_stories(
     store: &rapport_store::SqliteStore,
@@ -1280,6 +1371,7 @@ fn a_campaign_report_says_who_deleted_us_after_the_send() {
 
     let report = cli.json(&["campaign", "report", &campaign], 0);
     assert_eq!(report["sent"]["deletedUs"], 1, "{report}");
+    assert_eq!(report["atLaunch"]["sent"], 3, "{report}");
     assert_eq!(report["deletedAfter"][0]["name"], "Customer 0");
     assert!(
         report["alerts"][0].as_str().expect("an alert").starts_with("ALERT"),
@@ -1288,6 +1380,10 @@ fn a_campaign_report_says_who_deleted_us_after_the_send() {
     let table = text(&cli.run(&["campaign", "report", &campaign]));
     assert!(
         table.contains("who we lost after it") && table.contains("Customer 0"),
+        "{table}"
+    );
+    assert!(
+        table.contains("at launch  the gate allowed 3 (3 sent, 0 held out)"),
         "{table}"
     );
     let all = cli.json(&["campaign", "report"], 0);

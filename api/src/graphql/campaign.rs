@@ -341,6 +341,32 @@ fn contact_cursor(cursor: &str) -> async_graphql::Result<ContactId> {
         .map_err(|_| bad_input(format!("after must be a contact id, got '{cursor}'")))
 }
 
+/// How many contacts of the audience got each answer from the gate when
+/// the campaign was launched.
+#[derive(SimpleObject, Clone, Copy, Debug)]
+pub struct LaunchJudgment {
+    /// Allowed and sent to.
+    pub sent: i32,
+    /// Allowed, and withheld as the control group.
+    pub held_out: i32,
+    pub routed_one_to_one: i32,
+    pub deferred: i32,
+    pub denied: i32,
+}
+
+impl From<rapport_domain::event::ResolvedAudience> for LaunchJudgment {
+    fn from(resolved: rapport_domain::event::ResolvedAudience) -> Self {
+        let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        LaunchJudgment {
+            sent: count(resolved.sent),
+            held_out: count(resolved.held_out),
+            routed_one_to_one: count(resolved.routed_one_to_one),
+            deferred: count(resolved.deferred),
+            denied: count(resolved.denied),
+        }
+    }
+}
+
 /// What contacts of one group did within the window after the send.
 #[derive(SimpleObject, Clone, Copy, Debug)]
 pub struct CampaignOutcomes {
@@ -506,6 +532,12 @@ impl CampaignView {
 
     async fn holdout_percent(&self) -> i32 {
         i32::from(self.0.record.holdout_percent)
+    }
+
+    /// The gate's answers for the whole audience at launch. Absent for
+    /// campaigns other tools sent, and for sales staff (it is not their part).
+    async fn at_launch(&self) -> Option<LaunchJudgment> {
+        self.0.record.at_launch.map(Into::into)
     }
 
     /// For sales staff: the owner whose contacts these counts are (theirs).

@@ -452,19 +452,20 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
             println!("{}", json!({ "campaigns": all }));
             return Ok(Outcome::Yes);
         }
+        // The name goes last: names are any length, in any script.
         println!(
-            "{:<36}  {:<32} {:>6} {:>6} {:>6}  alerts",
-            "campaign", "name", "sent", "lost", "loss%"
+            "{:<36}  {:>6} {:>6} {:>6}  alerts  name",
+            "campaign", "sent", "lost", "loss%"
         );
         for report in &reports {
             println!(
-                "{}  {:<32} {:>6} {:>6} {:>5.1}%  {}",
+                "{}  {:>6} {:>6} {:>5.1}%  {:>6}  {}",
                 report.record.id,
-                report.record.name.as_deref().unwrap_or("(started elsewhere)"),
                 report.groups.sent.contacts,
                 report.groups.sent.lost,
                 report.groups.sent.loss_rate() * 100.0,
-                alerts_text(report).len()
+                alerts_text(report).len(),
+                report.record.name.as_deref().unwrap_or("(started elsewhere)"),
             );
         }
         return Ok(Outcome::Yes);
@@ -490,6 +491,10 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
         let document = json!({
             "campaignId": record.id.to_string(), "name": record.name,
             "startedAt": record.started_at.map(|at| at.to_rfc3339()), "holdoutPercent": record.holdout_percent,
+            "atLaunch": record.at_launch.map(|judged| json!({
+                "sent": judged.sent, "heldOut": judged.held_out, "routedOneToOne": judged.routed_one_to_one,
+                "deferred": judged.deferred, "denied": judged.denied,
+            })),
             "windowDays": window_days,
             "sent": outcomes_json(&groups.sent), "holdout": outcomes_json(&groups.holdout),
             "lossRateDifference": groups.loss_rate_difference(),
@@ -506,6 +511,19 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
     );
     if let Some(at) = record.started_at {
         println!("started    {at}");
+    }
+    match record.at_launch {
+        Some(judged) => println!(
+            "at launch  the gate allowed {} ({} sent, {} held out), routed {} to a personal chat, deferred {}, denied {}",
+            judged.sent + judged.held_out,
+            judged.sent,
+            judged.held_out,
+            judged.routed_one_to_one,
+            judged.deferred,
+            judged.denied
+        ),
+        None if report.owner.is_none() => println!("at launch  sent by another tool, without asking the gate"),
+        None => {}
     }
     println!(
         "within {window_days} days of the send    {:>8} {:>8}",
