@@ -1,7 +1,12 @@
 //! `rapport-bench`: measures rapport on a scratch ledger (see
-//! docs/performance.md). Each figure is a subcommand of `figures::Bench`.
+//! docs/performance.md). `all` measures every figure beside its baseline;
+//! each group of figures is also a subcommand of `figures::Bench`.
 
+mod figure;
 mod figures;
+mod probe;
+mod raw;
+mod suite;
 
 use std::process::ExitCode;
 
@@ -29,6 +34,10 @@ fn heap_bytes() -> Option<usize> {
 #[derive(Debug, Parser)]
 #[command(name = "rapport-bench", version, about = "Measures rapport on a scratch ledger")]
 struct Arguments {
+    /// Where scratch ledgers go (removed afterwards): a directory on the disk
+    /// to measure. Default: the working directory.
+    #[arg(long, global = true, default_value = ".")]
+    dir: std::path::PathBuf,
     #[command(subcommand)]
     figure: figures::Bench,
 }
@@ -46,7 +55,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(figures::run(arguments.figure)) {
+    let scratch = figures::Scratch { root: arguments.dir };
+    match runtime.block_on(figures::run(arguments.figure, &scratch)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

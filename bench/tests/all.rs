@@ -1,0 +1,92 @@
+//! `rapport-bench all` keeps working: at a tiny size it measures every
+//! figure and writes each beside its baseline. Never a timing: the values
+//! are whatever this machine gives.
+
+use std::process::Command;
+
+/// The figures the bench promises, and whether each stands beside a
+/// baseline measured in the same run.
+const FIGURES: [(&str, bool); 14] = [
+    ("append_1_writer", true),
+    ("append_concurrent", true),
+    ("fsync_rate", false),
+    ("bulk_import", true),
+    ("realistic_import", true),
+    ("rebuild", true),
+    ("restart_to_ready", false),
+    ("server_anonymous_rss", false),
+    ("http_gate", true),
+    ("http_gate_more", true),
+    ("gate_decisions", false),
+    ("gate_p99", false),
+    ("projection_memory", false),
+    ("preflight", true),
+];
+
+#[test]
+fn all_measures_every_figure_beside_its_baseline_into_the_named_directory() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let json = scratch.path().join("bench.json");
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport-bench"))
+        .args(["--dir", &scratch.path().display().to_string()])
+        .args([
+            "all",
+            "--contacts",
+            "1000",
+            "--events",
+            "20000",
+            "--seconds",
+            "1",
+            "--json",
+        ])
+        .arg(&json)
+        .current_dir(scratch.path())
+        .output()
+        .expect("rapport-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let document: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).expect("the JSON")).expect("JSON");
+    assert_eq!(
+        (document["contacts"].as_u64(), document["events"].as_u64()),
+        (Some(1000), Some(20000))
+    );
+    let figures = document["figures"].as_array().expect("figures");
+    for (key, has_baseline) in FIGURES {
+        let figure = figures
+            .iter()
+            .find(|figure| figure["key"] == key)
+            .unwrap_or_else(|| panic!("no figure {key}: {document:#}"));
+        assert!(figure["value"].as_f64().is_some_and(|value| value > 0.0), "{figure}");
+        assert!(
+            stdout.contains(figure["figure"].as_str().expect("a name")),
+            "{key} not in the table:\n{stdout}"
+        );
+        if has_baseline {
+            assert!(
+                figure["baseline"]["value"].as_f64().is_some_and(|value| value > 0.0),
+                "{figure}"
+            );
+            assert!(figure["ratio"].as_f64().is_some(), "{figure}");
+        }
+    }
+    // Scratch ledgers are removed, and nothing was written outside the named directory.
+    let left: Vec<_> = std::fs::read_dir(scratch.path())
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("bench.json")], "{left:?}");
+}
+
+#[test]
+fn a_bad_argument_is_refused_with_a_clear_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport-bench"))
+        .args(["all", "--contacts", "many"])
+        .output()
+        .expect("rapport-bench runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'many'"));
+}
