@@ -3,6 +3,8 @@
 //! by a third between runs; the ratio to a baseline measured minutes apart
 //! in the same process is what holds.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
 /// What a figure is compared with, measured in the same run.
@@ -127,6 +129,15 @@ impl Figure {
             "note": self.note,
         })
     }
+}
+
+/// The value at `fraction` (0 to 1) of sorted durations.
+pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
 }
 
 /// A number as a reader takes it in: no more digits than it means.

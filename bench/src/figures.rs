@@ -16,7 +16,7 @@ use rapport_domain::{
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
 use uuid::Uuid;
 
-use crate::figure::Figure;
+use crate::figure::{Figure, percentile};
 use crate::probe::Query;
 
 #[derive(Debug, Subcommand)]
@@ -27,7 +27,8 @@ pub enum Bench {
     All {
         #[arg(long, default_value_t = 100_000)]
         contacts: usize,
-        /// Events in the synthetic ledger, spread evenly over the contacts.
+        /// Events in the synthetic ledger, spread evenly over the contacts:
+        /// rounded up to a whole number per contact, 2 to 10,000 each.
         #[arg(long, default_value_t = 2_000_000)]
         events: usize,
         /// Fixes the contact ids (random UUIDv4, as other systems make them).
@@ -67,7 +68,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 25)]
         events_per_contact: usize,
     },
-    /// Gate decisions per second and their latency on one core, and the projection's memory per contact.
+    /// Gate decisions per second and their latency on one core, and the projection's memory per contact
+    /// (in a process of its own).
     ///
     /// Example: rapport-bench gate --contacts 100000 --decisions 2000000
     Gate {
@@ -127,14 +129,6 @@ pub enum Bench {
         #[arg(long)]
         seconds: u64,
     },
-    /// `rapport import FILE` into a ledger, in a process of its own.
-    #[command(hide = true)]
-    ImportFile {
-        #[arg(long)]
-        store: PathBuf,
-        #[arg(long)]
-        file: PathBuf,
-    },
     /// Folds a synthetic ledger and reports the memory it holds.
     #[command(hide = true)]
     MemoryProbe {
@@ -179,10 +173,6 @@ pub struct Ledger {
 impl Ledger {
     pub fn path(&self) -> PathBuf {
         self.dir.path().join("bench.db")
-    }
-
-    pub fn dir(&self) -> &Path {
-        self.dir.path()
     }
 
     /// Closes the store, so that a server (here or in a child process)
@@ -322,7 +312,7 @@ impl Synthetic {
     }
 
     /// Appends every history with `FILL_CONCURRENCY` appends in flight.
-    async fn fill(&self, store: &SqliteStore) -> anyhow::Result<()> {
+    pub async fn fill(&self, store: &SqliteStore) -> anyhow::Result<()> {
         let next_contact = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let tasks: Vec<_> = (0..FILL_CONCURRENCY)
             .map(|_| {
@@ -377,107 +367,8 @@ fn touch(contact: usize, n: u64) -> NewEvent {
     }
 }
 
-pub fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let index = ((sorted.len() - 1) as f64 * fraction).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1e3
-}
-
-/// Runs one subcommand and prints its table.
-pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
-    let figures = match bench {
-        Bench::All {
-            contacts,
-            events,
-            seed,
-            seconds,
-            json,
-        } => return crate::suite::all(scratch, contacts, events, seed, seconds.clamp(1, 600), json.as_deref()).await,
-        Bench::Append { writers, seconds } => append(scratch, writers.clamp(1, 1_024), seconds.clamp(1, 600)).await?,
-        Bench::Import {
-            contacts,
-            events_per_contact,
-        } => {
-            import(scratch, &Synthetic::new(contacts, events_per_contact, 1))
-                .await?
-                .0
-        }
-        Bench::Rebuild {
-            contacts,
-            events_per_contact,
-        } => {
-            let (_, ledger) = import(scratch, &Synthetic::new(contacts, events_per_contact, 1)).await?;
-            rebuild(&ledger).await?
-        }
-        Bench::Gate {
-            contacts,
-            events_per_contact,
-            decisions,
-        } => {
-            let synthetic = Synthetic::new(contacts, events_per_contact, 1);
-            let mut figures = gate(&synthetic, decisions.max(1));
-            figures.extend(projection_memory(&synthetic, 1)?);
-            figures
-        }
-        Bench::Launch {
-            contacts,
-            events_per_contact,
-        } => launch(scratch, &Synthetic::new(contacts, events_per_contact.max(4), 1)).await?,
-        Bench::Preflight {
-            contacts,
-            events_per_contact,
-            rounds,
-        } => preflight(&Synthetic::new(contacts, events_per_contact, 1), rounds.clamp(1, 100))?,
-        Bench::Http {
-            contacts,
-            connections,
-            seconds,
-        } => {
-            let synthetic = Synthetic::new(contacts, 25, 1);
-            let ledger = scratch.ledger()?;
-            synthetic.fill(&ledger.store).await?;
-            http(
-                &ledger.close(),
-                &synthetic,
-                &[connections.clamp(1, 1_024)],
-                seconds.clamp(1, 600),
-            )
-            .await?
-        }
-        Bench::Load {
-            url,
-            token,
-            query,
-            ids,
-            connections,
-            seconds,
-        } => {
-            return crate::probe::load(
-                &url,
-                &token,
-                query,
-                &ids,
-                connections.clamp(1, 1_024),
-                seconds.clamp(1, 600),
-            )
-            .await;
-        }
-        Bench::ImportFile { store, file } => return crate::probe::import_file(&store, &file).await,
-        Bench::MemoryProbe {
-            contacts,
-            events_per_contact,
-            seed,
-        } => return memory_probe(&Synthetic::new(contacts, events_per_contact, seed)),
-        Bench::ServeProbe { store } => return crate::probe::serve_probe(&store).await,
-    };
-    crate::figure::print_table(&figures);
-    Ok(())
 }
 
 /// Durable appends of one event each from `writers` tasks for `seconds`:
@@ -531,15 +422,15 @@ fn latency_note(latencies: &[Duration]) -> String {
 pub async fn append(scratch: &Scratch, writers: usize, seconds: u64) -> anyhow::Result<Vec<Figure>> {
     let single = scratch.ledger()?;
     let (one, one_latencies) = timed_appends(&single, 1, seconds).await?;
-    let rows = crate::raw::rows_of(&single.path(), RAW_DURABLE_ROWS)?;
-    let raw_dir = scratch.ledger()?;
+    let raw_dir = scratch.ledger()?.close();
     let raw_path = raw_dir.dir().join("raw.db");
-    let raw = tokio::task::block_in_place(|| crate::raw::insert(&raw_path, &rows, 1))?;
+    let raw = tokio::task::block_in_place(|| crate::raw::copy(&single.path(), &raw_path, 1, RAW_DURABLE_ROWS))?;
     let fsyncs = crate::raw::fsync_rate(raw_dir.dir())?;
     drop((single, raw_dir));
     let many = scratch.ledger()?;
     let (group, group_latencies) = timed_appends(&many, writers, seconds).await?;
-    let raw_what = "raw rusqlite insert of the same rows, WAL + synchronous=FULL, a commit per row, one thread";
+    let raw_what =
+        "raw rusqlite insert of the 1-writer run's rows, rapport's writer settings, a commit per row, one thread";
     Ok(vec![
         Figure::new("append_1_writer", "durable append, 1 writer", one, "events/s")
             .beside(raw_what, raw)
@@ -571,11 +462,11 @@ pub async fn import(scratch: &Scratch, synthetic: &Synthetic) -> anyhow::Result<
     let started = Instant::now();
     synthetic.fill(&ledger.store).await?;
     let rate = synthetic.events() as f64 / started.elapsed().as_secs_f64();
-    let rows = crate::raw::rows_of(&ledger.path(), usize::MAX)?;
-    let raw_path = ledger.dir().join("raw.db");
-    let raw = tokio::task::block_in_place(|| crate::raw::insert(&raw_path, &rows, RAW_BATCH_ROWS))?;
-    drop(rows);
-    std::fs::remove_file(&raw_path).ok();
+    // The raw copy goes into a directory of its own, removed with it.
+    let raw_dir = scratch.ledger()?.close();
+    let raw_path = raw_dir.dir().join("raw.db");
+    let raw = tokio::task::block_in_place(|| crate::raw::copy(&ledger.path(), &raw_path, RAW_BATCH_ROWS, usize::MAX))?;
+    drop(raw_dir);
     let figure = Figure::new(
         "bulk_import",
         "bulk import, one append per contact history",
@@ -599,9 +490,14 @@ pub async fn import(scratch: &Scratch, synthetic: &Synthetic) -> anyhow::Result<
 /// `rapport import` of another CRM's export: a JSONL file of the same
 /// histories with random UUIDv4 contact ids, one event per line and no
 /// event ids (derived from each line's content), beside the bulk figure.
-pub fn realistic_import(scratch: &Scratch, synthetic: &Synthetic, bulk: f64) -> anyhow::Result<Vec<Figure>> {
+pub fn realistic_import(
+    scratch: &Scratch,
+    synthetic: &Synthetic,
+    bulk: f64,
+    rapport: &Path,
+) -> anyhow::Result<Vec<Figure>> {
     use std::io::Write;
-    let ledger = scratch.ledger()?;
+    let ledger = scratch.ledger()?.close();
     let file = ledger.dir().join("export.jsonl");
     let mut out = std::io::BufWriter::new(std::fs::File::create(&file).context("writing the export file")?);
     let mut lines = 0u64;
@@ -636,13 +532,16 @@ pub fn realistic_import(scratch: &Scratch, synthetic: &Synthetic, bulk: f64) -> 
     drop(out);
     let store = ledger.dir().join("imported.db");
     let started = Instant::now();
-    let summary = crate::probe::child(&[
-        "import-file",
-        "--store",
-        &store.display().to_string(),
-        "--file",
-        &file.display().to_string(),
-    ])?;
+    let summary = crate::probe::rapport(
+        rapport,
+        &[
+            "--store",
+            &store.display().to_string(),
+            "--json",
+            "import",
+            &file.display().to_string(),
+        ],
+    )?;
     let rate = lines as f64 / started.elapsed().as_secs_f64();
     anyhow::ensure!(
         summary["imported"].as_u64() == Some(lines),
@@ -653,7 +552,8 @@ pub fn realistic_import(scratch: &Scratch, synthetic: &Synthetic, bulk: f64) -> 
             .beside("the bulk import figure of this run", bulk)
             .at_least(150_000.0)
             .note(format!(
-                "{lines} lines, random UUIDv4 contact ids, event ids derived from content; the whole `rapport import` process"
+                "{lines} lines, random UUIDv4 contact ids, event ids derived from content; the whole `rapport import` process ({})",
+                rapport.display()
             )),
     ])
 }
@@ -688,7 +588,8 @@ pub fn server_start(scratch: &Scratch, ledger: &Closed, contacts: usize) -> anyh
     let idle = crate::probe::spawn_serve_probe(&empty.path())?;
     drop(empty);
     let started = crate::probe::spawn_serve_probe(&ledger.path())?;
-    let grown = started.anonymous_rss.saturating_sub(idle.anonymous_rss);
+    // Signed: at a tiny ledger the difference is noise either way.
+    let grown = started.anonymous_rss as f64 - idle.anonymous_rss as f64;
     Ok(vec![
         Figure::new(
             "restart_to_ready",
@@ -703,7 +604,7 @@ pub fn server_start(scratch: &Scratch, ledger: &Closed, contacts: usize) -> anyh
         Figure::new(
             "server_anonymous_rss",
             "server anonymous RSS after start",
-            grown as f64 / contacts as f64,
+            grown / contacts as f64,
             "B/contact",
         )
         .at_most(400.0)
@@ -716,7 +617,7 @@ pub fn server_start(scratch: &Scratch, ledger: &Closed, contacts: usize) -> anyh
 }
 
 /// Gate decisions on one thread: throughput over all of them, latency of
-/// each over a sample; and the projection's memory per contact.
+/// each over a sample.
 pub fn gate(synthetic: &Synthetic, decisions: usize) -> Vec<Figure> {
     let mut projection = rapport_projections::Projection::new();
     for event in synthetic.recorded() {
@@ -750,7 +651,7 @@ pub fn gate(synthetic: &Synthetic, decisions: usize) -> Vec<Figure> {
         .collect();
     latencies.sort_unstable();
     let micros = |fraction: f64| percentile(&latencies, fraction).as_secs_f64() * 1e6;
-    let figures = vec![
+    vec![
         Figure::new(
             "gate_decisions",
             "gate decision in process, one core",
@@ -766,8 +667,7 @@ pub fn gate(synthetic: &Synthetic, decisions: usize) -> Vec<Figure> {
         Figure::new("gate_p99", "gate decision p99, one core", micros(0.99), "µs")
             .at_most(5.0)
             .note(format!("p50 {:.2} µs, each decision timed on its own", micros(0.50))),
-    ];
-    figures
+    ]
 }
 
 /// What folding the ledger costs in memory, per contact: measured in a
@@ -913,7 +813,7 @@ pub async fn http(
     let server = rapport_api::server::Server::start_with(state, "127.0.0.1:0".parse()?).await?;
     let url = format!("http://{}/graphql", server.address);
     let mut figures = Vec::new();
-    for &count in connections {
+    for (index, &count) in connections.iter().enumerate() {
         let load = |query| {
             let (url, token, ids_path) = (url.clone(), token.clone(), ids_path.clone());
             tokio::task::spawn_blocking(move || {
@@ -924,7 +824,7 @@ pub async fn http(
         let gate = load(Query::Gate).await.context("the load generator")??;
         figures.push(
             Figure::new(
-                if count == connections[0] { "http_gate" } else { "http_gate_more" },
+                if index == 0 { "http_gate" } else { "http_gate_more" },
                 format!("gate query over loopback HTTP, {count} connections"),
                 gate.requests_per_second,
                 "requests/s",
@@ -951,6 +851,7 @@ pub async fn launch(scratch: &Scratch, synthetic: &Synthetic) -> anyhow::Result<
     let ledger = scratch.ledger()?;
     rapport_app::ledger::ensure_policy(&ledger.store, "bench", Timestamp::from_millis_unchecked(BASE_MILLIS)).await?;
     synthetic.fill(&ledger.store).await?;
+    let ledger = ledger.close();
     // A week and a day after the last mass touch.
     let at = synthetic.after_histories(8);
     let clock = rapport_store::ManualClock::starting_at(at);
@@ -1003,7 +904,7 @@ pub async fn launch(scratch: &Scratch, synthetic: &Synthetic) -> anyhow::Result<
             "touches/s",
         )
         .beside(
-            "raw appends of as many touches, the same chunks, 4 in flight",
+            "rapport's own append_batch of as many touches, no judging, the same chunks, 4 in flight",
             sent as f64 / raw_seconds,
         )
         .note(format!(

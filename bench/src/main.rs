@@ -56,7 +56,7 @@ fn main() -> ExitCode {
         }
     };
     let scratch = figures::Scratch { root: arguments.dir };
-    match runtime.block_on(figures::run(arguments.figure, &scratch)) {
+    match runtime.block_on(suite::run(arguments.figure, &scratch)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

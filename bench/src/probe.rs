@@ -3,7 +3,7 @@
 //! and the server as an operator starts it, so that its time to ready and
 //! its memory are the server's alone. Each prints one JSON line; the
 //! parent starts them with `rapport-bench` itself (hidden subcommands).
-//! `rapport import` of a realistic file runs in one too, as a user runs it.
+//! `rapport import` of a realistic file runs the `rapport` binary itself.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ pub async fn load(
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort_unstable();
-    let at = |fraction: f64| crate::figures::percentile(&latencies, fraction).as_secs_f64() * 1e3;
+    let at = |fraction: f64| crate::figure::percentile(&latencies, fraction).as_secs_f64() * 1e3;
     println!(
         "{}",
         json!({
@@ -165,17 +165,31 @@ pub fn spawn_serve_probe(store: &Path) -> anyhow::Result<Started> {
     })
 }
 
-/// `rapport import FILE --json` on `store`, the same code as the `rapport`
-/// binary runs; its one JSON line is the summary.
-pub async fn import_file(store: &Path, file: &Path) -> anyhow::Result<()> {
-    let invocation = rapport_cli::commands::Invocation {
-        store: store.to_path_buf(),
-        json: true,
-        clock: rapport_app::clock::system_clock(),
-    };
-    let file = file.to_str().context("the file's name is not UTF-8")?;
-    rapport_cli::commands::transfer::import(&invocation, file).await?;
-    Ok(())
+/// The `rapport` binary beside this one (a `cargo build --release` puts
+/// them side by side), or `RAPPORT_BIN`.
+pub fn rapport_binary() -> Option<PathBuf> {
+    if let Some(named) = std::env::var_os("RAPPORT_BIN") {
+        return Some(PathBuf::from(named));
+    }
+    let beside = std::env::current_exe().ok()?.with_file_name("rapport");
+    beside.is_file().then_some(beside)
+}
+
+/// Runs the `rapport` binary with `arguments` and reads the one JSON
+/// document it prints.
+pub fn rapport(binary: &Path, arguments: &[&str]) -> anyhow::Result<Value> {
+    let output = std::process::Command::new(binary)
+        .args(arguments)
+        .output()
+        .with_context(|| format!("starting {}", binary.display()))?;
+    anyhow::ensure!(
+        output.status.success(),
+        "rapport {} failed: {}",
+        arguments.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    serde_json::from_str(text.trim()).with_context(|| format!("rapport printed {text}"))
 }
 
 /// Runs this binary with `arguments` and reads the one JSON line it prints.

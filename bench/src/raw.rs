@@ -13,60 +13,77 @@ const COLUMNS: &str = "position, stream, version, event_id, event_type, schema_v
                        actor, correlation_id, causation_id, payload, pii_digest, hash, ledger_digest";
 const COLUMN_COUNT: usize = 15;
 
-/// One stored event row, every column as SQLite holds it.
-pub type Row = Vec<Value>;
-
-/// The first `limit` event rows of a ledger, in position order.
-pub fn rows_of(ledger: &Path, limit: usize) -> anyhow::Result<Vec<Row>> {
-    let connection = rusqlite::Connection::open(ledger).context("opening the ledger to copy its rows")?;
-    let mut statement = connection.prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY position LIMIT ?1"))?;
-    let rows = statement
-        .query_map([i64::try_from(limit).unwrap_or(i64::MAX)], |row| {
-            (0..COLUMN_COUNT).map(|index| row.get::<_, Value>(index)).collect()
-        })?
-        .collect::<Result<Vec<Row>, _>>()?;
-    Ok(rows)
-}
-
 /// An empty file with rapport's tables (created by rapport itself, so the
-/// shape, indexes and triggers are the same), opened raw: WAL and
-/// `synchronous=FULL`, as rapport runs.
+/// shape, indexes and triggers are the same), opened raw.
 fn empty_ledger(path: &Path) -> anyhow::Result<rusqlite::Connection> {
     drop(rapport_store::SqliteStore::open(path).context("creating the baseline's ledger")?);
     let connection = rusqlite::Connection::open(path)?;
+    // The settings of rapport's writer (store/src/sqlite/schema.rs), so
+    // that only the work per row differs.
     connection.pragma_update(None, "journal_mode", "WAL")?;
     connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.pragma_update(None, "cache_size", -4_096)?;
+    connection.pragma_update(None, "wal_autocheckpoint", 4_096)?;
     Ok(connection)
 }
 
-fn insert_statement(connection: &rusqlite::Connection) -> rusqlite::Result<rusqlite::CachedStatement<'_>> {
-    connection.prepare_cached(&format!(
+/// Rows per second inserted into a fresh ledger at `target`: the first
+/// `limit` event rows of the ledger at `source`, `rows_per_commit` to a
+/// transaction (1: a durable commit per row). Rows are read a chunk at a
+/// time, so memory stays bounded at any ledger size, and only the inserts
+/// and commits are timed.
+pub fn copy(source: &Path, target: &Path, rows_per_commit: usize, limit: usize) -> anyhow::Result<f64> {
+    let rows_per_commit = rows_per_commit.max(1);
+    anyhow::ensure!(limit > 0, "nothing to copy: the limit is 0 rows");
+    let reader = rusqlite::Connection::open(source).context("opening the ledger to copy its rows")?;
+    let mut select = reader.prepare(&format!(
+        "SELECT {COLUMNS} FROM events WHERE position > ?1 ORDER BY position LIMIT ?2"
+    ))?;
+    let mut writer = empty_ledger(target)?;
+    let insert_sql = format!(
         "INSERT INTO events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-    ))
-}
-
-/// Rows per second inserted into a fresh ledger at `path`, `rows_per_commit`
-/// rows to a transaction (1: a durable commit per row).
-pub fn insert(path: &Path, rows: &[Row], rows_per_commit: usize) -> anyhow::Result<f64> {
-    let mut connection = empty_ledger(path)?;
-    let started = Instant::now();
-    for chunk in rows.chunks(rows_per_commit.max(1)) {
-        let transaction = connection.transaction()?;
-        {
-            let mut statement = insert_statement(&transaction)?;
-            for row in chunk {
-                statement.execute(rusqlite::params_from_iter(row.iter()))?;
+    );
+    // Whole commits to a chunk, so every transaction holds `rows_per_commit`.
+    let chunk_rows = rows_per_commit * 1_000usize.div_ceil(rows_per_commit);
+    let (mut after, mut copied, mut busy) = (0i64, 0usize, std::time::Duration::ZERO);
+    while copied < limit {
+        let wanted = chunk_rows.min(limit - copied);
+        let rows: Vec<Vec<Value>> = select
+            .query_map(
+                rusqlite::params![after, i64::try_from(wanted).unwrap_or(i64::MAX)],
+                |row| (0..COLUMN_COUNT).map(|index| row.get::<_, Value>(index)).collect(),
+            )?
+            .collect::<Result<_, _>>()?;
+        let Some(Value::Integer(last)) = rows.last().and_then(|row| row.first()).cloned() else {
+            break;
+        };
+        let started = Instant::now();
+        for commit in rows.chunks(rows_per_commit) {
+            let transaction = writer.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            {
+                let mut insert = transaction.prepare_cached(&insert_sql)?;
+                for row in commit {
+                    insert.execute(rusqlite::params_from_iter(row.iter()))?;
+                }
             }
+            transaction.commit()?;
         }
-        transaction.commit()?;
+        busy += started.elapsed();
+        copied += rows.len();
+        after = last;
     }
-    Ok(rows.len() as f64 / started.elapsed().as_secs_f64())
+    anyhow::ensure!(copied > 0, "the ledger to copy has no events");
+    Ok(copied as f64 / busy.as_secs_f64())
 }
 
 /// Rows per second read back in position order, every column touched and
 /// none decoded: the floor under any rebuild.
 pub fn read(ledger: &Path) -> anyhow::Result<(u64, f64)> {
     let connection = rusqlite::Connection::open(ledger)?;
+    // The settings of rapport's readers (store/src/sqlite/schema.rs).
+    connection.pragma_update(None, "query_only", true)?;
+    connection.pragma_update(None, "cache_size", -16_384)?;
+    connection.pragma_update(None, "mmap_size", 64_i64 << 30)?;
     let started = Instant::now();
     let mut statement = connection.prepare(&format!("SELECT {COLUMNS} FROM events ORDER BY position"))?;
     let mut rows = statement.query([])?;

