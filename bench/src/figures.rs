@@ -532,7 +532,7 @@ pub fn realistic_import(
     drop(out);
     let store = ledger.dir().join("imported.db");
     let started = Instant::now();
-    let summary = crate::probe::rapport(
+    let summary = crate::probe::run_json(
         rapport,
         &[
             "--store",

@@ -175,36 +175,25 @@ pub fn rapport_binary() -> Option<PathBuf> {
     beside.is_file().then_some(beside)
 }
 
-/// Runs the `rapport` binary with `arguments` and reads the one JSON
-/// document it prints.
-pub fn rapport(binary: &Path, arguments: &[&str]) -> anyhow::Result<Value> {
+/// Runs this binary with `arguments` and reads the one JSON line it prints.
+pub fn child(arguments: &[&str]) -> anyhow::Result<Value> {
+    let exe: PathBuf = std::env::current_exe().context("finding rapport-bench itself")?;
+    run_json(&exe, arguments)
+}
+
+/// Runs `binary` with `arguments` and reads the one JSON document it prints.
+pub fn run_json(binary: &Path, arguments: &[&str]) -> anyhow::Result<Value> {
     let output = std::process::Command::new(binary)
         .args(arguments)
         .output()
         .with_context(|| format!("starting {}", binary.display()))?;
     anyhow::ensure!(
         output.status.success(),
-        "rapport {} failed: {}",
+        "{} {} failed: {}",
+        binary.display(),
         arguments.join(" "),
         String::from_utf8_lossy(&output.stderr)
     );
     let text = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(text.trim()).with_context(|| format!("rapport printed {text}"))
-}
-
-/// Runs this binary with `arguments` and reads the one JSON line it prints.
-pub fn child(arguments: &[&str]) -> anyhow::Result<Value> {
-    let exe: PathBuf = std::env::current_exe().context("finding rapport-bench itself")?;
-    let output = std::process::Command::new(exe)
-        .args(arguments)
-        .output()
-        .context("starting a child rapport-bench")?;
-    anyhow::ensure!(
-        output.status.success(),
-        "rapport-bench {} failed: {}",
-        arguments[0],
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let line = String::from_utf8_lossy(&output.stdout);
-    serde_json::from_str(line.trim()).with_context(|| format!("rapport-bench {} printed {line}", arguments[0]))
+    serde_json::from_str(text.trim()).with_context(|| format!("{} printed {text}", binary.display()))
 }
