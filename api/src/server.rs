@@ -495,10 +495,16 @@ impl Server {
         })
     }
 
-    /// Stops accepting requests and waits for those in flight to finish.
+    /// Stops accepting requests, waits for those in flight to finish, then
+    /// snapshots the read model so that the next start folds only what is
+    /// recorded after (a snapshot that cannot be written costs that start
+    /// time, nothing else).
     pub async fn stop(self) -> anyhow::Result<()> {
         let _ = self.stop.send(());
         self.running.await.context("the server task")??;
+        if let Err(error) = self.state.core.live.save_snapshot().await {
+            tracing::warn!(%error, "the read-model snapshot was not written");
+        }
         Ok(())
     }
 }

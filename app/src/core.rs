@@ -8,7 +8,7 @@ use rapport_store::{SharedClock, SqliteStore, StoreError};
 
 use crate::error::AppError;
 use crate::ledger::open_for_writing;
-use crate::live::Live;
+use crate::live::{Live, Snapshots};
 use crate::read_model::ReadModel;
 
 #[derive(Clone, Debug)]
@@ -37,7 +37,7 @@ impl Core {
     /// the live read model.
     pub async fn open(path: &Path, clock: SharedClock) -> Result<Core, StoreError> {
         let store = open_for_writing(path, "rapport", Arc::clone(&clock)).await?;
-        let live = Live::start(&store).await?;
+        let live = Live::start(&store, Some(Snapshots::beside(path))).await?;
         Ok(Core { store, live, clock })
     }
 }

@@ -22,6 +22,7 @@ pub mod live;
 pub mod preflight;
 pub mod read;
 pub mod read_model;
+pub mod snapshot;
 pub mod suggest;
 pub mod tokens;
 pub mod write;

@@ -1,9 +1,12 @@
 //! The server's read side: the projection (and the contact directory)
-//! rebuilt at start, then kept current by following the ledger. Writers
+//! loaded from its snapshot and caught up, or rebuilt, at start, then kept
+//! current by following the ledger and snapshotted as it grows. Writers
 //! wait for their own position to be applied before answering
 //! (read-your-writes); `gateChanged` subscribers hear of every contact
 //! whose events were applied.
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
@@ -14,6 +17,7 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
 
 use crate::read_model::{ReadModel, rebuild_read_model};
+use crate::snapshot::{self, Saved, Start};
 
 /// Events applied under one write lock while following.
 const APPLY_CHUNK_EVENTS: usize = 512;
@@ -21,6 +25,36 @@ const APPLY_CHUNK_EVENTS: usize = 512;
 const CHANGES_BUFFERED: usize = 4_096;
 /// How long a writer waits for its own event to be applied.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(10);
+/// Events folded since the last snapshot that make the next one due: a
+/// restart then folds at most about this many events besides loading it.
+pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
+
+/// Where the read model's snapshot is kept, and how often it is written.
+#[derive(Clone, Debug)]
+pub struct Snapshots {
+    pub path: PathBuf,
+    pub every_events: u64,
+}
+
+impl Snapshots {
+    /// The snapshot beside the ledger file at `ledger`, at the default pace.
+    pub fn beside(ledger: &std::path::Path) -> Self {
+        Snapshots {
+            path: snapshot::snapshot_path(ledger),
+            every_events: SNAPSHOT_EVERY_EVENTS,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Snapshotting {
+    snapshots: Snapshots,
+    /// Events the read model had folded when the last snapshot was written
+    /// (or last failed to be).
+    saved_events: AtomicU64,
+    /// Held while one is written; the position the last one covers.
+    saved_position: Mutex<Option<Position>>,
+}
 
 /// A contact's events were applied at `position`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,6 +71,8 @@ pub struct Live {
     failure: RwLock<Option<String>>,
     /// The task following the ledger: it lives as long as this read model.
     follower: Mutex<Option<AbortHandle>>,
+    snapshotting: Option<Snapshotting>,
+    started_from_snapshot: Option<Position>,
 }
 
 impl Drop for Live {
@@ -52,9 +88,22 @@ impl Drop for Live {
 }
 
 impl Live {
-    /// Rebuilds from the ledger, then follows it on a background task.
-    pub async fn start(store: &SqliteStore) -> Result<Arc<Live>, StoreError> {
-        let model = rebuild_read_model(store, None).await?;
+    /// Loads the snapshot (if any is kept and usable) and folds what came
+    /// after it, or else rebuilds from the whole ledger; then follows the
+    /// ledger on a background task.
+    pub async fn start(store: &SqliteStore, snapshots: Option<Snapshots>) -> Result<Arc<Live>, StoreError> {
+        let (model, start) = match &snapshots {
+            Some(snapshots) => snapshot::load_or_rebuild(store, &snapshots.path, None).await?,
+            None => (rebuild_read_model(store, None).await?, Start::default()),
+        };
+        if let Some(position) = start.snapshot {
+            tracing::info!(
+                snapshot = %position,
+                caught_up = model.projection.events_applied() - start.snapshot_events,
+                "started from the read-model snapshot"
+            );
+        }
+        let (saved_events, saved_position) = (start.snapshot_events, start.snapshot);
         let position = model.projection.position();
         let (applied, _) = watch::channel(position);
         let (changes, _) = broadcast::channel(CHANGES_BUFFERED);
@@ -64,10 +113,89 @@ impl Live {
             changes,
             failure: RwLock::new(None),
             follower: Mutex::new(None),
+            snapshotting: snapshots.map(|snapshots| Snapshotting {
+                snapshots,
+                saved_events: AtomicU64::new(saved_events),
+                saved_position: Mutex::new(saved_position),
+            }),
+            started_from_snapshot: saved_position,
         });
         let follower = tokio::spawn(follow(Arc::downgrade(&live), store.clone(), position));
         *live.follower.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(follower.abort_handle());
+        live.snapshot_if_due();
         Ok(live)
+    }
+
+    /// Writes a snapshot on a blocking thread when enough events were
+    /// folded since the last one and none is being written.
+    fn snapshot_if_due(self: &Arc<Self>) {
+        let Some(snapshotting) = &self.snapshotting else { return };
+        let folded = self.read(|model| model.projection.events_applied());
+        let since = folded.saturating_sub(snapshotting.saved_events.load(Ordering::Relaxed));
+        if since < snapshotting.snapshots.every_events {
+            return;
+        }
+        // Counted as saved now, so that a failing disk is retried only
+        // after as many events again, not on every chunk.
+        snapshotting.saved_events.store(folded, Ordering::Relaxed);
+        let live = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            if let Err(error) = live.write_snapshot(false) {
+                tracing::warn!(%error, "the read-model snapshot was not written");
+            }
+        });
+    }
+
+    /// Writes the snapshot now (as the server stops), unless it already
+    /// covers the current position. Waits for one being written.
+    pub async fn save_snapshot(self: &Arc<Self>) -> std::io::Result<Option<Saved>> {
+        let live = Arc::clone(self);
+        tokio::task::spawn_blocking(move || live.write_snapshot(true))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// One snapshot at a time: a due one is skipped while another is being
+    /// written; a final one waits for it.
+    fn write_snapshot(&self, wait: bool) -> std::io::Result<Option<Saved>> {
+        let Some(snapshotting) = &self.snapshotting else {
+            return Ok(None);
+        };
+        let mut saved_position = if wait {
+            snapshotting
+                .saved_position
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        } else {
+            match snapshotting.saved_position.try_lock() {
+                Ok(held) => held,
+                Err(std::sync::TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
+            }
+        };
+        // The read lock is held while the model is written out: the
+        // follower waits, readers do not.
+        let saved = self.read(|model| {
+            if model.projection.position() == *saved_position {
+                return Ok(None);
+            }
+            snapshot::save(&snapshotting.snapshots.path, model)
+        })?;
+        if let Some(saved) = saved {
+            *saved_position = Some(saved.position);
+            tracing::info!(
+                position = %saved.position,
+                events = saved.events,
+                bytes = saved.bytes,
+                "wrote the read-model snapshot"
+            );
+        }
+        Ok(saved)
+    }
+
+    /// The position of the snapshot this read model started from, if it did.
+    pub fn started_from_snapshot(&self) -> Option<Position> {
+        self.started_from_snapshot
     }
 
     /// Runs `read` against the current read model.
@@ -137,6 +265,7 @@ async fn follow(live: Weak<Live>, store: SqliteStore, after: Option<Position>) {
         if let Some(last) = events.last().map(|event| event.position) {
             live.apply_chunk(&events);
             live.applied.send_replace(Some(last));
+            live.snapshot_if_due();
             for event in &events {
                 if let StreamName::Contact(contact_id) = event.stream {
                     // No subscriber is fine: nobody is waiting on this contact.

@@ -19,6 +19,54 @@ pub struct Directory {
     contacts: BTreeMap<ContactId, Option<Box<Pii>>>,
 }
 
+/// A directory entry as a snapshot keeps it: every field in place, since
+/// binary formats cannot skip the absent ones as `Pii`'s JSON form does.
+#[derive(serde::Serialize)]
+struct SavedEntry<'a>(ContactId, Option<[&'a Option<String>; 4]>);
+
+#[derive(serde::Deserialize)]
+struct LoadedEntry(ContactId, Option<[Option<String>; 4]>);
+
+/// Entry by entry, so that neither a save nor a load copies the directory.
+impl serde::Serialize for Directory {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.contacts.iter().map(|(id, pii)| {
+            let fields = pii
+                .as_deref()
+                .map(|pii| [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]);
+            SavedEntry(*id, fields)
+        }))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Directory {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Entries;
+        impl<'de> serde::de::Visitor<'de> for Entries {
+            type Value = Directory;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("the directory's entries")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut entries: A) -> Result<Directory, A::Error> {
+                let mut contacts = BTreeMap::new();
+                while let Some(LoadedEntry(id, fields)) = entries.next_element()? {
+                    let pii = fields.map(|[display_name, phone, wechat_id, email]| {
+                        Box::new(Pii {
+                            display_name,
+                            phone,
+                            wechat_id,
+                            email,
+                        })
+                    });
+                    contacts.insert(id, pii);
+                }
+                Ok(Directory { contacts })
+            }
+        }
+        deserializer.deserialize_seq(Entries)
+    }
+}
+
 impl Directory {
     pub fn apply(&mut self, event: &RecordedEvent) {
         let StreamName::Contact(contact_id) = event.stream else {
@@ -99,12 +147,22 @@ pub fn phone_digits(text: &str) -> Option<String> {
 }
 
 /// A projection and directory folded to the same position.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ReadModel {
     pub projection: Projection,
     pub directory: Directory,
     /// When the last event folded was recorded.
     pub recorded_at: Option<rapport_domain::Timestamp>,
+    pub last_event: Option<LastEvent>,
+}
+
+/// The last event folded, by which a snapshot finds its place in the ledger.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LastEvent {
+    pub position: Position,
+    pub stream: StreamName,
+    pub version: u64,
+    pub event_id: uuid::Uuid,
 }
 
 impl ReadModel {
@@ -115,6 +173,7 @@ impl ReadModel {
             projection: base.projection.seeded(),
             directory: Directory::default(),
             recorded_at: None,
+            last_event: None,
         };
         for event in events.iter().filter(|event| horizon.counts(event)) {
             model.apply(event);
@@ -126,6 +185,12 @@ impl ReadModel {
         self.projection.apply(event);
         self.directory.apply(event);
         self.recorded_at = Some(event.recorded_at);
+        self.last_event = Some(LastEvent {
+            position: event.position,
+            stream: event.stream,
+            version: event.version,
+            event_id: event.event_id,
+        });
     }
 }
 
@@ -157,11 +222,22 @@ pub async fn rebuild_read_model(
 /// The read model within `horizon`: the events recorded by its position
 /// that had occurred by its moment.
 pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon) -> Result<ReadModel, StoreError> {
+    fold_onto(store, ReadModel::default(), horizon).await
+}
+
+/// Folds onto `model` (empty, or a snapshot's) the events after its
+/// position within `horizon`.
+pub(crate) async fn fold_onto(
+    store: &(impl EventStore + Clone),
+    mut model: ReadModel,
+    horizon: Horizon,
+) -> Result<ReadModel, StoreError> {
     let until = horizon.known_at;
+    let start = model.projection.position();
     let (pages, mut queue) = tokio::sync::mpsc::channel(REBUILD_PAGES_QUEUED);
     let reader = store.clone();
     let reading = tokio::spawn(async move {
-        let mut after = None;
+        let mut after = start;
         loop {
             let page = reader.read_all_raw(after, REBUILD_PAGE_EVENTS).await?;
             let Some(last) = page.last().map(|event| event.position) else {
@@ -174,7 +250,6 @@ pub async fn rebuild_within(store: &(impl EventStore + Clone), horizon: Horizon)
             }
         }
     });
-    let mut model = ReadModel::default();
     while let Some(page) = queue.recv().await {
         for raw in page.into_iter().take_while(|event| horizon.knows(event.position)) {
             let event = raw.decode()?;

@@ -90,16 +90,6 @@ impl Figure {
         self
     }
 
-    /// A goal this build cannot meet, with the reason in the note.
-    pub fn goal_not_built(mut self, text: &str, why: &str) -> Self {
-        self.goals.push(Goal {
-            text: text.to_owned(),
-            met: false,
-        });
-        self.note = Some(why.to_owned());
-        self
-    }
-
     /// A goal judged by the caller, such as one against another figure.
     pub fn goal(mut self, text: String, met: bool) -> Self {
         self.goals.push(Goal { text, met });

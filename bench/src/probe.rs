@@ -142,18 +142,24 @@ pub fn spawn_load(
 pub struct Started {
     pub ready_seconds: f64,
     pub anonymous_rss: u64,
+    pub from_snapshot: bool,
 }
 
-/// The server as `rapport serve` starts it: open the ledger, rebuild the
-/// read model, listen; then its anonymous resident memory.
+/// The server as `rapport serve` starts it: open the ledger, load the
+/// read model's snapshot or rebuild it, listen; then its anonymous
+/// resident memory. Stopping leaves a snapshot, as `rapport serve` does.
 pub async fn serve_probe(store: &Path) -> anyhow::Result<()> {
     let started = Instant::now();
     let state = rapport_api::server::open_state(store).await?;
     let server = rapport_api::server::Server::start_with(state, "127.0.0.1:0".parse()?).await?;
     let ready = started.elapsed().as_secs_f64();
     let rss = crate::raw::anonymous_rss().context("this system does not report anonymous memory")?;
+    let from_snapshot = server.state.core.live.started_from_snapshot().is_some();
     server.stop().await?;
-    println!("{}", json!({ "readySeconds": ready, "anonymousRss": rss }));
+    println!(
+        "{}",
+        json!({ "readySeconds": ready, "anonymousRss": rss, "fromSnapshot": from_snapshot })
+    );
     Ok(())
 }
 
@@ -162,6 +168,7 @@ pub fn spawn_serve_probe(store: &Path) -> anyhow::Result<Started> {
     Ok(Started {
         ready_seconds: answer["readySeconds"].as_f64().context("no readySeconds")?,
         anonymous_rss: answer["anonymousRss"].as_u64().context("no anonymousRss")?,
+        from_snapshot: answer["fromSnapshot"].as_bool().context("no fromSnapshot")?,
     })
 }
 

@@ -44,6 +44,14 @@ pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
             let (_, ledger) = figures::import(scratch, &Synthetic::new(contacts, events_per_contact, 1)).await?;
             figures::rebuild(&ledger).await?
         }
+        Bench::Restart {
+            contacts,
+            events_per_contact,
+        } => {
+            let (_, ledger) = figures::import(scratch, &Synthetic::new(contacts, events_per_contact, 1)).await?;
+            let ledger = ledger.close();
+            tokio::task::block_in_place(|| figures::server_start(scratch, &ledger, contacts))?
+        }
         Bench::Gate {
             contacts,
             events_per_contact,

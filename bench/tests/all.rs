@@ -14,7 +14,7 @@ const FIGURES: [(&str, bool); 13] = [
     ("fsync_rate", false),
     ("bulk_import", true),
     ("rebuild", true),
-    ("restart_to_ready", false),
+    ("restart_to_ready", true),
     ("server_anonymous_rss", false),
     ("http_gate", true),
     ("http_gate_more", true),

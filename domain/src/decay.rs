@@ -65,12 +65,34 @@ fn week_middle(week: i32) -> i64 {
 /// little (generous to the contact), and guarantees that adding an event
 /// never lowers the value and that the value never grows as `at` advances.
 /// Buckets saturate at 255 events a week.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DecayingCount<const WEEKS: usize> {
     newest_week: i32,
     older_week: i32,
     older_count: u16,
+    #[serde(with = "weekly_buckets")]
     buckets: [u8; WEEKS],
+}
+
+/// Serde implements arrays only up to 32 elements and for no length
+/// parameter, so the buckets travel as a sequence of the exact length.
+mod weekly_buckets {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer, const WEEKS: usize>(
+        buckets: &[u8; WEEKS],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        buckets.as_slice().serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, const WEEKS: usize>(
+        deserializer: D,
+    ) -> Result<[u8; WEEKS], D::Error> {
+        let buckets = Vec::<u8>::deserialize(deserializer)?;
+        <[u8; WEEKS]>::try_from(buckets.as_slice())
+            .map_err(|_| D::Error::invalid_length(buckets.len(), &"one count per week"))
+    }
 }
 
 impl<const WEEKS: usize> Default for DecayingCount<WEEKS> {

@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 /// A place in the ledger's global order. Opaque and ordered: backends may
 /// leave gaps (EventStoreDB's positions are sparse), so never do arithmetic
 /// on it. Text form: `commit` when both parts agree, else `commit.prepare`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Position {
     pub commit: u64,
     pub prepare: u64,

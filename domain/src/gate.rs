@@ -122,7 +122,7 @@ impl ReasonCode {
 }
 
 /// A set of reason codes in two bytes, for records kept per event.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct ReasonSet(u16);
 
 impl ReasonSet {

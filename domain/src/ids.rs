@@ -38,7 +38,7 @@ uuid_id!(
 );
 
 /// The ledger's streams: one per contact, one per campaign, and the policy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum StreamName {
     Contact(ContactId),
     Campaign(CampaignId),

@@ -36,7 +36,7 @@ pub const CHATS_TRACKED: usize = crate::policy::UNANSWERED_CHATS_TRACKED_MAX as 
 /// Mass sends remembered for platform caps (see `policy::MASS_SENDS_TRACKED_MAX`).
 pub const MASS_TRACKED: usize = crate::policy::MASS_SENDS_TRACKED_MAX as usize;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Consent {
     Unknown,
     Granted,
@@ -45,7 +45,7 @@ pub enum Consent {
 
 /// Everything the score and the gate need about one contact (232 bytes
 /// plus its tags; `tests::a_relationship_stays_within_its_memory_budget`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Relationship {
     last_reply_at: i64,
     last_touch_at: i64,

@@ -8,7 +8,7 @@ use crate::policy::Scoring;
 use crate::relationship::Relationship;
 use crate::time::Timestamp;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Band {
     Lost,
     Cold,

@@ -5,10 +5,28 @@ use std::collections::HashMap;
 
 pub type SymbolId = u32;
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Vec<Box<str>>", into = "Vec<Box<str>>")]
 pub struct Symbols {
     names: Vec<Box<str>>,
     ids: HashMap<Box<str>, SymbolId>,
+}
+
+/// Saved as the names alone, in id order; the index is rebuilt from them.
+impl From<Vec<Box<str>>> for Symbols {
+    fn from(names: Vec<Box<str>>) -> Self {
+        let mut symbols = Symbols::default();
+        for name in &names {
+            symbols.intern(name);
+        }
+        symbols
+    }
+}
+
+impl From<Symbols> for Vec<Box<str>> {
+    fn from(symbols: Symbols) -> Self {
+        symbols.names
+    }
 }
 
 impl Symbols {

@@ -14,7 +14,7 @@ use rapport_domain::{Band, CampaignId, Channel, ContactId, Event, Position, Reco
 const PARTICIPATIONS_PER_CONTACT_MAX: usize = 8;
 
 /// What contacts did after a campaign, each counted once per kind.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Outcomes {
     /// Contacts in the group.
     pub contacts: u32,
@@ -41,14 +41,14 @@ pub struct Member {
 }
 
 /// What happened to someone after a campaign that cost the relationship.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Loss {
     DeletedUs,
     Blocked,
 }
 
 /// A contact lost after a campaign, as they stood before it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Lost {
     pub contact_id: ContactId,
     pub loss: Loss,
@@ -60,7 +60,7 @@ pub struct Lost {
 
 /// The aftermath rules a campaign is judged by: the policy's in force
 /// when it started (the defaults for a campaign the ledger never started).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct AftermathRules {
     pub window_millis: i64,
     pub failed_alert_percent: u8,
@@ -86,7 +86,7 @@ impl Default for AftermathRules {
 }
 
 /// What one member of a campaign did after it, as flags.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Did(u16);
 
 impl Did {
@@ -111,13 +111,13 @@ impl Did {
 }
 
 /// A member's part: which group, and what they did.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct MemberState {
     held_out: bool,
     did: Did,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CampaignRecord {
     pub id: CampaignId,
     /// Absent when touches name a campaign whose start the ledger lacks.
@@ -139,7 +139,7 @@ pub struct CampaignRecord {
 
 /// One contact's part in a campaign whose window may still be open: when
 /// it was touched (or held out), and how they stood just before.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Participation {
     campaign: u32,
     at: Timestamp,
@@ -150,7 +150,7 @@ struct Participation {
 }
 
 /// Every campaign's aftermath, as the ledger has it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Campaigns {
     records: Vec<CampaignRecord>,
     /// Per record, every contact in its groups.

@@ -32,7 +32,7 @@ pub struct Decision {
 /// A touch the gate would not have allowed at the position it was recorded.
 /// Kept compact (a ledger ingested from other tools may hold many); the
 /// whole decision is rebuilt by replaying to just before `position`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violation {
     pub position: Position,
     pub event_id: uuid::Uuid,
@@ -50,7 +50,7 @@ pub struct Violation {
 /// map of 4-byte slots. A map holding the 240-byte relationships itself
 /// wastes its empty slots and doubles when it grows; here the only slack
 /// is the last chunk's unused tail.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 struct Relationships {
     slots: HashMap<ContactId, u32>,
     chunks: Vec<Vec<Relationship>>,
@@ -84,6 +84,22 @@ impl Relationships {
         &mut self.chunks[slot / RELATIONSHIPS_PER_CHUNK][slot % RELATIONSHIPS_PER_CHUNK]
     }
 
+    /// Whether every slot has its relationship and every chunk but the last
+    /// is full and the last is not empty: what `get_or_insert` relies on.
+    fn is_dense(&self) -> bool {
+        let stored: usize = self.chunks.iter().map(Vec::len).sum();
+        let full_before_last = self
+            .chunks
+            .iter()
+            .rev()
+            .skip(1)
+            .all(|chunk| chunk.len() == RELATIONSHIPS_PER_CHUNK);
+        stored == self.slots.len()
+            && full_before_last
+            && self.chunks.last().is_none_or(|chunk| !chunk.is_empty())
+            && self.slots.values().all(|slot| (*slot as usize) < stored)
+    }
+
     fn iter(&self) -> impl Iterator<Item = (ContactId, &Relationship)> {
         self.slots.iter().filter_map(|(id, slot)| {
             let slot = *slot as usize;
@@ -104,6 +120,95 @@ pub struct Projection {
     campaigns: Campaigns,
     position: Option<Position>,
     events_applied: u64,
+}
+
+/// A projection as a snapshot keeps it: the compiled policies as their
+/// documents, compiled again on load (they hold interned tags and a parsed
+/// zone), everything else as it is.
+#[derive(serde::Serialize)]
+struct SavedProjection<'a> {
+    contacts: &'a Relationships,
+    symbols: &'a Symbols,
+    policies: Vec<SavedPolicy>,
+    violations: &'a [Violation],
+    campaigns: &'a Campaigns,
+    position: Option<Position>,
+    events_applied: u64,
+}
+
+#[derive(serde::Deserialize)]
+struct LoadedProjection {
+    contacts: Relationships,
+    symbols: Symbols,
+    policies: Vec<SavedPolicy>,
+    violations: Vec<Violation>,
+    campaigns: Campaigns,
+    position: Option<Position>,
+    events_applied: u64,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedPolicy {
+    since: Option<Position>,
+    version: u32,
+    /// The policy document as JSON, the form the ledger holds it in.
+    document: String,
+}
+
+impl serde::Serialize for Projection {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let policies = self
+            .policies
+            .iter()
+            .map(|in_force| {
+                Ok(SavedPolicy {
+                    since: in_force.since,
+                    version: in_force.policy.version,
+                    document: serde_json::to_string(&in_force.policy.policy).map_err(serde::ser::Error::custom)?,
+                })
+            })
+            .collect::<Result<Vec<_>, S::Error>>()?;
+        SavedProjection {
+            contacts: &self.contacts,
+            symbols: &self.symbols,
+            policies,
+            violations: &self.violations,
+            campaigns: &self.campaigns,
+            position: self.position,
+            events_applied: self.events_applied,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Projection {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let mut loaded = LoadedProjection::deserialize(deserializer)?;
+        if loaded.policies.is_empty() {
+            return Err(D::Error::custom("a projection has at least the built-in policy"));
+        }
+        if !loaded.contacts.is_dense() {
+            return Err(D::Error::custom("the relationships do not fill their slots"));
+        }
+        let mut policies = Vec::with_capacity(loaded.policies.len());
+        for saved in loaded.policies {
+            let policy: Policy = serde_json::from_str(&saved.document).map_err(D::Error::custom)?;
+            policies.push(PolicyInForce {
+                since: saved.since,
+                policy: Arc::new(CompiledPolicy::new(saved.version, policy, &mut loaded.symbols)),
+            });
+        }
+        Ok(Projection {
+            contacts: loaded.contacts,
+            symbols: loaded.symbols,
+            policies,
+            violations: loaded.violations,
+            campaigns: loaded.campaigns,
+            position: loaded.position,
+            events_applied: loaded.events_applied,
+        })
+    }
 }
 
 impl Default for Projection {

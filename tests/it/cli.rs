@@ -1428,3 +1428,57 @@ fn suggest_names_who_went_quiet_and_never_who_deleted_us() {
     let too_many = cli.run(&["--json", "suggest", "--limit", "500"]);
     assert_eq!(error_code(&too_many), "LIMIT_EXCEEDED");
 }
+
+/// Commands read the snapshot the server keeps beside the ledger, fold on
+/// what was recorded after it, and answer as a rebuild would; a damaged
+/// snapshot changes no answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_answer_from_the_snapshot_and_what_came_after_it() {
+    let cli = with_history();
+    let check = |extra: &[&str]| {
+        let mut args = vec![
+            "--json",
+            "check",
+            "Wang Fang",
+            "--mode",
+            "one-to-one",
+            "--at",
+            MONDAY_MORNING,
+        ];
+        args.extend_from_slice(extra);
+        let output = cli.run(&args);
+        let answer: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
+        answer["verdict"].as_str().expect("a verdict").to_owned()
+    };
+    let early = check(&["--position", "5"]);
+    let snapshot = rapport_app::snapshot::snapshot_path(&cli.ledger());
+    {
+        let store = rapport_store::SqliteStore::open_with(cli.ledger(), rapport_store::SqliteOptions::read_only())
+            .expect("open");
+        let model = rapport_app::read_model::rebuild_read_model(&store, None)
+            .await
+            .expect("rebuild");
+        rapport_app::snapshot::save(&snapshot, &model)
+            .expect("write")
+            .expect("saved");
+    }
+    let deleted = cli.file(
+        "deleted.jsonl",
+        r#"{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000a","type":"ContactDeletedUs","occurredAt":"2026-03-01T13:00:00Z","payload":{"channel":"WECHAT"}}
+"#,
+    );
+    assert_eq!(cli.json(&["import", deleted.to_str().expect("path")], 0)["imported"], 1);
+    for damaged in [false, true] {
+        assert_eq!(
+            check(&[]),
+            "DENY",
+            "the deletion after the snapshot (damaged: {damaged})"
+        );
+        assert_eq!(check(&["--position", "11"]), "ALLOW", "as known at the snapshot");
+        assert_eq!(check(&["--position", "5"]), early, "before the snapshot: a rebuild");
+        let mut bytes = std::fs::read(&snapshot).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&snapshot, bytes).expect("damage");
+    }
+}

@@ -185,7 +185,7 @@ async fn the_real_live_follower_equals_a_rebuild_from_the_store() {
             .await
             .expect("register");
     }
-    let live = rapport_app::live::Live::start(&store).await.expect("follow");
+    let live = rapport_app::live::Live::start(&store, None).await.expect("follow");
     let mut writers = Vec::new();
     for n in 1..=3u128 {
         let store = store.clone();

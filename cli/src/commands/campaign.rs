@@ -201,7 +201,7 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
     let show = args.show.as_deref().map(verdict_of).transpose()?;
     let limit = super::lists::page_size(args.limit)?;
     let store = open_read_only(&ctx.store)?;
-    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+    let model = super::inspect::known_read_model(&store, &ctx.store, None)
         .await
         .context("reading the ledger")?;
     let now = ctx.clock.now();
@@ -431,7 +431,7 @@ fn print_slices(title: &str, rows: &[(String, Groups)]) {
 
 async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Result<Outcome> {
     let store = open_read_only(&ctx.store)?;
-    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+    let model = super::inspect::known_read_model(&store, &ctx.store, None)
         .await
         .context("reading the ledger")?;
     let reader = file_holder();
@@ -573,7 +573,7 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
 /// Whom to write to personally today (`rapport suggest`).
 pub async fn suggest(ctx: &Invocation, owner: Option<&str>, limit: Option<usize>) -> anyhow::Result<Outcome> {
     let store = open_read_only(&ctx.store)?;
-    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+    let model = super::inspect::known_read_model(&store, &ctx.store, None)
         .await
         .context("reading the ledger")?;
     let now = ctx.clock.now();

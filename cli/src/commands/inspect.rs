@@ -27,6 +27,17 @@ pub fn open_read_only(store_path: &Path) -> anyhow::Result<SqliteStore> {
         .with_context(|| format!("opening the ledger {}", store_path.display()))
 }
 
+/// The read model as known at `until` (the whole ledger if `None`), from
+/// the snapshot the server keeps beside the ledger when it is usable.
+pub async fn known_read_model(
+    store: &SqliteStore,
+    store_path: &Path,
+    until: Option<Position>,
+) -> Result<ReadModel, rapport_store::StoreError> {
+    let snapshot = rapport_app::snapshot::snapshot_path(store_path);
+    Ok(rapport_app::snapshot::load_or_rebuild(store, &snapshot, until).await?.0)
+}
+
 /// A moment given on the command line: RFC 3339, or a date (midnight UTC).
 pub fn parse_moment(text: &str) -> anyhow::Result<Timestamp> {
     if let Ok(at) = text.parse::<Timestamp>() {
@@ -290,7 +301,7 @@ pub async fn check(
     {
         bail!("position {position} is past the ledger's head");
     }
-    let known = rapport_app::read_model::rebuild_read_model(&store, known_at)
+    let known = known_read_model(&store, store_path, known_at)
         .await
         .context("reading the ledger")?;
     let id = resolve(&known, contact)?;
@@ -339,7 +350,7 @@ pub struct Page<'a> {
 
 pub async fn timeline(ctx: &Invocation, contact: &str, page: Page<'_>) -> anyhow::Result<Outcome> {
     let store = open_read_only(&ctx.store)?;
-    let model = rapport_app::read_model::rebuild_read_model(&store, None)
+    let model = known_read_model(&store, &ctx.store, None)
         .await
         .context("reading the ledger")?;
     let id = resolve(&model, contact)?;
@@ -652,7 +663,7 @@ pub async fn replay(
     let business = when.as_of.map(Moment::parse).transpose()?;
     // Contacts are named as the ledger knows them now (personal data may
     // have changed or been erased since); local moments are on their clock.
-    let now = rapport_app::read_model::rebuild_read_model(&store, None).await?;
+    let now = known_read_model(&store, &ctx.store, None).await?;
     let contact = contact.map(|text| resolve(&now, text)).transpose()?;
     let policy = now.projection.current_policy();
     let (zone, whose) = match contact.and_then(|id| now.projection.relationship(id)) {

@@ -35,7 +35,7 @@ pub fn band_of(text: &str) -> Result<Band, AppError> {
 
 async fn read_model(ctx: &Invocation) -> anyhow::Result<ReadModel> {
     let store = open_read_only(&ctx.store)?;
-    rapport_app::read_model::rebuild_read_model(&store, None)
+    super::inspect::known_read_model(&store, &ctx.store, None)
         .await
         .context("reading the ledger")
 }

@@ -569,7 +569,7 @@ pub async fn export(ctx: &Invocation, contact: Option<&str>) -> anyhow::Result<O
     let mut out = std::io::BufWriter::new(stdout.lock());
     match contact {
         Some(text) => {
-            let model = rapport_app::read_model::rebuild_read_model(&store, None).await?;
+            let model = super::inspect::known_read_model(&store, &ctx.store, None).await?;
             let id = resolve(&model, text)?;
             let mut from = 0;
             loop {
