@@ -22,52 +22,48 @@ pub struct Directory {
 /// A directory entry as a snapshot keeps it: every field in place, since
 /// binary formats cannot skip the absent ones as `Pii`'s JSON form does.
 #[derive(serde::Serialize)]
-struct SavedEntry<'a>(ContactId, Option<[&'a Option<String>; 4]>);
+pub(crate) struct SavedEntry<'a>(ContactId, Option<[&'a Option<String>; 4]>);
 
 #[derive(serde::Deserialize)]
-struct LoadedEntry(ContactId, Option<[Option<String>; 4]>);
+pub(crate) struct LoadedEntry(ContactId, Option<[Option<String>; 4]>);
 
-/// Entry by entry, so that neither a save nor a load copies the directory.
-impl serde::Serialize for Directory {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.contacts.iter().map(|(id, pii)| {
-            let fields = pii
-                .as_deref()
-                .map(|pii| [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]);
-            SavedEntry(*id, fields)
-        }))
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Directory {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entries;
-        impl<'de> serde::de::Visitor<'de> for Entries {
-            type Value = Directory;
-            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
-                formatter.write_str("the directory's entries")
-            }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut entries: A) -> Result<Directory, A::Error> {
-                let mut contacts = BTreeMap::new();
-                while let Some(LoadedEntry(id, fields)) = entries.next_element()? {
-                    let pii = fields.map(|[display_name, phone, wechat_id, email]| {
-                        Box::new(Pii {
-                            display_name,
-                            phone,
-                            wechat_id,
-                            email,
-                        })
-                    });
-                    contacts.insert(id, pii);
-                }
-                Ok(Directory { contacts })
-            }
-        }
-        deserializer.deserialize_seq(Entries)
+impl LoadedEntry {
+    pub(crate) fn into_entry(self) -> (ContactId, Option<Box<Pii>>) {
+        let LoadedEntry(id, fields) = self;
+        let pii = fields.map(|[display_name, phone, wechat_id, email]| {
+            Box::new(Pii {
+                display_name,
+                phone,
+                wechat_id,
+                email,
+            })
+        });
+        (id, pii)
     }
 }
 
 impl Directory {
+    /// The entries in id order, `per_chunk` at a time, as a snapshot keeps them.
+    pub(crate) fn saved_chunks(&self, per_chunk: usize) -> impl Iterator<Item = Vec<SavedEntry<'_>>> {
+        let mut entries = self.contacts.iter().map(|(id, pii)| {
+            let fields = pii
+                .as_deref()
+                .map(|pii| [&pii.display_name, &pii.phone, &pii.wechat_id, &pii.email]);
+            SavedEntry(*id, fields)
+        });
+        std::iter::from_fn(move || {
+            let chunk: Vec<_> = entries.by_ref().take(per_chunk).collect();
+            (!chunk.is_empty()).then_some(chunk)
+        })
+    }
+
+    /// The directory from the entries a snapshot gave back (in id order,
+    /// so the map is built in one pass rather than entry by entry).
+    pub(crate) fn restored(entries: Vec<(ContactId, Option<Box<Pii>>)>) -> Self {
+        Directory {
+            contacts: entries.into_iter().collect(),
+        }
+    }
     pub fn apply(&mut self, event: &RecordedEvent) {
         let StreamName::Contact(contact_id) = event.stream else {
             return;
@@ -147,7 +143,7 @@ pub fn phone_digits(text: &str) -> Option<String> {
 }
 
 /// A projection and directory folded to the same position.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ReadModel {
     pub projection: Projection,
     pub directory: Directory,

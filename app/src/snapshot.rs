@@ -4,8 +4,9 @@
 //! A snapshot is a cache, never a source of truth. It is used only when
 //! every check passes, and otherwise set aside with the reason logged
 //! while the read model is rebuilt from the ledger:
-//! - its checksum (SHA-256 over everything before it) matches, so a torn or
-//!   altered file is never read as a read model;
+//! - every frame's checksum (SHA-256) matches and the file ends with the
+//!   frame that counts them, so a torn or damaged file is never read as a
+//!   read model;
 //! - it was written by a build with the same fold: the fingerprint covers
 //!   the sources of every crate whose code or data layout shapes the read
 //!   model, and `Cargo.lock`, so any change to them starts afresh;
@@ -13,30 +14,53 @@
 //!   with the same stream and version (a ledger restored from an older
 //!   backup, or another ledger's snapshot, fails this).
 //!
+//! The file is a sequence of frames (a kind, a length, postcard bytes, their
+//! SHA-256): the header, the rest of the projection, then the relationships,
+//! the directory's entries and the violations a chunk at a time, then the
+//! end. Neither writing nor reading holds more than a few frames besides
+//! the read model itself (the largest, the projection's rest, holds the
+//! policies, names and campaigns), and on load a second thread decodes the
+//! relationships while this one reads and decodes the rest.
+//!
 //! Written to a temporary file in the same directory, synced, then renamed
 //! over the old one: a crash leaves the old snapshot or the new one, never
 //! half of one. The file holds personal data as the ledger does, readable
 //! by its owner only.
 
-use std::io::{BufWriter, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
-use rapport_domain::{Position, StreamName};
-use rapport_projections::Horizon;
+use rapport_domain::{Position, StreamName, Timestamp};
+use rapport_projections::{Horizon, LoadedRest, Projection, RestoredRelationships, Violation};
 use rapport_store::{EventStore, StoreError};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
-use crate::read_model::{ReadModel, fold_onto, rebuild_read_model};
+use crate::read_model::{Directory, LastEvent, LoadedEntry, ReadModel, fold_onto, rebuild_read_model};
 
 const MAGIC: &[u8] = b"rapport read-model snapshot\n";
-/// The layout of the file around the read model; the read model's own
-/// layout is covered by `FOLD_FINGERPRINT`.
-const FORMAT: u32 = 1;
+/// The layout of the frames; the read model's own layout is covered by
+/// `FOLD_FINGERPRINT`.
+const FORMAT: u32 = 2;
 /// Made by the build script from the sources that shape the read model.
 const FOLD_FINGERPRINT: &str = env!("RAPPORT_FOLD_FINGERPRINT");
-const CHECKSUM_BYTES: usize = 32;
 /// A larger file is not read: no read model this machine can hold is that big.
 pub const SNAPSHOT_BYTES_MAX: u64 = 8 << 30;
+/// A larger frame is damage, not data (the largest, the projection's rest,
+/// holds the campaigns).
+const FRAME_BYTES_MAX: usize = 1 << 30;
+/// Directory entries and violations a frame.
+const ENTRIES_PER_FRAME: usize = 2_048;
+/// Relationship frames read ahead of the thread decoding them.
+const FRAMES_QUEUED: usize = 8;
+
+const HEADER: u8 = 1;
+const REST: u8 = 2;
+const RELATIONSHIPS: u8 = 3;
+const DIRECTORY: u8 = 4;
+const VIOLATIONS: u8 = 5;
+const END: u8 = 6;
 
 /// The snapshot kept beside a ledger file.
 pub fn snapshot_path(ledger: &Path) -> PathBuf {
@@ -54,6 +78,15 @@ struct Header {
     stream: StreamName,
     version: u64,
     event_id: uuid::Uuid,
+}
+
+/// The last frame: how many came before it, and what the read model
+/// keeps besides the projection and the directory.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Trailer {
+    frames: u64,
+    recorded_at: Option<Timestamp>,
+    last_event: LastEvent,
 }
 
 /// What a written snapshot covers.
@@ -122,40 +155,92 @@ pub fn save(path: &Path, model: &ReadModel) -> std::io::Result<Option<Saved>> {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
     };
-    let header = Header {
-        format: FORMAT,
-        fold: FOLD_FINGERPRINT.to_owned(),
-        position: last.position,
-        stream: last.stream,
-        version: last.version,
-        event_id: last.event_id,
-    };
     let file = tempfile::Builder::new()
         .prefix(".rapport-snapshot-")
         .tempfile_in(directory)?;
-    let mut out = Checksummed {
-        inner: BufWriter::with_capacity(1 << 20, file),
-        hasher: Sha256::new(),
-        bytes: 0,
+    let mut out = Frames {
+        out: BufWriter::with_capacity(1 << 20, file),
+        payload: Vec::new(),
+        frames: 0,
+        bytes: MAGIC.len() as u64,
     };
-    out.write_all(MAGIC)?;
-    let out = postcard::to_io(&header, out).map_err(std::io::Error::other)?;
-    let out = postcard::to_io(model, out).map_err(std::io::Error::other)?;
-    let Checksummed {
-        mut inner,
-        hasher,
-        bytes,
-    } = out;
-    inner.write_all(&hasher.finalize())?;
-    let file = inner.into_inner().map_err(|e| e.into_error())?;
+    out.out.write_all(MAGIC)?;
+    out.write(
+        HEADER,
+        &Header {
+            format: FORMAT,
+            fold: FOLD_FINGERPRINT.to_owned(),
+            position: last.position,
+            stream: last.stream,
+            version: last.version,
+            event_id: last.event_id,
+        },
+    )?;
+    let projection = &model.projection;
+    out.write(REST, &projection.saved_rest().map_err(std::io::Error::other)?)?;
+    // Interleaved, so that both loading threads have work all along.
+    let mut relationships = projection.relationship_chunks();
+    let mut entries = model.directory.saved_chunks(ENTRIES_PER_FRAME);
+    loop {
+        let (chunk, entry_chunk) = (relationships.next(), entries.next());
+        if chunk.is_none() && entry_chunk.is_none() {
+            break;
+        }
+        if let Some(chunk) = chunk {
+            out.write(RELATIONSHIPS, &chunk)?;
+        }
+        if let Some(entry_chunk) = entry_chunk {
+            out.write(DIRECTORY, &entry_chunk)?;
+        }
+    }
+    for violations in projection.violations().chunks(ENTRIES_PER_FRAME) {
+        out.write(VIOLATIONS, &violations)?;
+    }
+    let trailer = Trailer {
+        frames: out.frames,
+        recorded_at: model.recorded_at,
+        last_event: last,
+    };
+    out.write(END, &trailer)?;
+    let bytes = out.bytes;
+    let file = out.out.into_inner().map_err(|e| e.into_error())?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     std::fs::File::open(directory)?.sync_all()?;
     Ok(Some(Saved {
         position: last.position,
-        events: model.projection.events_applied(),
-        bytes: bytes + CHECKSUM_BYTES as u64,
+        events: projection.events_applied(),
+        bytes,
     }))
+}
+
+/// Frames out: a kind, the payload's length (4 bytes, little-endian), the
+/// postcard payload, its SHA-256.
+struct Frames<W> {
+    out: W,
+    /// Reused from frame to frame.
+    payload: Vec<u8>,
+    frames: u64,
+    bytes: u64,
+}
+
+impl<W: Write> Frames<W> {
+    fn write(&mut self, kind: u8, value: &impl Serialize) -> std::io::Result<()> {
+        self.payload.clear();
+        let payload = postcard::to_extend(value, std::mem::take(&mut self.payload)).map_err(std::io::Error::other)?;
+        let length = u32::try_from(payload.len())
+            .ok()
+            .filter(|length| *length as usize <= FRAME_BYTES_MAX)
+            .ok_or_else(|| std::io::Error::other(format!("a snapshot frame of {} bytes", payload.len())))?;
+        self.out.write_all(&[kind])?;
+        self.out.write_all(&length.to_le_bytes())?;
+        self.out.write_all(&payload)?;
+        self.out.write_all(&Sha256::digest(&payload))?;
+        self.frames += 1;
+        self.bytes += 1 + 4 + payload.len() as u64 + 32;
+        self.payload = payload;
+        Ok(())
+    }
 }
 
 /// The snapshot at `path`, if it passes every check against `store`.
@@ -193,45 +278,41 @@ fn set_aside(path: &Path, why: String) -> Unusable {
 }
 
 fn decode(path: &Path) -> Result<(Header, ReadModel), Unusable> {
-    let size = match std::fs::metadata(path) {
-        Ok(metadata) => metadata.len(),
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing(path.to_owned())),
         Err(e) => return Err(set_aside(path, format!("it cannot be read: {e}"))),
     };
+    let size = file
+        .metadata()
+        .map_err(|e| set_aside(path, format!("it cannot be read: {e}")))?
+        .len();
     if size > SNAPSHOT_BYTES_MAX {
         return Err(set_aside(
             path,
             format!("it is {size} bytes, over the {SNAPSHOT_BYTES_MAX} a snapshot may have"),
         ));
     }
-    let bytes = std::fs::read(path).map_err(|e| set_aside(path, format!("it cannot be read: {e}")))?;
-    let Some(body_end) = bytes.len().checked_sub(CHECKSUM_BYTES) else {
-        return Err(set_aside(path, "it is too short to be a snapshot".to_owned()));
-    };
-    let (body, checksum) = bytes.split_at(body_end);
-    if Sha256::digest(body).as_slice() != checksum {
-        return Err(set_aside(
-            path,
-            "its checksum does not match (torn or altered)".to_owned(),
-        ));
-    }
-    let Some(rest) = body.strip_prefix(MAGIC) else {
+    let mut input = BufReader::with_capacity(1 << 20, file);
+    let mut magic = [0; MAGIC.len()];
+    if input.read_exact(&mut magic).is_err() || magic != MAGIC {
         return Err(set_aside(path, "it is not a rapport snapshot".to_owned()));
-    };
-    let (header, rest): (Header, _) =
-        postcard::take_from_bytes(rest).map_err(|e| set_aside(path, format!("its header does not decode: {e}")))?;
+    }
+    // No frame is larger than the file: a damaged length allocates nothing.
+    let frame_max = FRAME_BYTES_MAX.min(usize::try_from(size).unwrap_or(usize::MAX));
+    let header: Header = Frame::read(&mut input, frame_max)
+        .and_then(|frame| frame.decode(HEADER))
+        .map_err(|why| set_aside(path, why))?;
     if header.format != FORMAT || header.fold != FOLD_FINGERPRINT {
         return Err(set_aside(
             path,
             "another build of rapport wrote it (the read model may be folded differently now)".to_owned(),
         ));
     }
-    let (model, rest): (ReadModel, _) =
-        postcard::take_from_bytes(rest).map_err(|e| set_aside(path, format!("its read model does not decode: {e}")))?;
-    let consistent = rest.is_empty()
-        && model.last_event.map(|last| last.position) == Some(header.position)
+    let model = decode_model(&mut input, frame_max).map_err(|why| set_aside(path, why))?;
+    let ends_there = model.last_event.map(|last| last.position) == Some(header.position)
         && model.projection.position() == Some(header.position);
-    if !consistent {
+    if !ends_there {
         return Err(set_aside(
             path,
             "its read model does not end where its header says".to_owned(),
@@ -240,22 +321,100 @@ fn decode(path: &Path) -> Result<(Header, ReadModel), Unusable> {
     Ok((header, model))
 }
 
-/// Counts and checksums what passes through to the file.
-struct Checksummed<W> {
-    inner: W,
-    hasher: Sha256,
-    bytes: u64,
+/// The frames after the header: the relationships (the most work) on a
+/// thread of their own, everything else on this one as it reads.
+fn decode_model(input: &mut impl Read, frame_max: usize) -> Result<ReadModel, String> {
+    let rest: LoadedRest = Frame::read(input, frame_max)?.decode(REST)?;
+    let mut relationships = RestoredRelationships::for_rest(&rest);
+    std::thread::scope(|scope| {
+        let (to_relationships, relationship_frames) = std::sync::mpsc::sync_channel::<Frame>(FRAMES_QUEUED);
+        let relationships = scope.spawn(move || -> Result<RestoredRelationships, String> {
+            for frame in relationship_frames {
+                let (ids, chunk) = frame.decode(RELATIONSHIPS)?;
+                relationships.extend(ids, chunk)?;
+            }
+            Ok(relationships)
+        });
+        let mut frames = 2u64;
+        let mut directory = Vec::new();
+        let mut violations: Vec<Violation> = Vec::new();
+        let trailer = loop {
+            let frame = Frame::read(input, frame_max)?;
+            match frame.kind {
+                RELATIONSHIPS => to_relationships
+                    .send(frame)
+                    .map_err(|_| "the relationships stopped being decoded".to_owned())?,
+                DIRECTORY => directory.extend(
+                    frame
+                        .decode::<Vec<LoadedEntry>>(DIRECTORY)?
+                        .into_iter()
+                        .map(LoadedEntry::into_entry),
+                ),
+                VIOLATIONS => violations.extend(frame.decode::<Vec<Violation>>(VIOLATIONS)?),
+                END => break frame.decode::<Trailer>(END)?,
+                other => return Err(format!("an unexpected frame of kind {other}")),
+            }
+            frames += 1;
+        };
+        drop(to_relationships);
+        let relationships = relationships
+            .join()
+            .map_err(|_| "decoding the relationships stopped".to_owned())??;
+        if trailer.frames != frames {
+            return Err(format!("it has {frames} frames where {} were written", trailer.frames));
+        }
+        let mut after = [0; 1];
+        if !matches!(input.read(&mut after), Ok(0)) {
+            return Err("something follows its last frame".to_owned());
+        }
+        Ok(ReadModel {
+            projection: Projection::restored(rest, relationships, violations)?,
+            directory: Directory::restored(directory),
+            recorded_at: trailer.recorded_at,
+            last_event: Some(trailer.last_event),
+        })
+    })
 }
 
-impl<W: Write> Write for Checksummed<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let written = self.inner.write(buf)?;
-        self.hasher.update(&buf[..written]);
-        self.bytes += written as u64;
-        Ok(written)
+/// One frame as read, checked when decoded (on whichever thread decodes it).
+struct Frame {
+    kind: u8,
+    payload: Vec<u8>,
+    checksum: [u8; 32],
+}
+
+impl Frame {
+    fn read(input: &mut impl Read, frame_max: usize) -> Result<Frame, String> {
+        let torn = |e: std::io::Error| format!("it ends inside a frame (torn): {e}");
+        let mut prefix = [0; 5];
+        input.read_exact(&mut prefix).map_err(torn)?;
+        let [kind, length @ ..] = prefix;
+        let length = u32::from_le_bytes(length) as usize;
+        if length > frame_max {
+            return Err(format!("a frame claims {length} bytes"));
+        }
+        let mut payload = vec![0; length];
+        input.read_exact(&mut payload).map_err(torn)?;
+        let mut checksum = [0; 32];
+        input.read_exact(&mut checksum).map_err(torn)?;
+        Ok(Frame {
+            kind,
+            payload,
+            checksum,
+        })
     }
 
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+    fn decode<T: DeserializeOwned>(&self, kind: u8) -> Result<T, String> {
+        if self.kind != kind {
+            return Err(format!("a frame of kind {} where {kind} belongs", self.kind));
+        }
+        if Sha256::digest(&self.payload).as_slice() != self.checksum {
+            return Err(format!("a frame's checksum does not match (kind {kind}): damaged"));
+        }
+        match postcard::take_from_bytes::<T>(&self.payload) {
+            Ok((value, [])) => Ok(value),
+            Ok(_) => Err(format!("a frame of kind {kind} has bytes past its value")),
+            Err(e) => Err(format!("a frame of kind {kind} does not decode: {e}")),
+        }
     }
 }

@@ -627,9 +627,10 @@ pub fn server_start(scratch: &Scratch, ledger: &Closed, contacts: usize) -> anyh
         .beside("the same start rebuilding from the whole ledger", started.ready_seconds)
         .at_most(1.0)
         .note(format!(
-            "snapshot {:.1} MB ({:.0} B/contact); anonymous RSS after a start from it {:.0} B/contact",
+            "snapshot {:.1} MB ({:.0} B/contact), written in {:.2} s as the first start stopped; anonymous RSS after a start from it {:.0} B/contact",
             snapshot_bytes as f64 / 1e6,
             snapshot_bytes as f64 / contacts as f64,
+            started.stop_seconds,
             (restarted.anonymous_rss as f64 - idle.anonymous_rss as f64) / contacts as f64
         )),
         Figure::new(

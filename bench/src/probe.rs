@@ -143,6 +143,8 @@ pub struct Started {
     pub ready_seconds: f64,
     pub anonymous_rss: u64,
     pub from_snapshot: bool,
+    /// Stopping: requests in flight, then writing the snapshot.
+    pub stop_seconds: f64,
 }
 
 /// The server as `rapport serve` starts it: open the ledger, load the
@@ -155,10 +157,12 @@ pub async fn serve_probe(store: &Path) -> anyhow::Result<()> {
     let ready = started.elapsed().as_secs_f64();
     let rss = crate::raw::anonymous_rss().context("this system does not report anonymous memory")?;
     let from_snapshot = server.state.core.live.started_from_snapshot().is_some();
+    let stopping = Instant::now();
     server.stop().await?;
+    let stop = stopping.elapsed().as_secs_f64();
     println!(
         "{}",
-        json!({ "readySeconds": ready, "anonymousRss": rss, "fromSnapshot": from_snapshot })
+        json!({ "readySeconds": ready, "anonymousRss": rss, "fromSnapshot": from_snapshot, "stopSeconds": stop })
     );
     Ok(())
 }
@@ -169,6 +173,7 @@ pub fn spawn_serve_probe(store: &Path) -> anyhow::Result<Started> {
         ready_seconds: answer["readySeconds"].as_f64().context("no readySeconds")?,
         anonymous_rss: answer["anonymousRss"].as_u64().context("no anonymousRss")?,
         from_snapshot: answer["fromSnapshot"].as_bool().context("no fromSnapshot")?,
+        stop_seconds: answer["stopSeconds"].as_f64().context("no stopSeconds")?,
     })
 }
 

@@ -75,23 +75,44 @@ pub struct DecayingCount<const WEEKS: usize> {
 }
 
 /// Serde implements arrays only up to 32 elements and for no length
-/// parameter, so the buckets travel as a sequence of the exact length.
+/// parameter, so the buckets travel as a tuple of the exact length (no
+/// allocation on load, which a snapshot does a million times over).
 mod weekly_buckets {
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error};
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::ser::SerializeTuple;
+    use serde::{Deserializer, Serializer};
 
     pub fn serialize<S: Serializer, const WEEKS: usize>(
         buckets: &[u8; WEEKS],
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
-        buckets.as_slice().serialize(serializer)
+        let mut tuple = serializer.serialize_tuple(WEEKS)?;
+        for bucket in buckets {
+            tuple.serialize_element(bucket)?;
+        }
+        tuple.end()
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>, const WEEKS: usize>(
         deserializer: D,
     ) -> Result<[u8; WEEKS], D::Error> {
-        let buckets = Vec::<u8>::deserialize(deserializer)?;
-        <[u8; WEEKS]>::try_from(buckets.as_slice())
-            .map_err(|_| D::Error::invalid_length(buckets.len(), &"one count per week"))
+        struct Buckets<const WEEKS: usize>;
+        impl<'de, const WEEKS: usize> Visitor<'de> for Buckets<WEEKS> {
+            type Value = [u8; WEEKS];
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                write!(formatter, "{WEEKS} weekly counts")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut counts: A) -> Result<[u8; WEEKS], A::Error> {
+                let mut buckets = [0; WEEKS];
+                for (week, bucket) in buckets.iter_mut().enumerate() {
+                    *bucket = counts
+                        .next_element()?
+                        .ok_or_else(|| A::Error::invalid_length(week, &self))?;
+                }
+                Ok(buckets)
+            }
+        }
+        deserializer.deserialize_tuple(WEEKS, Buckets::<WEEKS>)
     }
 }
 

@@ -85,11 +85,37 @@ pub struct Relationship {
     tags: Box<[SymbolId]>,
     unanswered_mass: u16,
     unanswered_one_to_one: u16,
+    #[serde(with = "zone_index")]
     time_zone: Option<Tz>,
     primary_channel: Channel,
     consent: Consent,
     /// A bit per channel blocked on (`Channel::bit`), and `DELETED_US`.
     blocked_channels: u8,
+}
+
+/// A zone as its index among chrono-tz's zones: a snapshot loads a million
+/// of them, and parsing names would cost more than the rest of the
+/// relationship. The index depends on the chrono-tz release, which the
+/// snapshot's fold fingerprint covers (it hashes `Cargo.lock`).
+mod zone_index {
+    use chrono_tz::{TZ_VARIANTS, Tz};
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(zone: &Option<Tz>, serializer: S) -> Result<S::Ok, S::Error> {
+        zone.map(|zone| zone as u16).serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Tz>, D::Error> {
+        Option::<u16>::deserialize(deserializer)?
+            .map(|index| {
+                TZ_VARIANTS
+                    .get(usize::from(index))
+                    .copied()
+                    .ok_or_else(|| D::Error::custom(format!("no time zone has the index {index}")))
+            })
+            .transpose()
+    }
 }
 
 fn when(millis: i64) -> Option<Timestamp> {
@@ -483,6 +509,14 @@ impl Relationship {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_zone_is_saved_as_an_index_that_finds_it_again() {
+        for (index, zone) in chrono_tz::TZ_VARIANTS.iter().enumerate() {
+            assert_eq!(*zone as usize, index, "{zone:?}");
+        }
+        assert!(chrono_tz::TZ_VARIANTS.len() <= usize::from(u16::MAX));
+    }
 
     #[test]
     fn a_relationship_stays_within_its_memory_budget() {

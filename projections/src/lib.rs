@@ -14,4 +14,4 @@ mod properties;
 mod scenarios;
 
 pub use horizon::Horizon;
-pub use projection::{Decision, PolicyInForce, Projection, Violation};
+pub use projection::{Decision, LoadedRest, PolicyInForce, Projection, RestoredRelationships, SavedRest, Violation};

@@ -50,7 +50,7 @@ pub struct Violation {
 /// map of 4-byte slots. A map holding the 240-byte relationships itself
 /// wastes its empty slots and doubles when it grows; here the only slack
 /// is the last chunk's unused tail.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 struct Relationships {
     slots: HashMap<ContactId, u32>,
     chunks: Vec<Vec<Relationship>>,
@@ -84,22 +84,6 @@ impl Relationships {
         &mut self.chunks[slot / RELATIONSHIPS_PER_CHUNK][slot % RELATIONSHIPS_PER_CHUNK]
     }
 
-    /// Whether every slot has its relationship and every chunk but the last
-    /// is full and the last is not empty: what `get_or_insert` relies on.
-    fn is_dense(&self) -> bool {
-        let stored: usize = self.chunks.iter().map(Vec::len).sum();
-        let full_before_last = self
-            .chunks
-            .iter()
-            .rev()
-            .skip(1)
-            .all(|chunk| chunk.len() == RELATIONSHIPS_PER_CHUNK);
-        stored == self.slots.len()
-            && full_before_last
-            && self.chunks.last().is_none_or(|chunk| !chunk.is_empty())
-            && self.slots.values().all(|slot| (*slot as usize) < stored)
-    }
-
     fn iter(&self) -> impl Iterator<Item = (ContactId, &Relationship)> {
         self.slots.iter().filter_map(|(id, slot)| {
             let slot = *slot as usize;
@@ -122,32 +106,33 @@ pub struct Projection {
     events_applied: u64,
 }
 
-/// A projection as a snapshot keeps it: the compiled policies as their
-/// documents, compiled again on load (they hold interned tags and a parsed
-/// zone), everything else as it is.
-#[derive(serde::Serialize)]
-struct SavedProjection<'a> {
-    contacts: &'a Relationships,
+/// What a snapshot keeps of a projection besides its relationships and
+/// violations (which it keeps a chunk at a time): the compiled policies as
+/// their documents, compiled again on load (they hold interned tags and a
+/// parsed zone), everything else as it is.
+#[derive(Debug, serde::Serialize)]
+pub struct SavedRest<'a> {
     symbols: &'a Symbols,
     policies: Vec<SavedPolicy>,
-    violations: &'a [Violation],
     campaigns: &'a Campaigns,
     position: Option<Position>,
     events_applied: u64,
+    relationships: u64,
+    violations: u64,
 }
 
-#[derive(serde::Deserialize)]
-struct LoadedProjection {
-    contacts: Relationships,
+#[derive(Debug, serde::Deserialize)]
+pub struct LoadedRest {
     symbols: Symbols,
     policies: Vec<SavedPolicy>,
-    violations: Vec<Violation>,
     campaigns: Campaigns,
     position: Option<Position>,
     events_applied: u64,
+    relationships: u64,
+    violations: u64,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct SavedPolicy {
     since: Option<Position>,
     version: u32,
@@ -155,8 +140,44 @@ struct SavedPolicy {
     document: String,
 }
 
-impl serde::Serialize for Projection {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+/// Relationships given back by a snapshot, chunk by chunk, in the order
+/// `Projection::relationship_chunks` gave them.
+#[derive(Debug, Default)]
+pub struct RestoredRelationships(Relationships);
+
+impl RestoredRelationships {
+    /// Room for the relationships `rest` says are coming (bounded, since
+    /// the count is only a hint until they have all arrived).
+    pub fn for_rest(rest: &LoadedRest) -> Self {
+        const RESERVED_MAX: u64 = 100_000_000;
+        let expected = rest.relationships.min(RESERVED_MAX) as usize;
+        RestoredRelationships(Relationships {
+            slots: HashMap::with_capacity(expected),
+            chunks: Vec::with_capacity(expected.div_ceil(RELATIONSHIPS_PER_CHUNK)),
+        })
+    }
+
+    pub fn extend(&mut self, ids: Vec<ContactId>, relationships: Vec<Relationship>) -> Result<(), String> {
+        if ids.len() != relationships.len() {
+            return Err(format!(
+                "a chunk of {} ids carries {} relationships",
+                ids.len(),
+                relationships.len()
+            ));
+        }
+        for (id, relationship) in ids.into_iter().zip(relationships) {
+            if self.0.slots.contains_key(&id) {
+                return Err(format!("contact {} is there twice", id.0));
+            }
+            *self.0.get_or_insert(id) = relationship;
+        }
+        Ok(())
+    }
+}
+
+impl Projection {
+    /// What a snapshot keeps besides the relationships and violations.
+    pub fn saved_rest(&self) -> Result<SavedRest<'_>, serde_json::Error> {
         let policies = self
             .policies
             .iter()
@@ -164,49 +185,76 @@ impl serde::Serialize for Projection {
                 Ok(SavedPolicy {
                     since: in_force.since,
                     version: in_force.policy.version,
-                    document: serde_json::to_string(&in_force.policy.policy).map_err(serde::ser::Error::custom)?,
+                    document: serde_json::to_string(&in_force.policy.policy)?,
                 })
             })
-            .collect::<Result<Vec<_>, S::Error>>()?;
-        SavedProjection {
-            contacts: &self.contacts,
+            .collect::<Result<Vec<_>, serde_json::Error>>()?;
+        Ok(SavedRest {
             symbols: &self.symbols,
             policies,
-            violations: &self.violations,
             campaigns: &self.campaigns,
             position: self.position,
             events_applied: self.events_applied,
-        }
-        .serialize(serializer)
+            relationships: self.contacts.slots.len() as u64,
+            violations: self.violations.len() as u64,
+        })
     }
-}
 
-impl<'de> serde::Deserialize<'de> for Projection {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        let mut loaded = LoadedProjection::deserialize(deserializer)?;
-        if loaded.policies.is_empty() {
-            return Err(D::Error::custom("a projection has at least the built-in policy"));
+    /// Every relationship, registered or not, in the order the fold first
+    /// met its contact, a chunk at a time.
+    pub fn relationship_chunks(&self) -> impl Iterator<Item = (Vec<ContactId>, &[Relationship])> {
+        let mut ids_by_slot = vec![ContactId(uuid::Uuid::nil()); self.contacts.slots.len()];
+        for (id, slot) in &self.contacts.slots {
+            ids_by_slot[*slot as usize] = *id;
         }
-        if !loaded.contacts.is_dense() {
-            return Err(D::Error::custom("the relationships do not fill their slots"));
+        let mut ids = ids_by_slot.into_iter();
+        self.contacts
+            .chunks
+            .iter()
+            .map(move |chunk| (ids.by_ref().take(chunk.len()).collect(), chunk.as_slice()))
+    }
+
+    /// A projection from a snapshot's parts.
+    pub fn restored(
+        rest: LoadedRest,
+        relationships: RestoredRelationships,
+        violations: Vec<Violation>,
+    ) -> Result<Projection, String> {
+        let LoadedRest {
+            mut symbols,
+            policies: saved,
+            campaigns,
+            position,
+            events_applied,
+            relationships: relationships_saved,
+            violations: violations_saved,
+        } = rest;
+        if relationships.0.slots.len() as u64 != relationships_saved || violations.len() as u64 != violations_saved {
+            return Err(format!(
+                "{} relationships and {} violations, where {relationships_saved} and {violations_saved} were saved",
+                relationships.0.slots.len(),
+                violations.len()
+            ));
         }
-        let mut policies = Vec::with_capacity(loaded.policies.len());
-        for saved in loaded.policies {
-            let policy: Policy = serde_json::from_str(&saved.document).map_err(D::Error::custom)?;
+        if saved.is_empty() {
+            return Err("a projection has at least the built-in policy".to_owned());
+        }
+        let mut policies = Vec::with_capacity(saved.len());
+        for policy in saved {
+            let document: Policy = serde_json::from_str(&policy.document).map_err(|e| e.to_string())?;
             policies.push(PolicyInForce {
-                since: saved.since,
-                policy: Arc::new(CompiledPolicy::new(saved.version, policy, &mut loaded.symbols)),
+                since: policy.since,
+                policy: Arc::new(CompiledPolicy::new(policy.version, document, &mut symbols)),
             });
         }
         Ok(Projection {
-            contacts: loaded.contacts,
-            symbols: loaded.symbols,
+            contacts: relationships.0,
+            symbols,
             policies,
-            violations: loaded.violations,
-            campaigns: loaded.campaigns,
-            position: loaded.position,
-            events_applied: loaded.events_applied,
+            violations,
+            campaigns,
+            position,
+            events_applied,
         })
     }
 }

@@ -82,6 +82,13 @@ fn beside(store_dir: &Path) -> Snapshots {
 async fn a_start_from_a_snapshot_and_the_events_after_it_equals_a_full_rebuild() {
     let dir = tempfile::tempdir().expect("dir");
     let store = demo_ledger(dir.path(), 20_261_121).await;
+    // Enough contacts for several frames of relationships and of the directory.
+    let many = (10_000..12_100u128)
+        .map(|n| (contact_stream(n), ExpectedVersion::NoStream, vec![registered(n)]))
+        .collect();
+    for written in store.append_batch(many).await.expect("register") {
+        written.expect("registered");
+    }
     let then = current(&store).await;
     let snapshots = beside(dir.path());
     let saved = snapshot::save(&snapshots.path, &then)
@@ -122,11 +129,15 @@ async fn a_start_from_a_snapshot_and_the_events_after_it_equals_a_full_rebuild()
     assert_eq!(started, rebuilt, "a start from the snapshot and a full rebuild differ");
 }
 
-/// Writes the file's checksum again after changing it, as a forger would.
-fn reseal(bytes: &mut [u8]) {
-    let body_end = bytes.len() - 32;
-    let checksum = Sha256::digest(&bytes[..body_end]);
-    bytes[body_end..].copy_from_slice(&checksum);
+/// Writes the header frame's checksum again after changing it, as a
+/// forger would: the frame (a kind, a 4-byte length, the payload, its
+/// SHA-256) follows the one line of magic.
+fn reseal_header(bytes: &mut [u8]) {
+    let kind = bytes.iter().position(|b| *b == b'\n').expect("magic") + 1;
+    let length = u32::from_le_bytes(bytes[kind + 1..kind + 5].try_into().expect("length")) as usize;
+    let payload = kind + 5..kind + 5 + length;
+    let checksum = Sha256::digest(&bytes[payload.clone()]);
+    bytes[payload.end..payload.end + 32].copy_from_slice(&checksum);
 }
 
 /// The build's fold fingerprint inside the file: 64 hex digits after their length.
@@ -167,17 +178,17 @@ async fn a_snapshot_that_does_not_belong_is_set_aside_and_the_start_rebuilds() {
     } else {
         b'0'
     };
-    reseal(&mut another_build);
+    reseal_header(&mut another_build);
     let cases: [(&str, Vec<u8>, &str); 5] = [
-        ("a flipped bit", flipped, "checksum"),
-        ("a torn write", truncated, "checksum"),
+        ("a flipped bit", flipped, "frame"),
+        ("a torn write", truncated, "torn"),
         ("another build's", another_build, "another build"),
         (
             "another ledger's",
             std::fs::read(&other_snapshot).expect("read"),
             "does not hold",
         ),
-        ("not a snapshot", b"hello".to_vec(), "too short"),
+        ("not a snapshot", b"hello".to_vec(), "not a rapport snapshot"),
     ];
     record_more(&store).await;
     let head = store.head().await.expect("head");
