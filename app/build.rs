@@ -9,9 +9,16 @@ use sha2::{Digest, Sha256};
 
 const SOURCES: &[&str] = &[
     "../domain/src",
+    "../domain/Cargo.toml",
     "../projections/src",
+    "../projections/Cargo.toml",
+    // Decodes the events the fold is fed.
+    "../store/src",
+    "../store/Cargo.toml",
     "src/read_model.rs",
     "src/snapshot.rs",
+    "Cargo.toml",
+    "../Cargo.toml",
     "../Cargo.lock",
 ];
 
@@ -42,5 +49,10 @@ fn collect(path: &Path, files: &mut Vec<PathBuf>) {
         }
     } else if path.is_file() {
         files.push(path.to_owned());
+    } else {
+        panic!(
+            "{} is not there: the fold fingerprint would not cover it",
+            path.display()
+        );
     }
 }

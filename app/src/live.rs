@@ -25,8 +25,9 @@ const APPLY_CHUNK_EVENTS: usize = 512;
 const CHANGES_BUFFERED: usize = 4_096;
 /// How long a writer waits for its own event to be applied.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(10);
-/// Events folded since the last snapshot that make the next one due: a
-/// restart then folds at most about this many events besides loading it.
+/// Events folded since the last snapshot that make the next one due (or
+/// as many as there are contacts, if more): a restart then folds at most
+/// about this many events besides loading it.
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
 
 /// Where the read model's snapshot is kept, and how often it is written.
@@ -96,13 +97,6 @@ impl Live {
             Some(snapshots) => snapshot::load_or_rebuild(store, &snapshots.path, None).await?,
             None => (rebuild_read_model(store, None).await?, Start::default()),
         };
-        if let Some(position) = start.snapshot {
-            tracing::info!(
-                snapshot = %position,
-                caught_up = model.projection.events_applied() - start.snapshot_events,
-                "started from the read-model snapshot"
-            );
-        }
         let (saved_events, saved_position) = (start.snapshot_events, start.snapshot);
         let position = model.projection.position();
         let (applied, _) = watch::channel(position);
@@ -130,9 +124,11 @@ impl Live {
     /// folded since the last one and none is being written.
     fn snapshot_if_due(self: &Arc<Self>) {
         let Some(snapshotting) = &self.snapshotting else { return };
-        let folded = self.read(|model| model.projection.events_applied());
+        let (folded, contacts) = self.read(|model| (model.projection.events_applied(), model.directory.len()));
         let since = folded.saturating_sub(snapshotting.saved_events.load(Ordering::Relaxed));
-        if since < snapshotting.snapshots.every_events {
+        // At least as many events as contacts between two: writing one
+        // costs about as much per contact as folding an event does.
+        if since < snapshotting.snapshots.every_events.max(contacts as u64) {
             return;
         }
         // Counted as saved now, so that a failing disk is retried only
@@ -173,14 +169,16 @@ impl Live {
                 Err(std::sync::TryLockError::WouldBlock) => return Ok(None),
             }
         };
-        // The read lock is held while the model is written out: the
-        // follower waits, readers do not.
-        let saved = self.read(|model| {
+        // The read lock is held while the model is encoded (into the page
+        // cache), not while it is synced: the follower waits for it, and
+        // so do readers that come after the follower asks for the lock.
+        let encoded = self.read(|model| {
             if model.projection.position() == *saved_position {
                 return Ok(None);
             }
-            snapshot::save(&snapshotting.snapshots.path, model)
+            snapshot::encode(&snapshotting.snapshots.path, model)
         })?;
+        let saved = encoded.map(snapshot::Encoded::commit).transpose()?;
         if let Some(saved) = saved {
             *saved_position = Some(saved.position);
             tracing::info!(

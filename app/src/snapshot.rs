@@ -136,7 +136,13 @@ pub async fn load_or_rebuild(
                 known_at: until,
                 occurred_by: None,
             };
-            Ok((fold_onto(store, model, horizon).await?, start))
+            let model = fold_onto(store, model, horizon).await?;
+            tracing::info!(
+                snapshot = ?start.snapshot,
+                folded_after = model.projection.events_applied() - start.snapshot_events,
+                "read model from its snapshot"
+            );
+            Ok((model, start))
         }
         Ok(_) | Err(Unusable::Missing(_)) => Ok((rebuild_read_model(store, until).await?, rebuilt)),
         Err(unusable) => {
@@ -148,16 +154,59 @@ pub async fn load_or_rebuild(
 
 /// Writes `model` to `path` (nothing for a model that folded no event).
 pub fn save(path: &Path, model: &ReadModel) -> std::io::Result<Option<Saved>> {
+    encode(path, model)?.map(Encoded::commit).transpose()
+}
+
+/// A snapshot written to its temporary file, not yet in place.
+#[derive(Debug)]
+pub struct Encoded {
+    file: tempfile::NamedTempFile,
+    path: PathBuf,
+    saved: Saved,
+}
+
+impl Encoded {
+    /// Syncs it and puts it in place of the old one. Needs no read model:
+    /// a caller that holds one locked can let go before this.
+    pub fn commit(self) -> std::io::Result<Saved> {
+        self.file.as_file().sync_all()?;
+        self.file.persist(&self.path).map_err(|e| e.error)?;
+        std::fs::File::open(directory_of(&self.path))?.sync_all()?;
+        Ok(self.saved)
+    }
+}
+
+fn directory_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    }
+}
+
+/// The prefix of this snapshot's temporary files, its own so that ledgers
+/// sharing a directory never remove one another's.
+fn temporary_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |name| name.to_string_lossy().into_owned());
+    format!(".{name}.writing-")
+}
+
+/// Writes `model`'s frames to a temporary file beside `path` (nothing for
+/// a model that folded no event), first removing any a crash left behind:
+/// each holds personal data.
+pub fn encode(path: &Path, model: &ReadModel) -> std::io::Result<Option<Encoded>> {
     let Some(last) = model.last_event else {
         return Ok(None);
     };
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let file = tempfile::Builder::new()
-        .prefix(".rapport-snapshot-")
-        .tempfile_in(directory)?;
+    let directory = directory_of(path);
+    let prefix = temporary_prefix(path);
+    for entry in std::fs::read_dir(directory)?.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    let file = tempfile::Builder::new().prefix(&prefix).tempfile_in(directory)?;
     let mut out = Frames {
         out: BufWriter::with_capacity(1 << 20, file),
         payload: Vec::new(),
@@ -204,13 +253,14 @@ pub fn save(path: &Path, model: &ReadModel) -> std::io::Result<Option<Saved>> {
     out.write(END, &trailer)?;
     let bytes = out.bytes;
     let file = out.out.into_inner().map_err(|e| e.into_error())?;
-    file.as_file().sync_all()?;
-    file.persist(path).map_err(|e| e.error)?;
-    std::fs::File::open(directory)?.sync_all()?;
-    Ok(Some(Saved {
-        position: last.position,
-        events: projection.events_applied(),
-        bytes,
+    Ok(Some(Encoded {
+        file,
+        path: path.to_owned(),
+        saved: Saved {
+            position: last.position,
+            events: projection.events_applied(),
+            bytes,
+        },
     }))
 }
 

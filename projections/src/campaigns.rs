@@ -168,6 +168,23 @@ pub struct MemberOutcome {
 }
 
 impl Campaigns {
+    /// Whether every index points where the fold relies on it pointing:
+    /// what a snapshot's campaigns must pass before they are used.
+    pub fn is_consistent(&self) -> bool {
+        let records = self.records.len();
+        self.members.len() == records
+            && self.index.len() == records
+            && self
+                .index
+                .iter()
+                .all(|(id, at)| self.records.get(*at as usize).is_some_and(|record| record.id == *id))
+            && self
+                .participations
+                .values()
+                .flatten()
+                .all(|part| (part.campaign as usize) < records)
+    }
+
     fn record(&mut self, id: CampaignId) -> u32 {
         if let Some(index) = self.index.get(&id) {
             return *index;

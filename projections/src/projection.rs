@@ -149,7 +149,7 @@ impl RestoredRelationships {
     /// Room for the relationships `rest` says are coming (bounded, since
     /// the count is only a hint until they have all arrived).
     pub fn for_rest(rest: &LoadedRest) -> Self {
-        const RESERVED_MAX: u64 = 100_000_000;
+        const RESERVED_MAX: u64 = 10_000_000;
         let expected = rest.relationships.min(RESERVED_MAX) as usize;
         RestoredRelationships(Relationships {
             slots: HashMap::with_capacity(expected),
@@ -239,9 +239,15 @@ impl Projection {
         if saved.is_empty() {
             return Err("a projection has at least the built-in policy".to_owned());
         }
+        if !campaigns.is_consistent() {
+            return Err("its campaigns do not point at one another".to_owned());
+        }
         let mut policies = Vec::with_capacity(saved.len());
         for policy in saved {
             let document: Policy = serde_json::from_str(&policy.document).map_err(|e| e.to_string())?;
+            document
+                .validate()
+                .map_err(|e| format!("policy version {}: {e}", policy.version))?;
             policies.push(PolicyInForce {
                 since: policy.since,
                 policy: Arc::new(CompiledPolicy::new(policy.version, document, &mut symbols)),

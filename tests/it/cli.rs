@@ -1451,6 +1451,16 @@ async fn commands_answer_from_the_snapshot_and_what_came_after_it() {
         answer["verdict"].as_str().expect("a verdict").to_owned()
     };
     let early = check(&["--position", "5"]);
+    let logged = || {
+        let output = Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+            .env("RAPPORT_LOG", "info")
+            .arg("--store")
+            .arg(cli.ledger())
+            .args(["check", "Wang Fang"])
+            .output()
+            .expect("run rapport");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
     let snapshot = rapport_app::snapshot::snapshot_path(&cli.ledger());
     {
         let store = rapport_store::SqliteStore::open_with(cli.ledger(), rapport_store::SqliteOptions::read_only())
@@ -1469,6 +1479,18 @@ async fn commands_answer_from_the_snapshot_and_what_came_after_it() {
     );
     assert_eq!(cli.json(&["import", deleted.to_str().expect("path")], 0)["imported"], 1);
     for damaged in [false, true] {
+        let log = logged();
+        if damaged {
+            assert!(
+                log.contains("set aside") && !log.contains("read model from its snapshot"),
+                "{log}"
+            );
+        } else {
+            assert!(
+                log.contains("read model from its snapshot"),
+                "the snapshot was not used: {log}"
+            );
+        }
         assert_eq!(
             check(&[]),
             "DENY",
