@@ -22,6 +22,10 @@ pub const POLICY_WRITERS: &[Role] = &[Role::Admin];
 /// Who launches campaigns (and sends as part of one): those who answer
 /// for a mass send.
 pub const LAUNCHERS: &[Role] = &[Role::Manager, Role::Admin];
+/// Who erases a person's data: it cannot be undone.
+pub const ERASERS: &[Role] = &[Role::Admin];
+/// Who answers access requests: the answer holds every field of a person's.
+pub const ACCESS_REQUESTERS: &[Role] = &[Role::Auditor, Role::Admin];
 
 /// Refuses `principal` unless their role is one of `roles`.
 pub fn require(principal: &Principal, roles: &[Role], action: &str) -> Result<(), AppError> {

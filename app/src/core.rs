@@ -37,7 +37,7 @@ impl Core {
     /// the live read model.
     pub async fn open(path: &Path, clock: SharedClock) -> Result<Core, StoreError> {
         let store = open_for_writing(path, "rapport", Arc::clone(&clock)).await?;
-        let live = Live::start(&store, Some(Snapshots::beside(path))).await?;
+        let live = Live::start(&store, Snapshots::beside(&store)).await?;
         Ok(Core { store, live, clock })
     }
 }

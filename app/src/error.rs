@@ -117,13 +117,17 @@ pub fn code_of(error: &StoreError) -> Code {
         StoreError::InBatch { source, .. } => code_of(source),
         StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
         StoreError::TooManyEvents { .. } => Code::LimitExceeded,
-        StoreError::InvalidEvent { .. } | StoreError::EventTooLarge { .. } | StoreError::EmptyAppend => Code::BadInput,
+        StoreError::InvalidEvent { .. }
+        | StoreError::EventTooLarge { .. }
+        | StoreError::EmptyAppend
+        | StoreError::Erased { .. } => Code::BadInput,
         StoreError::Unavailable(_) => Code::Unavailable,
         StoreError::Corrupt { .. }
         | StoreError::Decode { .. }
         | StoreError::NewerFormat { .. }
         | StoreError::NotALedger { .. }
-        | StoreError::Io(_) => Code::Internal,
+        | StoreError::Io(_)
+        | StoreError::MasterKey(_) => Code::Internal,
     }
 }
 

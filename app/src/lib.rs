@@ -1,6 +1,6 @@
 //! The application layer every adapter (the GraphQL server, the command
 //! line) stands on: the use cases that write (`write`), read (`read`) and
-//! import (`import`), campaigns launched (`campaign`) and what they did
+//! import (`import`), a person's erasure and access requests (`privacy`), campaigns launched (`campaign`) and what they did
 //! (`aftermath`), who may do what (`access`), the gate as adapters show it (`gate`), the typed errors
 //! they answer with (`error`), opening the ledger (`core`, `ledger`), the
 //! read model and its rebuilds (`read_model`), the live read model a
@@ -20,6 +20,7 @@ pub mod import;
 pub mod ledger;
 pub mod live;
 pub mod preflight;
+pub mod privacy;
 pub mod read;
 pub mod read_model;
 pub mod snapshot;

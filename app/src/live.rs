@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use rapport_domain::{ContactId, Position, RecordedEvent, StreamName};
+use rapport_store::sealing::SealingKey;
 use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
@@ -30,20 +31,24 @@ pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(10);
 /// about this many events besides loading it.
 pub const SNAPSHOT_EVERY_EVENTS: u64 = 100_000;
 
-/// Where the read model's snapshot is kept, and how often it is written.
+/// Where the read model's snapshot is kept, the key sealing its personal
+/// data, and how often it is written.
 #[derive(Clone, Debug)]
 pub struct Snapshots {
     pub path: PathBuf,
+    pub key: SealingKey,
     pub every_events: u64,
 }
 
 impl Snapshots {
-    /// The snapshot beside the ledger file at `ledger`, at the default pace.
-    pub fn beside(ledger: &std::path::Path) -> Self {
-        Snapshots {
-            path: snapshot::snapshot_path(ledger),
+    /// The snapshot beside `store`'s ledger file, at the default pace;
+    /// none without the master key that seals it.
+    pub fn beside(store: &SqliteStore) -> Option<Self> {
+        Some(Snapshots {
+            path: snapshot::snapshot_path(store.path()),
+            key: store.snapshot_key()?,
             every_events: SNAPSHOT_EVERY_EVENTS,
-        }
+        })
     }
 }
 
@@ -94,7 +99,7 @@ impl Live {
     /// ledger on a background task.
     pub async fn start(store: &SqliteStore, snapshots: Option<Snapshots>) -> Result<Arc<Live>, StoreError> {
         let (model, start) = match &snapshots {
-            Some(snapshots) => snapshot::load_or_rebuild(store, &snapshots.path, None).await?,
+            Some(snapshots) => snapshot::load_or_rebuild(store, &snapshots.path, Some(&snapshots.key), None).await?,
             None => (rebuild_read_model(store, None).await?, Start::default()),
         };
         let (saved_events, saved_position) = (start.snapshot_events, start.snapshot);
@@ -176,7 +181,7 @@ impl Live {
             if model.projection.position() == *saved_position {
                 return Ok(None);
             }
-            snapshot::encode(&snapshotting.snapshots.path, model)
+            snapshot::encode(&snapshotting.snapshots.path, &snapshotting.snapshots.key, model)
         })?;
         let saved = encoded.map(snapshot::Encoded::commit).transpose()?;
         if let Some(saved) = saved {
@@ -189,6 +194,23 @@ impl Live {
             );
         }
         Ok(saved)
+    }
+
+    /// After an erasure: writes the snapshot again without the person's
+    /// data, or, if that fails, removes the old one that holds it.
+    pub async fn forget_erased_in_snapshot(self: &Arc<Self>) -> std::io::Result<()> {
+        let Err(error) = self.save_snapshot().await else {
+            return Ok(());
+        };
+        if let Some(snapshotting) = &self.snapshotting {
+            match std::fs::remove_file(&snapshotting.snapshots.path) {
+                Ok(()) => {}
+                Err(missing) if missing.kind() == std::io::ErrorKind::NotFound => {}
+                Err(removal) => return Err(removal),
+            }
+        }
+        tracing::warn!(%error, "the snapshot was not written again after an erasure; it was removed instead");
+        Ok(())
     }
 
     /// The position of the snapshot this read model started from, if it did.

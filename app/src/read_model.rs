@@ -86,6 +86,11 @@ impl Directory {
                     keep(&update.email, &mut pii.email);
                 }
             }
+            Event::ContactErased(_) => {
+                if let Some(entry) = self.contacts.get_mut(&contact_id) {
+                    *entry = None;
+                }
+            }
             _ => {}
         }
     }
@@ -161,7 +166,26 @@ pub struct LastEvent {
     pub event_id: uuid::Uuid,
 }
 
+/// What is shown in place of an erased contact's name and details.
+pub const ERASED: &str = "erased";
+
 impl ReadModel {
+    /// Whether the contact's personal data was erased.
+    pub fn is_erased(&self, contact_id: ContactId) -> bool {
+        self.projection
+            .relationship(contact_id)
+            .is_some_and(rapport_domain::Relationship::erased)
+    }
+
+    /// The name to show for a contact: theirs, "erased" once erased, or
+    /// none when none was given.
+    pub fn display_name(&self, contact_id: ContactId) -> Option<String> {
+        if self.is_erased(contact_id) {
+            return Some(ERASED.to_owned());
+        }
+        self.directory.pii(contact_id).and_then(|pii| pii.display_name.clone())
+    }
+
     /// One contact seen within `horizon`, folded again from its own
     /// `events` under the policies and names of `base`.
     pub fn for_contact(base: &ReadModel, events: &[RecordedEvent], horizon: Horizon) -> ReadModel {

@@ -24,14 +24,17 @@
 //!
 //! Written to a temporary file in the same directory, synced, then renamed
 //! over the old one: a crash leaves the old snapshot or the new one, never
-//! half of one. The file holds personal data as the ledger does, readable
-//! by its owner only.
+//! half of one. The directory's frames, the only ones with personal data,
+//! are sealed with a key derived from the ledger's master key, so no
+//! personal data reaches the disk in the clear; the file is readable by
+//! its owner only. An erasure writes the snapshot again at once.
 
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rapport_domain::{Position, StreamName, Timestamp};
 use rapport_projections::{Horizon, LoadedRest, Projection, RestoredRelationships, Violation};
+use rapport_store::sealing::SealingKey;
 use rapport_store::{EventStore, StoreError};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -42,7 +45,9 @@ use crate::read_model::{Directory, LastEvent, LoadedEntry, ReadModel, fold_onto,
 const MAGIC: &[u8] = b"rapport read-model snapshot\n";
 /// The layout of the frames; the read model's own layout is covered by
 /// `FOLD_FINGERPRINT`.
-const FORMAT: u32 = 2;
+const FORMAT: u32 = 3;
+/// Bound into every sealed frame.
+const SEALED_DIRECTORY: &[u8] = b"rapport/snapshot/directory";
 /// Made by the build script from the sources that shape the read model.
 const FOLD_FINGERPRINT: &str = env!("RAPPORT_FOLD_FINGERPRINT");
 /// A larger file is not read: no read model this machine can hold is that big.
@@ -119,14 +124,19 @@ pub struct Start {
 
 /// The read model as known at `until` (the whole ledger if `None`): the
 /// snapshot at `path` with the events after it folded on, when it is
-/// usable and not past `until`; otherwise rebuilt from the start.
+/// usable and not past `until`; otherwise rebuilt from the start. Without
+/// the key its directory is sealed with, no snapshot can be used.
 pub async fn load_or_rebuild(
     store: &(impl EventStore + Clone),
     path: &Path,
+    key: Option<&SealingKey>,
     until: Option<Position>,
 ) -> Result<(ReadModel, Start), StoreError> {
     let rebuilt = Start::default();
-    match load(store, path).await {
+    let Some(key) = key else {
+        return Ok((rebuild_read_model(store, until).await?, rebuilt));
+    };
+    match load(store, path, key).await {
         Ok(model) if until.is_none_or(|until| model.projection.position().is_some_and(|at| at <= until)) => {
             let start = Start {
                 snapshot: model.projection.position(),
@@ -153,8 +163,8 @@ pub async fn load_or_rebuild(
 }
 
 /// Writes `model` to `path` (nothing for a model that folded no event).
-pub fn save(path: &Path, model: &ReadModel) -> std::io::Result<Option<Saved>> {
-    encode(path, model)?.map(Encoded::commit).transpose()
+pub fn save(path: &Path, key: &SealingKey, model: &ReadModel) -> std::io::Result<Option<Saved>> {
+    encode(path, key, model)?.map(Encoded::commit).transpose()
 }
 
 /// A snapshot written to its temporary file, not yet in place.
@@ -195,7 +205,7 @@ fn temporary_prefix(path: &Path) -> String {
 /// Writes `model`'s frames to a temporary file beside `path` (nothing for
 /// a model that folded no event), first removing any a crash left behind:
 /// each holds personal data.
-pub fn encode(path: &Path, model: &ReadModel) -> std::io::Result<Option<Encoded>> {
+pub fn encode(path: &Path, key: &SealingKey, model: &ReadModel) -> std::io::Result<Option<Encoded>> {
     let Some(last) = model.last_event else {
         return Ok(None);
     };
@@ -239,7 +249,7 @@ pub fn encode(path: &Path, model: &ReadModel) -> std::io::Result<Option<Encoded>
             out.write(RELATIONSHIPS, &chunk)?;
         }
         if let Some(entry_chunk) = entry_chunk {
-            out.write(DIRECTORY, &entry_chunk)?;
+            out.write_sealed(DIRECTORY, &entry_chunk, key)?;
         }
     }
     for violations in projection.violations().chunks(ENTRIES_PER_FRAME) {
@@ -278,6 +288,19 @@ impl<W: Write> Frames<W> {
     fn write(&mut self, kind: u8, value: &impl Serialize) -> std::io::Result<()> {
         self.payload.clear();
         let payload = postcard::to_extend(value, std::mem::take(&mut self.payload)).map_err(std::io::Error::other)?;
+        self.emit(kind, payload)
+    }
+
+    /// As `write`, the payload sealed with `key`.
+    fn write_sealed(&mut self, kind: u8, value: &impl Serialize, key: &SealingKey) -> std::io::Result<()> {
+        self.payload.clear();
+        let payload = postcard::to_extend(value, std::mem::take(&mut self.payload)).map_err(std::io::Error::other)?;
+        let sealed = key.seal(SEALED_DIRECTORY, &payload);
+        self.payload = payload;
+        self.emit(kind, sealed)
+    }
+
+    fn emit(&mut self, kind: u8, payload: Vec<u8>) -> std::io::Result<()> {
         let length = u32::try_from(payload.len())
             .ok()
             .filter(|length| *length as usize <= FRAME_BYTES_MAX)
@@ -288,15 +311,18 @@ impl<W: Write> Frames<W> {
         self.out.write_all(&Sha256::digest(&payload))?;
         self.frames += 1;
         self.bytes += 1 + 4 + payload.len() as u64 + 32;
-        self.payload = payload;
+        if payload.capacity() >= self.payload.capacity() {
+            self.payload = payload;
+        }
         Ok(())
     }
 }
 
 /// The snapshot at `path`, if it passes every check against `store`.
-pub async fn load(store: &impl EventStore, path: &Path) -> Result<ReadModel, Unusable> {
+pub async fn load(store: &impl EventStore, path: &Path, key: &SealingKey) -> Result<ReadModel, Unusable> {
     let owned = path.to_owned();
-    let decoded = tokio::task::spawn_blocking(move || decode(&owned))
+    let key = key.clone();
+    let decoded = tokio::task::spawn_blocking(move || decode(&owned, &key))
         .await
         .map_err(|stopped| set_aside(path, format!("reading it stopped: {stopped}")))??;
     let (header, model) = decoded;
@@ -327,7 +353,7 @@ fn set_aside(path: &Path, why: String) -> Unusable {
     }
 }
 
-fn decode(path: &Path) -> Result<(Header, ReadModel), Unusable> {
+fn decode(path: &Path, key: &SealingKey) -> Result<(Header, ReadModel), Unusable> {
     let file = match std::fs::File::open(path) {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing(path.to_owned())),
@@ -359,7 +385,7 @@ fn decode(path: &Path) -> Result<(Header, ReadModel), Unusable> {
             "another build of rapport wrote it (the read model may be folded differently now)".to_owned(),
         ));
     }
-    let model = decode_model(&mut input, frame_max).map_err(|why| set_aside(path, why))?;
+    let model = decode_model(&mut input, frame_max, key).map_err(|why| set_aside(path, why))?;
     let ends_there = model.last_event.map(|last| last.position) == Some(header.position)
         && model.projection.position() == Some(header.position);
     if !ends_there {
@@ -373,7 +399,7 @@ fn decode(path: &Path) -> Result<(Header, ReadModel), Unusable> {
 
 /// The frames after the header: the relationships (the most work) on a
 /// thread of their own, everything else on this one as it reads.
-fn decode_model(input: &mut impl Read, frame_max: usize) -> Result<ReadModel, String> {
+fn decode_model(input: &mut impl Read, frame_max: usize, key: &SealingKey) -> Result<ReadModel, String> {
     let rest: LoadedRest = Frame::read(input, frame_max)?.decode(REST)?;
     let mut relationships = RestoredRelationships::for_rest(&rest);
     std::thread::scope(|scope| {
@@ -396,7 +422,7 @@ fn decode_model(input: &mut impl Read, frame_max: usize) -> Result<ReadModel, St
                     .map_err(|_| "the relationships stopped being decoded".to_owned())?,
                 DIRECTORY => directory.extend(
                     frame
-                        .decode::<Vec<LoadedEntry>>(DIRECTORY)?
+                        .decode_sealed::<Vec<LoadedEntry>>(DIRECTORY, key)?
                         .into_iter()
                         .map(LoadedEntry::into_entry),
                 ),
@@ -455,16 +481,34 @@ impl Frame {
     }
 
     fn decode<T: DeserializeOwned>(&self, kind: u8) -> Result<T, String> {
+        self.check(kind)?;
+        value_of(kind, &self.payload)
+    }
+
+    /// As `decode`, for a frame sealed with `key`.
+    fn decode_sealed<T: DeserializeOwned>(&self, kind: u8, key: &SealingKey) -> Result<T, String> {
+        self.check(kind)?;
+        let payload = key.open(SEALED_DIRECTORY, &self.payload).ok_or_else(|| {
+            format!("a frame of kind {kind} does not open under this ledger's key (another ledger's, or altered)")
+        })?;
+        value_of(kind, &payload)
+    }
+
+    fn check(&self, kind: u8) -> Result<(), String> {
         if self.kind != kind {
             return Err(format!("a frame of kind {} where {kind} belongs", self.kind));
         }
         if Sha256::digest(&self.payload).as_slice() != self.checksum {
             return Err(format!("a frame's checksum does not match (kind {kind}): damaged"));
         }
-        match postcard::take_from_bytes::<T>(&self.payload) {
-            Ok((value, [])) => Ok(value),
-            Ok(_) => Err(format!("a frame of kind {kind} has bytes past its value")),
-            Err(e) => Err(format!("a frame of kind {kind} does not decode: {e}")),
-        }
+        Ok(())
+    }
+}
+
+fn value_of<T: DeserializeOwned>(kind: u8, payload: &[u8]) -> Result<T, String> {
+    match postcard::take_from_bytes::<T>(payload) {
+        Ok((value, [])) => Ok(value),
+        Ok(_) => Err(format!("a frame of kind {kind} has bytes past its value")),
+        Err(e) => Err(format!("a frame of kind {kind} does not decode: {e}")),
     }
 }

@@ -145,8 +145,15 @@ pub enum Command {
     ///
     /// Example: rapport export "Wang Fang" > wang-fang.jsonl
     Export {
-        /// Only this contact (id, name, phone, WeChat id or email).
+        /// Only this contact (id, name, phone, WeChat id or email): the
+        /// answer to their access request, personal data decrypted.
         contact: Option<String>,
+        /// Write personal data decrypted, to move the ledger into another
+        /// (`rapport export --with-personal-data | rapport import -`): pipe
+        /// it, never keep it in a file. Without it personal data stays
+        /// sealed with each contact's key.
+        #[arg(long)]
+        with_personal_data: bool,
     },
     /// Show the ledger's head position, event count and digest.
     ///
@@ -342,7 +349,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
             commands::lists::violations(&ctx, contact.as_deref(), after.as_deref(), limit).await
         }
         Command::Import { file } => commands::transfer::import(&ctx, &file).await,
-        Command::Export { contact } => commands::transfer::export(&ctx, contact.as_deref()).await,
+        Command::Export {
+            contact,
+            with_personal_data,
+        } => commands::transfer::export(&ctx, contact.as_deref(), with_personal_data).await,
         Command::Verify { digest, export } => commands::verify(&ctx, digest.as_deref(), export.as_deref()).await,
         Command::Serve {
             listen,

@@ -82,6 +82,8 @@ pub fn decide_touch(
         Ok(TouchAuthorization::Gate { .. }) if decision.verdict != Verdict::Allow || !allowed_now() => {
             Err(TouchRejection::GateDenied)
         }
+        // No override reaches someone erased: there is nobody to write to.
+        Ok(_) if relationship.erased() => Err(TouchRejection::GateDenied),
         Ok(authorization) => Ok(TouchRecorded {
             mode: command.mode,
             channel: decision.channel,

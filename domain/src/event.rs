@@ -170,6 +170,19 @@ channel_events!(
     ContactReadded,
 );
 
+/// The person asked to be erased (PIPL Art. 47, GDPR Art. 17): their
+/// contact key is destroyed with this event, so their personal data can
+/// never be read again; their relationship signals stay. Carries no
+/// personal data itself; who erased is the envelope's actor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContactErased {
+    /// Why, in the operator's words (a legal basis, a ticket).
+    pub reason: String,
+    /// The erasure request this answers, as the requester can quote it.
+    pub request_id: String,
+}
+
 /// The contact reported us: a spam report or a complaint to the platform.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -402,6 +415,7 @@ events! {
     DeliveryFailed = version 1 on Contact,
     MessageRead = version 1 on Contact,
     LinkClicked = version 1 on Contact,
+    ContactErased = version 1 on Contact,
 }
 
 /// One step that rewrites a payload of `event_type` from `from_version` to
@@ -631,6 +645,10 @@ impl Event {
                 .reason
                 .as_deref()
                 .map_or(Ok(()), |r| check_text("reason", r, TEXT_CHARS_MAX, false)),
+            Event::ContactErased(e) => {
+                check_text("reason", &e.reason, TEXT_CHARS_MAX, true)?;
+                check_text("requestId", &e.request_id, NAME_CHARS_MAX, true)
+            }
             Event::CampaignHeldOut(_) | Event::MessageRead(_) | Event::LinkClicked(_) => Ok(()),
             Event::ReplyReceived(_)
             | Event::ContactBlocked(_)

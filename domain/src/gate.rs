@@ -68,6 +68,7 @@ impl CompiledPolicy {
 /// Stable reason codes: clients and scripts match on these.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ReasonCode {
+    ContactErased,
     ContactDeletedUs,
     Blocked,
     OptedOut,
@@ -86,6 +87,7 @@ pub enum ReasonCode {
 impl ReasonCode {
     pub const fn as_str(self) -> &'static str {
         match self {
+            ReasonCode::ContactErased => "CONTACT_ERASED",
             ReasonCode::ContactDeletedUs => "CONTACT_DELETED_US",
             ReasonCode::Blocked => "BLOCKED",
             ReasonCode::OptedOut => "OPTED_OUT",
@@ -104,7 +106,8 @@ impl ReasonCode {
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 13] = [
+    pub const ALL: [ReasonCode; 14] = [
+        ReasonCode::ContactErased,
         ReasonCode::ContactDeletedUs,
         ReasonCode::Blocked,
         ReasonCode::OptedOut,
@@ -190,6 +193,10 @@ impl Reason {
         let channel = f.channel.map_or("this channel", Channel::as_str);
         let mut text = String::new();
         let _ = match (self.code, self.blocking) {
+            (ReasonCode::ContactErased, _) => write!(
+                text,
+                "Their personal data was erased at their request: there is nobody left to write to."
+            ),
             (ReasonCode::ContactDeletedUs, _) => write!(
                 text,
                 "They deleted you as a contact; nothing will reach them unless they add you again."
@@ -584,6 +591,9 @@ pub fn gate(
         at,
         reasons: Vec::with_capacity(4),
     };
+    if relationship.erased() {
+        decider.fire(ReasonCode::ContactErased, Verdict::Deny, None, Facts::default());
+    }
     if relationship.deleted_us() {
         decider.fire(ReasonCode::ContactDeletedUs, Verdict::Deny, None, Facts::default());
     }

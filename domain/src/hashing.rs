@@ -2,8 +2,9 @@
 //! stream; a ledger digest chains every event hash in global order, so a
 //! digest saved outside the ledger later exposes truncation or rewriting.
 //!
-//! Personal data is hashed separately, salted, and only that digest enters
-//! the chain: erasing the data leaves every link verifiable.
+//! Personal data is hashed separately, under a key of its contact's, and
+//! only that digest enters the chain: erasing the data (and destroying the
+//! key) leaves every link verifiable and the digest unsearchable.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,7 +21,7 @@ pub const GENESIS: Hash = [0; 32];
 
 const EVENT_DOMAIN: &[u8] = b"rapport/event/v1";
 const LEDGER_DOMAIN: &[u8] = b"rapport/ledger/v1";
-const PII_DOMAIN: &[u8] = b"rapport/pii/v1";
+const PII_DOMAIN: &[u8] = b"rapport/pii/v2";
 
 /// Every stored field of an event, exactly as stored.
 #[derive(Clone, Copy, Debug)]
@@ -89,11 +90,12 @@ pub fn ledger_digest(previous: &Hash, position: Position, event_hash: &Hash) -> 
     hasher.finalize().into()
 }
 
-/// Salted so that a short phone number cannot be found from its digest.
-pub fn pii_digest(salt: &[u8], pii_json: &[u8]) -> Hash {
+/// Keyed by a secret of the contact's: without it, trying every phone
+/// number finds nothing, and once it is destroyed nobody can.
+pub fn pii_digest(key: &[u8], pii_json: &[u8]) -> Hash {
     let mut hasher = Sha256::new();
     hasher.update(PII_DOMAIN);
-    update_bytes(&mut hasher, salt);
+    update_bytes(&mut hasher, key);
     update_bytes(&mut hasher, pii_json);
     hasher.finalize().into()
 }

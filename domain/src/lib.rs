@@ -27,9 +27,10 @@ pub mod time;
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
     AudienceRecord, CampaignHeldOut, CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn,
-    ContactBlocked, ContactDeletedUs, ContactProfileChanged, ContactReadded, ContactRegistered, ContactTagged,
-    ContactUnblocked, ContactUntagged, DecodeError, DeliveryFailed, Event, LinkClicked, MessageRead, Pii,
-    PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
+    ContactBlocked, ContactDeletedUs, ContactErased, ContactProfileChanged, ContactReadded, ContactRegistered,
+    ContactTagged, ContactUnblocked, ContactUntagged, DecodeError, DeliveryFailed, Event, LinkClicked, MessageRead,
+    Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError,
+    Verdict,
 };
 pub use gate::{CompiledPolicy, GateDecision, Reason, ReasonCode, ReasonSet, gate};
 pub use hashing::{Hash, LedgerDigest};

@@ -20,6 +20,8 @@ use crate::time::{MILLIS_PER_MINUTE, Timestamp};
 const NEVER: i64 = i64::MIN;
 /// The bit of `blocked_channels` above every channel's: they deleted us.
 const DELETED_US: u8 = 0x80;
+/// Beside the channel bits: the person was erased (no way to reach them).
+const ERASED: u8 = 0x40;
 /// A 4-bit reply-hour counter's ceiling.
 const REPLY_HOUR_COUNT_MAX: u8 = 15;
 /// The same, for instants kept to the minute.
@@ -220,6 +222,9 @@ impl Relationship {
             Event::ContactUnblocked(e) => self.set_blocked(e.channel, false, at),
             Event::ContactDeletedUs(_) => self.set_deleted(true, at),
             Event::ContactReadded(_) => self.set_deleted(false, at),
+            // Known from the moment it is recorded, whatever moment is asked
+            // about: there is nobody left to write to.
+            Event::ContactErased(_) => self.blocked_channels |= ERASED,
             Event::ComplaintFiled(_) => {
                 self.complaints.add(occurred_at);
                 self.last_complaint_minute = self.last_complaint_minute.max(minute_rounded_up(at));
@@ -503,6 +508,10 @@ impl Relationship {
 
     pub fn deleted_us(&self) -> bool {
         self.blocked_channels & DELETED_US != 0
+    }
+
+    pub fn erased(&self) -> bool {
+        self.blocked_channels & ERASED != 0
     }
 }
 

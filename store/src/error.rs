@@ -41,6 +41,14 @@ pub enum StoreError {
     Unavailable(String),
     #[error("ledger storage failed: {0}")]
     Io(String),
+    /// Personal data for a contact who was erased: their key is gone and
+    /// is never made again (a new registration makes a new contact).
+    #[error("{stream} was erased: no personal data can be recorded for it again; register a new contact")]
+    Erased { stream: String },
+    /// The master key that seals personal data is missing, malformed or
+    /// not the one this ledger was sealed with.
+    #[error("{0}")]
+    MasterKey(String),
 }
 
 fn describe_version(version: &Option<u64>) -> String {
@@ -68,6 +76,8 @@ impl StoreError {
             StoreError::NotALedger { .. } => "NOT_A_LEDGER",
             StoreError::Unavailable(_) => "UNAVAILABLE",
             StoreError::Io(_) => "IO",
+            StoreError::MasterKey(_) => "MASTER_KEY",
+            StoreError::Erased { .. } => "ERASED",
         }
     }
 

@@ -11,6 +11,7 @@ pub mod clock;
 mod error;
 mod prepare;
 mod raw;
+pub mod sealing;
 pub mod sqlite;
 mod subscription;
 pub mod verify;
@@ -24,7 +25,7 @@ use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName
 pub use clock::{ManualClock, SharedClock, SystemClock, system_clock};
 pub use error::StoreError;
 pub use prepare::{PreparedEvent, prepare_append};
-pub use raw::{RawEvent, StoredPii};
+pub use raw::{Opened, RawEvent, StoredPii};
 pub use sqlite::{SqliteOptions, SqliteStore};
 pub use subscription::catch_up_then_live;
 pub use verify::{Finding, FindingKind, Verification, Verifier, verify};

@@ -1,11 +1,10 @@
 //! Validation and encoding of an append, done by the caller's task before
 //! the append reaches the single writer, so the writer only hashes and writes.
 
-use rapport_domain::hashing::{Hash, pii_digest};
-use rapport_domain::{NewEvent, StreamName};
+use rapport_domain::{Event, NewEvent, StreamName};
 use uuid::Uuid;
 
-use crate::{APPEND_EVENTS_MAX, EVENT_BYTES_MAX, StoreError, StoredPii};
+use crate::{APPEND_EVENTS_MAX, EVENT_BYTES_MAX, StoreError};
 
 /// An event checked against every limit and encoded as it will be stored.
 #[derive(Clone, Debug)]
@@ -14,7 +13,11 @@ pub struct PreparedEvent {
     pub event_type: &'static str,
     pub schema_version: u16,
     pub payload: Vec<u8>,
-    pub pii: Option<(StoredPii, Hash)>,
+    /// Personal data as JSON: the writer seals it with the contact's key
+    /// and digests it, so it never reaches the disk in the clear.
+    pub pii: Option<Vec<u8>>,
+    /// A `ContactErased`: the writer destroys the contact's key with it.
+    pub erases_personal_data: bool,
     pub occurred_at_millis: i64,
     pub actor: String,
     pub correlation_id: Uuid,
@@ -54,15 +57,11 @@ pub fn prepare_append(stream: &StreamName, events: Vec<NewEvent>) -> Result<Vec<
 
 fn prepare_event(index: usize, event: NewEvent) -> Result<PreparedEvent, StoreError> {
     let payload = event.event.encode();
-    let pii = event.pii.as_ref().map(|pii| {
-        let json = serde_json::to_vec(pii).unwrap_or_default();
-        // A fresh random salt per event: the digest reveals nothing about
-        // the data, and equal data in two events hashes differently.
-        let salt = Uuid::new_v4().into_bytes().to_vec();
-        let digest = pii_digest(&salt, &json);
-        (StoredPii { salt, json }, digest)
-    });
-    let bytes = payload.len() + pii.as_ref().map_or(0, |(stored, _)| stored.json.len());
+    let pii = event
+        .pii
+        .as_ref()
+        .map(|pii| serde_json::to_vec(pii).unwrap_or_default());
+    let bytes = payload.len() + pii.as_ref().map_or(0, Vec::len);
     if bytes > EVENT_BYTES_MAX {
         return Err(StoreError::EventTooLarge {
             index,
@@ -76,6 +75,7 @@ fn prepare_event(index: usize, event: NewEvent) -> Result<PreparedEvent, StoreEr
         schema_version: event.event.schema_version(),
         payload,
         pii,
+        erases_personal_data: matches!(event.event, Event::ContactErased(_)),
         occurred_at_millis: event.occurred_at.as_millis(),
         actor: event.actor,
         correlation_id: event.correlation_id,

@@ -7,11 +7,24 @@ use uuid::Uuid;
 
 use crate::StoreError;
 
-/// Personal data as stored: salted JSON, removable without breaking the chain.
+/// Personal data as stored: sealed with the contact's key (see `sealing`),
+/// and opened when the key is at hand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StoredPii {
-    pub salt: Vec<u8>,
-    pub json: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub opened: Opened,
+}
+
+/// What opening sealed personal data gave.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Opened {
+    /// The JSON, and the key its digest in the chain is keyed with.
+    Plain { json: Vec<u8>, digest_key: [u8; 32] },
+    /// No key to open it with: the reader has no master key, or the
+    /// contact's key was destroyed.
+    Locked,
+    /// The key is at hand but the bytes do not open under it: altered.
+    Damaged,
 }
 
 /// One stored event, undecoded.
@@ -66,12 +79,17 @@ impl RawEvent {
         let stream: StreamName = self.stream.parse().map_err(|e| corrupt(format!("{e}")))?;
         let event = Event::decode(&self.event_type, self.schema_version, &self.payload)
             .map_err(|source| StoreError::Decode { position, source })?;
-        let pii = match &self.pii {
-            Some(stored) => Some(
-                serde_json::from_slice::<Pii>(&stored.json)
+        let pii = match self.pii.as_ref().map(|stored| &stored.opened) {
+            Some(Opened::Plain { json, .. }) => Some(
+                serde_json::from_slice::<Pii>(json)
                     .map_err(|e| corrupt(format!("personal data does not parse: {e}")))?,
             ),
-            None => None,
+            Some(Opened::Damaged) => {
+                return Err(corrupt(
+                    "personal data does not open under its contact's key".to_owned(),
+                ));
+            }
+            Some(Opened::Locked) | None => None,
         };
         let timestamp =
             |millis: i64, what: &str| Timestamp::from_millis(millis).map_err(|e| corrupt(format!("{what}: {e}")));

@@ -9,7 +9,7 @@ use std::fmt;
 use rapport_domain::hashing::{GENESIS, Hash, event_hash, ledger_digest, pii_digest};
 use rapport_domain::{LedgerDigest, Position};
 
-use crate::{EventStore, RawEvent, StoreError};
+use crate::{EventStore, Opened, RawEvent, StoreError};
 
 const PAGE_EVENTS: usize = 4_096;
 
@@ -48,6 +48,9 @@ pub enum FindingKind {
     PositionOutOfOrder,
     /// The stored personal data is not what was hashed.
     PiiMismatch,
+    /// Personal data the chain covers is gone, and the contact was never
+    /// erased: removed by hand, or lost.
+    PiiMissing,
     /// The digest stored beside the event disagrees with the recomputed one.
     LedgerDigestMismatch,
     /// `recorded_at` went backwards along the global order.
@@ -70,6 +73,7 @@ impl fmt::Display for Finding {
             } => write!(f, "stream jumps from version {expected_version} to {found_version}")?,
             FindingKind::PositionOutOfOrder => f.write_str("position does not follow its predecessor")?,
             FindingKind::PiiMismatch => f.write_str("personal data does not match its digest")?,
+            FindingKind::PiiMissing => f.write_str("personal data is gone though the contact was never erased")?,
             FindingKind::LedgerDigestMismatch => f.write_str("stored ledger digest does not match")?,
             FindingKind::RecordedAtWentBack => f.write_str("recorded_at is earlier than its predecessor's")?,
             FindingKind::Unreadable(detail) => write!(f, "unreadable: {detail}")?,
@@ -98,6 +102,9 @@ struct Walk {
     previous_recorded_at: i64,
     digest: Hash,
     events_checked: u64,
+    /// Streams whose personal data is gone, at the first such event, until
+    /// their erasure is met.
+    missing_pii: HashMap<String, Position>,
 }
 
 impl Walk {
@@ -122,10 +129,14 @@ impl Walk {
         if event.recorded_at_millis < self.previous_recorded_at {
             return Err(FindingKind::RecordedAtWentBack);
         }
-        if let Some(stored) = &event.pii
-            && event.pii_digest != Some(pii_digest(&stored.salt, &stored.json))
-        {
-            return Err(FindingKind::PiiMismatch);
+        match event.pii.as_ref().map(|stored| &stored.opened) {
+            Some(Opened::Plain { json, digest_key }) if event.pii_digest != Some(pii_digest(digest_key, json)) => {
+                return Err(FindingKind::PiiMismatch);
+            }
+            Some(Opened::Damaged) => return Err(FindingKind::PiiMismatch),
+            // Data nobody can open any more proves nothing either way: its
+            // digest is still covered by the chain.
+            _ => {}
         }
         let hash = event_hash(&previous_hash, &event.hashed_fields());
         if hash != event.hash {
@@ -134,6 +145,12 @@ impl Walk {
         let digest = ledger_digest(&self.digest, event.position, &hash);
         if event.ledger_digest.is_some_and(|stored| stored != digest) {
             return Err(FindingKind::LedgerDigestMismatch);
+        }
+        if event.pii_digest.is_some() && event.pii.is_none() {
+            self.missing_pii.entry(event.stream.clone()).or_insert(event.position);
+        }
+        if event.event_type == "ContactErased" {
+            self.missing_pii.remove(&event.stream);
         }
         self.streams.insert(event.stream.clone(), (event.version, hash));
         self.previous_position = Some(event.position);
@@ -184,6 +201,7 @@ impl Verifier {
                 previous_recorded_at: i64::MIN,
                 digest: GENESIS,
                 events_checked: 0,
+                missing_pii: HashMap::new(),
             },
             saved,
             saved_reached: false,
@@ -233,6 +251,17 @@ impl Verifier {
                     position: self.walk.previous_position,
                     stream: None,
                     kind: FindingKind::Truncated { saved_position },
+                })
+        });
+        let finding = finding.or_else(|| {
+            self.walk
+                .missing_pii
+                .iter()
+                .min_by_key(|(_, position)| **position)
+                .map(|(stream, position)| Finding {
+                    position: Some(*position),
+                    stream: Some(stream.clone()),
+                    kind: FindingKind::PiiMissing,
                 })
         });
         self.walk.report(finding)

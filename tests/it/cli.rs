@@ -559,7 +559,21 @@ fn a_phone_number_is_found_in_any_format() {
 #[test]
 fn export_then_import_rebuilds_an_identical_ledger() {
     let cli = with_history();
-    let exported = cli.run(&["export"]);
+    let sealed = text(&cli.run(&["export"]));
+    assert!(sealed.contains("\"sealedPii\""), "{sealed}");
+    assert!(
+        !sealed.contains("+86 138 0000 0001") && !sealed.contains("Wang Fang"),
+        "an export keeps personal data sealed unless asked"
+    );
+    let sealed_file = cli.file("sealed.jsonl", &sealed);
+    let elsewhere = cli.dir.path().join("elsewhere.db");
+    let refused = cli.run_on(&elsewhere, &["--json", "import", sealed_file.to_str().expect("path")]);
+    assert!(
+        String::from_utf8_lossy(&refused.stdout).contains("--with-personal-data"),
+        "sealed personal data is refused with the way to move it, never dropped in silence"
+    );
+
+    let exported = cli.run(&["export", "--with-personal-data"]);
     assert_eq!(exported.status.code(), Some(0));
     let file = cli.file("export.jsonl", &text(&exported));
     let copy = cli.dir.path().join("copy.db");
@@ -570,7 +584,7 @@ fn export_then_import_rebuilds_an_identical_ledger() {
         "{}",
         String::from_utf8_lossy(&imported.stderr)
     );
-    let again = cli.run_on(&copy, &["export"]);
+    let again = cli.run_on(&copy, &["export", "--with-personal-data"]);
     let strip = |output: &str| -> Vec<Value> {
         output
             .lines()
@@ -1468,7 +1482,8 @@ async fn commands_answer_from_the_snapshot_and_what_came_after_it() {
         let model = rapport_app::read_model::rebuild_read_model(&store, None)
             .await
             .expect("rebuild");
-        rapport_app::snapshot::save(&snapshot, &model)
+        let key = store.snapshot_key().expect("the master key beside the ledger");
+        rapport_app::snapshot::save(&snapshot, &key, &model)
             .expect("write")
             .expect("saved");
     }

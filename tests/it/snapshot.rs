@@ -71,10 +71,10 @@ async fn record_more(store: &SqliteStore) {
         .expect("policy");
 }
 
-fn beside(store_dir: &Path) -> Snapshots {
+fn beside(store: &SqliteStore) -> Snapshots {
     Snapshots {
-        path: snapshot::snapshot_path(&store_dir.join("rapport.db")),
         every_events: u64::MAX,
+        ..Snapshots::beside(store).expect("the store has its master key")
     }
 }
 
@@ -90,11 +90,11 @@ async fn a_start_from_a_snapshot_and_the_events_after_it_equals_a_full_rebuild()
         written.expect("registered");
     }
     let then = current(&store).await;
-    let snapshots = beside(dir.path());
+    let snapshots = beside(&store);
     // What a crash while writing leaves: removed by the next write.
     let leftover = dir.path().join(".rapport.db.snapshot.writing-crashed");
     std::fs::write(&leftover, b"personal data").expect("leftover");
-    let saved = snapshot::save(&snapshots.path, &then)
+    let saved = snapshot::save(&snapshots.path, &snapshots.key, &then)
         .expect("write")
         .expect("a model with events");
     assert_eq!(Some(saved.position), store.head().await.expect("head").last_position);
@@ -112,7 +112,9 @@ async fn a_start_from_a_snapshot_and_the_events_after_it_equals_a_full_rebuild()
         );
     }
     assert_eq!(
-        snapshot::load(&store, &snapshots.path).await.expect("usable"),
+        snapshot::load(&store, &snapshots.path, &snapshots.key)
+            .await
+            .expect("usable"),
         then,
         "the snapshot does not give back the model it was written from"
     );
@@ -158,16 +160,22 @@ fn fingerprint_range(bytes: &[u8]) -> std::ops::Range<usize> {
 async fn a_snapshot_that_does_not_belong_is_set_aside_and_the_start_rebuilds() {
     let dir = tempfile::tempdir().expect("dir");
     let store = demo_ledger(dir.path(), 20_261_121).await;
-    let snapshots = beside(dir.path());
-    snapshot::save(&snapshots.path, &current(&store).await)
+    let snapshots = beside(&store);
+    snapshot::save(&snapshots.path, &snapshots.key, &current(&store).await)
         .expect("write")
         .expect("saved");
     let good = std::fs::read(&snapshots.path).expect("read");
 
     let other_dir = tempfile::tempdir().expect("dir");
     let other = demo_ledger(other_dir.path(), 7).await;
-    let other_snapshot = beside(other_dir.path()).path;
-    snapshot::save(&other_snapshot, &current(&other).await)
+    let others = beside(&other);
+    snapshot::save(&others.path, &others.key, &current(&other).await)
+        .expect("write")
+        .expect("saved");
+    // Another ledger sharing this one's master key: only the ledger itself
+    // can tell the snapshot is not its own.
+    let same_key = other_dir.path().join("same-key.snapshot");
+    snapshot::save(&same_key, &snapshots.key, &current(&other).await)
         .expect("write")
         .expect("saved");
 
@@ -183,13 +191,18 @@ async fn a_snapshot_that_does_not_belong_is_set_aside_and_the_start_rebuilds() {
         b'0'
     };
     reseal_header(&mut another_build);
-    let cases: [(&str, Vec<u8>, &str); 5] = [
+    let cases: [(&str, Vec<u8>, &str); 6] = [
         ("a flipped bit", flipped, "frame"),
         ("a torn write", truncated, "torn"),
         ("another build's", another_build, "another build"),
         (
             "another ledger's",
-            std::fs::read(&other_snapshot).expect("read"),
+            std::fs::read(&others.path).expect("read"),
+            "does not open under this ledger's key",
+        ),
+        (
+            "another ledger's under the same master key",
+            std::fs::read(&same_key).expect("read"),
             "does not hold",
         ),
         ("not a snapshot", b"hello".to_vec(), "not a rapport snapshot"),
@@ -199,7 +212,7 @@ async fn a_snapshot_that_does_not_belong_is_set_aside_and_the_start_rebuilds() {
     let rebuilt = current(&store).await;
     for (case, bytes, why) in cases {
         std::fs::write(&snapshots.path, &bytes).expect("write");
-        match snapshot::load(&store, &snapshots.path).await {
+        match snapshot::load(&store, &snapshots.path, &snapshots.key).await {
             Err(Unusable::SetAside { why: said, .. }) => assert!(said.contains(why), "{case}: {said}"),
             Err(other) => panic!("{case}: {other}"),
             Ok(_) => panic!("{case}: the snapshot was used"),
@@ -211,7 +224,7 @@ async fn a_snapshot_that_does_not_belong_is_set_aside_and_the_start_rebuilds() {
     }
     std::fs::remove_file(&snapshots.path).expect("remove");
     assert!(matches!(
-        snapshot::load(&store, &snapshots.path).await,
+        snapshot::load(&store, &snapshots.path, &snapshots.key).await,
         Err(Unusable::Missing(_))
     ));
 }
@@ -228,7 +241,7 @@ async fn the_follower_writes_a_snapshot_as_the_ledger_grows() {
     .expect("open");
     let snapshots = Snapshots {
         every_events: 10,
-        ..beside(dir.path())
+        ..beside(&store)
     };
     let live = Live::start(&store, Some(snapshots.clone())).await.expect("start");
     assert!(!snapshots.path.exists(), "one event is not yet due");
@@ -244,7 +257,9 @@ async fn the_follower_writes_a_snapshot_as_the_ledger_grows() {
         }
     })
     .await;
-    let written = snapshot::load(&store, &snapshots.path).await.expect("usable");
+    let written = snapshot::load(&store, &snapshots.path, &snapshots.key)
+        .await
+        .expect("usable");
     assert!(
         written.projection.events_applied() >= snapshots.every_events,
         "written before it was due"
@@ -253,7 +268,9 @@ async fn the_follower_writes_a_snapshot_as_the_ledger_grows() {
     live.wait_for(head).await.expect("caught up");
     // Written now, or already by the follower: either way it covers the head.
     live.save_snapshot().await.expect("write");
-    let last = snapshot::load(&store, &snapshots.path).await.expect("usable");
+    let last = snapshot::load(&store, &snapshots.path, &snapshots.key)
+        .await
+        .expect("usable");
     assert_eq!(
         last.projection.position(),
         Some(head),

@@ -111,12 +111,20 @@ impl TempLedger {
     pub fn copy_to(&self, name: &str) -> std::path::PathBuf {
         let copy = self.dir.path().join(name);
         std::fs::copy(self.path(), &copy).expect("copy the ledger");
+        copy_master_key(&self.path(), &copy);
         let wal = self.dir.path().join("rapport.db-wal");
         if wal.exists() {
             std::fs::copy(&wal, self.dir.path().join(format!("{name}-wal"))).expect("copy the log");
         }
         copy
     }
+}
+
+/// Puts the master key of the ledger at `from` beside the copy at `to`,
+/// as an operator restoring a backup does.
+pub fn copy_master_key(from: &std::path::Path, to: &std::path::Path) {
+    let key = rapport_store::sealing::master_key_file(from);
+    std::fs::copy(&key, rapport_store::sealing::master_key_file(to)).expect("copy the master key");
 }
 
 /// Every event in the ledger, in global order.

@@ -11,7 +11,7 @@ use rapport_domain::hashing::{GENESIS, event_hash, ledger_digest};
 use rapport_store::{EventStore, ExpectedVersion, FindingKind, SqliteOptions, SqliteStore, StoreError, verify};
 use rusqlite::Connection;
 
-use crate::support::{TempLedger, contact_stream, mass_touch, read_everything, registered, reply};
+use crate::support::{TempLedger, contact_stream, copy_master_key, mass_touch, read_everything, registered, reply};
 
 /// A ledger of 5 contacts with 8 events each (40 events), and its digest.
 async fn sample_ledger() -> (TempLedger, LedgerDigest) {
@@ -118,13 +118,13 @@ async fn a_removed_event_breaks_its_stream_or_the_ledger_digest() {
 }
 
 #[tokio::test]
-async fn changed_personal_data_is_detected_but_erased_personal_data_is_not_tampering() {
+async fn personal_data_changed_or_removed_by_hand_is_detected() {
     let (ledger, digest) = sample_ledger().await;
     let changed = ledger.copy_to("changed-pii.db");
     Connection::open(&changed)
         .expect("open")
         .execute(
-            "UPDATE pii SET data = CAST('{\"displayName\":\"Someone else\"}' AS BLOB) WHERE position = 2",
+            "UPDATE pii SET sealed = CAST('{\"displayName\":\"Someone else\"}' AS BLOB) WHERE position = 2",
             [],
         )
         .expect("edit");
@@ -132,23 +132,32 @@ async fn changed_personal_data_is_detected_but_erased_personal_data_is_not_tampe
     assert_eq!(finding.kind, FindingKind::PiiMismatch);
     assert_eq!(finding.position.map(|p| p.to_string()), Some("2".into()));
 
-    let erased = ledger.copy_to("erased-pii.db");
-    Connection::open(&erased)
+    let keyless = ledger.copy_to("keyless-pii.db");
+    Connection::open(&keyless)
+        .expect("open")
+        .execute("DELETE FROM contact_keys", [])
+        .expect("drop the keys");
+    let finding = verify_copy(&keyless, None).await.finding.expect("lost keys found");
+    assert_eq!(
+        finding.kind,
+        FindingKind::PiiMismatch,
+        "data whose key is gone without an erasure"
+    );
+
+    // Erasure is an event (see privacy.rs); a row removed by hand is a loss.
+    let removed = ledger.copy_to("removed-pii.db");
+    Connection::open(&removed)
         .expect("open")
         .execute("DELETE FROM pii WHERE position = 2", [])
-        .expect("erase");
-    let report = verify_copy(&erased, Some(digest)).await;
-    assert!(
-        report.is_intact(),
-        "erasure must keep the chain whole: {:?}",
-        report.finding
-    );
-    let store = SqliteStore::open_with(&erased, SqliteOptions::read_only()).expect("open");
+        .expect("remove");
+    let finding = verify_copy(&removed, Some(digest)).await.finding.expect("loss found");
+    assert_eq!(finding.kind, FindingKind::PiiMissing);
+    assert_eq!(finding.position.map(|p| p.to_string()), Some("2".into()));
+    let store = SqliteStore::open_with(&removed, SqliteOptions::read_only()).expect("open");
     let events = read_everything(&store).await;
-    assert_eq!(events[1].pii, None, "personal data still there after erasure");
     assert!(
         matches!(events[1].event, rapport_domain::Event::ContactRegistered(_)),
-        "the relationship signal must stay"
+        "the relationship signal stays"
     );
 }
 
@@ -233,6 +242,7 @@ async fn flipped_bytes_never_panic_and_never_pass_as_the_original() {
             damaged[at] ^= 1 << rng.u8(0..8);
         }
         std::fs::write(&copy, &damaged).expect("write copy");
+        copy_master_key(&ledger.path(), &copy);
         let Ok(store) = SqliteStore::open_with(&copy, SqliteOptions::read_only()) else {
             caught += 1;
             continue;

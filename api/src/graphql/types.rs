@@ -46,6 +46,7 @@ mirror_enum!(
     /// Why the gate answered as it did: stable codes clients match on
     /// (docs/scoring.md explains each).
     ReasonCode, rapport_domain::ReasonCode, {
+    ContactErased,
     ContactDeletedUs,
     Blocked,
     OptedOut,
@@ -333,10 +334,7 @@ impl Contact {
     /// Personal data, as the ledger holds it now: absent if never given or erased.
     async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let state = ctx.data::<Arc<AppState>>()?;
-        Ok(state
-            .core
-            .live
-            .read(|model| model.directory.pii(self.id).and_then(|pii| pii.display_name.clone())))
+        Ok(state.core.live.read(|model| model.display_name(self.id)))
     }
 
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<ContactStatus> {

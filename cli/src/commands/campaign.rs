@@ -217,7 +217,7 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         at,
     };
     let answer = rapport_app::preflight::preflight(&model, &file_holder(), &request, now)?;
-    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let name = |id: ContactId| model.display_name(id);
     let shown: &[Verdicted] = show.map_or(&[], |verdict| answer.bucket(verdict));
     let shown = &shown[..shown.len().min(limit)];
     if ctx.json {
@@ -435,7 +435,7 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
         .await
         .context("reading the ledger")?;
     let reader = file_holder();
-    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let name = |id: ContactId| model.display_name(id);
     let Some(id) = campaign else {
         let (reports, _, _) = aftermath::reports(&model, &reader, None, usize::MAX)?;
         if ctx.json {
@@ -579,7 +579,7 @@ pub async fn suggest(ctx: &Invocation, owner: Option<&str>, limit: Option<usize>
     let now = ctx.clock.now();
     let found = rapport_app::suggest::suggestions(&model, &file_holder(), owner, now, limit)?;
     let policy = model.projection.current_policy();
-    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let name = |id: ContactId| model.display_name(id);
     let what = |nudge: Nudge| match nudge {
         Nudge::Greeting => "GREETING",
         Nudge::Invitation => "INVITATION",

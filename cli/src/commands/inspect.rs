@@ -35,7 +35,12 @@ pub async fn known_read_model(
     until: Option<Position>,
 ) -> Result<ReadModel, rapport_store::StoreError> {
     let snapshot = rapport_app::snapshot::snapshot_path(store_path);
-    Ok(rapport_app::snapshot::load_or_rebuild(store, &snapshot, until).await?.0)
+    let key = store.snapshot_key();
+    Ok(
+        rapport_app::snapshot::load_or_rebuild(store, &snapshot, key.as_ref(), until)
+            .await?
+            .0,
+    )
 }
 
 /// A moment given on the command line: RFC 3339, or a date (midnight UTC).
@@ -204,7 +209,7 @@ fn decision_json(known: &ReadModel, judged: &Judged, position: Option<Position>)
     let (id, decision) = (judged.contact_id, &judged.decision);
     json!({
         "contactId": id.to_string(),
-        "name": known.directory.pii(id).and_then(|p| p.display_name.clone()),
+        "name": known.display_name(id),
         "mode": decision.mode.as_str(),
         "channel": decision.channel.as_str(),
         "verdict": decision.verdict.as_str(),
@@ -388,7 +393,7 @@ pub async fn timeline(ctx: &Invocation, contact: &str, page: Page<'_>) -> anyhow
             .collect();
         let answer = json!({
             "contactId": id.to_string(),
-            "name": model.directory.pii(id).and_then(|p| p.display_name.clone()),
+            "name": model.display_name(id),
             "timeZone": zone.name(),
             "events": events,
             "nextAfter": next,
@@ -480,6 +485,7 @@ fn detail(event: &RecordedEvent) -> String {
         ),
         Event::MessageRead(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
         Event::LinkClicked(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
+        Event::ContactErased(e) => format!("personal data erased (request {})", e.request_id),
         Event::PolicyChanged(_) | Event::CampaignStarted(_) => String::new(),
     }
 }

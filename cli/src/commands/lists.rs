@@ -88,7 +88,7 @@ pub async fn contacts(ctx: &Invocation, filter: ContactFilter<'_>) -> anyhow::Re
             more = true;
             break;
         }
-        let name = model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+        let name = model.display_name(id);
         rows.push((id, name, owner, strength, relationship.primary_channel()));
     }
     let next = more.then(|| rows.last().map(|(id, ..)| *id)).flatten();
@@ -149,7 +149,7 @@ pub async fn violations(
         .filter(|violation| contact.is_none_or(|id| violation.contact_id == id));
     let rows: Vec<_> = matching.by_ref().take(limit).collect();
     let next = matching.next().and(rows.last()).map(|violation| violation.position);
-    let name = |id: ContactId| model.directory.pii(id).and_then(|pii| pii.display_name.clone());
+    let name = |id: ContactId| model.display_name(id);
     if ctx.json {
         let violations: Vec<_> = rows
             .iter()

@@ -1,7 +1,8 @@
 //! `import` and `export`. The formats are in docs/import.md. Every line is
 //! one entity appended on its own: a bad line is reported and skipped, and
 //! never stops the good ones or leaves half an entity. Ids are derived from
-//! the content when a line gives none, so importing a file again adds
+//! the content when a line gives none, keyed with the ledger's secret (an id
+//! must not confirm a guessed phone number), so importing a file again adds
 //! nothing, and an interrupted import resumes by running it again.
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -32,8 +33,14 @@ const CHUNK_LINES: usize = 512;
 const REJECTIONS_SHOWN: usize = 20;
 /// The longest line read.
 const LINE_BYTES_MAX: usize = 256 * 1024;
-/// Namespace of the ids derived from imported content.
-const IMPORT_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_7400_0000_0000_0000_0001);
+/// Ids derived from imported content, under the ledger's pseudonym key.
+struct DerivedIds([u8; 32]);
+
+impl DerivedIds {
+    fn id(&self, what: &str) -> Uuid {
+        rapport_store::sealing::pseudonymous_id(&self.0, what)
+    }
+}
 
 /// A contact, as a CSV row or a JSONL `{"kind": "contact", …}` line.
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +102,10 @@ struct EventLine {
     payload: serde_json::Value,
     #[serde(default)]
     pii: Option<Pii>,
+    /// Personal data sealed under the exporting ledger's keys: refused, since
+    /// this ledger cannot open it (export with --with-personal-data).
+    #[serde(default)]
+    sealed_pii: Option<String>,
     // Written by export for readers and `verify --export`; the importing
     // ledger sets its own.
     #[serde(default, rename = "position")]
@@ -130,7 +141,13 @@ fn non_empty(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
-fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp) -> anyhow::Result<ImportLine> {
+fn contact_entity(
+    line: usize,
+    contact: ContactLine,
+    actor: &str,
+    now: Timestamp,
+    ids: &DerivedIds,
+) -> anyhow::Result<ImportLine> {
     let pii = Pii {
         display_name: non_empty(contact.display_name),
         phone: non_empty(contact.phone),
@@ -144,10 +161,7 @@ fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp
         .map(|value| value.to_lowercase());
     let contact_id = match (contact.id, identity) {
         (Some(id), _) => ContactId(id),
-        (None, Some(identity)) => ContactId(Uuid::new_v5(
-            &IMPORT_NAMESPACE,
-            format!("contact:{identity}").as_bytes(),
-        )),
+        (None, Some(identity)) => ContactId(ids.id(&format!("contact:{identity}"))),
         (None, None) => bail!("a contact needs an id, or a name, phone, WeChat id or email"),
     };
     let tags = match contact.tags {
@@ -170,7 +184,7 @@ fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp
         Some(text) => parse_moment(&text)?,
         None => now,
     };
-    let event_id = Uuid::new_v5(&IMPORT_NAMESPACE, format!("registered:{}", contact_id.0).as_bytes());
+    let event_id = ids.id(&format!("registered:{}", contact_id.0));
     let mut event = NewEvent::new(event_id, registered, occurred_at, actor);
     if pii != Pii::default() {
         event = event.with_pii(pii);
@@ -185,7 +199,13 @@ fn contact_entity(line: usize, contact: ContactLine, actor: &str, now: Timestamp
     })
 }
 
-fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow::Result<ImportLine> {
+fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str, ids: &DerivedIds) -> anyhow::Result<ImportLine> {
+    if input.sealed_pii.is_some() && input.pii.is_none() {
+        bail!(
+            "its personal data is sealed under the exporting ledger's keys, which this ledger does not have: \
+             export with --with-personal-data and pipe it straight into import"
+        );
+    }
     let stream: StreamName = match (input.stream.as_deref(), input.contact_id) {
         (Some(stream), _) => stream.parse()?,
         (None, Some(id)) => StreamName::Contact(ContactId(id)),
@@ -202,7 +222,7 @@ fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str) -> anyhow
     let occurred_at = parse_moment(&input.occurred_at)?;
     let event_id = input
         .event_id
-        .unwrap_or_else(|| Uuid::new_v5(&IMPORT_NAMESPACE, raw.trim().as_bytes()));
+        .unwrap_or_else(|| ids.id(&format!("line:{}", raw.trim())));
     let new_event = NewEvent {
         event_id,
         event,
@@ -285,6 +305,11 @@ pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
         ),
         Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", store_path.display())),
     };
+    let ids = DerivedIds(
+        store
+            .pseudonym_key()
+            .context("the ledger was opened without its master key")?,
+    );
     let reader: Box<dyn BufRead> = if file == "-" {
         Box::new(std::io::stdin().lock())
     } else {
@@ -337,13 +362,13 @@ pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
                     let contact: ContactLine = record
                         .deserialize(Some(header))
                         .context("the row does not fit the header")?;
-                    contact_entity(number, contact, actor, now)
+                    contact_entity(number, contact, actor, now, &ids)
                 }),
                 Format::Jsonl => serde_json::from_str::<JsonLine>(&line)
                     .context("not a contact or event line")
                     .and_then(|parsed| match parsed {
-                        JsonLine::Contact(contact) => contact_entity(number, *contact, actor, now),
-                        JsonLine::Event(event) => event_entity(number, &line, *event, actor),
+                        JsonLine::Contact(contact) => contact_entity(number, *contact, actor, now, &ids),
+                        JsonLine::Event(event) => event_entity(number, &line, *event, actor, &ids),
                     }),
             };
             match entity {
@@ -435,8 +460,14 @@ struct ExportedEvent {
     causation_id: Option<Uuid>,
     /// The stored bytes, never re-encoded: the event hash covers them.
     payload: Box<RawValue>,
+    /// Only with --with-personal-data (an access request, or a move to
+    /// another ledger through a pipe).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pii: Option<Box<RawValue>>,
+    /// Otherwise: as the ledger holds it, sealed with the contact's key (hex),
+    /// unreadable without the ledger and for good once they are erased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_pii: Option<String>,
     position: String,
     recorded_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -452,7 +483,19 @@ fn raw_json(bytes: &[u8], position: Position, what: &str) -> anyhow::Result<Box<
     RawValue::from_string(text).with_context(|| format!("the {what} at position {position} is not JSON"))
 }
 
-fn export_line(event: &RawEvent) -> anyhow::Result<String> {
+fn export_line(event: &RawEvent, with_personal_data: bool) -> anyhow::Result<String> {
+    let plain = match event.pii.as_ref().map(|pii| &pii.opened) {
+        Some(rapport_store::Opened::Plain { json, .. }) if with_personal_data => {
+            Some(raw_json(json, event.position, "personal data")?)
+        }
+        Some(rapport_store::Opened::Damaged) if with_personal_data => {
+            bail!(
+                "the personal data at position {} does not open under its contact's key",
+                event.position
+            )
+        }
+        _ => None,
+    };
     let millis = |millis| Timestamp::from_millis_unchecked(millis).to_rfc3339();
     let line = ExportedEvent {
         kind: "event".to_owned(),
@@ -466,11 +509,12 @@ fn export_line(event: &RawEvent) -> anyhow::Result<String> {
         correlation_id: event.correlation_id,
         causation_id: event.causation_id,
         payload: raw_json(&event.payload, event.position, "payload")?,
-        pii: event
+        sealed_pii: event
             .pii
             .as_ref()
-            .map(|pii| raw_json(&pii.json, event.position, "personal data"))
-            .transpose()?,
+            .filter(|_| plain.is_none())
+            .map(|pii| hex::encode(&pii.sealed)),
+        pii: plain,
         position: event.position.to_string(),
         recorded_at: millis(event.recorded_at_millis),
         pii_digest: event.pii_digest.map(hex::encode),
@@ -517,9 +561,12 @@ impl ExportedEvent {
                 .as_deref()
                 .map(|h| hash_of(h, "piiDigest"))
                 .transpose()?,
-            // The export carries personal data without its salt: the chain
-            // covers its digest, which is checked; the data itself is not.
-            pii: None,
+            // The chain covers the personal data's digest, which is checked;
+            // the data itself is keyed by what only the ledger holds.
+            pii: (self.pii.is_some() || self.sealed_pii.is_some()).then(|| rapport_store::StoredPii {
+                sealed: Vec::new(),
+                opened: rapport_store::Opened::Locked,
+            }),
             hash: hash_of(&self.hash, "hash")?,
             ledger_digest: self
                 .ledger_digest
@@ -562,7 +609,7 @@ pub fn verify_export(file: &str, saved: Option<LedgerDigest>) -> anyhow::Result<
 /// Writes the ledger (or one contact's history, personal data included,
 /// for a data-access request) as JSONL that `import` reads back and, for
 /// the whole ledger, `verify --export` checks.
-pub async fn export(ctx: &Invocation, contact: Option<&str>) -> anyhow::Result<Outcome> {
+pub async fn export(ctx: &Invocation, contact: Option<&str>, with_personal_data: bool) -> anyhow::Result<Outcome> {
     let store_path = ctx.store.as_path();
     let store = open_read_only(store_path)?;
     let stdout = std::io::stdout();
@@ -580,7 +627,7 @@ pub async fn export(ctx: &Invocation, contact: Option<&str>) -> anyhow::Result<O
                     break;
                 };
                 for event in &page {
-                    writeln!(out, "{}", export_line(event)?)?;
+                    writeln!(out, "{}", export_line(event, true)?)?;
                 }
                 from = last + 1;
             }
@@ -593,7 +640,7 @@ pub async fn export(ctx: &Invocation, contact: Option<&str>) -> anyhow::Result<O
                     break;
                 };
                 for event in &page {
-                    writeln!(out, "{}", export_line(event)?)?;
+                    writeln!(out, "{}", export_line(event, with_personal_data)?)?;
                 }
                 after = Some(last);
             }

@@ -21,6 +21,7 @@ use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName
 use rusqlite::{Connection, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::sealing::{self, MasterKey};
 use crate::{
     APPEND_BATCH_MAX, AppendResult, EventStore, ExpectedVersion, LedgerHead, READ_LIMIT_MAX, RawEvent, SharedClock,
     StoreError, SubscriptionMessage, catch_up_then_live, prepare_append, system_clock,
@@ -43,6 +44,9 @@ pub struct SqliteOptions {
     pub read_only: bool,
     /// Where the writer takes each commit's recorded time from.
     pub clock: SharedClock,
+    /// The key sealing personal data; when absent it is found as
+    /// `sealing::find_master_key` says, and a new ledger makes one.
+    pub master_key: Option<MasterKey>,
 }
 
 impl Default for SqliteOptions {
@@ -50,6 +54,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             read_only: false,
             clock: system_clock(),
+            master_key: None,
         }
     }
 }
@@ -66,8 +71,8 @@ impl SqliteOptions {
     /// For writing, with commits recorded on `clock`.
     pub fn writing_on(clock: SharedClock) -> Self {
         SqliteOptions {
-            read_only: false,
             clock,
+            ..SqliteOptions::default()
         }
     }
 }
@@ -87,6 +92,9 @@ struct Inner {
     idle_readers: Mutex<Vec<Connection>>,
     reader_turns: Arc<tokio::sync::Semaphore>,
     commits: Arc<watch::Sender<Option<Position>>>,
+    /// Opens personal data as it is read; a read-only open without the
+    /// key reads it as locked.
+    master: Option<MasterKey>,
     // Held for its lock; released when the store closes.
     _lock: Option<File>,
 }
@@ -140,6 +148,11 @@ impl SqliteStore {
         let commits = Arc::new(commits);
         if options.read_only {
             let reader = schema::open_reader(&path)?;
+            let master = match options.master_key {
+                Some(key) => Some(key),
+                None => sealing::find_master_key(&path)?,
+            };
+            let master = master.map(|key| check_master_key(&path, &reader, key)).transpose()?;
             return Ok(SqliteStore {
                 inner: Arc::new(Inner {
                     path,
@@ -148,6 +161,7 @@ impl SqliteStore {
                     idle_readers: Mutex::new(vec![reader]),
                     reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                     commits,
+                    master,
                     _lock: None,
                 }),
             });
@@ -156,12 +170,13 @@ impl SqliteStore {
         schema::check_header(&path)?;
         let lock = take_lock(&path)?;
         let connection = schema::open_writer(&path)?;
+        let master = writer_master_key(&path, &connection, options.master_key)?;
         let tail = schema::load_tail(&connection)?;
         if tail.position > 0 {
             commits.send_replace(Some(Position::from_sequence(tail.position as u64)));
         }
         let (requests, queue) = mpsc::channel(WRITE_QUEUE_APPENDS_MAX);
-        let writer = Writer::new(connection, tail, Arc::clone(&commits), options.clock);
+        let writer = Writer::new(connection, tail, Arc::clone(&commits), options.clock, master.clone());
         let writer = std::thread::Builder::new()
             .name("rapport-writer".to_owned())
             .spawn(move || writer.run(queue))
@@ -174,6 +189,7 @@ impl SqliteStore {
                 idle_readers: Mutex::new(Vec::new()),
                 reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                 commits,
+                master: Some(master),
                 _lock: Some(lock),
             }),
         })
@@ -203,6 +219,18 @@ impl SqliteStore {
 
     pub fn path(&self) -> &Path {
         &self.inner.path
+    }
+
+    /// The secret for ids derived from personal data (see
+    /// `MasterKey::pseudonym_key`); `None` without the master key.
+    pub fn pseudonym_key(&self) -> Option<[u8; 32]> {
+        self.inner.master.as_ref().map(MasterKey::pseudonym_key)
+    }
+
+    /// The key sealing the read-model snapshot's personal data; `None`
+    /// without the master key.
+    pub fn snapshot_key(&self) -> Option<sealing::SealingKey> {
+        self.inner.master.as_ref().map(MasterKey::snapshot_key)
     }
 
     /// Runs `read` on a pooled reader connection, off the async runtime.
@@ -263,6 +291,44 @@ impl SqliteStore {
                 })
             })
             .transpose()
+    }
+}
+
+fn check_master_key(path: &Path, connection: &Connection, key: MasterKey) -> Result<MasterKey, StoreError> {
+    match schema::master_key_check(connection)? {
+        Some(check) if check != key.check_value() => Err(StoreError::MasterKey(format!(
+            "the master key found for {} is not the one its personal data is sealed with ({} or {})",
+            path.display(),
+            sealing::MASTER_KEY_VARIABLE,
+            sealing::master_key_file(path).display()
+        ))),
+        _ => Ok(key),
+    }
+}
+
+/// The writer's master key: the one given or found, checked against the
+/// ledger; a new ledger without one gets one made.
+fn writer_master_key(path: &Path, connection: &Connection, given: Option<MasterKey>) -> Result<MasterKey, StoreError> {
+    let found = match given {
+        Some(key) => Some(key),
+        None => sealing::find_master_key(path)?,
+    };
+    match (schema::master_key_check(connection)?, found) {
+        (Some(_), Some(key)) => check_master_key(path, connection, key),
+        (Some(_), None) => Err(StoreError::MasterKey(format!(
+            "{} seals personal data with a master key and none was found: set {} or restore {}",
+            path.display(),
+            sealing::MASTER_KEY_VARIABLE,
+            sealing::master_key_file(path).display()
+        ))),
+        (None, found) => {
+            let key = match found {
+                Some(key) => key,
+                None => sealing::create_master_key(path)?,
+            };
+            schema::record_master_key_check(connection, &key.check_value())?;
+            Ok(key)
+        }
     }
 }
 
@@ -375,8 +441,9 @@ impl EventStore for SqliteStore {
 
     async fn read_event(&self, stream: StreamName, event_id: uuid::Uuid) -> Result<Option<RecordedEvent>, StoreError> {
         let stream = stream.to_string();
+        let master = self.inner.master.clone();
         let raw = self
-            .read(move |connection| rows::read_event(connection, &stream, event_id))
+            .read(move |connection| rows::read_event(connection, master.as_ref(), &stream, event_id))
             .await?;
         raw.map(RawEvent::decode).transpose()
     }
@@ -389,13 +456,15 @@ impl EventStore for SqliteStore {
     ) -> Result<Vec<RawEvent>, StoreError> {
         let limit = limit.min(READ_LIMIT_MAX);
         let stream = stream.to_string();
-        self.read(move |connection| rows::read_stream(connection, &stream, from_version, limit))
+        let master = self.inner.master.clone();
+        self.read(move |connection| rows::read_stream(connection, master.as_ref(), &stream, from_version, limit))
             .await
     }
 
     async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
         let limit = limit.min(READ_LIMIT_MAX);
-        self.read(move |connection| rows::read_all(connection, after, limit))
+        let master = self.inner.master.clone();
+        self.read(move |connection| rows::read_all(connection, master.as_ref(), after, limit))
             .await
     }
 

@@ -6,12 +6,16 @@ use rusqlite::{Connection, Row, params};
 use uuid::Uuid;
 
 use super::schema::sqlite_error;
-use crate::{RawEvent, StoreError, StoredPii};
+use crate::sealing::MasterKey;
+use crate::{Opened, RawEvent, StoreError, StoredPii};
 
+/// The contact key is looked up only for rows with personal data, so a
+/// scan of the whole ledger pays for it once per registration, not per event.
 const SELECT_EVENTS: &str = "
 SELECT e.position, e.stream, e.version, e.event_id, e.event_type, e.schema_version,
        e.occurred_at, e.recorded_at, e.actor, e.correlation_id, e.causation_id,
-       e.payload, e.pii_digest, e.hash, e.ledger_digest, p.salt, p.data
+       e.payload, e.pii_digest, e.hash, e.ledger_digest, p.sealed,
+       CASE WHEN p.sealed IS NOT NULL THEN (SELECT k.wrapped FROM contact_keys k WHERE k.stream = e.stream) END
 FROM events e LEFT JOIN pii p ON p.position = e.position";
 
 fn corrupt(position: Position, detail: String) -> StoreError {
@@ -49,7 +53,34 @@ fn optional_bytes_at<const N: usize>(
     }
 }
 
-fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
+/// Opens sealed personal data with the contact's key, unwrapped by the
+/// master key; without the master key it stays locked. A key and its data
+/// leave together (an erasure), so data without its key is damage.
+pub fn open_pii(
+    master: Option<&MasterKey>,
+    stream: &str,
+    event_id: Uuid,
+    sealed: Vec<u8>,
+    wrapped: Option<&[u8]>,
+) -> StoredPii {
+    let opened = match (master, wrapped) {
+        (Some(master), Some(wrapped)) => match master.unwrap(stream, wrapped) {
+            Some(key) => match key.open(event_id, &sealed) {
+                Some(json) => Opened::Plain {
+                    json,
+                    digest_key: key.digest_key(),
+                },
+                None => Opened::Damaged,
+            },
+            None => Opened::Damaged,
+        },
+        (Some(_), None) => Opened::Damaged,
+        (None, _) => Opened::Locked,
+    };
+    StoredPii { sealed, opened }
+}
+
+fn decode_row(row: &Row<'_>, master: Option<&MasterKey>) -> Result<RawEvent, StoreError> {
     let raw_position: i64 = row.get(0).map_err(|e| sqlite_error(e, None))?;
     if raw_position < 1 {
         return Err(StoreError::Corrupt {
@@ -61,18 +92,20 @@ fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
     let at = |e: rusqlite::Error| sqlite_error(e, Some(position));
     let version: i64 = row.get(2).map_err(at)?;
     let schema_version: i64 = row.get(5).map_err(at)?;
-    let pii = match (
-        row.get::<_, Option<Vec<u8>>>(15).map_err(at)?,
-        row.get::<_, Option<Vec<u8>>>(16).map_err(at)?,
-    ) {
-        (Some(salt), Some(json)) => Some(StoredPii { salt, json }),
-        _ => None,
+    let stream: String = row.get(1).map_err(at)?;
+    let event_id = Uuid::from_bytes(bytes_at(row, 3, position, "event_id")?);
+    let pii = match row.get::<_, Option<Vec<u8>>>(15).map_err(at)? {
+        Some(sealed) => {
+            let wrapped: Option<Vec<u8>> = row.get(16).map_err(at)?;
+            Some(open_pii(master, &stream, event_id, sealed, wrapped.as_deref()))
+        }
+        None => None,
     };
     Ok(RawEvent {
         position,
-        stream: row.get(1).map_err(at)?,
+        stream,
         version: u64::try_from(version).map_err(|_| corrupt(position, format!("version {version} is negative")))?,
-        event_id: Uuid::from_bytes(bytes_at(row, 3, position, "event_id")?),
+        event_id,
         event_type: row.get(4).map_err(at)?,
         schema_version: u16::try_from(schema_version)
             .map_err(|_| corrupt(position, format!("schema version {schema_version} is out of range")))?,
@@ -91,6 +124,7 @@ fn decode_row(row: &Row<'_>) -> Result<RawEvent, StoreError> {
 
 fn collect(
     connection: &Connection,
+    master: Option<&MasterKey>,
     sql: &str,
     parameters: impl rusqlite::Params,
     after: Option<Position>,
@@ -101,7 +135,7 @@ fn collect(
     loop {
         let last_good = events.last().map(|event: &RawEvent| event.position).or(after);
         match rows.next().map_err(|e| sqlite_error(e, last_good))? {
-            Some(row) => events.push(decode_row(row)?),
+            Some(row) => events.push(decode_row(row, master)?),
             None => return Ok(events),
         }
     }
@@ -113,23 +147,40 @@ pub fn sequence_of(position: Option<Position>) -> i64 {
     position.map_or(0, |p| i64::try_from(p.commit).unwrap_or(i64::MAX))
 }
 
-pub fn read_all(connection: &Connection, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
+pub fn read_all(
+    connection: &Connection,
+    master: Option<&MasterKey>,
+    after: Option<Position>,
+    limit: usize,
+) -> Result<Vec<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.position > ?1 ORDER BY e.position LIMIT ?2");
-    collect(connection, &sql, params![sequence_of(after), limit as i64], after)
+    collect(
+        connection,
+        master,
+        &sql,
+        params![sequence_of(after), limit as i64],
+        after,
+    )
 }
 
-pub fn read_event(connection: &Connection, stream: &str, event_id: Uuid) -> Result<Option<RawEvent>, StoreError> {
+pub fn read_event(
+    connection: &Connection,
+    master: Option<&MasterKey>,
+    stream: &str,
+    event_id: Uuid,
+) -> Result<Option<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.event_id = ?1 AND e.stream = ?2");
-    Ok(collect(connection, &sql, params![event_id.as_bytes(), stream], None)?.pop())
+    Ok(collect(connection, master, &sql, params![event_id.as_bytes(), stream], None)?.pop())
 }
 
 pub fn read_stream(
     connection: &Connection,
+    master: Option<&MasterKey>,
     stream: &str,
     from_version: u64,
     limit: usize,
 ) -> Result<Vec<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.stream = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3");
     let from = i64::try_from(from_version).unwrap_or(i64::MAX);
-    collect(connection, &sql, params![stream, from, limit as i64], None)
+    collect(connection, master, &sql, params![stream, from, limit as i64], None)
 }

@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::StoreError;
 
 /// Bumped on every incompatible change of the tables below.
-pub const FORMAT_VERSION: i64 = 1;
+pub const FORMAT_VERSION: i64 = 2;
 /// "RAPP": marks the SQLite file as a rapport ledger.
 const APPLICATION_ID: i64 = 0x5241_5050;
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -20,7 +20,9 @@ const MMAP_BYTES_MAX: i64 = 64 << 30;
 
 /// Append-only by construction: the triggers refuse updates and deletes, so
 /// only someone who drops them on purpose can rewrite history, and the hash
-/// chain exposes that. Personal data sits in its own table so it can be erased.
+/// chain exposes that. Personal data sits in its own table, sealed with its
+/// contact's key; `contact_keys` (each wrapped by the master key) is the one
+/// table rows leave: destroying a key erases the data it sealed.
 const CREATE_TABLES: &str = "
 CREATE TABLE events (
     position       INTEGER PRIMARY KEY,
@@ -42,8 +44,15 @@ CREATE TABLE events (
 ) STRICT;
 CREATE TABLE pii (
     position INTEGER PRIMARY KEY,
-    salt     BLOB NOT NULL,
-    data     BLOB NOT NULL
+    sealed   BLOB NOT NULL
+) STRICT;
+CREATE TABLE contact_keys (
+    stream  TEXT PRIMARY KEY,
+    wrapped BLOB NOT NULL
+) STRICT;
+CREATE TABLE meta (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
 ) STRICT;
 CREATE TRIGGER events_are_never_updated BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only'); END;
@@ -116,6 +125,9 @@ fn apply_pragmas(connection: &Connection, writer: bool) -> rusqlite::Result<()> 
         connection.pragma_update(None, "cache_size", -4_096)?;
         // Checkpoints run on the writer thread, between batches.
         connection.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+        // A destroyed contact key is overwritten with zeros in the file,
+        // not merely unlinked from its page.
+        connection.pragma_update(None, "secure_delete", true)?;
     } else {
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", -16_384)?;
@@ -188,6 +200,15 @@ fn check_format(connection: &Connection, path: &Path) -> Result<(), StoreError> 
             detail: format!("ledger format {format} is not valid"),
         });
     }
+    if format < FORMAT_VERSION {
+        return Err(StoreError::NotALedger {
+            path: path_text(path),
+            detail: format!(
+                "it is ledger format {format}, from before personal data was sealed (format {FORMAT_VERSION}); \
+                 export it with the rapport that wrote it and import the export here"
+            ),
+        });
+    }
     Ok(())
 }
 
@@ -253,4 +274,27 @@ pub fn load_tail(connection: &Connection) -> Result<Tail, StoreError> {
         digest,
         recorded_at_millis,
     })
+}
+
+const MASTER_KEY_CHECK: &str = "master_key_check";
+
+/// The check value of the master key the ledger was sealed with, if any.
+pub fn master_key_check(connection: &Connection) -> Result<Option<Vec<u8>>, StoreError> {
+    connection
+        .query_row("SELECT value FROM meta WHERE name = ?1", [MASTER_KEY_CHECK], |row| {
+            row.get(0)
+        })
+        .optional()
+        .map_err(|e| sqlite_error(e, None))
+}
+
+/// Records which master key seals this ledger (a new ledger's first open).
+pub fn record_master_key_check(connection: &Connection, check: &[u8]) -> Result<(), StoreError> {
+    connection
+        .execute(
+            "INSERT INTO meta (name, value) VALUES (?1, ?2)",
+            rusqlite::params![MASTER_KEY_CHECK, check],
+        )
+        .map(|_| ())
+        .map_err(|e| sqlite_error(e, None))
 }

@@ -10,13 +10,14 @@
 
 use std::collections::HashMap;
 
-use rapport_domain::hashing::{GENESIS, Hash, HashedFields, event_hash, ledger_digest};
+use rapport_domain::hashing::{GENESIS, Hash, HashedFields, event_hash, ledger_digest, pii_digest};
 use rapport_domain::{Position, StreamName};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
 use super::schema::{Tail, sqlite_error};
+use crate::sealing::{ContactKey, MasterKey};
 use crate::{AppendResult, ExpectedVersion, PreparedEvent, SharedClock, StoreError};
 
 /// One transaction holds at most this many appends or events.
@@ -30,12 +31,17 @@ INSERT INTO events (position, stream, version, event_id, event_type, schema_vers
                     occurred_at, recorded_at, actor, correlation_id, causation_id,
                     payload, pii_digest, hash, ledger_digest)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-const INSERT_PII: &str = "INSERT INTO pii (position, salt, data) VALUES (?1, ?2, ?3)";
+const INSERT_PII: &str = "INSERT INTO pii (position, sealed) VALUES (?1, ?2)";
+const CONTACT_KEY: &str = "SELECT wrapped FROM contact_keys WHERE stream = ?1";
+const INSERT_CONTACT_KEY: &str = "INSERT INTO contact_keys (stream, wrapped) VALUES (?1, ?2)";
+const WAS_ERASED: &str = "SELECT 1 FROM events WHERE stream = ?1 AND event_type = 'ContactErased' LIMIT 1";
+const DESTROY_CONTACT_KEY: &str = "DELETE FROM contact_keys WHERE stream = ?1";
+const DROP_SEALED_PII: &str = "DELETE FROM pii WHERE position IN (SELECT position FROM events WHERE stream = ?1)";
 const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
 /// Only for ids already in the ledger (a retry): what it recorded.
 const RECORDED_CONTENT: &str = "
-SELECT e.event_type, e.actor, e.payload, p.data
-FROM events e LEFT JOIN pii p ON p.position = e.position
+SELECT e.event_type, e.actor, e.payload, p.sealed, k.wrapped
+FROM events e LEFT JOIN pii p ON p.position = e.position LEFT JOIN contact_keys k ON k.stream = e.stream
 WHERE e.position = ?1";
 const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
@@ -101,6 +107,7 @@ pub struct Writer {
     tail: Tail,
     commits: std::sync::Arc<watch::Sender<Option<Position>>>,
     clock: SharedClock,
+    master: MasterKey,
 }
 
 impl Writer {
@@ -109,6 +116,7 @@ impl Writer {
         tail: Tail,
         commits: std::sync::Arc<watch::Sender<Option<Position>>>,
         clock: SharedClock,
+        master: MasterKey,
     ) -> Self {
         Writer {
             connection,
@@ -116,6 +124,7 @@ impl Writer {
             tail,
             commits,
             clock,
+            master,
         }
     }
 
@@ -147,9 +156,23 @@ impl Writer {
             ..self.tail
         };
         let mut written_heads = HashMap::new();
-        let outcome = write_batch(&mut self.connection, &self.heads, &mut written_heads, &mut tail, batch);
+        let outcome = write_batch(
+            &mut self.connection,
+            &self.master,
+            &self.heads,
+            &mut written_heads,
+            &mut tail,
+            batch,
+        );
+        let erasing = batch
+            .iter()
+            .flat_map(|request| &request.appends)
+            .any(|append| append.events.iter().any(|event| event.erases_personal_data));
         match outcome {
             Ok(results) => {
+                if erasing {
+                    self.clear_write_ahead_log();
+                }
                 if self.heads.len() + written_heads.len() > HEAD_CACHE_MAX {
                     self.heads.clear();
                 }
@@ -176,8 +199,26 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// After an erasure the destroyed key's old pages may still sit in the
+    /// write-ahead log: copy it into the file (where `secure_delete` zeroed
+    /// them) and truncate it. A reader in the middle of a scan can keep it
+    /// from finishing; the next erasure, or the next checkpoint, tries again.
+    fn clear_write_ahead_log(&self) {
+        let outcome = self
+            .connection
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
+        match outcome {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!("a reader kept the write-ahead log from being cleared after an erasure"),
+            Err(error) => tracing::warn!(%error, "clearing the write-ahead log after an erasure failed"),
+        }
+    }
+}
+
 fn write_batch(
     connection: &mut Connection,
+    master: &MasterKey,
     cached_heads: &HashMap<String, StreamHead>,
     written_heads: &mut HashMap<String, StreamHead>,
     tail: &mut Tail,
@@ -189,7 +230,14 @@ fn write_batch(
         .map_err(io)?;
     let mut results = Vec::with_capacity(batch.len());
     for request in batch {
-        results.push(write_request(&transaction, cached_heads, written_heads, tail, request)?);
+        results.push(write_request(
+            &transaction,
+            master,
+            cached_heads,
+            written_heads,
+            tail,
+            request,
+        )?);
     }
     transaction.commit().map_err(io)?;
     Ok(results)
@@ -203,6 +251,7 @@ type Answers = Vec<Result<AppendResult, StoreError>>;
 /// are put back, and every answer is the refusal, with its append's index.
 fn write_request(
     transaction: &Transaction<'_>,
+    master: &MasterKey,
     cached_heads: &HashMap<String, StreamHead>,
     written_heads: &mut HashMap<String, StreamHead>,
     tail: &mut Tail,
@@ -217,7 +266,7 @@ fn write_request(
     let mut moved_heads: Vec<(String, Option<StreamHead>)> = Vec::new();
     let mut answers = Vec::with_capacity(request.appends.len());
     for (index, append) in request.appends.iter().enumerate() {
-        match append_one(transaction, cached_heads, written_heads, *tail, append) {
+        match append_one(transaction, master, cached_heads, written_heads, *tail, append) {
             Ok(Applied::Written {
                 stream,
                 head,
@@ -264,6 +313,7 @@ fn write_request(
 
 fn append_one(
     transaction: &Transaction<'_>,
+    master: &MasterKey,
     cached_heads: &HashMap<String, StreamHead>,
     written_heads: &HashMap<String, StreamHead>,
     mut tail: Tail,
@@ -271,7 +321,7 @@ fn append_one(
 ) -> Result<Applied, Refusal> {
     let fault = |e| Refusal::Fault(sqlite_error(e, None));
     let stream = request.stream.to_string();
-    if let Some(result) = earlier_result(transaction, &stream, &request.events)? {
+    if let Some(result) = earlier_result(transaction, master, &stream, &request.events)? {
         return Ok(Applied::AlreadyWritten(result));
     }
     let current = match written_heads.get(&stream).or_else(|| cached_heads.get(&stream)) {
@@ -285,13 +335,28 @@ fn append_one(
             actual: current.map(|head| head.version),
         }));
     }
+    let contact_key = if request.events.iter().any(|event| event.pii.is_some()) {
+        Some(contact_key(transaction, master, &stream, current.is_some())?)
+    } else {
+        None
+    };
+    if let Some((key, true)) = &contact_key {
+        transaction
+            .prepare_cached(INSERT_CONTACT_KEY)
+            .and_then(|mut insert| insert.execute(params![stream, master.wrap(&stream, key)]))
+            .map_err(fault)?;
+    }
     let mut version = current.map_or(0, |head| head.version + 1);
     let mut previous_hash = current.map_or(GENESIS, |head| head.hash);
     let mut insert_event = transaction.prepare_cached(INSERT_EVENT).map_err(fault)?;
     let mut insert_pii = transaction.prepare_cached(INSERT_PII).map_err(fault)?;
     for event in &request.events {
         let position = tail.position + 1;
-        let pii_digest = event.pii.as_ref().map(|(_, digest)| digest);
+        let sealed = match (&event.pii, &contact_key) {
+            (Some(json), Some((key, _))) => Some((key.seal(event.event_id, json), pii_digest(&key.digest_key(), json))),
+            _ => None,
+        };
+        let pii_digest = sealed.as_ref().map(|(_, digest)| digest);
         let fields = HashedFields {
             event_id: event.event_id,
             stream: &stream,
@@ -327,15 +392,21 @@ fn append_one(
                 digest,
             ])
             .map_err(fault)?;
-        if let Some((pii, _)) = &event.pii {
-            insert_pii
-                .execute(params![position, pii.salt, pii.json])
-                .map_err(fault)?;
+        if let Some((sealed, _)) = &sealed {
+            insert_pii.execute(params![position, sealed]).map_err(fault)?;
         }
         tail.position = position;
         tail.digest = digest;
         previous_hash = hash;
         version += 1;
+    }
+    if request.events.iter().any(|event| event.erases_personal_data) {
+        for statement in [DESTROY_CONTACT_KEY, DROP_SEALED_PII] {
+            transaction
+                .prepare_cached(statement)
+                .and_then(|mut erase| erase.execute([&stream]))
+                .map_err(fault)?;
+        }
     }
     let last_version = version - 1;
     Ok(Applied::Written {
@@ -369,6 +440,7 @@ struct Recorded {
 /// looked up, so no insert can later fail on a duplicate id.
 fn earlier_result(
     transaction: &Transaction<'_>,
+    master: &MasterKey,
     stream: &str,
     events: &[PreparedEvent],
 ) -> Result<Option<AppendResult>, StoreError> {
@@ -392,11 +464,19 @@ fn earlier_result(
             Some((stream, version, position)) => {
                 let same_event = content
                     .query_row([position], |row| {
+                        let recorded_pii = match (
+                            row.get_ref(3)?.as_blob_or_null().ok().flatten(),
+                            row.get_ref(4)?.as_blob_or_null().ok().flatten(),
+                        ) {
+                            (Some(sealed), Some(wrapped)) => master
+                                .unwrap(&stream, wrapped)
+                                .and_then(|key| key.open(event.event_id, sealed)),
+                            _ => None,
+                        };
                         Ok(row.get_ref(0)?.as_str().ok() == Some(event.event_type)
                             && row.get_ref(1)?.as_str().ok() == Some(event.actor.as_str())
                             && row.get_ref(2)?.as_blob().ok() == Some(event.payload.as_slice())
-                            && row.get_ref(3)?.as_blob_or_null().ok().flatten()
-                                == event.pii.as_ref().map(|(pii, _)| pii.json.as_slice()))
+                            && recorded_pii == event.pii)
                     })
                     .map_err(|e| sqlite_error(e, None))?;
                 Some(Recorded {
@@ -456,6 +536,41 @@ fn earlier_result(
         next_expected_version: version as u64,
         position: Position::from_sequence(position as u64),
     }))
+}
+
+/// The stream's contact key, and whether it is new (to be stored with the
+/// append). A contact who was erased never gets one again.
+fn contact_key(
+    transaction: &Transaction<'_>,
+    master: &MasterKey,
+    stream: &str,
+    stream_exists: bool,
+) -> Result<(ContactKey, bool), Refusal> {
+    let fault = |e| Refusal::Fault(sqlite_error(e, None));
+    let wrapped: Option<Vec<u8>> = transaction
+        .prepare_cached(CONTACT_KEY)
+        .and_then(|mut find| find.query_row([stream], |row| row.get(0)).optional())
+        .map_err(fault)?;
+    if let Some(wrapped) = wrapped {
+        let key = master.unwrap(stream, &wrapped).ok_or_else(|| {
+            Refusal::Fault(StoreError::Corrupt {
+                position: None,
+                detail: format!("the contact key of {stream} does not open under the master key"),
+            })
+        })?;
+        return Ok((key, false));
+    }
+    let erased = stream_exists
+        && transaction
+            .prepare_cached(WAS_ERASED)
+            .and_then(|mut find| find.exists([stream]))
+            .map_err(fault)?;
+    if erased {
+        return Err(Refusal::Refused(StoreError::Erased {
+            stream: stream.to_owned(),
+        }));
+    }
+    Ok((ContactKey::generate(), true))
 }
 
 fn stored_head(transaction: &Transaction<'_>, stream: &str) -> Result<Option<StreamHead>, StoreError> {

@@ -1,0 +1,168 @@
+//! A person's rights over their data: erasure (PIPL Art. 47, GDPR Art. 17)
+//! and access (PIPL Art. 45, GDPR Art. 15).
+//!
+//! Erasure appends a `ContactErased` event, with which the store destroys
+//! the contact's key: every sealed copy of their personal data (in the
+//! ledger, its backups, its exports) can never be read again, while the
+//! relationship signals, which say nothing of who they are, stay and keep
+//! the hash chain whole.
+
+use rapport_domain::{
+    ContactErased, ContactId, Event, LedgerDigest, NewEvent, Pii, RecordedEvent, StreamName, Timestamp,
+};
+use rapport_projections::Horizon;
+use rapport_store::{EventStore, ExpectedVersion};
+use uuid::Uuid;
+
+use crate::access::{ACCESS_REQUESTERS, ERASERS, check_contact, no_such_contact, require};
+use crate::core::Core;
+use crate::error::AppError;
+use crate::read::contact_events;
+use crate::tokens::Principal;
+
+/// One erasure per contact: its event id is derived from the contact's, so
+/// a retry after a lost answer finds the first one.
+const ERASURE_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_745f_6572_6173_7572_6501);
+
+/// Who asks for an erasure, and why.
+#[derive(Clone, Debug)]
+pub struct EraseRequest {
+    pub contact_id: ContactId,
+    pub reason: String,
+    /// The requester's reference (a ticket, a letter): it is on the receipt.
+    pub request_id: String,
+}
+
+/// What the requester keeps as proof: where in the ledger the erasure is,
+/// and the ledger digest after it (`rapport verify --digest` checks it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErasureReceipt {
+    pub contact_id: ContactId,
+    pub event_id: Uuid,
+    pub request_id: String,
+    pub erased_at: Timestamp,
+    pub erased_by: String,
+    pub digest: LedgerDigest,
+    /// The contact had been erased before this request: this is that receipt.
+    pub already_erased: bool,
+}
+
+/// Erases a contact's personal data for good, and answers with the receipt.
+/// Erasing again answers with the first erasure's receipt.
+pub async fn erase_contact(
+    core: &Core,
+    principal: &Principal,
+    request: EraseRequest,
+) -> Result<ErasureReceipt, AppError> {
+    require(principal, ERASERS, "erase contacts")?;
+    let stream = StreamName::Contact(request.contact_id);
+    let event = Event::from(ContactErased {
+        reason: request.reason.trim().to_owned(),
+        request_id: request.request_id.trim().to_owned(),
+    });
+    event
+        .validate(&stream, None)
+        .map_err(|problem| AppError::bad_input(format!("{problem}; nothing was erased")))?;
+    let (erased, version) = core.live.read(|model| {
+        check_contact(principal, model, request.contact_id)?;
+        let relationship = model
+            .projection
+            .relationship(request.contact_id)
+            .ok_or_else(|| no_such_contact(request.contact_id))?;
+        Ok::<_, AppError>((relationship.erased(), relationship.stream_version()))
+    })?;
+    if !erased {
+        let event_id = Uuid::new_v5(&ERASURE_NAMESPACE, request.contact_id.0.as_bytes());
+        let now = core.clock.now();
+        let new_event = NewEvent::new(event_id, event, now, principal.name.clone());
+        let result = core
+            .store
+            .append(stream, ExpectedVersion::Exact(version), vec![new_event])
+            .await?;
+        core.live.wait_for(result.position).await.map_err(|cause| {
+            AppError::Unavailable(format!(
+                "the erasure was recorded at position {}, but the read model has not applied it yet ({cause}); \
+                 erasing again answers with its receipt",
+                result.position
+            ))
+        })?;
+        // The snapshot holds the directory: write it again without them.
+        core.live.forget_erased_in_snapshot().await.map_err(|e| {
+            AppError::internal(format!(
+                "the erasure is recorded, but the snapshot still holds them: {e}"
+            ))
+        })?;
+    }
+    let mut receipt = receipt_of(&core.store, request.contact_id).await?;
+    receipt.already_erased = erased;
+    Ok(receipt)
+}
+
+async fn receipt_of(store: &dyn EventStore, contact_id: ContactId) -> Result<ErasureReceipt, AppError> {
+    let stream = StreamName::Contact(contact_id);
+    let mut from_version = 0;
+    loop {
+        let page = store
+            .read_stream_raw(stream, from_version, rapport_store::READ_LIMIT_MAX)
+            .await?;
+        let Some(last) = page.last().map(|event| event.version) else {
+            return Err(AppError::internal(format!(
+                "the erasure of {contact_id} is not in its stream"
+            )));
+        };
+        if let Some(raw) = page.into_iter().find(|event| event.event_type == "ContactErased") {
+            let digest = LedgerDigest {
+                position: Some(raw.position),
+                digest: raw
+                    .ledger_digest
+                    .ok_or_else(|| AppError::internal("the ledger keeps no digest beside its events"))?,
+            };
+            let recorded = raw.decode()?;
+            let Event::ContactErased(erased) = &recorded.event else {
+                return Err(AppError::internal("an erasure that does not decode as one"));
+            };
+            return Ok(ErasureReceipt {
+                contact_id,
+                event_id: recorded.event_id,
+                request_id: erased.request_id.clone(),
+                erased_at: recorded.recorded_at,
+                erased_by: recorded.actor.clone(),
+                digest,
+                already_erased: true,
+            });
+        }
+        from_version = last + 1;
+    }
+}
+
+/// Everything held about a person, decrypted, as an access request is
+/// answered: their personal data now and every event of theirs.
+#[derive(Clone, Debug)]
+pub struct PersonRecord {
+    pub contact_id: ContactId,
+    pub erased: bool,
+    /// What the directory holds now (nothing once erased).
+    pub personal_data: Option<Pii>,
+    pub events: Vec<RecordedEvent>,
+}
+
+/// The answer to an access request: auditors and admins only, since it
+/// holds every field of the person's.
+pub async fn person_record(
+    core: &Core,
+    principal: &Principal,
+    contact_id: ContactId,
+) -> Result<PersonRecord, AppError> {
+    require(principal, ACCESS_REQUESTERS, "answer access requests")?;
+    let (erased, personal_data) = core.live.read(|model| {
+        check_contact(principal, model, contact_id)?;
+        Ok::<_, AppError>((model.is_erased(contact_id), model.directory.pii(contact_id).cloned()))
+    })?;
+    let events = contact_events(&core.store, contact_id, Horizon::default()).await?;
+    Ok(PersonRecord {
+        contact_id,
+        erased,
+        personal_data,
+        events,
+    })
+}
