@@ -216,6 +216,11 @@ pub enum Command {
     ///
     /// Example: RAPPORT_TOKEN=… rapport record touch "Wang Fang" --mode one-to-one
     Record(commands::record::Record),
+    /// Erase a person's personal data for good, at their request: their key
+    /// is destroyed, their relationship signals stay; prints the receipt.
+    ///
+    /// Example: RAPPORT_TOKEN=… rapport erase "Wang Fang" --reason "PIPL Art. 47" --request-id REQ-17
+    Erase(commands::privacy::Erase),
     /// Print the GraphQL schema (SDL); `api/schema.graphql` is its output.
     ///
     /// Example: rapport schema > api/schema.graphql
@@ -235,10 +240,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // A server logs refusals for whoever watches it; a one-shot command
     // prints its own error, so its log would only say it twice.
+    // Except the one warning an operator must not miss: where a new
+    // ledger's master key was made, to be backed up apart from it.
     let default_log = if matches!(cli.command, Command::Serve { .. }) {
         "warn"
     } else {
-        "error"
+        "error,rapport_store::sealing=warn"
     };
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -363,6 +370,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         Command::Campaign(command) => commands::campaign::campaign(&ctx, command).await,
         Command::Suggest { owner, limit } => commands::campaign::suggest(&ctx, owner.as_deref(), limit).await,
         Command::Record(command) => commands::record::record(&ctx, command).await,
+        Command::Erase(command) => commands::privacy::erase(&ctx, command).await,
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());
             Ok(crate::Outcome::Yes)

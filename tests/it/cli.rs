@@ -662,6 +662,7 @@ fn every_command_explains_itself_with_an_example() {
         "contacts",
         "violations",
         "record",
+        "erase",
     ];
     for command in commands {
         assert!(help.contains(command), "--help does not list {command}");
@@ -1518,4 +1519,73 @@ async fn commands_answer_from_the_snapshot_and_what_came_after_it() {
         bytes[middle] ^= 0x10;
         std::fs::write(&snapshot, bytes).expect("damage");
     }
+}
+
+#[test]
+fn erase_takes_an_admin_token_answers_with_a_receipt_and_is_the_same_erasure_twice() {
+    let cli = with_history();
+    let sales = cli.token("sales", "alice");
+    let manager = cli.token("manager", "mia");
+    let admin = cli.token("admin", "root");
+    let count = cli.event_count();
+    let erase = |token: &str, reason: &str| {
+        cli.run(&[
+            "--json",
+            "erase",
+            "Wang Fang",
+            "--reason",
+            reason,
+            "--request-id",
+            "REQ-17",
+            "--token",
+            token,
+        ])
+    };
+    for token in [&sales, &manager] {
+        let refused = erase(token, "PIPL Art. 47");
+        assert_eq!(refused.status.code(), Some(2));
+        assert_eq!(error_code(&refused), "FORBIDDEN");
+    }
+    let blank = erase(&admin, " ");
+    assert_eq!(blank.status.code(), Some(2));
+    assert_eq!(error_code(&blank), "BAD_INPUT");
+    assert_eq!(cli.event_count(), count, "a refused erasure writes nothing");
+
+    let receipt: Value = serde_json::from_slice(&erase(&admin, "PIPL Art. 47").stdout).expect("receipt");
+    assert_eq!(receipt["alreadyErased"], false, "{receipt}");
+    assert_eq!(receipt["contactId"], "00000000-0000-0000-0000-00000000000a");
+    assert_eq!(receipt["erasedBy"], "root");
+    assert_eq!(cli.event_count(), count + 1);
+    // Found by the name it had no more: by id, the gate refuses them.
+    assert_eq!(error_code(&cli.run(&["--json", "check", "Wang Fang"])), "NOT_FOUND");
+    let checked = cli.json(
+        &["check", "00000000-0000-0000-0000-00000000000a", "--mode", "one-to-one"],
+        1,
+    );
+    assert_eq!(checked["verdict"], "DENY", "{checked}");
+    assert!(checked.to_string().contains("CONTACT_ERASED"), "{checked}");
+    let digest = receipt["ledgerDigest"].as_str().expect("digest");
+    assert_eq!(cli.json(&["verify", "--digest", digest], 0)["intact"], true);
+
+    let again: Value = serde_json::from_slice(
+        &cli.run(&[
+            "--json",
+            "erase",
+            "00000000-0000-0000-0000-00000000000a",
+            "--reason",
+            "asked twice",
+            "--request-id",
+            "REQ-18",
+            "--token",
+            &admin,
+        ])
+        .stdout,
+    )
+    .expect("receipt");
+    assert_eq!(again["alreadyErased"], true);
+    assert_eq!(again["ledgerDigest"], receipt["ledgerDigest"]);
+    assert_eq!(cli.event_count(), count + 1, "erasing twice writes once");
+    let access = text(&cli.run(&["export", "00000000-0000-0000-0000-00000000000a"]));
+    assert!(!access.contains("+86 138 0000 0001"), "{access}");
+    assert!(access.contains("ContactErased"), "the history stays: {access}");
 }

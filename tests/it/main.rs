@@ -7,6 +7,7 @@ mod conformance;
 mod crash;
 mod graphql_http;
 mod ledger;
+mod privacy;
 mod snapshot;
 mod support;
 mod tamper;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use async_graphql::Context;
 use rapport_app::access;
-pub use rapport_app::access::{AUDITORS, INGESTERS, OVERRIDERS, POLICY_WRITERS, READERS, WRITERS, may_access};
+pub use rapport_app::access::{
+    ACCESS_REQUESTERS, AUDITORS, ERASERS, INGESTERS, OVERRIDERS, POLICY_WRITERS, READERS, WRITERS, may_access,
+};
 use rapport_app::read_model::ReadModel;
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::ContactId;

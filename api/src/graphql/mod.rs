@@ -7,6 +7,7 @@ mod campaign;
 pub mod errors;
 mod mutation;
 pub mod phases;
+mod privacy;
 mod query;
 mod subscription;
 pub mod types;

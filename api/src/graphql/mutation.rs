@@ -13,13 +13,15 @@ use rapport_domain::decide::{DeliveryOutcome, Fact};
 use rapport_domain::{CampaignId, ContactId, Pii};
 use uuid::Uuid;
 
-use super::auth::{POLICY_WRITERS, WRITERS, principal, require};
+use super::auth::{ERASERS, POLICY_WRITERS, WRITERS, principal, require};
 use super::campaign::{LaunchCampaignInput, LaunchResult};
 use super::errors::{OrRefusal, bad_input, internal};
+use super::privacy::{EraseContactInput, ErasureReceipt};
 use super::timestamp;
 use super::types::{Channel, Contact, GateDecision, IngestResult, Policy, RecordResult, SendMode, View};
 use crate::state::AppState;
 use rapport_app::campaign::{LAUNCHERS, LaunchRequest};
+use rapport_app::privacy::{self, EraseRequest};
 
 #[derive(Debug)]
 pub struct Mutation;
@@ -396,6 +398,31 @@ impl Mutation {
             .or_refusal()?;
         state.metrics.record_appended(launched.appended as u64);
         Ok(LaunchResult(Arc::new(launched)))
+    }
+
+    /// Erases a person's personal data for good, at their request (admins
+    /// only): their key is destroyed, their relationship signals stay, the
+    /// gate refuses them; erasing again answers with the first receipt.
+    async fn erase_contact(
+        &self,
+        ctx: &Context<'_>,
+        input: EraseContactInput,
+    ) -> async_graphql::Result<ErasureReceipt> {
+        let principal = require(ctx, ERASERS, "erase contacts")?;
+        let state = state(ctx)?;
+        let receipt = privacy::erase_contact(
+            &state.core,
+            principal,
+            EraseRequest {
+                contact_id: ContactId(input.contact_id),
+                reason: input.reason,
+                request_id: input.request_id,
+            },
+        )
+        .await
+        .or_refusal()?;
+        state.metrics.record_appended(u64::from(!receipt.already_erased));
+        Ok(receipt.into())
     }
 
     /// Puts a new policy in force (admins only).

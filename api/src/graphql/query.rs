@@ -11,9 +11,10 @@ use rapport_domain::{ContactId, LedgerDigest, Position};
 use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
-use super::auth::{AUDITORS, READERS, check_contact, may_access, principal, require};
+use super::auth::{ACCESS_REQUESTERS, AUDITORS, READERS, check_contact, may_access, principal, require};
 use super::campaign::{AudienceInput, CampaignView, PreflightResult, SuggestionView};
 use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal, not_found};
+use super::privacy::PersonRecord;
 use super::types::{
     AuditView, Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
     Verification, View, ViolationInfo,
@@ -319,6 +320,18 @@ impl Query {
                 None => now(ctx)?,
             },
         })
+    }
+
+    /// Everything held about a person, personal data decrypted: the answer
+    /// to their access request (auditors and admins).
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
+    async fn person_record(&self, ctx: &Context<'_>, contact_id: Uuid) -> async_graphql::Result<PersonRecord> {
+        let principal = require(ctx, ACCESS_REQUESTERS, "answer access requests")?;
+        let state = state(ctx)?;
+        let record = rapport_app::privacy::person_record(&state.core, principal, ContactId(contact_id))
+            .await
+            .or_refusal()?;
+        Ok(record.into())
     }
 
     /// Walks every hash link; with `digest` (saved earlier) also detects

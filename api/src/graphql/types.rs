@@ -79,6 +79,8 @@ mirror_enum!(
 /// Where a contact is in the relationship, most severe first.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ContactStatus {
+    /// Their personal data was erased at their request: nobody to write to.
+    Erased,
     DeletedUs,
     Blocked,
     OptedOut,
@@ -331,7 +333,8 @@ impl Contact {
         self.read(ctx, |_, r| r.primary_channel().into()).await
     }
 
-    /// Personal data, as the ledger holds it now: absent if never given or erased.
+    /// Personal data, as the ledger holds it now: absent if never given,
+    /// "erased" once erased.
     async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
         let state = ctx.data::<Arc<AppState>>()?;
         Ok(state.core.live.read(|model| model.display_name(self.id)))
@@ -339,7 +342,9 @@ impl Contact {
 
     async fn status(&self, ctx: &Context<'_>) -> async_graphql::Result<ContactStatus> {
         self.read(ctx, |_, r| {
-            if r.deleted_us() {
+            if r.erased() {
+                ContactStatus::Erased
+            } else if r.deleted_us() {
                 ContactStatus::DeletedUs
             } else if r.is_blocked_on(r.primary_channel()) {
                 ContactStatus::Blocked

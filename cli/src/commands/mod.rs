@@ -3,6 +3,7 @@
 pub mod campaign;
 pub mod inspect;
 pub mod lists;
+pub mod privacy;
 pub mod record;
 pub mod transfer;
 

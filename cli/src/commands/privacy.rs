@@ -1,0 +1,86 @@
+//! `erase`: a person's request to be erased, answered with a receipt. The
+//! token's holder must be allowed to erase (admins); the erasure cannot be
+//! undone. `export CONTACT` answers their access request (`transfer`).
+
+use clap::Args;
+use rapport_app::access;
+use rapport_app::privacy::{self, EraseRequest, ErasureReceipt};
+use rapport_app::tokens::TokenStore;
+use serde_json::json;
+
+use super::Invocation;
+use super::inspect::resolve_visible;
+use super::record::open_core;
+use crate::Outcome;
+
+#[derive(Debug, Args)]
+pub struct Erase {
+    /// An id, or a name, phone, WeChat id or email.
+    contact: String,
+    /// Why (the legal basis, the ticket): kept in the ledger.
+    #[arg(long)]
+    reason: String,
+    /// The requester's reference for the request, printed on the receipt.
+    #[arg(long)]
+    request_id: String,
+    /// Your API token (`rapport token create --role admin`).
+    #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+pub async fn erase(ctx: &Invocation, command: Erase) -> anyhow::Result<Outcome> {
+    let principal =
+        TokenStore::open(&ctx.store)?
+            .authenticate(&command.token)
+            .ok_or(rapport_app::AppError::Unauthenticated(
+                "the token is unknown or revoked".to_owned(),
+            ))?;
+    // The role first: whoever may not erase learns nothing of who exists.
+    access::require(&principal, access::ERASERS, "erase contacts")?;
+    let core = open_core(ctx).await?;
+    let contact_id = core
+        .live
+        .read(|model| resolve_visible(model, &command.contact, |id| access::may_access(&principal, model, id)))?;
+    let receipt = privacy::erase_contact(
+        &core,
+        &principal,
+        EraseRequest {
+            contact_id,
+            reason: command.reason,
+            request_id: command.request_id,
+        },
+    )
+    .await?;
+    print_receipt(ctx, &receipt);
+    Ok(Outcome::Yes)
+}
+
+fn print_receipt(ctx: &Invocation, receipt: &ErasureReceipt) {
+    if ctx.json {
+        let answer = json!({
+            "contactId": receipt.contact_id.to_string(),
+            "eventId": receipt.event_id.to_string(),
+            "requestId": receipt.request_id,
+            "erasedAt": receipt.erased_at.to_rfc3339(),
+            "erasedBy": receipt.erased_by,
+            "position": receipt.digest.position.map(|p| p.to_string()),
+            "ledgerDigest": receipt.digest.to_string(),
+            "alreadyErased": receipt.already_erased,
+        });
+        println!("{answer}");
+    } else {
+        let was = if receipt.already_erased {
+            "was already erased"
+        } else {
+            "is erased"
+        };
+        println!("contact {} {was} (request {})", receipt.contact_id, receipt.request_id);
+        println!(
+            "erased at    {} by {}",
+            receipt.erased_at.to_rfc3339(),
+            receipt.erased_by
+        );
+        println!("receipt      {}", receipt.digest);
+        println!("check it any time with: rapport verify --digest {}", receipt.digest);
+    }
+}
