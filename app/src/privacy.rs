@@ -7,6 +7,7 @@
 //! relationship signals, which say nothing of who they are, stay and keep
 //! the hash chain whole.
 
+use rapport_domain::policy::PrivacyRules;
 use rapport_domain::{
     ContactErased, ContactId, Event, LedgerDigest, NewEvent, Pii, RecordedEvent, StreamName, Timestamp,
 };
@@ -18,7 +19,7 @@ use crate::access::{ACCESS_REQUESTERS, ERASERS, check_contact, no_such_contact, 
 use crate::core::Core;
 use crate::error::AppError;
 use crate::read::contact_events;
-use crate::tokens::Principal;
+use crate::tokens::{Principal, Role};
 
 /// One erasure per contact: its event id is derived from the contact's, so
 /// a retry after a lost answer finds the first one.
@@ -47,6 +48,23 @@ pub struct ErasureReceipt {
     pub already_erased: bool,
 }
 
+/// The policy's privacy rules now.
+fn privacy_rules(core: &Core) -> PrivacyRules {
+    core.live
+        .read(|model| model.projection.current_policy().policy.privacy.clone())
+}
+
+/// Whether `principal` may erase: admins, and managers if the policy says so.
+pub fn may_erase(core: &Core, principal: &Principal) -> Result<(), AppError> {
+    const WITH_MANAGERS: &[Role] = &[Role::Manager, Role::Admin];
+    let erasers = if privacy_rules(core).managers_may_erase {
+        WITH_MANAGERS
+    } else {
+        ERASERS
+    };
+    require(principal, erasers, "erase contacts")
+}
+
 /// Erases a contact's personal data for good, and answers with the receipt.
 /// Erasing again answers with the first erasure's receipt.
 pub async fn erase_contact(
@@ -54,7 +72,17 @@ pub async fn erase_contact(
     principal: &Principal,
     request: EraseRequest,
 ) -> Result<ErasureReceipt, AppError> {
-    require(principal, ERASERS, "erase contacts")?;
+    may_erase(core, principal)?;
+    let receipt = erase_one(core, principal, request).await?;
+    if !receipt.already_erased {
+        forget_in_snapshot(core).await?;
+    }
+    Ok(receipt)
+}
+
+/// The erasure itself, the caller's right to it checked; the snapshot is
+/// the caller's to write again.
+async fn erase_one(core: &Core, principal: &Principal, request: EraseRequest) -> Result<ErasureReceipt, AppError> {
     let stream = StreamName::Contact(request.contact_id);
     let event = Event::from(ContactErased {
         reason: request.reason.trim().to_owned(),
@@ -86,16 +114,104 @@ pub async fn erase_contact(
                 result.position
             ))
         })?;
-        // The snapshot holds the directory: write it again without them.
-        core.live.forget_erased_in_snapshot().await.map_err(|e| {
-            AppError::internal(format!(
-                "the erasure is recorded, but the snapshot still holds them: {e}"
-            ))
-        })?;
     }
     let mut receipt = receipt_of(&core.store, request.contact_id).await?;
     receipt.already_erased = erased;
     Ok(receipt)
+}
+
+/// The snapshot holds the directory: written again without whoever was erased.
+async fn forget_in_snapshot(core: &Core) -> Result<(), AppError> {
+    core.live.forget_erased_in_snapshot().await.map_err(|e| {
+        AppError::internal(format!(
+            "the erasure is recorded, but the snapshot still holds them: {e}"
+        ))
+    })
+}
+
+/// Erasures one retention run makes at most; the next run goes on.
+pub const RETENTION_ERASURES_MAX: usize = 10_000;
+const DAY_MILLIS: i64 = 86_400_000;
+
+/// A contact the retention rule applies to: nothing of theirs happened
+/// since `last_event` (the business time of their stream's last event).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expired {
+    pub contact_id: ContactId,
+    pub last_event: Timestamp,
+}
+
+/// The contacts, not yet erased, whose last event is older than the
+/// policy's retention at `now`, oldest first; none without a retention.
+pub async fn expired(core: &Core, now: Timestamp) -> Result<Vec<Expired>, AppError> {
+    let Some(years) = privacy_rules(core).retention_years else {
+        return Ok(Vec::new());
+    };
+    // Calendar years, leap days included.
+    let cutoff = now.as_millis() - (i64::from(years) * 365 + i64::from(years / 4)) * DAY_MILLIS;
+    let contacts: Vec<(ContactId, u64)> = core
+        .read_blocking(|model| {
+            model
+                .directory
+                .ids_after(None)
+                .filter_map(|id| {
+                    let relationship = model.projection.relationship(id)?;
+                    (!relationship.erased()).then_some((id, relationship.stream_version()))
+                })
+                .collect()
+        })
+        .await?;
+    let mut expired = Vec::new();
+    for (contact_id, version) in contacts {
+        let last = core
+            .store
+            .read_stream(StreamName::Contact(contact_id), version, 1)
+            .await?;
+        if let Some(event) = last.first()
+            && event.occurred_at.as_millis() < cutoff
+        {
+            expired.push(Expired {
+                contact_id,
+                last_event: event.occurred_at,
+            });
+        }
+    }
+    expired.sort_by_key(|expired| expired.last_event);
+    Ok(expired)
+}
+
+/// Erases up to `limit` (at most `RETENTION_ERASURES_MAX`) contacts the
+/// retention rule applies to, each with its receipt, under one request id
+/// for the run.
+pub async fn apply_retention(
+    core: &Core,
+    principal: &Principal,
+    limit: usize,
+) -> Result<Vec<ErasureReceipt>, AppError> {
+    may_erase(core, principal)?;
+    let now = core.clock.now();
+    let years = privacy_rules(core).retention_years.unwrap_or_default();
+    let request_id = format!("retention-{}", now.to_rfc3339());
+    let mut receipts = Vec::new();
+    for expired in expired(core, now)
+        .await?
+        .into_iter()
+        .take(limit.min(RETENTION_ERASURES_MAX))
+    {
+        let request = EraseRequest {
+            contact_id: expired.contact_id,
+            reason: format!(
+                "retention: no event for {years} years (the last on {})",
+                expired.last_event.to_rfc3339()
+            ),
+            request_id: request_id.clone(),
+        };
+        receipts.push(erase_one(core, principal, request).await?);
+    }
+    if !receipts.is_empty() {
+        forget_in_snapshot(core).await?;
+    }
+    Ok(receipts)
 }
 
 async fn receipt_of(store: &dyn EventStore, contact_id: ContactId) -> Result<ErasureReceipt, AppError> {

@@ -221,6 +221,12 @@ pub enum Command {
     ///
     /// Example: RAPPORT_TOKEN=… rapport erase "Wang Fang" --reason "PIPL Art. 47" --request-id REQ-17
     Erase(commands::privacy::Erase),
+    /// Contacts with no event for the policy's `privacy.retentionYears`:
+    /// listed, or with --apply erased, each with its receipt. Schedule it
+    /// (cron, a systemd timer).
+    ///
+    /// Example: RAPPORT_TOKEN=… rapport retention --apply
+    Retention(commands::privacy::Retention),
     /// Print the GraphQL schema (SDL); `api/schema.graphql` is its output.
     ///
     /// Example: rapport schema > api/schema.graphql
@@ -371,6 +377,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         Command::Suggest { owner, limit } => commands::campaign::suggest(&ctx, owner.as_deref(), limit).await,
         Command::Record(command) => commands::record::record(&ctx, command).await,
         Command::Erase(command) => commands::privacy::erase(&ctx, command).await,
+        Command::Retention(command) => commands::privacy::retention(&ctx, command).await,
         Command::Schema => {
             print!("{}", rapport_api::graphql::sdl());
             Ok(crate::Outcome::Yes)

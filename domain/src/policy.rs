@@ -29,7 +29,27 @@ pub struct Policy {
     pub campaigns: CampaignRules,
     #[serde(default)]
     pub delivery: DeliveryRules,
+    /// Who erases, and how long a silent contact is kept. Absent from older
+    /// policies: admins alone erase and nobody is erased for silence.
+    #[serde(default)]
+    pub privacy: PrivacyRules,
 }
+
+/// A person's data: who may erase it, and for how long it is kept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrivacyRules {
+    /// Managers may erase contacts too (admins always may).
+    #[serde(default)]
+    pub managers_may_erase: bool,
+    /// Contacts with no event for this many years are erased by `rapport
+    /// retention --apply`; nobody is, when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_years: Option<u16>,
+}
+
+/// The longest retention a policy may set.
+pub const RETENTION_YEARS_MAX: u16 = 100;
 
 /// What one channel allows.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,6 +347,7 @@ impl Default for Policy {
             channels: default_channel_rules(),
             campaigns: CampaignRules::default(),
             delivery: DeliveryRules::default(),
+            privacy: PrivacyRules::default(),
         }
     }
 }
@@ -475,6 +496,14 @@ impl Policy {
                 format!("is {failures}, must be 1 to {FAILURES_TRACKED_MAX}"),
             );
         }
+        if let Some(years) = self.privacy.retention_years
+            && !(1..=RETENTION_YEARS_MAX).contains(&years)
+        {
+            return fail(
+                "privacy.retentionYears",
+                format!("is {years}, must be 1 to {RETENTION_YEARS_MAX}"),
+            );
+        }
         Ok(())
     }
 
@@ -577,7 +606,7 @@ mod tests {
     fn a_policy_written_before_channels_and_campaigns_existed_reads_with_their_defaults() {
         let mut document = serde_json::to_value(Policy::default()).expect("a policy is JSON");
         let fields = document.as_object_mut().expect("an object");
-        for newer in ["channels", "campaigns", "delivery"] {
+        for newer in ["channels", "campaigns", "delivery", "privacy"] {
             fields.remove(newer);
         }
         let read: Policy = serde_json::from_value(document).expect("an older policy reads");
@@ -588,6 +617,18 @@ mod tests {
                 .mass_sends_max,
             Some(4)
         );
+    }
+
+    #[test]
+    fn a_retention_of_no_years_or_of_centuries_is_refused() {
+        for years in [0, RETENTION_YEARS_MAX + 1] {
+            let mut policy = Policy::default();
+            policy.privacy.retention_years = Some(years);
+            assert_eq!(policy.validate().map_err(|e| e.field), Err("privacy.retentionYears"));
+        }
+        let mut policy = Policy::default();
+        policy.privacy.retention_years = Some(3);
+        assert_eq!(policy.validate(), Ok(()));
     }
 
     #[test]

@@ -663,6 +663,7 @@ fn every_command_explains_itself_with_an_example() {
         "violations",
         "record",
         "erase",
+        "retention",
     ];
     for command in commands {
         assert!(help.contains(command), "--help does not list {command}");
@@ -1588,4 +1589,54 @@ fn erase_takes_an_admin_token_answers_with_a_receipt_and_is_the_same_erasure_twi
     let access = text(&cli.run(&["export", "00000000-0000-0000-0000-00000000000a"]));
     assert!(!access.contains("+86 138 0000 0001"), "{access}");
     assert!(access.contains("ContactErased"), "the history stays: {access}");
+}
+
+#[test]
+fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_them() {
+    let cli = with_history();
+    let old = cli.file(
+        "old.jsonl",
+        r#"{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ee","displayName":"Old Friend","phone":"+86 138 0000 0099","owner":"alice","registeredAt":"2020-01-05T02:00:00Z"}
+"#,
+    );
+    assert_eq!(cli.json(&["import", old.to_str().expect("path")], 0)["imported"], 1);
+    let sales = cli.token("sales", "alice");
+    let manager = cli.token("manager", "mia");
+    let listed = |token: &str| cli.run(&["--json", "retention", "--token", token]);
+    // No retention in the policy: nobody is past it, and managers may not erase.
+    assert_eq!(error_code(&listed(&manager)), "FORBIDDEN");
+
+    let export = text(&cli.run(&["export"]));
+    let mut policy: Value = serde_json::from_str(export.lines().next().expect("the policy first")).expect("json");
+    policy["payload"]["policy"]["privacy"] = serde_json::json!({ "retentionYears": 3, "managersMayErase": true });
+    let fields = policy.as_object_mut().expect("object");
+    for recorded in [
+        "eventId",
+        "version",
+        "position",
+        "recordedAt",
+        "hash",
+        "ledgerDigest",
+        "correlationId",
+    ] {
+        fields.remove(recorded);
+    }
+    let changed = cli.file("policy.jsonl", &format!("{policy}\n"));
+    assert_eq!(cli.json(&["import", changed.to_str().expect("path")], 0)["imported"], 1);
+
+    assert_eq!(error_code(&listed(&sales)), "FORBIDDEN");
+    let expired = text(&listed(&manager));
+    assert_eq!(expired.lines().count(), 1, "{expired}");
+    assert!(expired.contains("00000000-0000-0000-0000-0000000000ee"), "{expired}");
+    let count = cli.event_count();
+    let applied = text(&cli.run(&["--json", "retention", "--apply", "--token", &manager]));
+    let receipt: Value = serde_json::from_str(applied.trim()).expect("one receipt");
+    assert_eq!(receipt["contactId"], "00000000-0000-0000-0000-0000000000ee");
+    assert_eq!(receipt["erasedBy"], "mia");
+    assert!(receipt["requestId"].as_str().expect("id").starts_with("retention-"));
+    assert_eq!(cli.event_count(), count + 1);
+    assert_eq!(text(&listed(&manager)), "", "nobody is left past the retention");
+    let checked = cli.json(&["check", "00000000-0000-0000-0000-0000000000ee", "--mode", "mass"], 1);
+    assert!(checked.to_string().contains("CONTACT_ERASED"), "{checked}");
+    assert_eq!(cli.json(&["verify"], 0)["intact"], true);
 }

@@ -1,10 +1,13 @@
-//! `erase`: a person's request to be erased, answered with a receipt. The
-//! token's holder must be allowed to erase (admins); the erasure cannot be
-//! undone. `export CONTACT` answers their access request (`transfer`).
+//! `erase`: a person's request to be erased, answered with a receipt; and
+//! `retention`: the contacts silent for longer than the policy keeps them,
+//! listed or erased. The token's holder must be allowed to erase (admins,
+//! and managers if the policy says so); an erasure cannot be undone.
+//! `export CONTACT` answers an access request (`transfer`).
 
 use clap::Args;
 use rapport_app::access;
 use rapport_app::privacy::{self, EraseRequest, ErasureReceipt};
+use rapport_app::tokens::Principal;
 use rapport_app::tokens::TokenStore;
 use serde_json::json;
 
@@ -28,16 +31,32 @@ pub struct Erase {
     token: String,
 }
 
+#[derive(Debug, Args)]
+pub struct Retention {
+    /// Erase them (each with its receipt); without it they are only listed.
+    #[arg(long)]
+    apply: bool,
+    /// Erasures this run makes at most; run it again for the rest.
+    #[arg(long, default_value_t = 1_000)]
+    limit: usize,
+    /// Your API token (`rapport token create --role admin`).
+    #[arg(long, env = "RAPPORT_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+fn principal_of(ctx: &Invocation, token: &str) -> anyhow::Result<Principal> {
+    Ok(TokenStore::open(&ctx.store)?
+        .authenticate(token)
+        .ok_or(rapport_app::AppError::Unauthenticated(
+            "the token is unknown or revoked".to_owned(),
+        ))?)
+}
+
 pub async fn erase(ctx: &Invocation, command: Erase) -> anyhow::Result<Outcome> {
-    let principal =
-        TokenStore::open(&ctx.store)?
-            .authenticate(&command.token)
-            .ok_or(rapport_app::AppError::Unauthenticated(
-                "the token is unknown or revoked".to_owned(),
-            ))?;
-    // The role first: whoever may not erase learns nothing of who exists.
-    access::require(&principal, access::ERASERS, "erase contacts")?;
+    let principal = principal_of(ctx, &command.token)?;
     let core = open_core(ctx).await?;
+    // The role first: whoever may not erase learns nothing of who exists.
+    privacy::may_erase(&core, &principal)?;
     let contact_id = core
         .live
         .read(|model| resolve_visible(model, &command.contact, |id| access::may_access(&principal, model, id)))?;
@@ -52,6 +71,41 @@ pub async fn erase(ctx: &Invocation, command: Erase) -> anyhow::Result<Outcome> 
     )
     .await?;
     print_receipt(ctx, &receipt);
+    Ok(Outcome::Yes)
+}
+
+pub async fn retention(ctx: &Invocation, command: Retention) -> anyhow::Result<Outcome> {
+    let principal = principal_of(ctx, &command.token)?;
+    let core = open_core(ctx).await?;
+    privacy::may_erase(&core, &principal)?;
+    if command.apply {
+        let receipts = privacy::apply_retention(&core, &principal, command.limit).await?;
+        for receipt in &receipts {
+            print_receipt(ctx, receipt);
+        }
+        if !ctx.json {
+            println!("erased {} contacts", receipts.len());
+        }
+        return Ok(Outcome::Yes);
+    }
+    let expired = privacy::expired(&core, ctx.clock.now()).await?;
+    for contact in &expired {
+        if ctx.json {
+            let line = json!({
+                "contactId": contact.contact_id.to_string(),
+                "lastEvent": contact.last_event.to_rfc3339(),
+            });
+            println!("{line}");
+        } else {
+            println!("{}  last event {}", contact.contact_id, contact.last_event.to_rfc3339());
+        }
+    }
+    if !ctx.json {
+        println!(
+            "{} contacts past the policy's retention; --apply erases them",
+            expired.len()
+        );
+    }
     Ok(Outcome::Yes)
 }
 
