@@ -12,7 +12,7 @@ use rapport_domain::{
     ContactErased, ContactId, Event, LedgerDigest, NewEvent, Pii, RecordedEvent, StreamName, Timestamp,
 };
 use rapport_projections::Horizon;
-use rapport_store::{EventStore, ExpectedVersion};
+use rapport_store::{EventStore, ExpectedVersion, StoreError};
 use uuid::Uuid;
 
 use crate::access::{ACCESS_REQUESTERS, ERASERS, check_contact, no_such_contact, require};
@@ -20,10 +20,6 @@ use crate::core::Core;
 use crate::error::AppError;
 use crate::read::contact_events;
 use crate::tokens::{Principal, Role};
-
-/// One erasure per contact: its event id is derived from the contact's, so
-/// a retry after a lost answer finds the first one.
-const ERASURE_NAMESPACE: Uuid = Uuid::from_u128(0x7261_7070_6f72_745f_6572_6173_7572_6501);
 
 /// Who asks for an erasure, and why.
 #[derive(Clone, Debug)]
@@ -73,12 +69,24 @@ pub async fn erase_contact(
     request: EraseRequest,
 ) -> Result<ErasureReceipt, AppError> {
     may_erase(core, principal)?;
-    let receipt = erase_one(core, principal, request).await?;
-    if !receipt.already_erased {
-        forget_in_snapshot(core).await?;
-    }
-    Ok(receipt)
+    // What an operator types stays in the ledger for good (retention's own
+    // words name nobody by construction).
+    core.live.read(|model| {
+        check_contact(principal, model, request.contact_id)?;
+        model
+            .directory
+            .pii(request.contact_id)
+            .map_or(Ok(()), |pii| names_nobody(&request, pii))
+    })?;
+    let erased = erase_one(core, principal, request).await;
+    // Also after a failure or an answer lost on the way: a snapshot that
+    // still holds someone erased is written again (it is a no-op otherwise).
+    forget_in_snapshot(core).await?;
+    erased
 }
+
+/// Attempts at an erasure while other writes to the contact keep moving it on.
+const ERASE_ATTEMPTS_MAX: usize = 5;
 
 /// The erasure itself, the caller's right to it checked; the snapshot is
 /// the caller's to write again.
@@ -91,22 +99,41 @@ async fn erase_one(core: &Core, principal: &Principal, request: EraseRequest) ->
     event
         .validate(&stream, None)
         .map_err(|problem| AppError::bad_input(format!("{problem}; nothing was erased")))?;
-    let (erased, version) = core.live.read(|model| {
-        check_contact(principal, model, request.contact_id)?;
-        let relationship = model
-            .projection
-            .relationship(request.contact_id)
-            .ok_or_else(|| no_such_contact(request.contact_id))?;
-        Ok::<_, AppError>((relationship.erased(), relationship.stream_version()))
-    })?;
-    if !erased {
-        let event_id = Uuid::new_v5(&ERASURE_NAMESPACE, request.contact_id.0.as_bytes());
-        let now = core.clock.now();
-        let new_event = NewEvent::new(event_id, event, now, principal.name.clone());
-        let result = core
+    for _ in 0..ERASE_ATTEMPTS_MAX {
+        let (erased, version) = core.live.read(|model| {
+            check_contact(principal, model, request.contact_id)?;
+            let relationship = model
+                .projection
+                .relationship(request.contact_id)
+                .ok_or_else(|| no_such_contact(request.contact_id))?;
+            Ok::<_, AppError>((relationship.erased(), relationship.stream_version()))
+        })?;
+        if erased {
+            let mut receipt = receipt_of(&core.store, request.contact_id).await?;
+            receipt.already_erased = true;
+            return Ok(receipt);
+        }
+        // A fresh id: nobody can take an erasure's id ahead of it. The
+        // store refuses a second erasure of the same contact.
+        let new_event = NewEvent::new(Uuid::now_v7(), event.clone(), core.clock.now(), principal.name.clone());
+        let appended = core
             .store
             .append(stream, ExpectedVersion::Exact(version), vec![new_event])
-            .await?;
+            .await;
+        let result = match appended {
+            Ok(result) => result,
+            // Another write (or erasure) came first: judge again on what it left.
+            Err(StoreError::WrongExpectedVersion { .. } | StoreError::Erased { .. }) => {
+                if let Some(position) = core.store.head().await?.last_position {
+                    core.live
+                        .wait_for(position)
+                        .await
+                        .map_err(|cause| AppError::Unavailable(cause.to_string()))?;
+                }
+                continue;
+            }
+            Err(other) => return Err(other.into()),
+        };
         core.live.wait_for(result.position).await.map_err(|cause| {
             AppError::Unavailable(format!(
                 "the erasure was recorded at position {}, but the read model has not applied it yet ({cause}); \
@@ -114,10 +141,39 @@ async fn erase_one(core: &Core, principal: &Principal, request: EraseRequest) ->
                 result.position
             ))
         })?;
+        let mut receipt = receipt_of(&core.store, request.contact_id).await?;
+        receipt.already_erased = false;
+        return Ok(receipt);
     }
-    let mut receipt = receipt_of(&core.store, request.contact_id).await?;
-    receipt.already_erased = erased;
-    Ok(receipt)
+    Err(AppError::Conflict(format!(
+        "contact {} kept changing while it was being erased; nothing was erased, try again",
+        request.contact_id
+    )))
+}
+
+/// The erasure's reason and request id stay in the ledger for good: they
+/// may not name the person they erase.
+fn names_nobody(request: &EraseRequest, pii: &Pii) -> Result<(), AppError> {
+    let texts = [request.reason.to_lowercase(), request.request_id.to_lowercase()];
+    let digits = |text: &str| -> String { text.chars().filter(char::is_ascii_digit).collect() };
+    let named = [&pii.display_name, &pii.wechat_id, &pii.email]
+        .into_iter()
+        .flatten()
+        .map(|field| field.trim().to_lowercase())
+        .filter(|field| field.chars().count() >= 2)
+        .any(|field| texts.iter().any(|text| text.contains(&field)));
+    let phone = pii.phone.as_deref().map(digits).filter(|phone| phone.len() >= 7);
+    let dialled = phone.is_some_and(|phone| {
+        let local = &phone[phone.len() - 7..];
+        texts.iter().any(|text| digits(text).contains(local))
+    });
+    if named || dialled {
+        return Err(AppError::bad_input(
+            "the reason and the request id stay in the ledger after the erasure: they may not hold the \
+             person's name, phone number, WeChat id or email; nothing was erased",
+        ));
+    }
+    Ok(())
 }
 
 /// The snapshot holds the directory: written again without whoever was erased.
@@ -134,7 +190,7 @@ pub const RETENTION_ERASURES_MAX: usize = 10_000;
 const DAY_MILLIS: i64 = 86_400_000;
 
 /// A contact the retention rule applies to: nothing of theirs happened
-/// since `last_event` (the business time of their stream's last event).
+/// since `last_event` (the latest business time among their events).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Expired {
     pub contact_id: ContactId,
@@ -149,50 +205,52 @@ pub async fn expired(core: &Core, now: Timestamp) -> Result<Vec<Expired>, AppErr
     };
     // Calendar years, leap days included.
     let cutoff = now.as_millis() - (i64::from(years) * 365 + i64::from(years / 4)) * DAY_MILLIS;
-    let contacts: Vec<(ContactId, u64)> = core
+    let contacts: Vec<ContactId> = core
         .read_blocking(|model| {
             model
                 .directory
                 .ids_after(None)
-                .filter_map(|id| {
-                    let relationship = model.projection.relationship(id)?;
-                    (!relationship.erased()).then_some((id, relationship.stream_version()))
-                })
+                .filter(|id| !model.is_erased(*id))
                 .collect()
         })
         .await?;
     let mut expired = Vec::new();
-    for (contact_id, version) in contacts {
-        let last = core
-            .store
-            .read_stream(StreamName::Contact(contact_id), version, 1)
-            .await?;
-        if let Some(event) = last.first()
-            && event.occurred_at.as_millis() < cutoff
+    for contact_id in contacts {
+        // The latest business time of all their events, not the last
+        // appended: a fact dated in the past may come after a recent one.
+        let events = match contact_events(&core.store, contact_id, Horizon::default()).await {
+            Ok(events) => events,
+            // More history than one read folds: not someone silent for years.
+            Err(AppError::LimitExceeded(_)) => continue,
+            Err(other) => return Err(other),
+        };
+        if let Some(last_event) = events.iter().map(|event| event.occurred_at).max()
+            && last_event.as_millis() < cutoff
         {
-            expired.push(Expired {
-                contact_id,
-                last_event: event.occurred_at,
-            });
+            expired.push(Expired { contact_id, last_event });
         }
     }
     expired.sort_by_key(|expired| expired.last_event);
     Ok(expired)
 }
 
+/// What a retention run did: an erasure's receipt per contact, and the
+/// contacts it could not erase (the next run tries them again).
+#[derive(Debug, Default)]
+pub struct RetentionRun {
+    pub receipts: Vec<ErasureReceipt>,
+    pub failures: Vec<(ContactId, AppError)>,
+}
+
 /// Erases up to `limit` (at most `RETENTION_ERASURES_MAX`) contacts the
 /// retention rule applies to, each with its receipt, under one request id
-/// for the run.
-pub async fn apply_retention(
-    core: &Core,
-    principal: &Principal,
-    limit: usize,
-) -> Result<Vec<ErasureReceipt>, AppError> {
+/// for the run; one that fails does not stop the others.
+pub async fn apply_retention(core: &Core, principal: &Principal, limit: usize) -> Result<RetentionRun, AppError> {
     may_erase(core, principal)?;
     let now = core.clock.now();
     let years = privacy_rules(core).retention_years.unwrap_or_default();
     let request_id = format!("retention-{}", now.to_rfc3339());
-    let mut receipts = Vec::new();
+    let mut run = RetentionRun::default();
     for expired in expired(core, now)
         .await?
         .into_iter()
@@ -206,12 +264,13 @@ pub async fn apply_retention(
             ),
             request_id: request_id.clone(),
         };
-        receipts.push(erase_one(core, principal, request).await?);
+        match erase_one(core, principal, request).await {
+            Ok(receipt) => run.receipts.push(receipt),
+            Err(error) => run.failures.push((expired.contact_id, error)),
+        }
     }
-    if !receipts.is_empty() {
-        forget_in_snapshot(core).await?;
-    }
-    Ok(receipts)
+    forget_in_snapshot(core).await?;
+    Ok(run)
 }
 
 async fn receipt_of(store: &dyn EventStore, contact_id: ContactId) -> Result<ErasureReceipt, AppError> {

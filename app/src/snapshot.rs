@@ -46,8 +46,16 @@ const MAGIC: &[u8] = b"rapport read-model snapshot\n";
 /// The layout of the frames; the read model's own layout is covered by
 /// `FOLD_FINGERPRINT`.
 const FORMAT: u32 = 3;
-/// Bound into every sealed frame.
+/// Bound into every sealed frame, with the snapshot's last event and the
+/// frame's place: a sealed frame opens in its own snapshot and place only.
 const SEALED_DIRECTORY: &[u8] = b"rapport/snapshot/directory";
+
+fn sealed_place(last_event: uuid::Uuid, frame: u64) -> Vec<u8> {
+    let mut place = SEALED_DIRECTORY.to_vec();
+    place.extend_from_slice(last_event.as_bytes());
+    place.extend_from_slice(&frame.to_le_bytes());
+    place
+}
 /// Made by the build script from the sources that shape the read model.
 const FOLD_FINGERPRINT: &str = env!("RAPPORT_FOLD_FINGERPRINT");
 /// A larger file is not read: no read model this machine can hold is that big.
@@ -249,7 +257,7 @@ pub fn encode(path: &Path, key: &SealingKey, model: &ReadModel) -> std::io::Resu
             out.write(RELATIONSHIPS, &chunk)?;
         }
         if let Some(entry_chunk) = entry_chunk {
-            out.write_sealed(DIRECTORY, &entry_chunk, key)?;
+            out.write_sealed(DIRECTORY, &entry_chunk, key, last.event_id)?;
         }
     }
     for violations in projection.violations().chunks(ENTRIES_PER_FRAME) {
@@ -292,10 +300,16 @@ impl<W: Write> Frames<W> {
     }
 
     /// As `write`, the payload sealed with `key`.
-    fn write_sealed(&mut self, kind: u8, value: &impl Serialize, key: &SealingKey) -> std::io::Result<()> {
+    fn write_sealed(
+        &mut self,
+        kind: u8,
+        value: &impl Serialize,
+        key: &SealingKey,
+        last_event: uuid::Uuid,
+    ) -> std::io::Result<()> {
         self.payload.clear();
         let payload = postcard::to_extend(value, std::mem::take(&mut self.payload)).map_err(std::io::Error::other)?;
-        let sealed = key.seal(SEALED_DIRECTORY, &payload);
+        let sealed = key.seal(&sealed_place(last_event, self.frames), &payload);
         self.payload = payload;
         self.emit(kind, sealed)
     }
@@ -385,7 +399,7 @@ fn decode(path: &Path, key: &SealingKey) -> Result<(Header, ReadModel), Unusable
             "another build of rapport wrote it (the read model may be folded differently now)".to_owned(),
         ));
     }
-    let model = decode_model(&mut input, frame_max, key).map_err(|why| set_aside(path, why))?;
+    let model = decode_model(&mut input, frame_max, key, header.event_id).map_err(|why| set_aside(path, why))?;
     let ends_there = model.last_event.map(|last| last.position) == Some(header.position)
         && model.projection.position() == Some(header.position);
     if !ends_there {
@@ -399,7 +413,12 @@ fn decode(path: &Path, key: &SealingKey) -> Result<(Header, ReadModel), Unusable
 
 /// The frames after the header: the relationships (the most work) on a
 /// thread of their own, everything else on this one as it reads.
-fn decode_model(input: &mut impl Read, frame_max: usize, key: &SealingKey) -> Result<ReadModel, String> {
+fn decode_model(
+    input: &mut impl Read,
+    frame_max: usize,
+    key: &SealingKey,
+    last_event: uuid::Uuid,
+) -> Result<ReadModel, String> {
     let rest: LoadedRest = Frame::read(input, frame_max)?.decode(REST)?;
     let mut relationships = RestoredRelationships::for_rest(&rest);
     std::thread::scope(|scope| {
@@ -422,7 +441,7 @@ fn decode_model(input: &mut impl Read, frame_max: usize, key: &SealingKey) -> Re
                     .map_err(|_| "the relationships stopped being decoded".to_owned())?,
                 DIRECTORY => directory.extend(
                     frame
-                        .decode_sealed::<Vec<LoadedEntry>>(DIRECTORY, key)?
+                        .decode_sealed::<Vec<LoadedEntry>>(DIRECTORY, key, &sealed_place(last_event, frames))?
                         .into_iter()
                         .map(LoadedEntry::into_entry),
                 ),
@@ -486,9 +505,9 @@ impl Frame {
     }
 
     /// As `decode`, for a frame sealed with `key`.
-    fn decode_sealed<T: DeserializeOwned>(&self, kind: u8, key: &SealingKey) -> Result<T, String> {
+    fn decode_sealed<T: DeserializeOwned>(&self, kind: u8, key: &SealingKey, place: &[u8]) -> Result<T, String> {
         self.check(kind)?;
-        let payload = key.open(SEALED_DIRECTORY, &self.payload).ok_or_else(|| {
+        let payload = key.open(place, &self.payload).ok_or_else(|| {
             format!("a frame of kind {kind} does not open under this ledger's key (another ledger's, or altered)")
         })?;
         value_of(kind, &payload)

@@ -10,7 +10,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use futures::StreamExt;
 use rapport_domain::{
-    Channel, ContactId, ContactRegistered, NewEvent, ReplyReceived, SendMode, StreamName, Timestamp,
+    Channel, ContactId, ContactRegistered, NewEvent, Pii, ReplyReceived, SendMode, StreamName, Timestamp,
     TouchAuthorization, TouchRecorded,
 };
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
@@ -270,7 +270,19 @@ impl Synthetic {
             },
         };
         let at = Timestamp::from_millis_unchecked(BASE_MILLIS);
-        let mut events = vec![NewEvent::new(Uuid::now_v7(), registered, at, "bench")];
+        // Personal data as a CRM holds it: a name and a phone number, sealed
+        // by the writer like every user's.
+        let pii = Pii {
+            display_name: Some(format!("Customer {contact}")),
+            phone: Some(format!(
+                "+86 138 {:04} {:04}",
+                contact / 10_000 % 10_000,
+                contact % 10_000
+            )),
+            wechat_id: None,
+            email: None,
+        };
+        let mut events = vec![NewEvent::new(Uuid::now_v7(), registered, at, "bench").with_pii(pii)];
         events.extend((1..self.events_per_contact as u64).map(|n| touch(contact, n)));
         events
     }
@@ -295,7 +307,7 @@ impl Synthetic {
                     position: rapport_domain::Position::from_sequence(position),
                     schema_version: event.event.schema_version(),
                     event: event.event,
-                    pii: None,
+                    pii: event.pii,
                     occurred_at: event.occurred_at,
                     recorded_at: event.occurred_at,
                     actor: event.actor,

@@ -143,7 +143,7 @@ pub enum Command {
     ///
     /// `import` reads it back; for one contact it answers a data-access request.
     ///
-    /// Example: rapport export "Wang Fang" > wang-fang.jsonl
+    /// Example: rapport export "Wang Fang"
     Export {
         /// Only this contact (id, name, phone, WeChat id or email): the
         /// answer to their access request, personal data decrypted.

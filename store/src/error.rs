@@ -43,7 +43,7 @@ pub enum StoreError {
     Io(String),
     /// Personal data for a contact who was erased: their key is gone and
     /// is never made again (a new registration makes a new contact).
-    #[error("{stream} was erased: no personal data can be recorded for it again; register a new contact")]
+    #[error("{stream} was erased: it takes no personal data and no second erasure; register a new contact")]
     Erased { stream: String },
     /// The master key that seals personal data is missing, malformed or
     /// not the one this ledger was sealed with.
@@ -94,6 +94,7 @@ impl StoreError {
                 | StoreError::EventTooLarge { .. }
                 | StoreError::TooManyEvents { .. }
                 | StoreError::EmptyAppend
+                | StoreError::Erased { .. }
         )
     }
 }

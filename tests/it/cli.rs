@@ -1597,9 +1597,12 @@ fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_
     let old = cli.file(
         "old.jsonl",
         r#"{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ee","displayName":"Old Friend","phone":"+86 138 0000 0099","owner":"alice","registeredAt":"2020-01-05T02:00:00Z"}
+{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ef","displayName":"Old But Active","owner":"alice","registeredAt":"2020-01-05T02:00:00Z"}
+{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ef","type":"ReplyReceived","occurredAt":"2026-11-01T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ef","type":"MessageRead","occurredAt":"2021-01-01T12:00:00Z","payload":{"channel":"WECHAT"}}
 "#,
     );
-    assert_eq!(cli.json(&["import", old.to_str().expect("path")], 0)["imported"], 1);
+    assert_eq!(cli.json(&["import", old.to_str().expect("path")], 0)["imported"], 4);
     let sales = cli.token("sales", "alice");
     let manager = cli.token("manager", "mia");
     let listed = |token: &str| cli.run(&["--json", "retention", "--token", token]);
@@ -1625,6 +1628,7 @@ fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_
     assert_eq!(cli.json(&["import", changed.to_str().expect("path")], 0)["imported"], 1);
 
     assert_eq!(error_code(&listed(&sales)), "FORBIDDEN");
+    // The latest business time counts, not the last event appended.
     let expired = text(&listed(&manager));
     assert_eq!(expired.lines().count(), 1, "{expired}");
     assert!(expired.contains("00000000-0000-0000-0000-0000000000ee"), "{expired}");

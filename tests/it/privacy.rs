@@ -237,6 +237,22 @@ async fn only_admins_erase_only_auditors_and_admins_read_a_person_record_and_bad
             .await;
         assert_eq!(code, "BAD_INPUT", "reason {reason:?}, request {request:?}");
     }
+    // The erasure stays in the ledger for good: it may not name the person.
+    for (reason, request) in [
+        ("Role Test asked by phone", "REQ-2"),
+        ("asked", "call back 139-2222-3333"),
+        ("mail from ROLE@example.cn", "REQ-3"),
+        ("asked", "wx_role"),
+    ] {
+        let code = server
+            .code(
+                "admin",
+                ERASE,
+                json!({ "id": id, "reason": reason, "request": request }),
+            )
+            .await;
+        assert_eq!(code, "BAD_INPUT", "reason {reason:?}, request {request:?}");
+    }
     assert_eq!(event_count(&server).await, count, "no refusal wrote anything");
     let card = server.ok("manager", CARD, json!({ "id": id })).await;
     assert_eq!(card["contact"]["displayName"], "Role Test");
@@ -496,4 +512,59 @@ async fn personal_data_never_reaches_the_disk_and_an_erasure_leaves_no_key_that_
         sealed_seen, 2,
         "both erased contacts had sealed data in the export before"
     );
+}
+
+#[tokio::test]
+async fn the_store_takes_one_erasure_per_contact_and_no_personal_data_after_it() {
+    use rapport_domain::{ContactErased, NewEvent, Pii};
+    use rapport_store::{EventStore, ExpectedVersion, StoreError};
+    let ledger = crate::support::TempLedger::new();
+    let store = ledger.store();
+    let stream = crate::support::contact_stream(1);
+    store
+        .append(stream, ExpectedVersion::NoStream, vec![crate::support::registered(1)])
+        .await
+        .expect("register");
+    let erasure = |id: u128| {
+        NewEvent::new(
+            uuid::Uuid::from_u128(id),
+            ContactErased {
+                reason: "asked".into(),
+                request_id: "REQ-1".into(),
+            },
+            crate::support::at(1),
+            "root",
+        )
+    };
+    let first = store
+        .append(stream, ExpectedVersion::Any, vec![erasure(900)])
+        .await
+        .expect("erased");
+    // The same append again is a retry; any other erasure is refused.
+    let retried = store
+        .append(stream, ExpectedVersion::Any, vec![erasure(900)])
+        .await
+        .expect("a retry");
+    assert_eq!(retried, first);
+    let head = store.head().await.expect("head");
+    let second = store.append(stream, ExpectedVersion::Any, vec![erasure(901)]).await;
+    assert!(matches!(second, Err(StoreError::Erased { .. })), "{second:?}");
+    assert_eq!(second.expect_err("refused").code(), "ERASED");
+    let profile = NewEvent::new(
+        uuid::Uuid::from_u128(902),
+        rapport_domain::ContactProfileChanged {
+            owner: None,
+            primary_channel: None,
+            time_zone: None,
+        },
+        crate::support::at(2),
+        "root",
+    )
+    .with_pii(Pii {
+        display_name: Some("Back again".into()),
+        ..Pii::default()
+    });
+    let refused = store.append(stream, ExpectedVersion::Any, vec![profile]).await;
+    assert!(matches!(refused, Err(StoreError::Erased { .. })), "{refused:?}");
+    assert_eq!(store.head().await.expect("head"), head, "nothing was written");
 }

@@ -120,8 +120,14 @@ fn verdict_of(text: &str) -> Result<Verdict, AppError> {
         })
 }
 
+fn pseudonyms_of(store: &rapport_store::SqliteStore) -> anyhow::Result<[u8; 32]> {
+    store
+        .pseudonym_key()
+        .context("the ledger was opened without its master key (RAPPORT_MASTER_KEY or RAPPORT_KEY_FILE)")
+}
+
 /// The contacts a file names, by id or phone number (any format).
-fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<ContactId>> {
+fn listed_contacts(path: &Path, model: &ReadModel, pseudonyms: &[u8; 32]) -> anyhow::Result<Vec<ContactId>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let by_phone: std::collections::HashMap<String, ContactId> = model
         .directory
@@ -140,8 +146,15 @@ fn listed_contacts(path: &Path, model: &ReadModel) -> anyhow::Result<Vec<Contact
         if let Ok(id) = field.parse::<uuid::Uuid>() {
             contacts.push(ContactId(id));
         } else if let Some(digits) = phone_digits(field) {
-            // A number nobody has is a contact nobody is, each its own unknown.
-            let unknown = || ContactId(uuid::Uuid::new_v5(&uuid::Uuid::nil(), digits.as_bytes()));
+            // A number nobody has is a contact nobody is, each its own
+            // unknown, under an id that does not give the number away (the
+            // campaign's chained digest covers the ids).
+            let unknown = || {
+                ContactId(rapport_store::sealing::pseudonymous_id(
+                    pseudonyms,
+                    &format!("unknown-phone:{digits}"),
+                ))
+            };
             contacts.push(by_phone.get(&digits).copied().unwrap_or_else(unknown));
         } else if index > 0 {
             return Err(AppError::bad_input(format!(
@@ -171,7 +184,7 @@ pub async fn campaign(ctx: &Invocation, command: CampaignCommand) -> anyhow::Res
 }
 
 /// The audience the flags describe (a file of contacts is read against `model`).
-fn audience_of(args: AudienceArgs, model: &ReadModel) -> anyhow::Result<Audience> {
+fn audience_of(args: AudienceArgs, model: &ReadModel, pseudonyms: &[u8; 32]) -> anyhow::Result<Audience> {
     let tags = args
         .tags
         .as_deref()
@@ -186,7 +199,7 @@ fn audience_of(args: AudienceArgs, model: &ReadModel) -> anyhow::Result<Audience
     let contacts = args
         .contacts
         .as_deref()
-        .map(|path| listed_contacts(path, model))
+        .map(|path| listed_contacts(path, model, pseudonyms))
         .transpose()?;
     Ok(Audience {
         tags,
@@ -211,7 +224,7 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         None => now,
     };
     let request = PreflightRequest {
-        audience: audience_of(args.audience, &model)?,
+        audience: audience_of(args.audience, &model, &pseudonyms_of(&store)?)?,
         mode,
         channel: None,
         at,
@@ -298,7 +311,8 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
     // The role first: whoever may not launch learns nothing of the audience.
     rapport_app::access::require(&principal, rapport_app::campaign::LAUNCHERS, "launch campaigns")?;
     let core = super::record::open_core(ctx).await?;
-    let audience = core.live.read(|model| audience_of(args.audience, model))?;
+    let pseudonyms = pseudonyms_of(&core.store)?;
+    let audience = core.live.read(|model| audience_of(args.audience, model, &pseudonyms))?;
     let request = rapport_app::campaign::LaunchRequest {
         name: args.name,
         audience,

@@ -79,14 +79,30 @@ pub async fn retention(ctx: &Invocation, command: Retention) -> anyhow::Result<O
     let core = open_core(ctx).await?;
     privacy::may_erase(&core, &principal)?;
     if command.apply {
-        let receipts = privacy::apply_retention(&core, &principal, command.limit).await?;
-        for receipt in &receipts {
+        let run = privacy::apply_retention(&core, &principal, command.limit).await?;
+        for receipt in &run.receipts {
             print_receipt(ctx, receipt);
         }
-        if !ctx.json {
-            println!("erased {} contacts", receipts.len());
+        for (contact_id, error) in &run.failures {
+            if ctx.json {
+                let line = json!({ "contactId": contact_id.to_string(), "code": error.code().as_str(), "error": error.to_string() });
+                println!("{line}");
+            } else {
+                println!("{contact_id} not erased: {error}");
+            }
         }
-        return Ok(Outcome::Yes);
+        if !ctx.json {
+            println!(
+                "erased {} contacts, {} not (run again)",
+                run.receipts.len(),
+                run.failures.len()
+            );
+        }
+        return Ok(if run.failures.is_empty() {
+            Outcome::Yes
+        } else {
+            Outcome::No
+        });
     }
     let expired = privacy::expired(&core, ctx.clock.now()).await?;
     for contact in &expired {

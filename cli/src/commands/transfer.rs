@@ -488,6 +488,11 @@ fn export_line(event: &RawEvent, with_personal_data: bool) -> anyhow::Result<Str
         Some(rapport_store::Opened::Plain { json, .. }) if with_personal_data => {
             Some(raw_json(json, event.position, "personal data")?)
         }
+        Some(rapport_store::Opened::Locked) if with_personal_data => bail!(
+            "the personal data at position {} is sealed and this ledger was opened without its master key \
+             (set RAPPORT_MASTER_KEY or RAPPORT_KEY_FILE)",
+            event.position
+        ),
         Some(rapport_store::Opened::Damaged) if with_personal_data => {
             bail!(
                 "the personal data at position {} does not open under its contact's key",

@@ -108,6 +108,8 @@ pub struct Writer {
     commits: std::sync::Arc<watch::Sender<Option<Position>>>,
     clock: SharedClock,
     master: MasterKey,
+    /// An erasure's write-ahead log is still to be cleared.
+    clearing_pending: bool,
 }
 
 impl Writer {
@@ -125,6 +127,7 @@ impl Writer {
             commits,
             clock,
             master,
+            clearing_pending: false,
         }
     }
 
@@ -170,7 +173,7 @@ impl Writer {
             .any(|append| append.events.iter().any(|event| event.erases_personal_data));
         match outcome {
             Ok(results) => {
-                if erasing {
+                if erasing || self.clearing_pending {
                     self.clear_write_ahead_log();
                 }
                 if self.heads.len() + written_heads.len() > HEAD_CACHE_MAX {
@@ -203,15 +206,18 @@ impl Writer {
     /// After an erasure the destroyed key's old pages may still sit in the
     /// write-ahead log: copy it into the file (where `secure_delete` zeroed
     /// them) and truncate it. A reader in the middle of a scan can keep it
-    /// from finishing; the next erasure, or the next checkpoint, tries again.
-    fn clear_write_ahead_log(&self) {
+    /// from finishing: then it is tried again after every commit until done.
+    fn clear_write_ahead_log(&mut self) {
         let outcome = self
             .connection
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
+        self.clearing_pending = !matches!(outcome, Ok(0));
         match outcome {
             Ok(0) => {}
-            Ok(_) => tracing::warn!("a reader kept the write-ahead log from being cleared after an erasure"),
-            Err(error) => tracing::warn!(%error, "clearing the write-ahead log after an erasure failed"),
+            Ok(_) => {
+                tracing::warn!("a reader kept the write-ahead log from being cleared after an erasure; trying again")
+            }
+            Err(error) => tracing::warn!(%error, "clearing the write-ahead log after an erasure failed; trying again"),
         }
     }
 }
@@ -334,6 +340,14 @@ fn append_one(
             expected: request.expected,
             actual: current.map(|head| head.version),
         }));
+    }
+    // One erasure per contact: a second would answer for nothing (and an id
+    // taken ahead of the real one could otherwise block it).
+    if current.is_some()
+        && request.events.iter().any(|event| event.erases_personal_data)
+        && was_erased(transaction, &stream)?
+    {
+        return Err(Refusal::Refused(StoreError::Erased { stream }));
     }
     let contact_key = if request.events.iter().any(|event| event.pii.is_some()) {
         Some(contact_key(transaction, master, &stream, current.is_some())?)
@@ -560,17 +574,19 @@ fn contact_key(
         })?;
         return Ok((key, false));
     }
-    let erased = stream_exists
-        && transaction
-            .prepare_cached(WAS_ERASED)
-            .and_then(|mut find| find.exists([stream]))
-            .map_err(fault)?;
-    if erased {
+    if stream_exists && was_erased(transaction, stream)? {
         return Err(Refusal::Refused(StoreError::Erased {
             stream: stream.to_owned(),
         }));
     }
     Ok((ContactKey::generate(), true))
+}
+
+fn was_erased(transaction: &Transaction<'_>, stream: &str) -> Result<bool, Refusal> {
+    transaction
+        .prepare_cached(WAS_ERASED)
+        .and_then(|mut find| find.exists([stream]))
+        .map_err(|e| Refusal::Fault(sqlite_error(e, None)))
 }
 
 fn stored_head(transaction: &Transaction<'_>, stream: &str) -> Result<Option<StreamHead>, StoreError> {
