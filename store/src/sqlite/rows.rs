@@ -9,14 +9,13 @@ use super::schema::sqlite_error;
 use crate::sealing::MasterKey;
 use crate::{Opened, RawEvent, StoreError, StoredPii};
 
-/// The contact key is looked up only for rows with personal data, so a
-/// scan of the whole ledger pays for it once per registration, not per event.
+/// Personal data and its key are found by integer keys, only for the rows
+/// that have any.
 const SELECT_EVENTS: &str = "
 SELECT e.position, e.stream, e.version, e.event_id, e.event_type, e.schema_version,
        e.occurred_at, e.recorded_at, e.actor, e.correlation_id, e.causation_id,
-       e.payload, e.pii_digest, e.hash, e.ledger_digest, p.sealed,
-       CASE WHEN p.sealed IS NOT NULL THEN (SELECT k.wrapped FROM contact_keys k WHERE k.stream = e.stream) END
-FROM events e LEFT JOIN pii p ON p.position = e.position";
+       e.payload, e.pii_digest, e.hash, e.ledger_digest, p.sealed, k.wrapped
+FROM events e LEFT JOIN pii p ON p.position = e.position LEFT JOIN contact_keys k ON k.id = p.key_id";
 
 fn corrupt(position: Position, detail: String) -> StoreError {
     StoreError::Corrupt {

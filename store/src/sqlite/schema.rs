@@ -44,10 +44,14 @@ CREATE TABLE events (
 ) STRICT;
 CREATE TABLE pii (
     position INTEGER PRIMARY KEY,
-    sealed   BLOB NOT NULL
+    sealed   BLOB    NOT NULL,
+    key_id   INTEGER NOT NULL
 ) STRICT;
+-- A key's id is the position of the first event sealed with it, so keys
+-- are appended in order like events, never inserted at random.
 CREATE TABLE contact_keys (
-    stream  TEXT PRIMARY KEY,
+    id      INTEGER PRIMARY KEY,
+    stream  TEXT NOT NULL,
     wrapped BLOB NOT NULL
 ) STRICT;
 CREATE TABLE meta (
@@ -125,9 +129,6 @@ fn apply_pragmas(connection: &Connection, writer: bool) -> rusqlite::Result<()> 
         connection.pragma_update(None, "cache_size", -4_096)?;
         // Checkpoints run on the writer thread, between batches.
         connection.pragma_update(None, "wal_autocheckpoint", 4_096)?;
-        // A destroyed contact key is overwritten with zeros in the file,
-        // not merely unlinked from its page.
-        connection.pragma_update(None, "secure_delete", true)?;
     } else {
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", -16_384)?;

@@ -31,17 +31,23 @@ INSERT INTO events (position, stream, version, event_id, event_type, schema_vers
                     occurred_at, recorded_at, actor, correlation_id, causation_id,
                     payload, pii_digest, hash, ledger_digest)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
-const INSERT_PII: &str = "INSERT INTO pii (position, sealed) VALUES (?1, ?2)";
-const CONTACT_KEY: &str = "SELECT wrapped FROM contact_keys WHERE stream = ?1";
-const INSERT_CONTACT_KEY: &str = "INSERT INTO contact_keys (stream, wrapped) VALUES (?1, ?2)";
+const INSERT_PII: &str = "INSERT INTO pii (position, sealed, key_id) VALUES (?1, ?2, ?3)";
+const CONTACT_KEY: &str = "
+SELECT k.id, k.wrapped
+FROM events e JOIN pii p ON p.position = e.position JOIN contact_keys k ON k.id = p.key_id
+WHERE e.stream = ?1 LIMIT 1";
+const INSERT_CONTACT_KEY: &str = "INSERT INTO contact_keys (id, stream, wrapped) VALUES (?1, ?2, ?3)";
 const WAS_ERASED: &str = "SELECT 1 FROM events WHERE stream = ?1 AND event_type = 'ContactErased' LIMIT 1";
-const DESTROY_CONTACT_KEY: &str = "DELETE FROM contact_keys WHERE stream = ?1";
+const DESTROY_CONTACT_KEY: &str = "
+DELETE FROM contact_keys WHERE id IN (
+    SELECT p.key_id FROM events e JOIN pii p ON p.position = e.position WHERE e.stream = ?1
+)";
 const DROP_SEALED_PII: &str = "DELETE FROM pii WHERE position IN (SELECT position FROM events WHERE stream = ?1)";
 const FIND_EVENT: &str = "SELECT stream, version, position FROM events WHERE event_id = ?1";
 /// Only for ids already in the ledger (a retry): what it recorded.
 const RECORDED_CONTENT: &str = "
 SELECT e.event_type, e.actor, e.payload, p.sealed, k.wrapped
-FROM events e LEFT JOIN pii p ON p.position = e.position LEFT JOIN contact_keys k ON k.stream = e.stream
+FROM events e LEFT JOIN pii p ON p.position = e.position LEFT JOIN contact_keys k ON k.id = p.key_id
 WHERE e.position = ?1";
 const STREAM_HEAD: &str = "SELECT version, hash FROM events WHERE stream = ?1 ORDER BY version DESC LIMIT 1";
 
@@ -349,15 +355,18 @@ fn append_one(
     {
         return Err(Refusal::Refused(StoreError::Erased { stream }));
     }
-    let contact_key = if request.events.iter().any(|event| event.pii.is_some()) {
-        Some(contact_key(transaction, master, &stream, current.is_some())?)
-    } else {
-        None
+    let first_sealed = request.events.iter().position(|event| event.pii.is_some());
+    let contact_key = match first_sealed {
+        Some(index) => {
+            let new_id = tail.position + 1 + index as i64;
+            Some(contact_key(transaction, master, &stream, current.is_some(), new_id)?)
+        }
+        None => None,
     };
-    if let Some((key, true)) = &contact_key {
+    if let Some(StreamKey { key, id, new: true }) = &contact_key {
         transaction
             .prepare_cached(INSERT_CONTACT_KEY)
-            .and_then(|mut insert| insert.execute(params![stream, master.wrap(&stream, key)]))
+            .and_then(|mut insert| insert.execute(params![id, stream, master.wrap(&stream, key)]))
             .map_err(fault)?;
     }
     let mut version = current.map_or(0, |head| head.version + 1);
@@ -367,10 +376,12 @@ fn append_one(
     for event in &request.events {
         let position = tail.position + 1;
         let sealed = match (&event.pii, &contact_key) {
-            (Some(json), Some((key, _))) => Some((key.seal(event.event_id, json), pii_digest(&key.digest_key(), json))),
+            (Some(json), Some(StreamKey { key, id, .. })) => {
+                Some((key.seal(event.event_id, json), pii_digest(&key.digest_key(), json), *id))
+            }
             _ => None,
         };
-        let pii_digest = sealed.as_ref().map(|(_, digest)| digest);
+        let pii_digest = sealed.as_ref().map(|(_, digest, _)| digest);
         let fields = HashedFields {
             event_id: event.event_id,
             stream: &stream,
@@ -406,8 +417,8 @@ fn append_one(
                 digest,
             ])
             .map_err(fault)?;
-        if let Some((sealed, _)) = &sealed {
-            insert_pii.execute(params![position, sealed]).map_err(fault)?;
+        if let Some((sealed, _, key_id)) = &sealed {
+            insert_pii.execute(params![position, sealed, key_id]).map_err(fault)?;
         }
         tail.position = position;
         tail.digest = digest;
@@ -415,12 +426,16 @@ fn append_one(
         version += 1;
     }
     if request.events.iter().any(|event| event.erases_personal_data) {
+        // The destroyed key is overwritten with zeros in its page, not merely
+        // unlinked; only here, since zeroing every freed cell slows appends.
+        transaction.pragma_update(None, "secure_delete", true).map_err(fault)?;
         for statement in [DESTROY_CONTACT_KEY, DROP_SEALED_PII] {
             transaction
                 .prepare_cached(statement)
                 .and_then(|mut erase| erase.execute([&stream]))
                 .map_err(fault)?;
         }
+        transaction.pragma_update(None, "secure_delete", false).map_err(fault)?;
     }
     let last_version = version - 1;
     Ok(Applied::Written {
@@ -552,34 +567,54 @@ fn earlier_result(
     }))
 }
 
-/// The stream's contact key, and whether it is new (to be stored with the
-/// append). A contact who was erased never gets one again.
+/// A stream's contact key, its id, and whether it is new (to be stored
+/// with the append).
+struct StreamKey {
+    key: ContactKey,
+    id: i64,
+    new: bool,
+}
+
+/// The stream's contact key, or a new one under `new_id`. A new stream has
+/// none yet; a contact who was erased never gets one again.
 fn contact_key(
     transaction: &Transaction<'_>,
     master: &MasterKey,
     stream: &str,
     stream_exists: bool,
-) -> Result<(ContactKey, bool), Refusal> {
+    new_id: i64,
+) -> Result<StreamKey, Refusal> {
     let fault = |e| Refusal::Fault(sqlite_error(e, None));
-    let wrapped: Option<Vec<u8>> = transaction
+    let fresh = || StreamKey {
+        key: ContactKey::generate(),
+        id: new_id,
+        new: true,
+    };
+    if !stream_exists {
+        return Ok(fresh());
+    }
+    let stored: Option<(i64, Vec<u8>)> = transaction
         .prepare_cached(CONTACT_KEY)
-        .and_then(|mut find| find.query_row([stream], |row| row.get(0)).optional())
+        .and_then(|mut find| {
+            find.query_row([stream], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+        })
         .map_err(fault)?;
-    if let Some(wrapped) = wrapped {
+    if let Some((id, wrapped)) = stored {
         let key = master.unwrap(stream, &wrapped).ok_or_else(|| {
             Refusal::Fault(StoreError::Corrupt {
                 position: None,
                 detail: format!("the contact key of {stream} does not open under the master key"),
             })
         })?;
-        return Ok((key, false));
+        return Ok(StreamKey { key, id, new: false });
     }
-    if stream_exists && was_erased(transaction, stream)? {
+    if was_erased(transaction, stream)? {
         return Err(Refusal::Refused(StoreError::Erased {
             stream: stream.to_owned(),
         }));
     }
-    Ok((ContactKey::generate(), true))
+    Ok(fresh())
 }
 
 fn was_erased(transaction: &Transaction<'_>, stream: &str) -> Result<bool, Refusal> {
