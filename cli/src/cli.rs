@@ -219,7 +219,9 @@ pub enum Command {
     /// Erase a person's personal data for good, at their request: their key
     /// is destroyed, their relationship signals stay; prints the receipt.
     ///
-    /// Example: RAPPORT_TOKEN=… rapport erase "Wang Fang" --reason "PIPL Art. 47" --request-id REQ-17
+    /// Give their contact id: a name typed here stays in the shell's history.
+    ///
+    /// Example: RAPPORT_TOKEN=… rapport erase 0193c5e2-… --reason "PIPL Art. 47" --request-id REQ-17
     Erase(commands::privacy::Erase),
     /// Contacts with no event for the policy's `privacy.retentionYears`:
     /// listed, or with --apply erased, each with its receipt. Schedule it
