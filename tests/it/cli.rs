@@ -1565,6 +1565,8 @@ fn erase_takes_an_admin_token_answers_with_a_receipt_and_is_the_same_erasure_twi
     );
     assert_eq!(checked["verdict"], "DENY", "{checked}");
     assert!(checked.to_string().contains("CONTACT_ERASED"), "{checked}");
+    let shown = text(&cli.run(&["check", "00000000-0000-0000-0000-00000000000a", "--mode", "mass"]));
+    assert!(shown.contains("erased") && !shown.contains("Wang Fang"), "{shown}");
     let digest = receipt["ledgerDigest"].as_str().expect("digest");
     assert_eq!(cli.json(&["verify", "--digest", digest], 0)["intact"], true);
 

@@ -174,6 +174,9 @@ pub fn resolve_visible(
 }
 
 fn describe(model: &ReadModel, id: ContactId) -> String {
+    if model.is_erased(id) {
+        return rapport_app::read_model::ERASED.to_owned();
+    }
     let pii = model.directory.pii(id);
     let field =
         |pick: fn(&rapport_domain::Pii) -> &Option<String>| pii.and_then(|p| pick(p).clone()).unwrap_or_default();
