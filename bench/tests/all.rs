@@ -116,3 +116,51 @@ fn a_bad_argument_is_refused_with_a_clear_message() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("invalid value 'many'"));
 }
+
+#[test]
+fn launch_measures_a_campaign_beside_raw_appends_of_as_many_touches() {
+    let scratch = tempfile::tempdir().expect("scratch");
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport-bench"))
+        .args(["--dir", &scratch.path().display().to_string()])
+        .args(["launch", "--contacts", "300", "--events-per-contact", "4"])
+        .output()
+        .expect("rapport-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let row = stdout
+        .lines()
+        .find(|line| line.starts_with("campaign launch, 300 contacts"))
+        .unwrap_or_else(|| panic!("no launch figure:\n{stdout}"));
+    assert!(row.contains("touches/s"), "{row}");
+    assert!(
+        stdout.contains("beside rapport's own append_batch"),
+        "no baseline:\n{stdout}"
+    );
+    // Every contact is judged once: sent, routed to a personal chat,
+    // deferred or denied.
+    let judged = stdout
+        .split("judging included: ")
+        .nth(1)
+        .and_then(|rest| rest.lines().next())
+        .unwrap_or_else(|| panic!("no counts of the judgment:\n{stdout}"));
+    let counts: Vec<usize> = judged
+        .split(", ")
+        .map(|part| {
+            part.rsplit(' ')
+                .next()
+                .and_then(|count| count.parse().ok())
+                .unwrap_or_else(|| panic!("'{part}' in '{judged}'"))
+        })
+        .collect();
+    assert_eq!(counts.len(), 4, "{judged}");
+    assert_eq!(counts.iter().sum::<usize>(), 300, "{judged}");
+    assert_eq!(
+        listing(scratch.path()),
+        Vec::<OsString>::new(),
+        "the scratch ledger is removed"
+    );
+}
