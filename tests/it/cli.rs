@@ -1598,10 +1598,10 @@ fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_
     let cli = with_history();
     let old = cli.file(
         "old.jsonl",
-        r#"{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ee","displayName":"Old Friend","phone":"+86 138 0000 0099","owner":"alice","registeredAt":"2020-01-05T02:00:00Z"}
-{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ef","displayName":"Old But Active","owner":"alice","registeredAt":"2020-01-05T02:00:00Z"}
+        r#"{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ee","displayName":"Old Friend","phone":"+86 138 0000 0099","owner":"alice","registeredAt":"1970-01-05T02:00:00Z"}
+{"kind":"contact","id":"00000000-0000-0000-0000-0000000000ef","displayName":"Old But Active","owner":"alice","registeredAt":"1970-01-05T02:00:00Z"}
 {"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ef","type":"ReplyReceived","occurredAt":"2026-11-01T12:00:00Z","payload":{"channel":"WECHAT"}}
-{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ef","type":"MessageRead","occurredAt":"2021-01-01T12:00:00Z","payload":{"channel":"WECHAT"}}
+{"kind":"event","contactId":"00000000-0000-0000-0000-0000000000ef","type":"MessageRead","occurredAt":"1971-01-01T12:00:00Z","payload":{"channel":"WECHAT"}}
 "#,
     );
     assert_eq!(cli.json(&["import", old.to_str().expect("path")], 0)["imported"], 4);
@@ -1613,7 +1613,8 @@ fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_
 
     let export = text(&cli.run(&["export"]));
     let mut policy: Value = serde_json::from_str(export.lines().next().expect("the policy first")).expect("json");
-    policy["payload"]["policy"]["privacy"] = serde_json::json!({ "retentionYears": 3, "managersMayErase": true });
+    // Fifty years: only the contacts from 1970 are past it (until 2076).
+    policy["payload"]["policy"]["privacy"] = serde_json::json!({ "retentionYears": 50, "managersMayErase": true });
     let fields = policy.as_object_mut().expect("object");
     for recorded in [
         "eventId",

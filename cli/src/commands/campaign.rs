@@ -120,14 +120,8 @@ fn verdict_of(text: &str) -> Result<Verdict, AppError> {
         })
 }
 
-fn pseudonyms_of(store: &rapport_store::SqliteStore) -> anyhow::Result<[u8; 32]> {
-    store
-        .pseudonym_key()
-        .context("the ledger was opened without its master key (RAPPORT_MASTER_KEY or RAPPORT_KEY_FILE)")
-}
-
 /// The contacts a file names, by id or phone number (any format).
-fn listed_contacts(path: &Path, model: &ReadModel, pseudonyms: &[u8; 32]) -> anyhow::Result<Vec<ContactId>> {
+fn listed_contacts(path: &Path, model: &ReadModel, pseudonyms: Option<&[u8; 32]>) -> anyhow::Result<Vec<ContactId>> {
     let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let by_phone: std::collections::HashMap<String, ContactId> = model
         .directory
@@ -149,13 +143,19 @@ fn listed_contacts(path: &Path, model: &ReadModel, pseudonyms: &[u8; 32]) -> any
             // A number nobody has is a contact nobody is, each its own
             // unknown, under an id that does not give the number away (the
             // campaign's chained digest covers the ids).
-            let unknown = || {
-                ContactId(rapport_store::sealing::pseudonymous_id(
-                    pseudonyms,
-                    &format!("unknown-phone:{digits}"),
-                ))
+            let contact = match by_phone.get(&digits) {
+                Some(id) => *id,
+                None => {
+                    let key = pseudonyms.context(
+                        "the ledger was opened without its master key (RAPPORT_MASTER_KEY or RAPPORT_KEY_FILE)",
+                    )?;
+                    ContactId(rapport_store::sealing::pseudonymous_id(
+                        key,
+                        &format!("unknown-phone:{digits}"),
+                    ))
+                }
             };
-            contacts.push(by_phone.get(&digits).copied().unwrap_or_else(unknown));
+            contacts.push(contact);
         } else if index > 0 {
             return Err(AppError::bad_input(format!(
                 "{} line {}: '{field}' is neither a contact id nor a phone number",
@@ -184,7 +184,7 @@ pub async fn campaign(ctx: &Invocation, command: CampaignCommand) -> anyhow::Res
 }
 
 /// The audience the flags describe (a file of contacts is read against `model`).
-fn audience_of(args: AudienceArgs, model: &ReadModel, pseudonyms: &[u8; 32]) -> anyhow::Result<Audience> {
+fn audience_of(args: AudienceArgs, model: &ReadModel, pseudonyms: Option<&[u8; 32]>) -> anyhow::Result<Audience> {
     let tags = args
         .tags
         .as_deref()
@@ -224,7 +224,7 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
         None => now,
     };
     let request = PreflightRequest {
-        audience: audience_of(args.audience, &model, &pseudonyms_of(&store)?)?,
+        audience: audience_of(args.audience, &model, store.pseudonym_key().as_ref())?,
         mode,
         channel: None,
         at,
@@ -311,8 +311,10 @@ async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
     // The role first: whoever may not launch learns nothing of the audience.
     rapport_app::access::require(&principal, rapport_app::campaign::LAUNCHERS, "launch campaigns")?;
     let core = super::record::open_core(ctx).await?;
-    let pseudonyms = pseudonyms_of(&core.store)?;
-    let audience = core.live.read(|model| audience_of(args.audience, model, &pseudonyms))?;
+    let pseudonyms = core.store.pseudonym_key();
+    let audience = core
+        .live
+        .read(|model| audience_of(args.audience, model, pseudonyms.as_ref()))?;
     let request = rapport_app::campaign::LaunchRequest {
         name: args.name,
         audience,

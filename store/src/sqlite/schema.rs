@@ -11,7 +11,9 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::StoreError;
 
 /// Bumped on every incompatible change of the tables below.
-pub const FORMAT_VERSION: i64 = 2;
+pub const FORMAT_VERSION: i64 = 3;
+/// How long a connection waits for a lock another holds.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 /// "RAPP": marks the SQLite file as a rapport ledger.
 const APPLICATION_ID: i64 = 0x5241_5050;
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
@@ -117,7 +119,7 @@ pub fn check_header(path: &Path) -> Result<(), StoreError> {
 }
 
 fn apply_pragmas(connection: &Connection, writer: bool) -> rusqlite::Result<()> {
-    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     if writer {
         // WAL lets readers run beside the writer; FULL syncs the WAL on every
         // commit, so an acknowledged append survives power loss.
@@ -205,8 +207,8 @@ fn check_format(connection: &Connection, path: &Path) -> Result<(), StoreError> 
         return Err(StoreError::NotALedger {
             path: path_text(path),
             detail: format!(
-                "it is ledger format {format}, from before personal data was sealed (format {FORMAT_VERSION}); \
-                 export it with the rapport that wrote it and import the export here"
+                "it is ledger format {format}, older than this build's {FORMAT_VERSION} (which seals personal \
+                 data with a key per contact); export it with the rapport that wrote it and import the export here"
             ),
         });
     }

@@ -23,6 +23,8 @@ use crate::{AppendResult, ExpectedVersion, PreparedEvent, SharedClock, StoreErro
 /// One transaction holds at most this many appends or events.
 const BATCH_APPENDS_MAX: usize = 1_024;
 const BATCH_EVENTS_MAX: usize = 50_000;
+/// How often clearing an erasure's write-ahead log is tried again.
+const WAL_CLEARING_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Stream heads remembered between transactions (about 120 bytes each).
 const HEAD_CACHE_MAX: usize = 200_000;
 
@@ -114,8 +116,8 @@ pub struct Writer {
     commits: std::sync::Arc<watch::Sender<Option<Position>>>,
     clock: SharedClock,
     master: MasterKey,
-    /// An erasure's write-ahead log is still to be cleared.
-    clearing_pending: bool,
+    /// Since when an erasure's write-ahead log is still to be cleared.
+    clearing_pending_since: Option<std::time::Instant>,
 }
 
 impl Writer {
@@ -133,7 +135,7 @@ impl Writer {
             commits,
             clock,
             master,
-            clearing_pending: false,
+            clearing_pending_since: None,
         }
     }
 
@@ -179,9 +181,6 @@ impl Writer {
             .any(|append| append.events.iter().any(|event| event.erases_personal_data));
         match outcome {
             Ok(results) => {
-                if erasing || self.clearing_pending {
-                    self.clear_write_ahead_log();
-                }
                 if self.heads.len() + written_heads.len() > HEAD_CACHE_MAX {
                     self.heads.clear();
                 }
@@ -196,6 +195,11 @@ impl Writer {
                     // The caller may have gone away; its appends stand regardless.
                     let _ = request.reply.send(results);
                 }
+                // After the answers: the log is cleared on the writer's time,
+                // not its callers'.
+                if erasing || self.clearing_due() {
+                    self.clear_write_ahead_log();
+                }
             }
             Err(error) => {
                 tracing::error!(%error, "ledger commit failed; the batch was rolled back");
@@ -209,15 +213,25 @@ impl Writer {
 }
 
 impl Writer {
+    /// Whether an erasure's log is still to be cleared and a second has
+    /// passed since the last try.
+    fn clearing_due(&self) -> bool {
+        self.clearing_pending_since
+            .is_some_and(|tried| tried.elapsed() >= WAL_CLEARING_RETRY)
+    }
+
     /// After an erasure the destroyed key's old pages may still sit in the
     /// write-ahead log: copy it into the file (where `secure_delete` zeroed
     /// them) and truncate it. A reader in the middle of a scan can keep it
-    /// from finishing: then it is tried again after every commit until done.
+    /// from finishing; the writer never waits for one (no busy wait), and
+    /// tries again after a later commit, at most once a second, until done.
     fn clear_write_ahead_log(&mut self) {
+        let _ = self.connection.busy_timeout(std::time::Duration::ZERO);
         let outcome = self
             .connection
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get::<_, i64>(0));
-        self.clearing_pending = !matches!(outcome, Ok(0));
+        let _ = self.connection.busy_timeout(super::schema::BUSY_TIMEOUT);
+        self.clearing_pending_since = (!matches!(outcome, Ok(0))).then(std::time::Instant::now);
         match outcome {
             Ok(0) => {}
             Ok(_) => {
