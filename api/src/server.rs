@@ -21,6 +21,7 @@ use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
+use rapport_domain::Language;
 use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
@@ -108,6 +109,15 @@ fn refuse(headers: &HeaderMap, status: StatusCode, code: Code, message: &str) ->
     json_response(status, content_type(headers), &error_body(code, message))
 }
 
+/// The language the caller's `Accept-Language` prefers, English if none.
+fn language_of(headers: &HeaderMap) -> Language {
+    headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(Language::from_accept_language)
+        .unwrap_or_default()
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)?
@@ -153,7 +163,12 @@ impl App {
         let ran = Arc::new(Ran::default());
         let mut response = self
             .schema
-            .execute(request.data(principal).data(Arc::clone(&ran)))
+            .execute(
+                request
+                    .data(principal)
+                    .data(language_of(headers))
+                    .data(Arc::clone(&ran)),
+            )
             .await;
         for error in &mut response.errors {
             ensure_code(error);
@@ -296,17 +311,24 @@ async fn graphql_ws(
     };
     // The token may come as a header or, from browsers, in connection_init.
     let header_token = bearer(&headers).map(str::to_owned);
+    let language = language_of(&headers);
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .on_upgrade(move |socket| async move {
-            serve_socket(app, socket, protocol, header_token).await;
+            serve_socket(app, socket, protocol, header_token, language).await;
             drop(permit);
         })
 }
 
 /// Serves one `graphql-transport-ws` connection, and closes it with 4403
 /// as soon as its token is revoked.
-async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, header_token: Option<String>) {
+async fn serve_socket(
+    app: App,
+    socket: WebSocket,
+    protocol: GraphQLProtocol,
+    header_token: Option<String>,
+    language: Language,
+) {
     let (mut to_client, from_client) = socket.split();
     let (outgoing, mut queued) = futures::channel::mpsc::channel::<Message>(WEBSOCKET_QUEUED_MAX);
     let accepted: Arc<OnceLock<(String, Principal)>> = Arc::default();
@@ -328,6 +350,7 @@ async fn serve_socket(app: App, socket: WebSocket, protocol: GraphQLProtocol, he
             };
             let mut data = Data::default();
             data.insert(principal.clone());
+            data.insert(language);
             data.insert(SocketToken(token.clone()));
             data.insert(ConnectionSubscriptions::default());
             let _ = accepted.set((token, principal));

@@ -1,7 +1,7 @@
 //! The gate's answer about one contact as every adapter shows it: the
 //! decision, each reason in words, and the ledger position it was read at.
 
-use rapport_domain::{Channel, ContactId, GateDecision, Position, SendMode, Timestamp};
+use rapport_domain::{Channel, ContactId, GateDecision, Language, Position, SendMode, Timestamp};
 
 use crate::read_model::ReadModel;
 
@@ -9,8 +9,9 @@ use crate::read_model::ReadModel;
 pub struct Judged {
     pub contact_id: ContactId,
     pub decision: GateDecision,
-    /// Each reason in words, in the order of `decision.reasons`.
-    pub messages: Vec<String>,
+    /// The tag each reason names ("" for none), in the order of
+    /// `decision.reasons`, so its words can be written in any language.
+    tag_names: Vec<String>,
     /// The ledger position the contact was read at.
     pub position: Option<Position>,
 }
@@ -21,22 +22,42 @@ impl Judged {
         let symbols = model.projection.symbols();
         Judged {
             contact_id,
-            messages: decision.reasons.iter().map(|reason| reason.message(symbols)).collect(),
+            tag_names: decision
+                .reasons
+                .iter()
+                .map(|reason| reason.tag_name(symbols).to_owned())
+                .collect(),
             decision,
             position: model.projection.position(),
         }
     }
 
-    /// The blocking reasons in words, one sentence after another.
-    pub fn blocking_summary(&self) -> String {
+    /// The tag each reason names ("" for none), in the order of `decision.reasons`.
+    pub fn tag_names(&self) -> &[String] {
+        &self.tag_names
+    }
+
+    /// Each reason in words, in the order of `decision.reasons`.
+    pub fn messages(&self, language: Language) -> Vec<String> {
         self.decision
             .reasons
             .iter()
-            .zip(&self.messages)
+            .zip(&self.tag_names)
+            .map(|(reason, tag_name)| reason.message(tag_name, language))
+            .collect()
+    }
+
+    /// The blocking reasons in words, one sentence after another.
+    pub fn blocking_summary(&self, language: Language) -> String {
+        let separator = if language == Language::Chinese { "" } else { " " };
+        self.decision
+            .reasons
+            .iter()
+            .zip(self.messages(language))
             .filter(|(reason, _)| reason.blocking)
-            .map(|(_, message)| message.as_str())
+            .map(|(_, message)| message)
             .collect::<Vec<_>>()
-            .join(" ")
+            .join(separator)
     }
 }
 

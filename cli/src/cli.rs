@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 use rapport_app::Code;
+use rapport_domain::Language;
 
 use crate::commands;
 
@@ -24,6 +25,11 @@ pub struct Cli {
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The language of reasons and explanations: en or zh (Simplified
+    /// Chinese). Without it, LC_ALL, LC_MESSAGES or LANG decide; English
+    /// when they name neither.
+    #[arg(long, global = true, value_parser = parse_language)]
+    pub lang: Option<Language>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -302,10 +308,25 @@ fn code_of(error: &anyhow::Error) -> Code {
     Code::BadInput
 }
 
+fn parse_language(tag: &str) -> Result<Language, String> {
+    Language::from_tag(tag).ok_or_else(|| format!("'{tag}' is not a language rapport speaks: use en or zh"))
+}
+
+/// The language the locale environment names, as POSIX ranks its variables.
+fn language_of_locale() -> Language {
+    ["LC_ALL", "LC_MESSAGES", "LANG"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.is_empty())
+        .and_then(|value| Language::from_tag(&value))
+        .unwrap_or_default()
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
     let ctx = commands::Invocation {
         store: cli.store,
         json: cli.json,
+        language: cli.lang.unwrap_or_else(language_of_locale),
         clock: rapport_app::clock::system_clock(),
     };
     match cli.command {

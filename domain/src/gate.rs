@@ -3,8 +3,6 @@
 //! and every reason why. The default rules come from DOMAIN.md; every
 //! number comes from the policy in force.
 
-use std::fmt::Write;
-
 use chrono_tz::Tz;
 
 use crate::decay::half_life_millis;
@@ -15,6 +13,7 @@ use crate::relationship::{Consent, Relationship};
 use crate::strength::{Strength, strength};
 use crate::symbols::{SymbolId, Symbols};
 use crate::time::{MILLIS_PER_DAY, Timestamp};
+use crate::words::{self, Language};
 
 /// A policy prepared for fast evaluation: tags resolved to symbols, the
 /// default zone parsed.
@@ -182,107 +181,19 @@ pub struct Reason {
     pub facts: Facts,
 }
 
-fn clock(minute: u16) -> String {
-    format!("{:02}:{:02}", minute / 60, minute % 60)
-}
-
 impl Reason {
-    /// A sentence a salesperson understands.
-    pub fn message(&self, symbols: &Symbols) -> String {
-        let f = &self.facts;
-        let channel = f.channel.map_or("this channel", Channel::as_str);
-        let mut text = String::new();
-        let _ = match (self.code, self.blocking) {
-            (ReasonCode::ContactErased, _) => write!(
-                text,
-                "Their personal data was erased at their request: there is nobody left to write to."
-            ),
-            (ReasonCode::ContactDeletedUs, _) => write!(
-                text,
-                "They deleted you as a contact; nothing will reach them unless they add you again."
-            ),
-            (ReasonCode::Blocked, _) => write!(text, "They blocked you on {channel}."),
-            (ReasonCode::OptedOut, true) => write!(text, "They opted out of commercial messages: no mass sends."),
-            (ReasonCode::OptedOut, false) => write!(
-                text,
-                "They opted out of commercial messages: keep this chat personal, no promotions."
-            ),
-            (ReasonCode::RecentComplaint, true) => write!(
-                text,
-                "They complained {} day(s) ago; no mass sends for {} days after a complaint.",
-                f.days_ago, f.limit
-            ),
-            (ReasonCode::RecentComplaint, false) => write!(
-                text,
-                "They complained {} day(s) ago: be careful what you send.",
-                f.days_ago
-            ),
-            (ReasonCode::HighValueContact, _) => write!(
-                text,
-                "A high-value contact (tag '{}'): big customers deserve a personal chat, not a mass send.",
-                f.tag.map_or("", |tag| symbols.name(tag))
-            ),
-            (ReasonCode::RelationshipTooWeak, _) => write!(
-                text,
-                "Relationship score {} is below {}, the minimum for mass sends: write to them personally.",
-                f.count, f.limit
-            ),
-            (ReasonCode::NoRecentReplies, true) => write!(
-                text,
-                "Your last {} messages went unanswered: a mass send now risks being muted or deleted.",
-                f.count
-            ),
-            (ReasonCode::NoRecentReplies, false) => {
-                write!(text, "Your last {} messages went unanswered.", f.count)
-            }
-            (ReasonCode::NewContact, _) => write!(
-                text,
-                "A new contact who has not replied yet: start with a personal chat."
-            ),
-            (ReasonCode::FrequencyCap, _) => write!(
-                text,
-                "They received a mass send {} day(s) ago; at most one per {} days.",
-                f.days_ago, f.limit
-            ),
-            (ReasonCode::QuietHours, _) => {
-                let window = f.window.unwrap_or(Window {
-                    start_minute: 0,
-                    end_minute: 0,
-                });
-                write!(
-                    text,
-                    "It is {} for them ({}); message them between {} and {} their time.",
-                    clock(f.local_minute),
-                    f.zone.map_or("UTC", |zone| zone.name()),
-                    clock(window.start_minute),
-                    clock(window.end_minute)
-                )
-            }
-            (ReasonCode::PlatformCap, _) => write!(
-                text,
-                "{channel} allows {} mass sends per contact in {} days, and they had {}{}: wait for the platform's limit.",
-                f.limit,
-                f.days_ago,
-                if f.at_least { "at least " } else { "" },
-                f.count
-            ),
-            (ReasonCode::Unreachable, true) => write!(
-                text,
-                "The last {} messages on {channel} could not be delivered: check their contact details before sending again.",
-                f.count
-            ),
-            (ReasonCode::Unreachable, false) => write!(
-                text,
-                "The last {} messages on {channel} could not be delivered: the chat may not reach them.",
-                f.count
-            ),
-            (ReasonCode::UnansweredChats, _) => write!(
-                text,
-                "{} personal messages unanswered in the last {} days: stop chasing and give them time.",
-                f.count, f.limit
-            ),
-        };
-        text
+    /// The name of the tag this reason is about, or "" when it names none.
+    pub fn tag_name<'a>(&self, symbols: &'a Symbols) -> &'a str {
+        self.facts.tag.map_or("", |tag| symbols.name(tag))
+    }
+
+    /// A sentence a salesperson understands, in `language`; `tag_name` is
+    /// what `Reason::tag_name` gave.
+    pub fn message(&self, tag_name: &str, language: Language) -> String {
+        match language {
+            Language::English => words::en::reason(self, tag_name),
+            Language::Chinese => words::zh::reason(self, tag_name),
+        }
     }
 }
 

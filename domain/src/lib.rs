@@ -23,6 +23,7 @@ pub mod strength;
 pub mod symbols;
 pub mod tags;
 pub mod time;
+pub mod words;
 
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
@@ -40,3 +41,4 @@ pub use relationship::{Consent, Relationship};
 pub use strength::{Band, ScoreComponent, Strength, strength};
 pub use symbols::{SymbolId, Symbols};
 pub use time::Timestamp;
+pub use words::Language;

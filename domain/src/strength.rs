@@ -7,6 +7,7 @@ use crate::decay::{ONE, half_life_millis, weight_q16};
 use crate::policy::Scoring;
 use crate::relationship::Relationship;
 use crate::time::Timestamp;
+use crate::words::{self, Language};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Band {
@@ -34,8 +35,16 @@ impl Band {
 pub struct ScoreComponent {
     pub name: &'static str,
     pub points: i32,
-    /// What the points are based on, for people.
-    pub explanation: &'static str,
+}
+
+impl ScoreComponent {
+    /// What the points are based on, for people, in `language`.
+    pub fn explanation(&self, language: Language) -> &'static str {
+        match language {
+            Language::English => words::en::component(self.name),
+            Language::Chinese => words::zh::component(self.name),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,32 +119,26 @@ pub fn strength(relationship: &Relationship, scoring: &Scoring, at: Timestamp) -
         ScoreComponent {
             name: "replyRecency",
             points: recency,
-            explanation: "how recently they last replied",
         },
         ScoreComponent {
             name: "reciprocity",
             points: reciprocity,
-            explanation: "replies against touches, over the whole relationship",
         },
         ScoreComponent {
             name: "twoWayFrequency",
             points: frequency,
-            explanation: "how often they have replied lately",
         },
         ScoreComponent {
             name: "unansweredStreak",
             points: unanswered,
-            explanation: "messages since their last reply",
         },
         ScoreComponent {
             name: "massFatigue",
             points: fatigue,
-            explanation: "mass sends they received lately",
         },
         ScoreComponent {
             name: "complaints",
             points: complaints,
-            explanation: "complaints they filed lately",
         },
     ];
     let total: i32 = components.iter().map(|component| component.points).sum();

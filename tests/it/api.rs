@@ -867,3 +867,57 @@ async fn an_auditor_replays_by_moment_and_verifies_against_a_saved_digest() {
         "BAD_INPUT"
     );
 }
+
+#[tokio::test]
+async fn reasons_and_explanations_come_in_the_asked_language() {
+    let server = TestServer::start().await;
+    let id = server.register("manager", "alice", "Ma Lin", &[]).await;
+    server
+        .ok(
+            "manager",
+            "mutation($id: UUID!) { recordDeletion(input: { contactId: $id }) { position } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let asked = "query($id: UUID!) {
+        gate(contactId: $id, mode: MASS) { reasons { code zh: message(lang: ZH) en: message(lang: EN) } }
+        contact(id: $id) { strength { components { name explanation(lang: ZH) } } } }";
+    let data = server.ok("alice", asked, json!({ "id": id })).await;
+    let deleted = &data["gate"]["reasons"][0];
+    assert_eq!(deleted["code"], "CONTACT_DELETED_US");
+    assert_eq!(deleted["zh"], "对方已经把你删了；除非对方重新加你，否则消息发不过去。");
+    assert!(
+        deleted["en"].as_str().expect("words").starts_with("They deleted you"),
+        "{deleted}"
+    );
+    let components = data["contact"]["strength"]["components"].to_string();
+    assert!(components.contains("对方最近一次回复隔了多久"), "{components}");
+
+    // Without the argument the request's Accept-Language decides.
+    let plain = json!({ "query": "query($id: UUID!) { gate(contactId: $id, mode: MASS) { reasons { message } } }", "variables": { "id": id } });
+    for (header, expected) in [
+        ("zh-CN,zh;q=0.9,en;q=0.8", "对方已经把你删了"),
+        ("en-GB,en;q=0.9", "They deleted you"),
+        ("fr-FR", "They deleted you"),
+    ] {
+        let body: Value = server
+            .client
+            .post(server.url("/graphql"))
+            .bearer_auth(&server.tokens["alice"])
+            .header("Accept-Language", header)
+            .json(&plain)
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        let message = body["data"]["gate"]["reasons"][0]["message"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(message.starts_with(expected), "{header}: {body}");
+    }
+
+    let bad = "query($id: UUID!) { gate(contactId: $id, mode: MASS) { reasons { message(lang: FR) } } }";
+    assert_eq!(server.code("alice", bad, json!({ "id": id })).await, "BAD_INPUT");
+}

@@ -33,6 +33,10 @@ impl Cli {
 
     fn run_on(&self, ledger: &Path, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+            // The words are English unless a test asks for another language.
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG")
             .arg("--store")
             .arg(ledger)
             .args(args)
@@ -1646,4 +1650,48 @@ fn retention_lists_then_erases_the_contacts_silent_longer_than_the_policy_keeps_
     let checked = cli.json(&["check", "00000000-0000-0000-0000-0000000000ee", "--mode", "mass"], 1);
     assert!(checked.to_string().contains("CONTACT_ERASED"), "{checked}");
     assert_eq!(cli.json(&["verify"], 0)["intact"], true);
+}
+
+#[test]
+fn check_speaks_the_language_asked_for_or_the_locale_s() {
+    let cli = with_history();
+    let vip = [
+        "check",
+        "wx_qian",
+        "--mode",
+        "mass",
+        "--at",
+        MONDAY_MORNING,
+        "--verbose",
+    ];
+    let chinese = cli.run(&[&["--lang", "zh"][..], &vip[..]].concat());
+    assert_eq!(chinese.status.code(), Some(1));
+    assert!(text(&chinese).contains("重要客户（标签“vip”）"), "{}", text(&chinese));
+    assert!(
+        text(&chinese).contains("对方最近一次回复隔了多久"),
+        "{}",
+        text(&chinese)
+    );
+
+    let output = Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env("LANG", "zh_CN.UTF-8")
+        .arg("--store")
+        .arg(cli.ledger())
+        .args(vip)
+        .output()
+        .expect("run rapport");
+    assert!(text(&output).contains("重要客户"), "{}", text(&output));
+
+    let english = cli.run(&vip);
+    assert!(text(&english).contains("A high-value contact"), "{}", text(&english));
+
+    let unknown = cli.run(&[&["--lang", "fr"][..], &vip[..]].concat());
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("'fr' is not a language rapport speaks: use en or zh"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
 }

@@ -6,6 +6,7 @@ use async_graphql::ErrorExtensions;
 use rapport_app::AppError;
 pub use rapport_app::Code;
 use rapport_app::gate::Judged;
+use rapport_domain::Language;
 use rapport_store::StoreError;
 
 pub fn error(code: Code, message: impl Into<String>) -> async_graphql::Error {
@@ -53,23 +54,28 @@ pub fn from_app(refusal: AppError) -> async_graphql::Error {
     }
 }
 
+/// A refusal is written in English, like every error the API gives; its
+/// codes are what clients match and translate.
 fn gate_denied(judged: &Judged, code: Code) -> async_graphql::Error {
     let verdict = judged.decision.verdict.as_str();
     let reasons: Vec<async_graphql::Value> = judged
         .decision
         .reasons
         .iter()
-        .zip(&judged.messages)
+        .zip(judged.messages(Language::English))
         .map(|(reason, message)| {
             async_graphql::value!({
                 "code": reason.code.as_str(),
-                "message": message.clone(),
+                "message": message,
                 "blocking": reason.blocking,
             })
         })
         .collect();
     let next = judged.decision.next_allowed_at.map(|at| at.to_rfc3339());
-    let message = format!("the gate says {verdict}: {}", judged.blocking_summary());
+    let message = format!(
+        "the gate says {verdict}: {}",
+        judged.blocking_summary(Language::English)
+    );
     error(code, message).extend_with(move |_, extensions| {
         extensions.set("verdict", verdict);
         extensions.set("reasons", async_graphql::Value::List(reasons.clone()));

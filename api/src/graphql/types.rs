@@ -42,6 +42,33 @@ mirror_enum!(SendMode, rapport_domain::SendMode, { Mass, OneToOne });
 mirror_enum!(Channel, rapport_domain::Channel, { Wechat, Wecom, Sms, Email, Phone, Other });
 mirror_enum!(Verdict, rapport_domain::Verdict, { Allow, Defer, RouteOneToOne, Deny });
 mirror_enum!(Band, rapport_domain::Band, { Strong, Warm, Cool, Cold, Lost });
+
+/// A language rapport writes reasons and explanations in.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Language {
+    /// English.
+    En,
+    /// Simplified Chinese.
+    Zh,
+}
+
+impl From<Language> for rapport_domain::Language {
+    fn from(value: Language) -> Self {
+        match value {
+            Language::En => rapport_domain::Language::English,
+            Language::Zh => rapport_domain::Language::Chinese,
+        }
+    }
+}
+
+/// The language words are written in: the field's `lang` argument, else
+/// the request's `Accept-Language`, else English.
+fn language_of(ctx: &Context<'_>, asked: Option<Language>) -> rapport_domain::Language {
+    asked.map_or_else(
+        || ctx.data_opt::<rapport_domain::Language>().copied().unwrap_or_default(),
+        Into::into,
+    )
+}
 mirror_enum!(
     /// Why the gate answered as it did: stable codes clients match on
     /// (docs/scoring.md explains each).
@@ -94,10 +121,21 @@ pub struct Principal {
 }
 
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct ScoreComponent {
     pub name: String,
     pub points: i32,
-    pub explanation: String,
+    #[graphql(skip)]
+    pub component: rapport_domain::ScoreComponent,
+}
+
+#[ComplexObject]
+impl ScoreComponent {
+    /// What the points are based on, in `lang` (default: the request's
+    /// Accept-Language, else English).
+    async fn explanation(&self, ctx: &Context<'_>, lang: Option<Language>) -> &'static str {
+        self.component.explanation(language_of(ctx, lang))
+    }
 }
 
 #[derive(SimpleObject, Clone, Debug)]
@@ -119,7 +157,7 @@ impl From<rapport_domain::Strength> for Strength {
                 .map(|component| ScoreComponent {
                     name: component.name.to_owned(),
                     points: component.points,
-                    explanation: component.explanation.to_owned(),
+                    component: *component,
                 })
                 .collect(),
             at: to_datetime(strength.at),
@@ -128,10 +166,23 @@ impl From<rapport_domain::Strength> for Strength {
 }
 
 #[derive(SimpleObject, Clone, Debug)]
+#[graphql(complex)]
 pub struct Reason {
     pub code: ReasonCode,
-    pub message: String,
     pub blocking: bool,
+    #[graphql(skip)]
+    pub reason: rapport_domain::Reason,
+    #[graphql(skip)]
+    pub tag_name: String,
+}
+
+#[ComplexObject]
+impl Reason {
+    /// The reason in words a salesperson understands, in `lang` (default:
+    /// the request's Accept-Language, else English).
+    async fn message(&self, ctx: &Context<'_>, lang: Option<Language>) -> String {
+        self.reason.message(&self.tag_name, language_of(ctx, lang))
+    }
 }
 
 /// Whether a send may go out, and why.
@@ -172,11 +223,12 @@ impl GateDecision {
             reasons: decision
                 .reasons
                 .iter()
-                .zip(&judged.messages)
-                .map(|(reason, message)| Reason {
+                .zip(judged.tag_names())
+                .map(|(reason, tag_name)| Reason {
                     code: reason.code.into(),
-                    message: message.clone(),
                     blocking: reason.blocking,
+                    reason: *reason,
+                    tag_name: tag_name.clone(),
                 })
                 .collect(),
             next_allowed_at: decision.next_allowed_at.map(to_datetime),

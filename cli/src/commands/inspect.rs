@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, bail};
 use rapport_domain::gate::best_send_hours;
-use rapport_domain::{ContactId, Position, RecordedEvent, SendMode, Timestamp, Verdict, strength};
+use rapport_domain::{ContactId, Language, Position, RecordedEvent, SendMode, Timestamp, Verdict, strength};
 use rapport_store::{EventStore, SqliteOptions, SqliteStore};
 use serde_json::json;
 
@@ -208,7 +208,12 @@ fn hours_text(set: u32) -> String {
 }
 
 /// A decision as `--json` prints it; the contact is named as `known` has it.
-fn decision_json(known: &ReadModel, judged: &Judged, position: Option<Position>) -> serde_json::Value {
+fn decision_json(
+    known: &ReadModel,
+    judged: &Judged,
+    position: Option<Position>,
+    language: Language,
+) -> serde_json::Value {
     let (id, decision) = (judged.contact_id, &judged.decision);
     json!({
         "contactId": id.to_string(),
@@ -217,13 +222,15 @@ fn decision_json(known: &ReadModel, judged: &Judged, position: Option<Position>)
         "channel": decision.channel.as_str(),
         "verdict": decision.verdict.as_str(),
         "allowed": decision.allowed(),
-        "reasons": decision.reasons.iter().zip(&judged.messages).map(|(r, message)| json!({
+        "reasons": decision.reasons.iter().zip(judged.messages(language)).map(|(r, message)| json!({
             "code": r.code.as_str(), "message": message, "blocking": r.blocking,
         })).collect::<Vec<_>>(),
         "nextAllowedAt": decision.next_allowed_at.map(|t| t.to_rfc3339()),
         "score": decision.strength.score,
         "band": decision.strength.band.as_str(),
-        "components": decision.strength.components.iter().map(|c| json!({ "name": c.name, "points": c.points })).collect::<Vec<_>>(),
+        "components": decision.strength.components.iter().map(|c| json!({
+            "name": c.name, "points": c.points, "explanation": c.explanation(language),
+        })).collect::<Vec<_>>(),
         "bestSendHours": hours(decision.best_send_hours),
         "policyVersion": decision.policy_version,
         "position": position.map(|p| p.to_string()),
@@ -245,7 +252,7 @@ fn verdict_style(verdict: Verdict) -> anstyle::Style {
 /// Prints a decision taken in `model`; the contact is named as `known` has
 /// it. The verdict is coloured on a terminal (never in a pipe, nor with
 /// NO_COLOR set); `verbose` adds the score's breakdown.
-fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose: bool) {
+fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose: bool, language: Language) {
     let (id, decision) = (judged.contact_id, &judged.decision);
     println!("contact     {id}  {}", describe(known, id));
     println!(
@@ -255,7 +262,7 @@ fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose
     );
     let style = verdict_style(decision.verdict);
     anstream::println!("verdict     {style}{}{style:#}", decision.verdict.as_str());
-    for (reason, message) in decision.reasons.iter().zip(&judged.messages) {
+    for (reason, message) in decision.reasons.iter().zip(judged.messages(language)) {
         let mark = if reason.blocking { "x" } else { "!" };
         println!("  {mark} {:<22} {message}", reason.code.as_str());
     }
@@ -282,7 +289,9 @@ fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose
         for component in &decision.strength.components {
             println!(
                 "  {:>4}  {:<18} {}",
-                component.points, component.name, component.explanation
+                component.points,
+                component.name,
+                component.explanation(language)
             );
         }
     }
@@ -325,14 +334,14 @@ pub async fn check(
     // Only what had happened by `at` counts.
     let (judged, then) = rapport_app::read::check(&store, &known, id, mode, None, at).await?;
     if json {
-        let mut answer = decision_json(&known, &judged, known.projection.position());
+        let mut answer = decision_json(&known, &judged, known.projection.position(), ctx.language);
         answer["atNote"] = json!(note);
         println!("{answer}");
     } else {
         if let Some(note) = &note {
             println!("at          {note}");
         }
-        print_decision(&known, &then, &judged, verbose);
+        print_decision(&known, &then, &judged, verbose, ctx.language);
     }
     Ok(if judged.decision.allowed() {
         Outcome::Yes
@@ -574,14 +583,14 @@ fn summary(model: &ReadModel, at: Timestamp) -> serde_json::Value {
     })
 }
 
-fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp) -> serde_json::Value {
+fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp, language: Language) -> serde_json::Value {
     let Some(relationship) = model.projection.relationship(id) else {
         return json!({ "contactId": id.to_string(), "known": false });
     };
     let policy = model.projection.current_policy();
     let decide = |mode| {
         let judged = Judged::new(model, id, rapport_domain::gate(relationship, policy, mode, None, at));
-        decision_json(model, &judged, model.projection.position())
+        decision_json(model, &judged, model.projection.position(), language)
     };
     json!({
         "contactId": id.to_string(),
@@ -593,7 +602,7 @@ fn contact_view(model: &ReadModel, id: ContactId, at: Timestamp) -> serde_json::
     })
 }
 
-fn print_view(title: &str, view: &PastView, contact: Option<ContactId>) {
+fn print_view(title: &str, view: &PastView, contact: Option<ContactId>, language: Language) {
     let (model, at) = (&view.model, view.at);
     println!("{title}");
     println!(
@@ -621,7 +630,7 @@ fn print_view(title: &str, view: &PastView, contact: Option<ContactId>) {
     println!("  bands           {}", overview["bands"]);
     println!("  mass verdicts   {}", overview["massVerdicts"]);
     if let Some(id) = contact {
-        let view = contact_view(model, id, at);
+        let view = contact_view(model, id, at, language);
         if view["known"] == false {
             println!("  contact {id} was not known yet");
             return;
@@ -694,7 +703,7 @@ pub async fn replay(
                 "recordedAt": view.model.recorded_at.map(|t| t.to_rfc3339()),
                 "at": view.at.to_rfc3339(),
                 "summary": summary(&view.model, view.at),
-                "contact": contact.map(|id| contact_view(&view.model, id, view.at)),
+                "contact": contact.map(|id| contact_view(&view.model, id, view.at, ctx.language)),
             })
         };
         let mut output = json!({ "asOf": render(&view) });
@@ -703,10 +712,10 @@ pub async fn replay(
         }
         println!("{output}");
     } else {
-        print_view("then", &view, contact);
+        print_view("then", &view, contact, ctx.language);
         if let Some(other) = &other {
             println!();
-            print_view("compared with", other, contact);
+            print_view("compared with", other, contact, ctx.language);
             print_changes(&view.model, view.at, &other.model, other.at);
         }
     }

@@ -14,7 +14,7 @@ use rapport_app::clock::SharedClock;
 
 use anyhow::Context;
 use clap::Subcommand;
-use rapport_domain::LedgerDigest;
+use rapport_domain::{Language, LedgerDigest};
 use rapport_store::{
     EventStore, Finding, FindingKind, SqliteOptions, SqliteStore, StoreError, Verification, Verifier,
     verify as verify_ledger,
@@ -28,6 +28,8 @@ use crate::Outcome;
 pub struct Invocation {
     pub store: PathBuf,
     pub json: bool,
+    /// The language reasons and explanations are written in.
+    pub language: Language,
     pub clock: SharedClock,
 }
 

@@ -1,0 +1,103 @@
+//! 简体中文：门槛的每条原因和关系分的每个组成部分，用运营同事的说法写。
+
+use std::fmt::Write;
+
+use crate::event::Channel;
+use crate::gate::{Reason, ReasonCode};
+use crate::hours::Window;
+
+use super::clock;
+
+fn channel_name(channel: Option<Channel>) -> &'static str {
+    match channel {
+        Some(Channel::Wechat) => "微信",
+        Some(Channel::Wecom) => "企业微信",
+        Some(Channel::Sms) => "短信",
+        Some(Channel::Email) => "邮件",
+        Some(Channel::Phone) => "电话",
+        Some(Channel::Other) | None => "这个渠道",
+    }
+}
+
+pub fn reason(reason: &Reason, tag_name: &str) -> String {
+    let f = &reason.facts;
+    let channel = channel_name(f.channel);
+    let mut text = String::new();
+    let _ = match (reason.code, reason.blocking) {
+        (ReasonCode::ContactErased, _) => write!(text, "对方的个人信息已应本人要求删除：没有可以联系的人了。"),
+        (ReasonCode::ContactDeletedUs, _) => {
+            write!(text, "对方已经把你删了；除非对方重新加你，否则消息发不过去。")
+        }
+        (ReasonCode::Blocked, _) => write!(text, "对方在{channel}上把你拉黑了。"),
+        (ReasonCode::OptedOut, true) => write!(text, "对方已退订营销消息：不能群发。"),
+        (ReasonCode::OptedOut, false) => write!(text, "对方已退订营销消息：私聊就好，别发广告。"),
+        (ReasonCode::RecentComplaint, true) => {
+            write!(text, "对方{}天前投诉过；投诉后{}天内不能群发。", f.days_ago, f.limit)
+        }
+        (ReasonCode::RecentComplaint, false) => {
+            write!(text, "对方{}天前投诉过：发什么都要谨慎。", f.days_ago)
+        }
+        (ReasonCode::HighValueContact, _) => write!(text, "重要客户（标签“{tag_name}”）：大客户要一对一私聊，别群发。"),
+        (ReasonCode::RelationshipTooWeak, _) => {
+            write!(text, "关系分{}，低于群发要求的{}分：请私聊。", f.count, f.limit)
+        }
+        (ReasonCode::NoRecentReplies, true) => write!(
+            text,
+            "你最近发的{}条消息对方都没回：现在群发很容易被屏蔽或删除。",
+            f.count
+        ),
+        (ReasonCode::NoRecentReplies, false) => write!(text, "你最近发的{}条消息对方都没回。", f.count),
+        (ReasonCode::NewContact, _) => write!(text, "刚加的好友，还没回过消息：先私聊打个招呼。"),
+        (ReasonCode::FrequencyCap, _) => write!(
+            text,
+            "对方{}天前刚收到过群发；每{}天最多群发一次。",
+            f.days_ago, f.limit
+        ),
+        (ReasonCode::QuietHours, _) => {
+            let window = f.window.unwrap_or(Window {
+                start_minute: 0,
+                end_minute: 0,
+            });
+            write!(
+                text,
+                "对方那边现在是{}（{}）；请在对方时间{}到{}之间发。",
+                clock(f.local_minute),
+                f.zone.map_or("UTC", |zone| zone.name()),
+                clock(window.start_minute),
+                clock(window.end_minute)
+            )
+        }
+        (ReasonCode::PlatformCap, _) => write!(
+            text,
+            "{channel}规定每位客户{}天内最多收{}次群发，对方已经收了{}{}次：等平台额度恢复再发。",
+            f.days_ago,
+            f.limit,
+            if f.at_least { "至少" } else { "" },
+            f.count
+        ),
+        (ReasonCode::Unreachable, true) => {
+            write!(text, "最近{}条{channel}消息都没发出去：先核对联系方式再发。", f.count)
+        }
+        (ReasonCode::Unreachable, false) => {
+            write!(text, "最近{}条{channel}消息都没发出去：私聊也可能收不到。", f.count)
+        }
+        (ReasonCode::UnansweredChats, _) => write!(
+            text,
+            "最近{}天有{}条私聊没回复：别再追着发了，给对方一点时间。",
+            f.limit, f.count
+        ),
+    };
+    text
+}
+
+pub fn component(name: &str) -> &'static str {
+    match name {
+        "replyRecency" => "对方最近一次回复隔了多久",
+        "reciprocity" => "整段关系里回复和触达的比例",
+        "twoWayFrequency" => "最近回复得有多勤",
+        "unansweredStreak" => "对方上次回复后你又发了几条",
+        "massFatigue" => "最近收到的群发次数",
+        "complaints" => "最近的投诉",
+        _ => "",
+    }
+}
