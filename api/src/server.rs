@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use async_graphql::Data;
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Body;
@@ -18,7 +18,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket};
 use axum::extract::{RawQuery, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use rapport_domain::Language;
@@ -255,13 +255,7 @@ async fn graphql_get(State(app): State<App>, headers: HeaderMap, RawQuery(query)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if browser && query.is_none() {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql/ws")
-                .finish(),
-        )
-        .into_response();
+        return crate::console::graphiql_page(&headers);
     }
     let principal = match app.authenticate(&headers) {
         Ok(principal) => principal,
@@ -449,6 +443,8 @@ pub fn app(state: Arc<AppState>) -> Router {
         websockets: Arc::new(Semaphore::new(WEBSOCKETS_MAX)),
     };
     Router::new()
+        .route("/", get(crate::console::console_page))
+        .route("/assets/{*path}", get(crate::console::asset))
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/graphql/ws", get(graphql_ws))
         .route("/healthz", get(healthz))

@@ -43,7 +43,7 @@ impl Judged {
             .reasons
             .iter()
             .zip(&self.tag_names)
-            .map(|(reason, tag_name)| reason.message(tag_name, language))
+            .map(|(reason, tag_name)| language.reason(reason, tag_name))
             .collect()
     }
 

@@ -152,6 +152,17 @@ pub async fn timeline(
         occurred_by: None,
     };
     let events = contact_events(store, contact_id, horizon).await?;
+    Ok(timeline_of(events, known, window, limit))
+}
+
+/// The timeline page `window` picks (at most `limit` entries) from a
+/// contact's events as `known` knows them, oldest first.
+pub fn timeline_of(
+    events: Vec<RecordedEvent>,
+    known: &ReadModel,
+    window: TimelineWindow,
+    limit: usize,
+) -> TimelinePage {
     let policies = known.projection.policies();
     let mut relationship = rapport_domain::Relationship::default();
     let mut symbols = rapport_domain::Symbols::default();
@@ -181,5 +192,5 @@ pub async fn timeline(
         });
     }
     let next_after = more.then(|| entries.last().map(|entry| entry.event.version)).flatten();
-    Ok(TimelinePage { entries, next_after })
+    TimelinePage { entries, next_after }
 }

@@ -13,7 +13,6 @@ use crate::relationship::{Consent, Relationship};
 use crate::strength::{Strength, strength};
 use crate::symbols::{SymbolId, Symbols};
 use crate::time::{MILLIS_PER_DAY, Timestamp};
-use crate::words::{self, Language};
 
 /// A policy prepared for fast evaluation: tags resolved to symbols, the
 /// default zone parsed.
@@ -185,15 +184,6 @@ impl Reason {
     /// The name of the tag this reason is about, or "" when it names none.
     pub fn tag_name<'a>(&self, symbols: &'a Symbols) -> &'a str {
         self.facts.tag.map_or("", |tag| symbols.name(tag))
-    }
-
-    /// A sentence a salesperson understands, in `language`; `tag_name` is
-    /// what `Reason::tag_name` gave.
-    pub fn message(&self, tag_name: &str, language: Language) -> String {
-        match language {
-            Language::English => words::en::reason(self, tag_name),
-            Language::Chinese => words::zh::reason(self, tag_name),
-        }
     }
 }
 

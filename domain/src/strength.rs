@@ -7,7 +7,6 @@ use crate::decay::{ONE, half_life_millis, weight_q16};
 use crate::policy::Scoring;
 use crate::relationship::Relationship;
 use crate::time::Timestamp;
-use crate::words::{self, Language};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub enum Band {
@@ -35,16 +34,6 @@ impl Band {
 pub struct ScoreComponent {
     pub name: &'static str,
     pub points: i32,
-}
-
-impl ScoreComponent {
-    /// What the points are based on, for people, in `language`.
-    pub fn explanation(&self, language: Language) -> &'static str {
-        match language {
-            Language::English => words::en::component(self.name),
-            Language::Chinese => words::zh::component(self.name),
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

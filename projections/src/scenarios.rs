@@ -256,7 +256,7 @@ fn a_vip_gets_a_personal_chat_never_a_mass_send() {
     assert_eq!(decision.verdict, Verdict::RouteOneToOne);
     assert_eq!(codes(&decision), vec![ReasonCode::HighValueContact]);
     let reason = decision.reasons[0];
-    let message = reason.message(reason.tag_name(ledger.projection.symbols()), Language::English);
+    let message = Language::English.reason(&reason, reason.tag_name(ledger.projection.symbols()));
     assert!(message.contains("'vip'"), "{message}");
 }
 
@@ -486,7 +486,7 @@ fn sends_on_another_channel_never_let_a_platform_cap_be_undercounted() {
     assert_eq!(decision.next_allowed_at, Some(t("2026-03-04T20:00:00+08:00")));
     let reason = decision.reasons[0];
     assert!(reason.facts.at_least);
-    let message = reason.message("", Language::English);
+    let message = Language::English.reason(&reason, "");
     assert!(message.contains("at least 2"), "{message}");
 }
 

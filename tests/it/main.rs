@@ -4,6 +4,7 @@ mod api;
 mod campaign;
 mod cli;
 mod conformance;
+mod console;
 mod crash;
 mod graphql_http;
 mod ledger;

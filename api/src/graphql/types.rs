@@ -134,7 +134,7 @@ impl ScoreComponent {
     /// What the points are based on, in `lang` (default: the request's
     /// Accept-Language, else English).
     async fn explanation(&self, ctx: &Context<'_>, lang: Option<Language>) -> &'static str {
-        self.component.explanation(language_of(ctx, lang))
+        language_of(ctx, lang).explanation(&self.component)
     }
 }
 
@@ -181,7 +181,7 @@ impl Reason {
     /// The reason in words a salesperson understands, in `lang` (default:
     /// the request's Accept-Language, else English).
     async fn message(&self, ctx: &Context<'_>, lang: Option<Language>) -> String {
-        self.reason.message(&self.tag_name, language_of(ctx, lang))
+        language_of(ctx, lang).reason(&self.reason, &self.tag_name)
     }
 }
 
@@ -458,6 +458,61 @@ impl Contact {
         .await
     }
 
+    /// The score after each of their last `last` events (default 100, at
+    /// most 500) as the view knows them, oldest first: what a chart of the
+    /// relationship draws.
+    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
+    async fn score_history(&self, ctx: &Context<'_>, last: Option<i32>) -> async_graphql::Result<Vec<ScorePoint>> {
+        let last = match last {
+            None => SCORE_HISTORY_DEFAULT,
+            Some(n) if (1..=SCORE_HISTORY_MAX as i32).contains(&n) => n as usize,
+            Some(n) if n < 1 => return Err(bad_input(format!("last must be at least 1, got {n}"))),
+            Some(n) => {
+                return Err(super::errors::error(
+                    super::errors::Code::LimitExceeded,
+                    format!("last is at most {SCORE_HISTORY_MAX}, got {n}"),
+                ));
+            }
+        };
+        let (known_at, version) = self.view.read(ctx, |model| {
+            let version = model.projection.relationship(self.id).map(|r| r.stream_version());
+            (model.projection.position(), version)
+        })?;
+        let version = version.ok_or_else(|| not_found(format!("contact {}", self.id)))?;
+        let state = ctx.data::<Arc<AppState>>()?;
+        let horizon = rapport_projections::Horizon {
+            known_at,
+            occurred_by: None,
+        };
+        let events = rapport_app::read::contact_events(&state.core.store, self.id, horizon)
+            .await
+            .or_refusal()?;
+        let window = rapport_app::read::TimelineWindow {
+            since: None,
+            after: version.checked_sub(last as u64),
+            limit: Some(last),
+        };
+        let page = self
+            .view
+            .read(ctx, |model| rapport_app::read::timeline_of(events, model, window, last))?;
+        Ok(page
+            .entries
+            .into_iter()
+            .map(|entry| ScorePoint {
+                position: entry.event.position.to_string(),
+                occurred_at: to_datetime(entry.event.occurred_at),
+                event_type: entry.event.event.event_type().to_owned(),
+                score: i32::from(entry.score.score),
+                band: entry.score.band.into(),
+                send_mode: match &entry.event.event {
+                    rapport_domain::Event::TouchRecorded(touch) => Some(touch.mode.into()),
+                    _ => None,
+                },
+                violation: entry.violation.is_some(),
+            })
+            .collect())
+    }
+
     /// The contact's events as the view knows them, oldest first, each touch
     /// with the decision it was sent under and, when it broke the gate as
     /// it stood then, the violation; the cursor is the stream version.
@@ -531,6 +586,25 @@ impl From<&Violation> for ViolationInfo {
             override_reason: violation.override_reason.as_deref().map(str::to_owned),
         }
     }
+}
+
+/// Points a score history holds by default, and at most.
+const SCORE_HISTORY_DEFAULT: usize = 100;
+const SCORE_HISTORY_MAX: usize = 500;
+
+/// The score right after one of the contact's events.
+#[derive(SimpleObject, Clone, Debug)]
+pub struct ScorePoint {
+    pub position: String,
+    pub occurred_at: DateTime<Utc>,
+    /// The event's type, as `LedgerEvent.type` names it.
+    pub event_type: String,
+    pub score: i32,
+    pub band: Band,
+    /// For touches: how they were sent.
+    pub send_mode: Option<SendMode>,
+    /// The event was a touch the gate would not have allowed.
+    pub violation: bool,
 }
 
 /// One ledger event. Personal data is never part of it.

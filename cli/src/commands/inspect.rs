@@ -229,7 +229,7 @@ fn decision_json(
         "score": decision.strength.score,
         "band": decision.strength.band.as_str(),
         "components": decision.strength.components.iter().map(|c| json!({
-            "name": c.name, "points": c.points, "explanation": c.explanation(language),
+            "name": c.name, "points": c.points, "explanation": language.explanation(c),
         })).collect::<Vec<_>>(),
         "bestSendHours": hours(decision.best_send_hours),
         "policyVersion": decision.policy_version,
@@ -291,7 +291,7 @@ fn print_decision(known: &ReadModel, model: &ReadModel, judged: &Judged, verbose
                 "  {:>4}  {:<18} {}",
                 component.points,
                 component.name,
-                component.explanation(language)
+                language.explanation(component)
             );
         }
     }

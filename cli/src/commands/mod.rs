@@ -187,12 +187,13 @@ pub async fn serve(ctx: &Invocation, listen: std::net::SocketAddr, demo: Option<
         }
     }
     let server = rapport_api::server::Server::start_with(std::sync::Arc::clone(&state), listen).await?;
-    let url = format!("http://{}/graphql", server.address);
+    let console = format!("http://{}/", server.address);
+    let url = format!("{console}graphql");
     if demo.is_some() {
-        print_demo_banner(ctx, &state, &url, started.elapsed())?;
+        print_demo_banner(ctx, &state, &console, started.elapsed())?;
     } else {
         eprintln!(
-            "rapport is serving {} on {url} (GraphiQL in a browser)",
+            "rapport is serving {} on {console} (the console; GraphQL and GraphiQL at {url})",
             store_path.display()
         );
     }
@@ -203,9 +204,10 @@ pub async fn serve(ctx: &Invocation, listen: std::net::SocketAddr, demo: Option<
 fn print_demo_banner(
     ctx: &Invocation,
     state: &rapport_api::state::AppState,
-    url: &str,
+    console: &str,
     elapsed: std::time::Duration,
 ) -> anyhow::Result<()> {
+    let url = format!("{console}graphql");
     use rapport_app::tokens::Role;
     let now = ctx.clock.now().to_rfc3339();
     let people = [
@@ -234,7 +236,8 @@ fn print_demo_banner(
         elapsed.as_secs_f64()
     );
     println!();
-    println!("GraphiQL   {url}   (paste a token as the header: {{\"Authorization\": \"Bearer …\"}})");
+    println!("console    {console}   (open it in a browser and sign in with a token below)");
+    println!("GraphiQL   {url}   (after signing in on the console, or paste a token as the header)");
     println!();
     println!("tokens (shown once):");
     for (role, name, token) in &tokens {

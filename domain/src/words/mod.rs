@@ -14,7 +14,27 @@ pub enum Language {
     Chinese,
 }
 
+use crate::gate::Reason;
+use crate::strength::ScoreComponent;
+
 impl Language {
+    /// A reason the gate gave, in a sentence a salesperson understands;
+    /// `tag_name` is what `Reason::tag_name` gave.
+    pub fn reason(self, reason: &Reason, tag_name: &str) -> String {
+        match self {
+            Language::English => en::reason(reason, tag_name),
+            Language::Chinese => zh::reason(reason, tag_name),
+        }
+    }
+
+    /// What a part of the score is based on.
+    pub fn explanation(self, component: &ScoreComponent) -> &'static str {
+        match self {
+            Language::English => en::component(component.name),
+            Language::Chinese => zh::component(component.name),
+        }
+    }
+
     pub const ALL: [Language; 2] = [Language::English, Language::Chinese];
 
     /// The BCP 47 tag: `en` or `zh-CN`.
@@ -88,8 +108,7 @@ fn clock(minute: u16) -> String {
 mod tests {
     use super::*;
     use crate::event::Verdict;
-    use crate::gate::{Facts, Reason, ReasonCode};
-    use crate::strength::ScoreComponent;
+    use crate::gate::{Facts, ReasonCode};
 
     const COMPONENTS: [&str; 6] = [
         "replyRecency",
@@ -124,8 +143,8 @@ mod tests {
         for code in ReasonCode::ALL {
             for blocking in [true, false] {
                 let reason = reason(code, blocking);
-                let english = reason.message("VIP", Language::English);
-                let chinese = reason.message("VIP", Language::Chinese);
+                let english = Language::English.reason(&reason, "VIP");
+                let chinese = Language::Chinese.reason(&reason, "VIP");
                 assert!(english.len() > 10 && english.is_ascii(), "{code:?}: {english}");
                 assert!(has_chinese(&chinese), "{code:?} has no Chinese words: {chinese}");
                 assert_ne!(english, chinese);
@@ -137,8 +156,8 @@ mod tests {
     fn every_score_component_is_explained_in_both_languages() {
         for name in COMPONENTS {
             let component = ScoreComponent { name, points: 1 };
-            assert!(!component.explanation(Language::English).is_empty(), "{name}");
-            assert!(has_chinese(component.explanation(Language::Chinese)), "{name}");
+            assert!(!Language::English.explanation(&component).is_empty(), "{name}");
+            assert!(has_chinese(Language::Chinese.explanation(&component)), "{name}");
         }
     }
 
@@ -146,7 +165,7 @@ mod tests {
     fn the_numbers_of_a_reason_appear_in_both_languages() {
         let reason = reason(ReasonCode::RecentComplaint, true);
         for language in Language::ALL {
-            let text = reason.message("", language);
+            let text = language.reason(&reason, "");
             assert!(text.contains('2') && text.contains('7'), "{language:?}: {text}");
         }
     }

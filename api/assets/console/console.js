@@ -1,0 +1,836 @@
+// rapport's console: sign in with a token, find a contact, read their card
+// (the gate's verdicts, the score and its history, live), and for managers
+// the contact list, violations, campaigns and preflight. Plain DOM, no
+// framework and no build step: every byte is served by rapport itself.
+// Text from data is only ever set as text, never parsed as HTML.
+(function () {
+  "use strict";
+
+  var TOKEN_KEY = "rapport.token";
+  var LANG_KEY = "rapport.lang";
+  var READERS = ["SALES", "MANAGER", "AUDITOR", "ADMIN"];
+  var AUDITORS = ["MANAGER", "AUDITOR", "ADMIN"];
+  var UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+  var state = {
+    token: window.sessionStorage.getItem(TOKEN_KEY),
+    me: null,
+    lang: chooseLanguage(),
+    words: {},
+    live: null,
+  };
+
+  function chooseLanguage() {
+    var saved = window.localStorage.getItem(LANG_KEY);
+    if (saved === "en" || saved === "zh") return saved;
+    var preferred = navigator.languages && navigator.languages.length ? navigator.languages : [navigator.language || "en"];
+    for (var i = 0; i < preferred.length; i++) {
+      var tag = String(preferred[i]).toLowerCase();
+      if (tag.indexOf("zh") === 0) return "zh";
+      if (tag.indexOf("en") === 0) return "en";
+    }
+    return "en";
+  }
+
+  // ---- words ----
+
+  function t(key, values) {
+    var text = Object.prototype.hasOwnProperty.call(state.words, key) ? state.words[key] : key;
+    if (values) {
+      Object.keys(values).forEach(function (name) {
+        text = text.split("{" + name + "}").join(String(values[name]));
+      });
+    }
+    return text;
+  }
+
+  function loadWords() {
+    return fetch("/assets/words/" + state.lang + ".json")
+      .then(function (response) { return response.json(); })
+      .then(function (words) {
+        state.words = words;
+        document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+        document.title = t("app.title");
+      });
+  }
+
+  function locale() {
+    return state.lang === "zh" ? "zh-CN" : "en-GB";
+  }
+
+  function apiLanguage() {
+    return state.lang === "zh" ? "ZH" : "EN";
+  }
+
+  // ---- the DOM ----
+
+  function h(tag, attributes, children) {
+    var element = document.createElement(tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      var value = attributes[name];
+      if (value === null || value === undefined || value === false) return;
+      if (name === "text") element.textContent = value;
+      else if (name === "class") element.className = value;
+      else if (name.indexOf("on") === 0) element.addEventListener(name.slice(2), value);
+      else element.setAttribute(name, value === true ? "" : value);
+    });
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined) return;
+      element.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return element;
+  }
+
+  var SVG = "http://www.w3.org/2000/svg";
+  function s(tag, attributes, children) {
+    var element = document.createElementNS(SVG, tag);
+    Object.keys(attributes || {}).forEach(function (name) {
+      element.setAttribute(name, attributes[name]);
+    });
+    (children || []).forEach(function (child) { element.appendChild(child); });
+    return element;
+  }
+
+  function main() {
+    return document.getElementById("main");
+  }
+
+  function show(nodes) {
+    var region = main();
+    region.replaceChildren.apply(region, nodes);
+  }
+
+  function announce(text) {
+    var status = document.getElementById("announcer");
+    status.textContent = "";
+    window.setTimeout(function () { status.textContent = text; }, 50);
+  }
+
+  function errorBox(error) {
+    var message = error && error.network ? t("error.network") : t("error.generic", { message: error.message || String(error) });
+    var code = error && error.code ? " " + t("error.code", { code: error.code }) : "";
+    return h("p", { class: "error", role: "alert", text: message + code });
+  }
+
+  // ---- the API ----
+
+  function gql(query, variables) {
+    return fetch("/graphql", {
+      method: "POST",
+      headers: {
+        "Content-Type": "application/json",
+        Authorization: "Bearer " + state.token,
+        "Accept-Language": state.lang === "zh" ? "zh-CN" : "en",
+      },
+      body: JSON.stringify({ query: query, variables: variables || {} }),
+    })
+      .catch(function () { throw { network: true }; })
+      .then(function (response) {
+        return response.json().then(function (body) {
+          if (body.errors && body.errors.length) {
+            var first = body.errors[0];
+            var error = new Error(first.message);
+            error.code = first.extensions && first.extensions.code;
+            throw error;
+          }
+          return body.data;
+        });
+      });
+  }
+
+  // ---- formatting ----
+
+  function inZone(iso, zone) {
+    var options = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false, timeZone: zone };
+    try {
+      return new Intl.DateTimeFormat(locale(), options).format(new Date(iso));
+    } catch (invalidZone) {
+      options.timeZone = "UTC";
+      return new Intl.DateTimeFormat(locale(), options).format(new Date(iso)) + " UTC";
+    }
+  }
+
+  function hoursText(hours) {
+    return hours.map(function (hour) { return (hour < 10 ? "0" : "") + hour + ":00"; }).join(", ");
+  }
+
+  function percent(rate) {
+    return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(rate);
+  }
+
+  function eventLabel(point) {
+    if (point.eventType === "TouchRecorded") return t("event.TouchRecorded." + (point.sendMode || "MASS"));
+    if (point.eventType === "now") return t("card.now");
+    return t("event." + point.eventType);
+  }
+
+  // ---- the frame: header, navigation, language ----
+
+  function renderFrame() {
+    var header = document.getElementById("header");
+    var nav = [];
+    var role = state.me && state.me.role;
+    if (role && READERS.indexOf(role) >= 0) {
+      nav.push(h("a", { href: "#/", text: t("nav.find") }));
+      nav.push(h("a", { href: "#/contacts", text: t("nav.contacts") }));
+      nav.push(h("a", { href: "#/campaigns", text: t("nav.campaigns") }));
+      nav.push(h("a", { href: "#/preflight", text: t("nav.preflight") }));
+    }
+    if (state.me) nav.push(h("a", { href: "/graphql", text: t("nav.graphiql") }));
+    var who = state.me
+      ? h("span", { class: "who", id: "who", text: t("me", { name: state.me.name, role: t("role." + state.me.role) }) })
+      : null;
+    var signOut = state.me ? h("button", { type: "button", class: "quiet", onclick: signOutNow, text: t("signout") }) : null;
+    var switcher = h("button", {
+      type: "button",
+      class: "quiet",
+      id: "language",
+      lang: state.lang === "zh" ? "en" : "zh-CN",
+      "aria-label": t("lang.switchLabel"),
+      onclick: switchLanguage,
+      text: t("lang.switch"),
+    });
+    header.replaceChildren(
+      h("a", { href: "#/", class: "brand", text: t("app.title") }),
+      nav.length ? h("nav", { "aria-label": t("nav.label") }, nav) : h("span", { class: "tagline", text: t("app.tagline") }),
+      h("div", { class: "session" }, [who, signOut, switcher])
+    );
+  }
+
+  function switchLanguage() {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    window.localStorage.setItem(LANG_KEY, state.lang);
+    loadWords().then(function () {
+      renderFrame();
+      route();
+      document.getElementById("language").focus();
+    });
+  }
+
+  function signOutNow() {
+    window.sessionStorage.removeItem(TOKEN_KEY);
+    state.token = null;
+    state.me = null;
+    stopLive();
+    window.location.hash = "#/";
+    renderFrame();
+    renderSignIn();
+  }
+
+  // ---- sign-in ----
+
+  function renderSignIn(problem) {
+    var input = h("input", { id: "token", name: "token", type: "password", autocomplete: "off", required: true, "aria-describedby": "token-help" });
+    var form = h("form", { class: "panel signin", onsubmit: function (event) {
+      event.preventDefault();
+      signIn(input.value.trim());
+    } }, [
+      h("h1", { text: t("signin.heading") }),
+      h("label", { for: "token", text: t("signin.token") }),
+      input,
+      h("p", { id: "token-help", class: "help", text: t("signin.help") }),
+      problem ? h("p", { class: "error", role: "alert", text: problem }) : null,
+      h("button", { type: "submit", text: t("signin.submit") }),
+    ]);
+    show([form]);
+    input.focus();
+  }
+
+  function signIn(token) {
+    state.token = token;
+    gql("{ me { name role } }")
+      .then(function (data) {
+        state.me = data.me;
+        window.sessionStorage.setItem(TOKEN_KEY, token);
+        renderFrame();
+        route();
+      })
+      .catch(function (error) {
+        state.token = null;
+        renderSignIn(error.code === "UNAUTHENTICATED" ? t("signin.refused") : (error.network ? t("error.network") : error.message));
+      });
+  }
+
+  // ---- finding a contact ----
+
+  var searchTimer = null;
+  var searchSequence = 0;
+
+  function renderFind() {
+    var results = h("div", { id: "results", "aria-live": "polite" });
+    var input = h("input", {
+      id: "search",
+      type: "search",
+      autocomplete: "off",
+      placeholder: t("search.placeholder"),
+      "aria-describedby": "search-hint",
+      oninput: function () {
+        window.clearTimeout(searchTimer);
+        searchTimer = window.setTimeout(function () { search(input.value.trim(), results); }, 200);
+      },
+    });
+    show([
+      h("section", { class: "panel find" }, [
+        h("h1", { text: t("nav.find") }),
+        h("label", { for: "search", text: t("search.label") }),
+        input,
+        h("p", { id: "search-hint", class: "help", text: t("search.hint") }),
+        results,
+      ]),
+    ]);
+    input.focus();
+  }
+
+  function search(text, results) {
+    var sequence = ++searchSequence;
+    if (text.length < 2) {
+      results.replaceChildren();
+      return;
+    }
+    gql("query($q: String!) { contacts(search: $q, first: 20) { nodes { id displayName owner status } } }", { q: text })
+      .then(function (data) {
+        if (sequence !== searchSequence) return;
+        var found = data.contacts.nodes;
+        if (!found.length) {
+          results.replaceChildren(h("p", { text: t("search.none", { q: text }) }));
+          return;
+        }
+        results.replaceChildren(
+          h("p", { class: "help", text: t("search.results", { n: found.length }) }),
+          h("ul", { class: "results" }, found.map(function (contact) {
+            return h("li", {}, [
+              h("a", { href: "#/contact/" + contact.id }, [
+                h("span", { class: "name", text: contact.displayName || contact.id }),
+                h("span", { class: "meta", text: contact.owner + " · " + t("status." + contact.status) }),
+              ]),
+            ]);
+          }))
+        );
+      })
+      .catch(function (error) {
+        if (sequence === searchSequence) results.replaceChildren(errorBox(error));
+      });
+  }
+
+  // ---- the contact card ----
+
+  var GATE = "verdict allowed nextAllowedAt bestSendHours reasons { code blocking message(lang: $lang) } position";
+  var CARD = "query($id: UUID!, $lang: Language) { contact(id: $id) { id displayName owner tags timeZone primaryChannel status version " +
+    "mass: gate(mode: MASS) { " + GATE + " } chat: gate(mode: ONE_TO_ONE) { " + GATE + " } " +
+    "strength { score band components { name points explanation(lang: $lang) } } " +
+    "scoreHistory(last: 100) { occurredAt eventType sendMode score band violation } } }";
+
+  function renderContact(id) {
+    show([h("p", { class: "loading", text: t("card.loading") })]);
+    loadCard(id, false);
+    startLive(id);
+  }
+
+  function loadCard(id, update) {
+    return gql(CARD, { id: id, lang: apiLanguage() })
+      .then(function (data) {
+        if (currentRoute().id !== id) return;
+        if (!data.contact) {
+          stopLive();
+          show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
+          return;
+        }
+        var previous = document.querySelector(".card");
+        var scroll = window.scrollY;
+        show([card(data.contact)]);
+        if (update && previous) {
+          window.scrollTo(0, scroll);
+          var last = data.contact.scoreHistory[data.contact.scoreHistory.length - 1];
+          announce(t("card.updated", { what: last ? eventLabel(last) : "" }));
+        }
+        setLiveMark();
+      })
+      .catch(function (error) {
+        if (error.code === "NOT_FOUND" || error.code === "FORBIDDEN") {
+          stopLive();
+          show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
+          return;
+        }
+        show([errorBox(error)]);
+      });
+  }
+
+  function verdictBox(title, gate, contact, id) {
+    var reasons = gate.reasons.length
+      ? h("ul", { class: "reasons" }, gate.reasons.map(function (reason) {
+          return h("li", { class: reason.blocking ? "blocking" : "warning", "data-code": reason.code }, [
+            h("span", { class: "mark", text: reason.blocking ? t("card.blocking") : t("card.warning") }),
+            " ",
+            reason.message,
+          ]);
+        }))
+      : h("p", { class: "reasons-none", text: t("card.noReasons") });
+    var next = gate.nextAllowedAt
+      ? h("p", { class: "next", text: t("card.nextAllowed", { when: inZone(gate.nextAllowedAt, contact.timeZone) }) })
+      : null;
+    return h("section", { class: "verdict verdict-" + gate.verdict.toLowerCase(), id: id, "aria-labelledby": id + "-title" }, [
+      h("h2", { id: id + "-title", class: "verdict-mode", text: title }),
+      h("p", { class: "verdict-word", "data-verdict": gate.verdict, text: t("verdict." + gate.verdict) }),
+      next,
+      reasons,
+    ]);
+  }
+
+  function card(contact) {
+    var strength = contact.strength;
+    var hours = contact.mass.bestSendHours;
+    return h("article", { class: "card", "aria-labelledby": "contact-name" }, [
+      h("header", { class: "card-head" }, [
+        h("h1", { id: "contact-name", text: contact.displayName || contact.id }),
+        h("p", { class: "status status-" + contact.status.toLowerCase(), text: t("status." + contact.status) }),
+        h("dl", { class: "facts" }, [
+          h("dt", { text: t("card.owner") }), h("dd", { text: contact.owner }),
+          h("dt", { text: t("card.channel") }), h("dd", { text: contact.primaryChannel }),
+          h("dt", { text: t("card.timeZone") }), h("dd", { text: contact.timeZone }),
+          h("dt", { text: t("card.tags") }), h("dd", { text: contact.tags.join(", ") || "—" }),
+        ]),
+      ]),
+      h("div", { class: "verdicts" }, [
+        verdictBox(t("card.mass"), contact.mass, contact, "mass"),
+        verdictBox(t("card.chat"), contact.chat, contact, "chat"),
+      ]),
+      h("section", { class: "panel", "aria-labelledby": "hours-title" }, [
+        h("h2", { id: "hours-title", text: t("card.bestHours") }),
+        h("p", { id: "best-hours", text: hours.length ? hoursText(hours) : t("card.bestHoursUnknown") }),
+      ]),
+      h("section", { class: "panel", "aria-labelledby": "strength-title" }, [
+        h("h2", { id: "strength-title", text: t("card.strength") }),
+        h("p", { class: "score" }, [
+          h("span", { class: "score-value", id: "score", text: String(strength.score) }),
+          h("span", { class: "score-of", text: "/100 · " + t("band." + strength.band) }),
+        ]),
+        componentsTable(strength.components),
+      ]),
+      h("section", { class: "panel", "aria-labelledby": "chart-title" }, [
+        h("h2", { id: "chart-title", text: t("card.chart") }),
+        chart(contact.scoreHistory.concat([{ occurredAt: new Date().toISOString(), eventType: "now", score: strength.score }]), contact.timeZone),
+      ]),
+      h("section", { class: "panel", "aria-labelledby": "timeline-title" }, [
+        h("h2", { id: "timeline-title", text: t("card.timeline") }),
+        timeline(contact.scoreHistory, contact.timeZone),
+      ]),
+      h("p", { class: "live", id: "live" }),
+    ]);
+  }
+
+  function componentsTable(components) {
+    return h("table", { class: "components" }, [
+      h("caption", { text: t("card.components") }),
+      h("thead", {}, [h("tr", {}, [
+        h("th", { scope: "col", text: t("card.component") }),
+        h("th", { scope: "col", class: "number", text: t("card.points") }),
+        h("th", { scope: "col", text: t("card.why") }),
+      ])]),
+      h("tbody", {}, components.map(function (component) {
+        return h("tr", {}, [
+          h("th", { scope: "row", text: t("component." + component.name) }),
+          h("td", { class: "number " + (component.points < 0 ? "negative" : ""), text: (component.points > 0 ? "+" : "") + component.points }),
+          h("td", { text: component.explanation }),
+        ]);
+      })),
+    ]);
+  }
+
+  function markerKind(point) {
+    if (point.violation) return "violation";
+    if (point.eventType === "ReplyReceived") return "reply";
+    if (point.eventType === "ContactDeletedUs" || point.eventType === "ContactBlocked") return "loss";
+    if (point.eventType === "TouchRecorded") return "touch";
+    return null;
+  }
+
+  function chart(points, zone) {
+    if (!points.length) return h("p", { text: t("card.chartEmpty") });
+    var width = 640, height = 180, left = 34, right = 10, top = 10, bottom = 24;
+    var times = points.map(function (point) { return Date.parse(point.occurredAt); });
+    var first = times[0], last = times[times.length - 1];
+    var span = Math.max(last - first, 1);
+    var x = function (time) { return left + (width - left - right) * (points.length === 1 ? 0.5 : (time - first) / span); };
+    var y = function (score) { return top + (height - top - bottom) * (1 - score / 100); };
+    var grid = [0, 50, 100].map(function (score) {
+      return s("g", {}, [
+        s("line", { x1: left, x2: width - right, y1: y(score), y2: y(score), class: "grid" }),
+        s("text", { x: left - 6, y: y(score) + 4, class: "axis", "text-anchor": "end" }, [document.createTextNode(String(score))]),
+      ]);
+    });
+    var line = s("polyline", {
+      class: "score-line",
+      points: points.map(function (point, i) { return x(times[i]).toFixed(1) + "," + y(point.score).toFixed(1); }).join(" "),
+    });
+    var markers = points.map(function (point, i) {
+      var kind = markerKind(point);
+      if (!kind) return null;
+      var cx = x(times[i]), cy = y(point.score);
+      var shape = kind === "loss"
+        ? s("path", { d: "M" + (cx - 5) + "," + (cy - 5) + "L" + (cx + 5) + "," + (cy + 5) + "M" + (cx + 5) + "," + (cy - 5) + "L" + (cx - 5) + "," + (cy + 5) })
+        : kind === "touch"
+          ? s("rect", { x: cx - 3.5, y: cy - 3.5, width: 7, height: 7 })
+          : s("circle", { cx: cx, cy: cy, r: kind === "violation" ? 7 : 4 });
+      var marker = s("g", { class: "marker marker-" + kind }, [shape]);
+      marker.appendChild(s("title", {}, [document.createTextNode(inZone(point.occurredAt, zone) + " · " + eventLabel(point) + " · " + point.score)]));
+      return marker;
+    }).filter(Boolean);
+    var axis = [
+      s("text", { x: left, y: height - 6, class: "axis" }, [document.createTextNode(inZone(points[0].occurredAt, zone))]),
+      s("text", { x: width - right, y: height - 6, class: "axis", "text-anchor": "end" }, [document.createTextNode(inZone(points[points.length - 1].occurredAt, zone))]),
+    ];
+    var svg = s("svg", { viewBox: "0 0 " + width + " " + height, class: "chart", role: "img", "aria-labelledby": "chart-title chart-summary" },
+      grid.concat([line], markers, axis));
+    var summary = h("p", { id: "chart-summary", class: "visually-hidden",
+      text: points.map(function (point) { return eventLabel(point) + " " + point.score; }).slice(-10).join("; ") });
+    var legend = h("ul", { class: "legend" }, ["reply", "touch", "loss", "violation"].map(function (kind) {
+      return h("li", { class: "legend-" + kind, text: t("legend." + kind) });
+    }));
+    return h("figure", { class: "chart-box" }, [svg, summary, legend]);
+  }
+
+  function timeline(points, zone) {
+    if (!points.length) return h("p", { text: t("card.chartEmpty") });
+    return h("table", { class: "timeline" }, [
+      h("thead", {}, [h("tr", {}, [
+        h("th", { scope: "col", text: t("card.when") }),
+        h("th", { scope: "col", text: t("card.event") }),
+        h("th", { scope: "col", class: "number", text: t("card.scoreAfter") }),
+      ])]),
+      h("tbody", {}, points.slice().reverse().map(function (point) {
+        return h("tr", { class: point.violation ? "violation" : null }, [
+          h("td", { text: inZone(point.occurredAt, zone) }),
+          h("td", {}, [eventLabel(point), point.violation ? h("span", { class: "badge", text: t("card.violation") }) : null]),
+          h("td", { class: "number", text: String(point.score) }),
+        ]);
+      })),
+    ]);
+  }
+
+  // ---- live updates over graphql-transport-ws ----
+
+  function stopLive() {
+    if (state.live) {
+      state.live.stopped = true;
+      window.clearTimeout(state.live.retry);
+      if (state.live.socket) state.live.socket.close(1000);
+      state.live = null;
+    }
+  }
+
+  function setLiveMark() {
+    var mark = document.getElementById("live");
+    if (!mark || !state.live) return;
+    mark.textContent = state.live.open ? t("card.live") : t("card.offline");
+    mark.className = "live " + (state.live.open ? "live-on" : "live-off");
+  }
+
+  function startLive(id) {
+    stopLive();
+    var live = { id: id, open: false, stopped: false, backoff: 1000, seen: {} };
+    state.live = live;
+    connect(live);
+  }
+
+  function connect(live) {
+    var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + window.location.host + "/graphql/ws", "graphql-transport-ws");
+    live.socket = socket;
+    var subscription = "subscription($id: UUID!, $mode: SendMode!) { gateChanged(contactId: $id, mode: $mode) { verdict position } }";
+    socket.onopen = function () {
+      socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: "Bearer " + state.token } }));
+    };
+    socket.onmessage = function (message) {
+      var frame = JSON.parse(message.data);
+      if (frame.type === "connection_ack") {
+        live.open = true;
+        live.backoff = 1000;
+        setLiveMark();
+        ["MASS", "ONE_TO_ONE"].forEach(function (mode) {
+          socket.send(JSON.stringify({ id: mode, type: "subscribe", payload: { query: subscription, variables: { id: live.id, mode: mode } } }));
+        });
+      } else if (frame.type === "ping") {
+        socket.send(JSON.stringify({ type: "pong" }));
+      } else if (frame.type === "next") {
+        // The first answer of each is the decision as it stands: the card
+        // already shows it. Every later one is news.
+        if (live.seen[frame.id]) loadCard(live.id, true);
+        live.seen[frame.id] = true;
+      }
+    };
+    socket.onclose = function () {
+      live.open = false;
+      if (live.stopped) return;
+      setLiveMark();
+      live.seen = {};
+      live.retry = window.setTimeout(function () { if (!live.stopped) connect(live); }, live.backoff);
+      live.backoff = Math.min(live.backoff * 2, 30000);
+    };
+  }
+
+  // ---- managers: contacts, violations ----
+
+  var BANDS = ["STRONG", "WARM", "COOL", "COLD", "LOST"];
+
+  function renderContacts(query) {
+    var band = h("select", { id: "band", name: "band" }, [h("option", { value: "", text: t("contacts.any") })].concat(BANDS.map(function (b) {
+      return h("option", { value: b, selected: query.band === b, text: t("band." + b) });
+    })));
+    var owner = h("input", { id: "owner", name: "owner", type: "text", value: query.owner || "" });
+    var list = h("div", { id: "contact-list" });
+    var form = h("form", { class: "filters", onsubmit: function (event) {
+      event.preventDefault();
+      var params = new URLSearchParams();
+      if (band.value) params.set("band", band.value);
+      if (owner.value.trim()) params.set("owner", owner.value.trim());
+      window.location.hash = "#/contacts" + (params.toString() ? "?" + params.toString() : "");
+    } }, [
+      h("label", { for: "band", text: t("contacts.band") }), band,
+      h("label", { for: "owner", text: t("contacts.owner") }), owner,
+      h("button", { type: "submit", text: t("contacts.filter") }),
+    ]);
+    var sections = [h("section", { class: "panel" }, [h("h1", { text: t("contacts.heading") }), form, list])];
+    if (AUDITORS.indexOf(state.me.role) >= 0) {
+      var violations = h("div", { id: "violations" });
+      sections.push(h("section", { class: "panel" }, [h("h2", { text: t("violations.heading") }), violations]));
+      loadViolations(violations);
+    }
+    show(sections);
+    loadContacts(list, query, null);
+  }
+
+  function loadContacts(list, query, after) {
+    var variables = { band: query.band || null, owner: query.owner || null, after: after };
+    gql("query($band: Band, $owner: String, $after: String) { contacts(first: 25, band: $band, owner: $owner, after: $after) { " +
+      "pageInfo { hasNextPage endCursor } nodes { id displayName owner status gate(mode: MASS) { verdict score band } } } }", variables)
+      .then(function (data) {
+        var rows = data.contacts.nodes.map(function (contact) {
+          return h("tr", {}, [
+            h("th", { scope: "row" }, [h("a", { href: "#/contact/" + contact.id, text: contact.displayName || contact.id })]),
+            h("td", { text: contact.owner }),
+            h("td", { class: "number", text: contact.gate.score + " · " + t("band." + contact.gate.band) }),
+            h("td", { text: t("status." + contact.status) }),
+            h("td", {}, [h("span", { class: "pill pill-" + contact.gate.verdict.toLowerCase(), text: t("verdict." + contact.gate.verdict) })]),
+          ]);
+        });
+        var table = list.querySelector("tbody");
+        if (!table) {
+          list.appendChild(h("table", { class: "list" }, [
+            h("thead", {}, [h("tr", {}, ["contacts.name", "contacts.owner", "contacts.score", "contacts.status", "contacts.mass"].map(function (key) {
+              return h("th", { scope: "col", text: t(key) });
+            }))]),
+            h("tbody", {}, rows),
+          ]));
+        } else {
+          rows.forEach(function (row) { table.appendChild(row); });
+        }
+        var more = list.querySelector("button.more");
+        if (more) more.remove();
+        if (data.contacts.pageInfo.hasNextPage) {
+          list.appendChild(h("button", { type: "button", class: "more", text: t("contacts.more"), onclick: function () {
+            loadContacts(list, query, data.contacts.pageInfo.endCursor);
+          } }));
+        }
+      })
+      .catch(function (error) { list.replaceChildren(errorBox(error)); });
+  }
+
+  function loadViolations(box) {
+    gql("{ violations(first: 20) { nodes { occurredAt actor contactId violation { verdict reasonCodes } } } }")
+      .then(function (data) {
+        var found = data.violations.nodes;
+        if (!found.length) {
+          box.replaceChildren(h("p", { text: t("violations.none") }));
+          return;
+        }
+        box.replaceChildren(h("table", { class: "list" }, [
+          h("thead", {}, [h("tr", {}, ["violations.when", "violations.who", "contacts.name", "violations.why"].map(function (key) {
+            return h("th", { scope: "col", text: t(key) });
+          }))]),
+          h("tbody", {}, found.map(function (event) {
+            return h("tr", {}, [
+              h("td", { text: new Date(event.occurredAt).toLocaleString(locale()) }),
+              h("td", { text: event.actor }),
+              h("td", {}, [h("a", { href: "#/contact/" + event.contactId, text: event.contactId.slice(0, 8) })]),
+              h("td", { text: t("verdict." + event.violation.verdict) + " · " + event.violation.reasonCodes.join(", ") }),
+            ]);
+          })),
+        ]));
+      })
+      .catch(function (error) { box.replaceChildren(errorBox(error)); });
+  }
+
+  // ---- campaigns ----
+
+  function renderCampaigns() {
+    var box = h("div", { id: "campaign-list" });
+    show([h("section", { class: "panel" }, [h("h1", { text: t("campaigns.heading") }), box])]);
+    gql("{ campaigns(first: 50) { nodes { id name startedAt sent { contacts lossRate } alerts { kind } } } }")
+      .then(function (data) {
+        var found = data.campaigns.nodes;
+        if (!found.length) {
+          box.replaceChildren(h("p", { text: t("campaigns.none") }));
+          return;
+        }
+        box.replaceChildren(h("table", { class: "list" }, [
+          h("thead", {}, [h("tr", {}, ["campaigns.name", "campaigns.started", "campaigns.sent", "campaigns.lost", "campaigns.alerts"].map(function (key) {
+            return h("th", { scope: "col", text: t(key) });
+          }))]),
+          h("tbody", {}, found.map(function (campaign) {
+            return h("tr", { class: campaign.alerts.length ? "alerting" : null }, [
+              h("th", { scope: "row" }, [h("a", { href: "#/campaign/" + campaign.id, text: campaign.name || t("campaign.unnamed") })]),
+              h("td", { text: campaign.startedAt ? new Date(campaign.startedAt).toLocaleString(locale()) : "—" }),
+              h("td", { class: "number", text: String(campaign.sent.contacts) }),
+              h("td", { class: "number", text: percent(campaign.sent.lossRate) }),
+              h("td", { text: campaign.alerts.map(function (alert) { return t("alertName." + alert.kind); }).join(", ") || "—" }),
+            ]);
+          })),
+        ]));
+      })
+      .catch(function (error) { box.replaceChildren(errorBox(error)); });
+  }
+
+  var OUTCOMES = ["replied", "deletedUs", "blocked", "complained", "optedOut"];
+
+  function renderCampaign(id) {
+    show([h("p", { class: "loading", text: t("card.loading") })]);
+    var outcome = "contacts replied deletedUs blocked complained optedOut";
+    gql("query($id: UUID!) { campaign(id: $id) { id name mode startedAt lossRateDifference sent { " + outcome + " } holdout { " + outcome + " } " +
+      "alerts { kind rate threshold } deletedAfter(first: 100) { contactId loss at heldOut scoreBefore bandBefore } } }", { id: id })
+      .then(function (data) {
+        var campaign = data.campaign;
+        var alerts = campaign.alerts.map(function (alert) {
+          return h("p", { class: "alert", role: "status", text: t("alert." + alert.kind, { rate: percent(alert.rate), threshold: percent(alert.threshold) }) });
+        });
+        var lost = campaign.deletedAfter.length
+          ? h("table", { class: "list" }, [
+              h("thead", {}, [h("tr", {}, ["contacts.name", "campaign.outcome", "violations.when", "campaign.scoreBefore"].map(function (key) {
+                return h("th", { scope: "col", text: t(key) });
+              }))]),
+              h("tbody", {}, campaign.deletedAfter.map(function (loss) {
+                return h("tr", {}, [
+                  h("th", { scope: "row" }, [h("a", { href: "#/contact/" + loss.contactId, text: loss.contactId.slice(0, 8) })]),
+                  h("td", { text: t(loss.loss === "BLOCKED" ? "campaign.blocked" : "campaign.deletedUs") + (loss.heldOut ? " · " + t("campaign.holdoutGroup") : "") }),
+                  h("td", { text: new Date(loss.at).toLocaleString(locale()) }),
+                  h("td", { class: "number", text: loss.scoreBefore + " · " + t("band." + loss.bandBefore) }),
+                ]);
+              })),
+            ])
+          : h("p", { text: t("campaign.noneLost") });
+        show([h("article", { class: "panel campaign" }, [
+          h("h1", { text: campaign.name || t("campaign.unnamed") }),
+          h("p", { class: "help", text: (campaign.startedAt ? new Date(campaign.startedAt).toLocaleString(locale()) : "") + " · " + t(campaign.mode === "MASS" ? "card.mass" : "card.chat") }),
+        ].concat(alerts, [
+          h("h2", { text: t("campaign.aftermath") }),
+          outcomesChart(campaign),
+          h("p", { text: t("campaign.lossDifference", { value: percent(campaign.lossRateDifference) }) }),
+          h("h2", { text: t("campaign.lostList") }),
+          lost,
+        ]))]);
+      })
+      .catch(function (error) { show([errorBox(error)]); });
+  }
+
+  function outcomesChart(campaign) {
+    var rate = function (group, outcome) { return group.contacts ? group[outcome] / group.contacts : 0; };
+    var peak = Math.max(0.01, Math.max.apply(null, OUTCOMES.map(function (o) { return Math.max(rate(campaign.sent, o), rate(campaign.holdout, o)); })));
+    var bar = function (group, outcome, kind) {
+      var value = rate(group, outcome);
+      var fill = h("span", { class: "bar-fill bar-" + kind });
+      fill.style.width = (100 * value / peak).toFixed(1) + "%";
+      return h("span", { class: "bar" }, [fill, h("span", { class: "bar-value", text: group[outcome] + " · " + percent(value) })]);
+    };
+    return h("table", { class: "outcomes" }, [
+      h("thead", {}, [h("tr", {}, [
+        h("th", { scope: "col", text: t("campaign.outcome") }),
+        h("th", { scope: "col", text: t("campaign.sentGroup") + " (" + campaign.sent.contacts + ")" }),
+        h("th", { scope: "col", text: t("campaign.holdoutGroup") + " (" + campaign.holdout.contacts + ")" }),
+      ])]),
+      h("tbody", {}, OUTCOMES.map(function (outcome) {
+        return h("tr", {}, [
+          h("th", { scope: "row", text: t("campaign." + outcome) }),
+          h("td", {}, [bar(campaign.sent, outcome, "sent")]),
+          h("td", {}, [bar(campaign.holdout, outcome, "holdout")]),
+        ]);
+      })),
+    ]);
+  }
+
+  // ---- preflight ----
+
+  function renderPreflight() {
+    var tags = h("input", { id: "audience", name: "audience", type: "text", required: true, "aria-describedby": "audience-help" });
+    var result = h("div", { id: "preflight-result", "aria-live": "polite" });
+    var form = h("form", { class: "panel", onsubmit: function (event) {
+      event.preventDefault();
+      gql("query($tags: String) { preflight(audience: { tags: $tags }, mode: MASS) { total unknownContacts verdicts { verdict count } reasons { code count } } }", { tags: tags.value.trim() })
+        .then(function (data) {
+          var answer = data.preflight;
+          result.replaceChildren(
+            h("p", { class: "total", text: t("preflight.total", { n: answer.total }) }),
+            h("table", { class: "list" }, [
+              h("thead", {}, [h("tr", {}, [h("th", { scope: "col", text: t("preflight.verdict") }), h("th", { scope: "col", class: "number", text: t("preflight.count") })])]),
+              h("tbody", {}, answer.verdicts.map(function (row) {
+                return h("tr", {}, [
+                  h("th", { scope: "row" }, [h("span", { class: "pill pill-" + row.verdict.toLowerCase(), text: t("verdict." + row.verdict) })]),
+                  h("td", { class: "number", text: String(row.count) }),
+                ]);
+              })),
+            ]),
+            h("p", { class: "help", text: t("preflight.reasons") + ": " + answer.reasons.filter(function (r) { return r.count > 0; }).map(function (r) { return r.code + " " + r.count; }).join(", ") })
+          );
+        })
+        .catch(function (error) { result.replaceChildren(errorBox(error)); });
+    } }, [
+      h("h1", { text: t("preflight.heading") }),
+      h("label", { for: "audience", text: t("preflight.tags") }),
+      tags,
+      h("p", { id: "audience-help", class: "help", text: t("preflight.tagsHelp") }),
+      h("button", { type: "submit", text: t("preflight.run") }),
+      result,
+    ]);
+    show([form]);
+    tags.focus();
+  }
+
+  // ---- routing ----
+
+  function currentRoute() {
+    var hash = window.location.hash.replace(/^#\/?/, "");
+    var parts = hash.split("?");
+    var path = parts[0].split("/");
+    var query = {};
+    new URLSearchParams(parts[1] || "").forEach(function (value, key) { query[key] = value; });
+    return { page: path[0] || "", id: path[1] || null, query: query };
+  }
+
+  function route() {
+    if (!state.me) {
+      renderSignIn();
+      return;
+    }
+    var where = currentRoute();
+    if (where.page !== "contact") stopLive();
+    if (READERS.indexOf(state.me.role) < 0) {
+      show([h("p", { class: "error", role: "alert", text: t("role." + state.me.role) + ": " + t("card.notFound") })]);
+      return;
+    }
+    if (where.page === "contact" && where.id && UUID.test(where.id)) renderContact(where.id);
+    else if (where.page === "contact") show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
+    else if (where.page === "contacts") renderContacts(where.query);
+    else if (where.page === "campaigns") renderCampaigns();
+    else if (where.page === "campaign" && where.id && UUID.test(where.id)) renderCampaign(where.id);
+    else if (where.page === "preflight") renderPreflight();
+    else renderFind();
+    var heading = main().querySelector("h1");
+    if (heading) heading.setAttribute("tabindex", "-1");
+  }
+
+  window.addEventListener("hashchange", route);
+
+  loadWords().then(function () {
+    renderFrame();
+    if (state.token) signIn(state.token);
+    else renderSignIn();
+  });
+})();
