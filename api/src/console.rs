@@ -167,48 +167,101 @@ impl Served {
         }
     }
 
+    /// The body in `encoding` if it is made already.
+    fn ready(self, encoding: Encoding) -> Option<&'static [u8]> {
+        let forms = &ENCODED[self.0];
+        match encoding {
+            Encoding::Identity => Some(self.asset().bytes),
+            Encoding::Brotli => forms.brotli.get().map(Vec::as_slice),
+            Encoding::Gzip => forms.gzip.get().map(Vec::as_slice),
+        }
+    }
+
     fn compressible(self) -> bool {
         self.asset().bytes.len() >= COMPRESS_FROM_BYTES
     }
 }
 
-/// The best encoding the client accepts (`br` over `gzip`), honouring `q=0`.
+/// The encoding the client weighs highest (`q`, default 1; `br` before
+/// `gzip` on a tie, `*` for either); identity when it accepts neither.
 fn negotiate(headers: &HeaderMap) -> Encoding {
     let Some(accepted) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
         return Encoding::Identity;
     };
-    let accepts = |name: &str| {
-        accepted.split(',').any(|entry| {
+    let weight_of = |name: &str| {
+        let mut named = None;
+        let mut any = None;
+        for entry in accepted.split(',') {
             let mut parts = entry.split(';');
             let coding = parts.next().unwrap_or_default().trim();
-            let refused = parts.any(|p| {
-                p.trim()
-                    .strip_prefix("q=")
-                    .is_some_and(|q| q.trim().parse::<f32>().is_ok_and(|q| q <= 0.0))
-            });
-            coding.eq_ignore_ascii_case(name) && !refused
-        })
+            let weight = parts
+                .find_map(|p| {
+                    let p = p.trim();
+                    p.strip_prefix("q=").or_else(|| p.strip_prefix("Q="))
+                })
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())
+                .unwrap_or(0.0);
+            if coding.eq_ignore_ascii_case(name) {
+                named = Some(weight);
+            } else if coding == "*" {
+                any = Some(weight);
+            }
+        }
+        named.or(any).unwrap_or(0.0)
     };
-    if accepts("br") {
+    let (brotli, gzip) = (weight_of("br"), weight_of("gzip"));
+    if brotli > 0.0 && brotli >= gzip {
         Encoding::Brotli
-    } else if accepts("gzip") {
+    } else if gzip > 0.0 {
         Encoding::Gzip
     } else {
         Encoding::Identity
     }
 }
 
-fn respond(served: Served, headers: &HeaderMap) -> Response {
-    let (asset, etag) = (served.asset(), served.etag());
+impl Encoding {
+    fn name(self) -> Option<&'static str> {
+        match self {
+            Encoding::Brotli => Some("br"),
+            Encoding::Gzip => Some("gzip"),
+            Encoding::Identity => None,
+        }
+    }
+}
+
+/// Whether `If-None-Match` names `etag` (compared weakly, as for a GET).
+fn matches(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| {
+            tags.split(',')
+                .map(str::trim)
+                .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+        })
+}
+
+async fn respond(served: Served, headers: &HeaderMap, vary: &'static str) -> Response {
+    let asset = served.asset();
+    let encoding = if served.compressible() {
+        negotiate(headers)
+    } else {
+        Encoding::Identity
+    };
+    // Each encoding is a different body, so it has its own tag.
+    let etag = match encoding.name() {
+        Some(name) => format!("{}-{name}\"", served.etag().trim_end_matches('"')),
+        None => served.etag().to_owned(),
+    };
     let mut response_headers = HeaderMap::new();
     let caching = match asset.caching {
         Caching::Versioned => "public, max-age=31536000, immutable",
         Caching::Revalidate => "no-cache",
     };
     response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(caching));
-    response_headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    response_headers.insert(header::VARY, HeaderValue::from_static(vary));
     response_headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if let Ok(value) = HeaderValue::from_str(etag) {
+    if let Ok(value) = HeaderValue::from_str(&etag) {
         response_headers.insert(header::ETAG, value);
     }
     if asset.media_type == HTML {
@@ -220,54 +273,52 @@ fn respond(served: Served, headers: &HeaderMap) -> Response {
         response_headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(policy));
         response_headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     }
-    let unchanged = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag || tag.trim() == "*"));
-    if unchanged {
+    if matches(headers, &etag) {
         return (StatusCode::NOT_MODIFIED, response_headers).into_response();
     }
     response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(asset.media_type));
-    let mut encoding = if served.compressible() {
-        negotiate(headers)
-    } else {
-        Encoding::Identity
+    // Compressing GraphiQL's script takes a few tenths of a second: off
+    // the async workers, so that it holds up no other request.
+    let body = match served.ready(encoding) {
+        Some(body) => body,
+        None => tokio::task::spawn_blocking(move || served.body(encoding))
+            .await
+            .unwrap_or(asset.bytes),
     };
-    let mut body = served.body(encoding);
-    if body.is_empty() && !asset.bytes.is_empty() {
-        (encoding, body) = (Encoding::Identity, asset.bytes);
-    }
-    match encoding {
-        Encoding::Brotli => {
-            response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("br"));
-        }
-        Encoding::Gzip => {
-            response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-        }
-        Encoding::Identity => {}
+    let (encoding, body) = if body.is_empty() && !asset.bytes.is_empty() {
+        (Encoding::Identity, asset.bytes)
+    } else {
+        (encoding, body)
+    };
+    if let Some(name) = encoding.name() {
+        response_headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static(name));
     }
     (StatusCode::OK, response_headers, body).into_response()
 }
 
 /// `GET /`: the console.
 pub async fn console_page(headers: HeaderMap) -> Response {
-    respond(Served(CONSOLE_PAGE), &headers)
+    respond(Served(CONSOLE_PAGE), &headers, "Accept-Encoding").await
 }
 
-/// GraphiQL, for a browser asking `GET /graphql` for HTML.
-pub fn graphiql_page(headers: &HeaderMap) -> Response {
-    respond(Served(GRAPHIQL_PAGE), headers)
+/// GraphiQL, for a browser asking `GET /graphql` for HTML (the same
+/// address answers JSON to other clients, hence `Vary: Accept`).
+pub async fn graphiql_page(headers: &HeaderMap) -> Response {
+    respond(Served(GRAPHIQL_PAGE), headers, "Accept, Accept-Encoding").await
 }
 
 /// `GET /assets/{*path}`: a script, style, catalogue or vendored file.
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
     // The pages have their own routes, not one under /assets.
     match Served::find(&path).filter(|served| served.0 > GRAPHIQL_PAGE) {
-        Some(served) => respond(served, &headers),
+        Some(served) => respond(served, &headers, "Accept-Encoding").await,
         None => (
             StatusCode::NOT_FOUND,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("no asset {path}\n"),
+            [
+                (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            ],
+            "no such asset\n",
         )
             .into_response(),
     }

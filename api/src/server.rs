@@ -255,7 +255,7 @@ async fn graphql_get(State(app): State<App>, headers: HeaderMap, RawQuery(query)
         .and_then(|a| a.to_str().ok())
         .is_some_and(|a| a.contains("text/html"));
     if browser && query.is_none() {
-        return crate::console::graphiql_page(&headers);
+        return crate::console::graphiql_page(&headers).await;
     }
     let principal = match app.authenticate(&headers) {
         Ok(principal) => principal,

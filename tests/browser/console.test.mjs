@@ -137,11 +137,11 @@ try {
   await page.locator('#mass .verdict-word[data-verdict="DENY"]').waitFor();
   await page.locator('#chat .verdict-word[data-verdict="DENY"]').waitFor();
   await page.locator('#mass li[data-code="CONTACT_DELETED_US"]').waitFor();
-  await page.locator("#announcer").filter({ hasText: "Deleted us" }).waitFor();
+  await page.locator("#announcer").filter({ hasText: "Deleted you" }).waitFor();
   step("the card turned DENY by itself when a deletion was ingested through the API");
 
   await page.getByRole("button", { name: "Switch to Chinese" }).click();
-  await page.locator("#mass .verdict-word").filter({ hasText: "不要发" }).waitFor();
+  await page.locator("#mass .verdict-word").filter({ hasText: "不能发" }).waitFor();
   const reason = await page.locator('#mass li[data-code="CONTACT_DELETED_US"]').textContent();
   assert.ok(reason.includes("对方已经把你删了"), reason);
   assert.equal(await page.evaluate(() => document.documentElement.lang), "zh-CN");
@@ -180,7 +180,7 @@ try {
 
   await wide.goto(`${base}#/preflight`);
   await wide.getByLabel("发送对象：标签表达式").fill("vip");
-  await wide.getByRole("button", { name: "检查发送对象" }).click();
+  await wide.getByRole("button", { name: "开始预检" }).click();
   await wide.locator("#preflight-result .total").waitFor();
   step("preflight of an audience with counts per verdict");
 

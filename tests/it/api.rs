@@ -891,7 +891,7 @@ async fn reasons_and_explanations_come_in_the_asked_language() {
         "{deleted}"
     );
     let components = data["contact"]["strength"]["components"].to_string();
-    assert!(components.contains("对方最近一次回复隔了多久"), "{components}");
+    assert!(components.contains("对方上次回复距今多久"), "{components}");
 
     // Without the argument the request's Accept-Language decides.
     let plain = json!({ "query": "query($id: UUID!) { gate(contactId: $id, mode: MASS) { reasons { message } } }", "variables": { "id": id } });

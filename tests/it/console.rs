@@ -166,6 +166,20 @@ async fn the_console_and_graphiql_come_from_the_binary_compressed_cached_and_str
     );
     let gzip = script("br;q=0, gzip").await.expect("script");
     assert_eq!(gzip.headers()[CONTENT_ENCODING], "gzip");
+    let preferred = script("br;q=0.1, gzip").await.expect("script");
+    assert_eq!(preferred.headers()[CONTENT_ENCODING], "gzip", "the higher weight wins");
+    // Each encoding is its own body with its own tag; a weak tag matches.
+    let tag = gzip.headers()["etag"].to_str().expect("tag").to_owned();
+    assert_ne!(tag, brotli.headers()["etag"].to_str().expect("tag"));
+    let unchanged = server
+        .client
+        .get(server.url("/assets/console.js"))
+        .header(ACCEPT_ENCODING, "gzip")
+        .header("if-none-match", format!("W/{tag}"))
+        .send()
+        .await
+        .expect("script");
+    assert_eq!(unchanged.status(), StatusCode::NOT_MODIFIED);
     let identity = script("identity").await.expect("script");
     assert!(identity.headers().get(CONTENT_ENCODING).is_none());
     let text = identity.text().await.expect("script");
@@ -182,6 +196,7 @@ async fn the_console_and_graphiql_come_from_the_binary_compressed_cached_and_str
         .await
         .expect("graphiql");
     assert_eq!(graphiql.status(), StatusCode::OK);
+    assert_eq!(graphiql.headers()["vary"], "Accept, Accept-Encoding");
     let html = graphiql.text().await.expect("html");
     // No script, style or font from anywhere but this server.
     for attribute in ["src=\"", "href=\""] {
@@ -210,6 +225,18 @@ async fn the_console_and_graphiql_come_from_the_binary_compressed_cached_and_str
         .await
         .expect("missing");
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    let unknown = server
+        .client
+        .get(server.url("/assets/%3Cscript%3E.js"))
+        .send()
+        .await
+        .expect("unknown");
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        unknown.text().await.expect("text"),
+        "no such asset\n",
+        "the path is not echoed"
+    );
     // The pages themselves are not assets.
     let page_as_asset = server.client.get(server.url("/assets/")).send().await.expect("asset");
     assert_eq!(page_as_asset.status(), StatusCode::NOT_FOUND);

@@ -18,6 +18,10 @@
     lang: chooseLanguage(),
     words: {},
     live: null,
+    // The ledger position each verdict on the open card was read at, and
+    // the latest card request (an older answer never replaces a newer one).
+    cardPositions: {},
+    cardSequence: 0,
   };
 
   function chooseLanguage() {
@@ -100,6 +104,15 @@
     region.replaceChildren.apply(region, nodes);
   }
 
+  /// Moves keyboard and screen-reader focus to the page's heading after a
+  /// navigation, and names the page in the title.
+  function arrive(heading) {
+    if (!heading) return;
+    heading.setAttribute("tabindex", "-1");
+    heading.focus();
+    document.title = heading.textContent + " · " + t("app.title");
+  }
+
   function announce(text) {
     var status = document.getElementById("announcer");
     status.textContent = "";
@@ -171,25 +184,23 @@
     var nav = [];
     var role = state.me && state.me.role;
     if (role && READERS.indexOf(role) >= 0) {
-      nav.push(h("a", { href: "#/", text: t("nav.find") }));
-      nav.push(h("a", { href: "#/contacts", text: t("nav.contacts") }));
-      nav.push(h("a", { href: "#/campaigns", text: t("nav.campaigns") }));
-      nav.push(h("a", { href: "#/preflight", text: t("nav.preflight") }));
+      var page = currentRoute().page;
+      [["", "nav.find"], ["contacts", "nav.contacts"], ["campaigns", "nav.campaigns"], ["preflight", "nav.preflight"]].forEach(function (item) {
+        var here = page === item[0] || (item[0] === "campaigns" && page === "campaign");
+        nav.push(h("a", { href: "#/" + item[0], "aria-current": here ? "page" : null, text: t(item[1]) }));
+      });
     }
     if (state.me) nav.push(h("a", { href: "/graphql", text: t("nav.graphiql") }));
     var who = state.me
       ? h("span", { class: "who", id: "who", text: t("me", { name: state.me.name, role: t("role." + state.me.role) }) })
       : null;
     var signOut = state.me ? h("button", { type: "button", class: "quiet", onclick: signOutNow, text: t("signout") }) : null;
-    var switcher = h("button", {
-      type: "button",
-      class: "quiet",
-      id: "language",
-      lang: state.lang === "zh" ? "en" : "zh-CN",
-      "aria-label": t("lang.switchLabel"),
-      onclick: switchLanguage,
-      text: t("lang.switch"),
-    });
+    // The visible word is in the other language; the hidden one says what
+    // the button does in this one.
+    var switcher = h("button", { type: "button", class: "quiet", id: "language", onclick: switchLanguage }, [
+      h("span", { lang: state.lang === "zh" ? "en" : "zh-CN", text: t("lang.switch") }),
+      h("span", { class: "visually-hidden", text: " · " + t("lang.switchLabel") }),
+    ]);
     header.replaceChildren(
       h("a", { href: "#/", class: "brand", text: t("app.title") }),
       nav.length ? h("nav", { "aria-label": t("nav.label") }, nav) : h("span", { class: "tagline", text: t("app.tagline") }),
@@ -201,7 +212,6 @@
     state.lang = state.lang === "zh" ? "en" : "zh";
     window.localStorage.setItem(LANG_KEY, state.lang);
     loadWords().then(function () {
-      renderFrame();
       route();
       document.getElementById("language").focus();
     });
@@ -242,11 +252,11 @@
       .then(function (data) {
         state.me = data.me;
         window.sessionStorage.setItem(TOKEN_KEY, token);
-        renderFrame();
         route();
       })
       .catch(function (error) {
         state.token = null;
+        window.sessionStorage.removeItem(TOKEN_KEY);
         renderSignIn(error.code === "UNAUTHENTICATED" ? t("signin.refused") : (error.network ? t("error.network") : error.message));
       });
   }
@@ -257,7 +267,7 @@
   var searchSequence = 0;
 
   function renderFind() {
-    var results = h("div", { id: "results", "aria-live": "polite" });
+    var results = h("div", { id: "results" });
     var input = h("input", {
       id: "search",
       type: "search",
@@ -287,16 +297,19 @@
       results.replaceChildren();
       return;
     }
-    gql("query($q: String!) { contacts(search: $q, first: 20) { nodes { id displayName owner status } } }", { q: text })
+    gql("query($q: String!) { contacts(search: $q, first: 20) { pageInfo { hasNextPage } nodes { id displayName owner status } } }", { q: text })
       .then(function (data) {
         if (sequence !== searchSequence) return;
         var found = data.contacts.nodes;
         if (!found.length) {
           results.replaceChildren(h("p", { text: t("search.none", { q: text }) }));
+          announce(t("search.none", { q: text }));
           return;
         }
+        var count = data.contacts.pageInfo.hasNextPage ? t("search.more", { n: found.length }) : t("search.results", { n: found.length });
+        announce(count);
         results.replaceChildren(
-          h("p", { class: "help", text: t("search.results", { n: found.length }) }),
+          h("p", { class: "help", text: count }),
           h("ul", { class: "results" }, found.map(function (contact) {
             return h("li", {}, [
               h("a", { href: "#/contact/" + contact.id }, [
@@ -322,19 +335,33 @@
 
   function renderContact(id) {
     show([h("p", { class: "loading", text: t("card.loading") })]);
+    state.cardPositions = {};
     loadCard(id, false);
     startLive(id);
   }
 
+  function stillOn(page, id) {
+    var where = currentRoute();
+    return where.page === page && where.id === id;
+  }
+
+  function notYours() {
+    stopLive();
+    var box = h("p", { class: "error", role: "alert", id: "not-found", tabindex: "-1", text: t("card.notFound") });
+    show([box]);
+    box.focus();
+  }
+
   function loadCard(id, update) {
+    var sequence = ++state.cardSequence;
     return gql(CARD, { id: id, lang: apiLanguage() })
       .then(function (data) {
-        if (currentRoute().id !== id) return;
+        if (!stillOn("contact", id) || sequence !== state.cardSequence) return;
         if (!data.contact) {
-          stopLive();
-          show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
+          notYours();
           return;
         }
+        state.cardPositions = { MASS: data.contact.mass.position, ONE_TO_ONE: data.contact.chat.position };
         var previous = document.querySelector(".card");
         var scroll = window.scrollY;
         show([card(data.contact)]);
@@ -342,17 +369,27 @@
           window.scrollTo(0, scroll);
           var last = data.contact.scoreHistory[data.contact.scoreHistory.length - 1];
           announce(t("card.updated", { what: last ? eventLabel(last) : "" }));
+        } else {
+          arrive(document.getElementById("contact-name"));
         }
         setLiveMark();
       })
       .catch(function (error) {
+        if (!stillOn("contact", id) || sequence !== state.cardSequence) return;
         if (error.code === "NOT_FOUND" || error.code === "FORBIDDEN") {
-          stopLive();
-          show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
+          notYours();
           return;
         }
         show([errorBox(error)]);
       });
+  }
+
+  /// One reload for the news of both subscriptions, which come together.
+  function reloadSoon(id) {
+    if (state.live) {
+      window.clearTimeout(state.live.reload);
+      state.live.reload = window.setTimeout(function () { loadCard(id, true); }, 150);
+    }
   }
 
   function verdictBox(title, gate, contact, id) {
@@ -513,6 +550,7 @@
     if (state.live) {
       state.live.stopped = true;
       window.clearTimeout(state.live.retry);
+      window.clearTimeout(state.live.reload);
       if (state.live.socket) state.live.socket.close(1000);
       state.live = null;
     }
@@ -527,7 +565,7 @@
 
   function startLive(id) {
     stopLive();
-    var live = { id: id, open: false, stopped: false, backoff: 1000, seen: {} };
+    var live = { id: id, open: false, stopped: false, backoff: 1000 };
     state.live = live;
     connect(live);
   }
@@ -552,17 +590,24 @@
       } else if (frame.type === "ping") {
         socket.send(JSON.stringify({ type: "pong" }));
       } else if (frame.type === "next") {
-        // The first answer of each is the decision as it stands: the card
-        // already shows it. Every later one is news.
-        if (live.seen[frame.id]) loadCard(live.id, true);
-        live.seen[frame.id] = true;
+        // Each answer carries the position it was decided at: one the card
+        // was not read at is news (also what happened while reconnecting).
+        var decided = frame.payload && frame.payload.data && frame.payload.data.gateChanged;
+        if (decided && decided.position !== state.cardPositions[frame.id]) reloadSoon(live.id);
+      } else if (frame.type === "error" || frame.type === "complete") {
+        live.open = false;
+        setLiveMark();
       }
     };
-    socket.onclose = function () {
+    socket.onclose = function (closed) {
       live.open = false;
       if (live.stopped) return;
+      // 4401/4403: the token is no longer accepted; signing in again is the way on.
+      if (closed.code === 4401 || closed.code === 4403) {
+        signOutNow();
+        return;
+      }
       setLiveMark();
-      live.seen = {};
       live.retry = window.setTimeout(function () { if (!live.stopped) connect(live); }, live.backoff);
       live.backoff = Math.min(live.backoff * 2, 30000);
     };
@@ -623,16 +668,23 @@
           ]));
         } else {
           rows.forEach(function (row) { table.appendChild(row); });
+          var firstNew = rows.length && rows[0].querySelector("a");
+          if (firstNew) firstNew.focus();
         }
         var more = list.querySelector("button.more");
         if (more) more.remove();
         if (data.contacts.pageInfo.hasNextPage) {
-          list.appendChild(h("button", { type: "button", class: "more", text: t("contacts.more"), onclick: function () {
+          list.appendChild(h("button", { type: "button", class: "more", text: t("contacts.more"), onclick: function (event) {
+            event.currentTarget.disabled = true;
             loadContacts(list, query, data.contacts.pageInfo.endCursor);
           } }));
         }
       })
-      .catch(function (error) { list.replaceChildren(errorBox(error)); });
+      .catch(function (error) {
+        var more = list.querySelector("button.more");
+        if (more) more.remove();
+        list.appendChild(errorBox(error));
+      });
   }
 
   function loadViolations(box) {
@@ -698,6 +750,7 @@
     gql("query($id: UUID!) { campaign(id: $id) { id name mode startedAt lossRateDifference sent { " + outcome + " } holdout { " + outcome + " } " +
       "alerts { kind rate threshold } deletedAfter(first: 100) { contactId loss at heldOut scoreBefore bandBefore } } }", { id: id })
       .then(function (data) {
+        if (!stillOn("campaign", id)) return;
         var campaign = data.campaign;
         var alerts = campaign.alerts.map(function (alert) {
           return h("p", { class: "alert", role: "status", text: t("alert." + alert.kind, { rate: percent(alert.rate), threshold: percent(alert.threshold) }) });
@@ -727,8 +780,11 @@
           h("h2", { text: t("campaign.lostList") }),
           lost,
         ]))]);
+        arrive(main().querySelector("h1"));
       })
-      .catch(function (error) { show([errorBox(error)]); });
+      .catch(function (error) {
+        if (stillOn("campaign", id)) show([errorBox(error)]);
+      });
   }
 
   function outcomesChart(campaign) {
@@ -796,7 +852,7 @@
   // ---- routing ----
 
   function currentRoute() {
-    var hash = window.location.hash.replace(/^#\/?/, "");
+    var hash = window.location.hash.indexOf("#/") === 0 ? window.location.hash.slice(2) : "";
     var parts = hash.split("?");
     var path = parts[0].split("/");
     var query = {};
@@ -810,23 +866,35 @@
       return;
     }
     var where = currentRoute();
+    renderFrame();
+    document.title = t("app.title");
     if (where.page !== "contact") stopLive();
     if (READERS.indexOf(state.me.role) < 0) {
       show([h("p", { class: "error", role: "alert", text: t("role." + state.me.role) + ": " + t("card.notFound") })]);
       return;
     }
     if (where.page === "contact" && where.id && UUID.test(where.id)) renderContact(where.id);
-    else if (where.page === "contact") show([h("p", { class: "error", role: "alert", id: "not-found", text: t("card.notFound") })]);
-    else if (where.page === "contacts") renderContacts(where.query);
-    else if (where.page === "campaigns") renderCampaigns();
+    else if (where.page === "contact") notYours();
+    else if (where.page === "contacts") {
+      renderContacts(where.query);
+      arrive(main().querySelector("h1"));
+    } else if (where.page === "campaigns") {
+      renderCampaigns();
+      arrive(main().querySelector("h1"));
+    }
     else if (where.page === "campaign" && where.id && UUID.test(where.id)) renderCampaign(where.id);
     else if (where.page === "preflight") renderPreflight();
     else renderFind();
-    var heading = main().querySelector("h1");
-    if (heading) heading.setAttribute("tabindex", "-1");
   }
 
-  window.addEventListener("hashchange", route);
+  // Only `#/…` addresses are pages; the skip link's `#main` is not.
+  window.addEventListener("hashchange", function () {
+    if (window.location.hash === "" || window.location.hash.indexOf("#/") === 0) route();
+  });
+  document.querySelector(".skip").addEventListener("click", function (event) {
+    event.preventDefault();
+    main().focus();
+  });
 
   loadWords().then(function () {
     renderFrame();

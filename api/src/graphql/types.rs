@@ -461,7 +461,11 @@ impl Contact {
     /// The score after each of their last `last` events (default 100, at
     /// most 500) as the view knows them, oldest first: what a chart of the
     /// relationship draws.
-    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
+    // The contact's events are read and folded whole; every fifth point
+    // counts as an item of a page.
+    #[graphql(
+        complexity = "super::STORE_READ_COST + super::FOLD_COST + super::page_cost(last.map(|n| n / 5)) * child_complexity"
+    )]
     async fn score_history(&self, ctx: &Context<'_>, last: Option<i32>) -> async_graphql::Result<Vec<ScorePoint>> {
         let last = match last {
             None => SCORE_HISTORY_DEFAULT,

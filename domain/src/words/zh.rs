@@ -19,12 +19,21 @@ fn channel_name(channel: Option<Channel>) -> &'static str {
     }
 }
 
+/// 0 天前说“今天”，1 天前说“昨天”。
+fn days_ago(days: i64) -> String {
+    match days {
+        0 => "今天".to_owned(),
+        1 => "昨天".to_owned(),
+        n => format!("{n}天前"),
+    }
+}
+
 pub fn reason(reason: &Reason, tag_name: &str) -> String {
     let f = &reason.facts;
     let channel = channel_name(f.channel);
     let mut text = String::new();
     let _ = match (reason.code, reason.blocking) {
-        (ReasonCode::ContactErased, _) => write!(text, "对方的个人信息已应本人要求删除：没有可以联系的人了。"),
+        (ReasonCode::ContactErased, _) => write!(text, "对方的个人信息已应本人要求删除：已无法再联系对方。"),
         (ReasonCode::ContactDeletedUs, _) => {
             write!(text, "对方已经把你删了；除非对方重新加你，否则消息发不过去。")
         }
@@ -32,10 +41,15 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
         (ReasonCode::OptedOut, true) => write!(text, "对方已退订营销消息：不能群发。"),
         (ReasonCode::OptedOut, false) => write!(text, "对方已退订营销消息：私聊就好，别发广告。"),
         (ReasonCode::RecentComplaint, true) => {
-            write!(text, "对方{}天前投诉过；投诉后{}天内不能群发。", f.days_ago, f.limit)
+            write!(
+                text,
+                "对方{}投诉过；投诉后{}天内不能群发。",
+                days_ago(f.days_ago),
+                f.limit
+            )
         }
         (ReasonCode::RecentComplaint, false) => {
-            write!(text, "对方{}天前投诉过：发什么都要谨慎。", f.days_ago)
+            write!(text, "对方{}投诉过：发什么都要谨慎。", days_ago(f.days_ago))
         }
         (ReasonCode::HighValueContact, _) => write!(text, "重要客户（标签“{tag_name}”）：大客户要一对一私聊，别群发。"),
         (ReasonCode::RelationshipTooWeak, _) => {
@@ -50,8 +64,9 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
         (ReasonCode::NewContact, _) => write!(text, "刚加的好友，还没回过消息：先私聊打个招呼。"),
         (ReasonCode::FrequencyCap, _) => write!(
             text,
-            "对方{}天前刚收到过群发；每{}天最多群发一次。",
-            f.days_ago, f.limit
+            "对方{}刚收到过群发；每{}天最多群发一次。",
+            days_ago(f.days_ago),
+            f.limit
         ),
         (ReasonCode::QuietHours, _) => {
             let window = f.window.unwrap_or(Window {
@@ -69,21 +84,21 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
         }
         (ReasonCode::PlatformCap, _) => write!(
             text,
-            "{channel}规定每位客户{}天内最多收{}次群发，对方已经收了{}{}次：等平台额度恢复再发。",
+            "{channel}规定每位客户{}天内最多收{}次群发，对方已经收到{}{}次：等平台额度恢复再发。",
             f.days_ago,
             f.limit,
             if f.at_least { "至少" } else { "" },
             f.count
         ),
         (ReasonCode::Unreachable, true) => {
-            write!(text, "最近{}条{channel}消息都没发出去：先核对联系方式再发。", f.count)
+            write!(text, "最近{}条{channel}消息都发送失败：先核对联系方式再发。", f.count)
         }
         (ReasonCode::Unreachable, false) => {
-            write!(text, "最近{}条{channel}消息都没发出去：私聊也可能收不到。", f.count)
+            write!(text, "最近{}条{channel}消息都发送失败：私聊也可能收不到。", f.count)
         }
         (ReasonCode::UnansweredChats, _) => write!(
             text,
-            "最近{}天有{}条私聊没回复：别再追着发了，给对方一点时间。",
+            "最近{}天你私聊了{}条，对方都没回：别再追着发了，给对方一点时间。",
             f.limit, f.count
         ),
     };
@@ -92,12 +107,12 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
 
 pub fn component(name: &str) -> &'static str {
     match name {
-        "replyRecency" => "对方最近一次回复隔了多久",
+        "replyRecency" => "对方上次回复距今多久",
         "reciprocity" => "整段关系里回复和触达的比例",
-        "twoWayFrequency" => "最近回复得有多勤",
+        "twoWayFrequency" => "对方最近回复的频率",
         "unansweredStreak" => "对方上次回复后你又发了几条",
         "massFatigue" => "最近收到的群发次数",
-        "complaints" => "最近的投诉",
+        "complaints" => "最近的投诉次数",
         _ => "",
     }
 }
