@@ -60,7 +60,7 @@ pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
     Schema::build(Query, Mutation, Subscription)
         .data(state)
         // Depth and complexity are checked by `phases`, with their own code.
-        .extension(phases::Phases)
+        .extension(phases::Phases::default())
         .limit_recursive_depth(RECURSIVE_DEPTH_MAX)
         .finish()
 }

@@ -2,10 +2,13 @@
 //! request's limits. Errors raised there get their code from the phase
 //! that raised them (never from their wording), and the server learns
 //! whether the request ran at all (GraphQL over HTTP answers a request that
-//! never ran with 400 and no `data` entry).
+//! never ran with 400 and no `data` entry). Parsed documents are kept by
+//! their text: clients send the same few queries with new variables, and
+//! parsing was a third of the server's work on the `gate` query.
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use async_graphql::extensions::{
     Extension, ExtensionContext, ExtensionFactory, NextExecute, NextParseQuery, NextSubscribe, NextValidation,
@@ -28,14 +31,58 @@ impl Ran {
     }
 }
 
+/// The query text a schema keeps parsed documents for, in bytes at most;
+/// past it the store starts again empty (a client sending ever new
+/// queries costs parsing, as without the store, and no more memory).
+const PARSED_TEXT_BYTES_MAX: usize = 256 * 1024;
+/// Longer queries are parsed each time: they are rare, and would crowd out
+/// the common ones.
+const PARSED_QUERY_BYTES_MAX: usize = 8 * 1024;
+
+/// Documents that parsed, by their text.
+#[derive(Debug, Default)]
+struct ParsedQueries {
+    documents: HashMap<String, Arc<ExecutableDocument>>,
+    text_bytes: usize,
+}
+
+impl ParsedQueries {
+    fn keep(&mut self, query: &str, document: &ExecutableDocument) {
+        if query.len() > PARSED_QUERY_BYTES_MAX {
+            return;
+        }
+        if self.text_bytes + query.len() > PARSED_TEXT_BYTES_MAX {
+            self.documents.clear();
+            self.text_bytes = 0;
+        }
+        if self
+            .documents
+            .insert(query.to_owned(), Arc::new(document.clone()))
+            .is_none()
+        {
+            self.text_bytes += query.len();
+        }
+    }
+}
+
 /// Installs the phase hooks on a schema.
-#[derive(Debug)]
-pub struct Phases;
+#[derive(Debug, Default)]
+pub struct Phases {
+    parsed: Arc<Mutex<ParsedQueries>>,
+}
 
 impl ExtensionFactory for Phases {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(Phases)
+        Arc::new(PhaseHooks {
+            parsed: Arc::clone(&self.parsed),
+        })
     }
+}
+
+/// The hooks of one request.
+#[derive(Debug)]
+struct PhaseHooks {
+    parsed: Arc<Mutex<ParsedQueries>>,
 }
 
 fn coded(mut error: ServerError, code: Code) -> ServerError {
@@ -61,7 +108,7 @@ fn over_limit(message: String) -> ServerError {
 }
 
 #[async_trait::async_trait]
-impl Extension for Phases {
+impl Extension for PhaseHooks {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -69,7 +116,24 @@ impl Extension for Phases {
         variables: &Variables,
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
-        next.run(ctx, query, variables).await.map_err(|error| {
+        let kept = self
+            .parsed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .documents
+            .get(query)
+            .cloned();
+        if let Some(document) = kept {
+            return Ok((*document).clone());
+        }
+        let parsed = next.run(ctx, query, variables).await;
+        if let Ok(document) = &parsed {
+            self.parsed
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .keep(query, document);
+        }
+        parsed.map_err(|error| {
             // A document that parses on its own (or fails only the
             // parser's own nesting guard) was refused for its nesting, not
             // for its syntax.
@@ -134,5 +198,43 @@ impl Extension for Phases {
             ran.0.store(true, Ordering::Relaxed);
         }
         next.run(ctx, operation_name).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn document(query: &str) -> ExecutableDocument {
+        async_graphql::parser::parse_query(query).expect("a query")
+    }
+
+    #[test]
+    fn kept_documents_never_hold_more_text_than_the_limit() {
+        let mut parsed = ParsedQueries::default();
+        for n in 0..20_000 {
+            let query = format!("{{ a{n}: __typename }}");
+            parsed.keep(&query, &document(&query));
+            assert!(parsed.text_bytes <= PARSED_TEXT_BYTES_MAX);
+            assert_eq!(
+                parsed.text_bytes,
+                parsed.documents.keys().map(String::len).sum::<usize>()
+            );
+        }
+        assert!(!parsed.documents.is_empty());
+    }
+
+    #[test]
+    fn a_long_query_is_parsed_each_time_not_kept() {
+        let mut parsed = ParsedQueries::default();
+        let fields: Vec<String> = (0..1_000).map(|n| format!("a{n}: __typename")).collect();
+        let query = format!("{{ {} }}", fields.join(" "));
+        assert!(query.len() > PARSED_QUERY_BYTES_MAX);
+        parsed.keep(&query, &document(&query));
+        assert!(parsed.documents.is_empty());
+        let short = "{ __typename }";
+        parsed.keep(short, &document(short));
+        parsed.keep(short, &document(short));
+        assert_eq!((parsed.documents.len(), parsed.text_bytes), (1, short.len()));
     }
 }
