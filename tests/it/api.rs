@@ -921,3 +921,63 @@ async fn reasons_and_explanations_come_in_the_asked_language() {
     let bad = "query($id: UUID!) { gate(contactId: $id, mode: MASS) { reasons { message(lang: FR) } } }";
     assert_eq!(server.code("alice", bad, json!({ "id": id })).await, "BAD_INPUT");
 }
+
+#[tokio::test]
+async fn score_history_shows_the_score_after_each_event_to_whoever_may_see_the_contact() {
+    let server = TestServer::start().await;
+    let alices = server.register("alice", "alice", "Li Lei", &[]).await;
+    server
+        .ok("alice", TOUCH, json!({ "id": alices, "mode": "ONE_TO_ONE" }))
+        .await;
+    server.ok("alice", REPLY, json!({ "id": alices })).await;
+    let history = "query($id: UUID!, $last: Int) { contact(id: $id) { version strength { score }
+        scoreHistory(last: $last) { eventType sendMode score band violation position } } }";
+    let count = server.event_count().await;
+
+    let data = server.ok("alice", history, json!({ "id": alices })).await;
+    let points = data["contact"]["scoreHistory"].as_array().expect("points");
+    let types: Vec<&str> = points.iter().map(|p| p["eventType"].as_str().expect("type")).collect();
+    assert_eq!(types, ["ContactRegistered", "TouchRecorded", "ReplyReceived"]);
+    assert_eq!(points[1]["sendMode"], "ONE_TO_ONE");
+    assert!(
+        points[2]["score"].as_i64() > points[1]["score"].as_i64(),
+        "a reply raises the score: {points:?}"
+    );
+    // The last `last` events, oldest first.
+    let last_two = server.ok("alice", history, json!({ "id": alices, "last": 2 })).await;
+    let types: Vec<Value> = last_two["contact"]["scoreHistory"]
+        .as_array()
+        .expect("points")
+        .iter()
+        .map(|p| p["eventType"].clone())
+        .collect();
+    assert_eq!(types, [json!("TouchRecorded"), json!("ReplyReceived")]);
+
+    // Who may see the contact sees its history; nobody else learns it exists.
+    for who in ["manager", "auditor", "admin"] {
+        let data = server.ok(who, history, json!({ "id": alices })).await;
+        assert_eq!(
+            data["contact"]["scoreHistory"].as_array().map(Vec::len),
+            Some(3),
+            "{who}"
+        );
+    }
+    assert_eq!(server.code("bob", history, json!({ "id": alices })).await, "NOT_FOUND");
+    assert_eq!(
+        server.code("ingest", history, json!({ "id": alices })).await,
+        "FORBIDDEN"
+    );
+
+    // Bad input and the limit, each with its code; nothing is written.
+    assert_eq!(
+        server.code("alice", history, json!({ "id": alices, "last": 0 })).await,
+        "BAD_INPUT"
+    );
+    assert_eq!(
+        server
+            .code("alice", history, json!({ "id": alices, "last": 501 }))
+            .await,
+        "LIMIT_EXCEEDED"
+    );
+    assert_eq!(server.event_count().await, count);
+}
