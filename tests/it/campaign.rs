@@ -531,7 +531,7 @@ const AFTERMATH: &str = "query($id: UUID!) { campaign(id: $id) {
     sent { contacts deletedUs blocked replied lossRate }
     holdout { contacts deletedUs lossRate }
     alerts { kind rate threshold }
-    deletedAfter { contactId loss heldOut scoreBefore bandBefore }
+    deletedAfter { contactId displayName loss heldOut scoreBefore bandBefore }
 } }";
 
 #[tokio::test]
@@ -563,6 +563,7 @@ async fn the_aftermath_counts_who_deleted_us_within_the_window_and_raises_the_al
     );
     let lost = &report["deletedAfter"][0];
     assert_eq!(lost["contactId"], story.engaged.as_str());
+    assert_eq!(lost["displayName"], "Wang Fang", "who, by name");
     assert_eq!(
         (lost["loss"].as_str(), lost["heldOut"].as_bool()),
         (Some("DELETED_US"), Some(false))

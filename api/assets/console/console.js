@@ -171,6 +171,12 @@
     return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(rate);
   }
 
+  /// The end of an id (the start of ours is a time or zeros): enough to
+  /// tell contacts apart in a list where the ledger names nobody.
+  function shortId(id) {
+    return "…" + id.slice(-12);
+  }
+
   function eventLabel(point) {
     if (point.eventType === "TouchRecorded") return t("event.TouchRecorded." + (point.sendMode || "MASS"));
     if (point.eventType === "now") return t("card.now");
@@ -703,7 +709,7 @@
             return h("tr", {}, [
               h("td", { text: new Date(event.occurredAt).toLocaleString(locale()) }),
               h("td", { text: event.actor }),
-              h("td", {}, [h("a", { href: "#/contact/" + event.contactId, text: event.contactId.slice(0, 8) })]),
+              h("td", {}, [h("a", { href: "#/contact/" + event.contactId, text: shortId(event.contactId) })]),
               h("td", { text: t("verdict." + event.violation.verdict) + " · " + event.violation.reasonCodes.join(", ") }),
             ]);
           })),
@@ -748,7 +754,7 @@
     show([h("p", { class: "loading", text: t("card.loading") })]);
     var outcome = "contacts replied deletedUs blocked complained optedOut";
     gql("query($id: UUID!) { campaign(id: $id) { id name mode startedAt lossRateDifference sent { " + outcome + " } holdout { " + outcome + " } " +
-      "alerts { kind rate threshold } deletedAfter(first: 100) { contactId loss at heldOut scoreBefore bandBefore } } }", { id: id })
+      "alerts { kind rate threshold } deletedAfter(first: 100) { contactId displayName loss at heldOut scoreBefore bandBefore } } }", { id: id })
       .then(function (data) {
         if (!stillOn("campaign", id)) return;
         var campaign = data.campaign;
@@ -762,7 +768,7 @@
               }))]),
               h("tbody", {}, campaign.deletedAfter.map(function (loss) {
                 return h("tr", {}, [
-                  h("th", { scope: "row" }, [h("a", { href: "#/contact/" + loss.contactId, text: loss.contactId.slice(0, 8) })]),
+                  h("th", { scope: "row" }, [h("a", { href: "#/contact/" + loss.contactId, text: loss.displayName || shortId(loss.contactId) })]),
                   h("td", { text: t(loss.loss === "BLOCKED" ? "campaign.blocked" : "campaign.deletedUs") + (loss.heldOut ? " · " + t("campaign.holdoutGroup") : "") }),
                   h("td", { text: new Date(loss.at).toLocaleString(locale()) }),
                   h("td", { class: "number", text: loss.scoreBefore + " · " + t("band." + loss.bandBefore) }),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{ErrorExtensions, InputObject, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ErrorExtensions, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rapport_app::aftermath::{Breakdown, CampaignReport, Groups};
 use rapport_app::campaign::Launched;
@@ -487,6 +487,7 @@ pub enum LossKind {
 
 /// Someone a campaign cost, as they stood before the send.
 #[derive(SimpleObject, Clone, Copy, Debug)]
+#[graphql(complex)]
 pub struct LostContact {
     pub contact_id: Uuid,
     pub loss: LossKind,
@@ -495,6 +496,18 @@ pub struct LostContact {
     pub held_out: bool,
     pub score_before: i32,
     pub band_before: Band,
+}
+
+#[ComplexObject]
+impl LostContact {
+    /// Their name as the ledger holds it now ("erased" once erased).
+    async fn display_name(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let state = ctx.data::<Arc<crate::state::AppState>>()?;
+        Ok(state
+            .core
+            .live
+            .read(|model| model.display_name(ContactId(self.contact_id))))
+    }
 }
 
 /// A campaign and its aftermath: within the policy's window after each
