@@ -65,17 +65,21 @@ async function signIn(page, token) {
   await page.locator("#who").waitFor();
 }
 
-async function ingestDeletion(contactId) {
+async function api(token, query, variables) {
   const response = await fetch(`${origin}/graphql`, {
     method: "POST",
-    headers: { "content-type": "application/json", authorization: `Bearer ${env("INGEST_TOKEN")}` },
-    body: JSON.stringify({
-      query: "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }",
-      variables: { events: [{ eventId: randomUUID(), contactId, type: "DELETION", occurredAt: new Date().toISOString(), channel: "WECHAT", source: "browser-test" }] },
-    }),
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
   });
   const body = await response.json();
   assert.equal(body.errors, undefined, JSON.stringify(body));
+  return body.data;
+}
+
+async function ingestDeletion(contactId) {
+  await api(env("INGEST_TOKEN"), "mutation($events: [IngestEventInput!]!) { ingestEvents(events: $events) { appended } }", {
+    events: [{ eventId: randomUUID(), contactId, type: "DELETION", occurredAt: new Date().toISOString(), channel: "WECHAT", source: "browser-test" }],
+  });
 }
 
 const step = (name) => console.log(`ok  ${name}`);
@@ -183,6 +187,21 @@ try {
   await wide.getByRole("button", { name: "开始预检" }).click();
   await wide.locator("#preflight-result .total").waitFor();
   step("preflight of an audience with counts per verdict");
+
+  // A campaign's page raises its alert by itself when the send costs a contact.
+  const launched = await api(env("MANAGER_TOKEN"),
+    "mutation($key: UUID!) { launchCampaign(input: { name: \"双十二\", audience: { tags: \"promo\" }, mode: MASS, channel: WECHAT, holdoutPercent: 0, idempotencyKey: $key }) { campaignId sent } }",
+    { key: randomUUID() });
+  assert.equal(launched.launchCampaign.sent, 1, JSON.stringify(launched));
+  await wide.goto(`${base}#/campaign/${launched.launchCampaign.campaignId}`);
+  await wide.locator(".campaign h1").filter({ hasText: "双十二" }).waitFor();
+  await wide.locator("#live.live-on").waitFor();
+  assert.equal(await wide.locator(".campaign .alert").count(), 0);
+  await ingestDeletion("00000000-0000-0000-0000-00000000000c");
+  await wide.locator(".campaign .alert").filter({ hasText: "流失率" }).waitFor();
+  await wide.locator(".campaign tbody a").filter({ hasText: "Zhou Jie" }).waitFor();
+  await audit(wide, "a campaign's aftermath");
+  step("a campaign's page showed its loss alert and who was lost, live, after a deletion");
 
   assert.deepEqual(outside, [], "requests left the machine");
   assert.deepEqual(pageErrors, [], "the pages logged errors");

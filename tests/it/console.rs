@@ -314,6 +314,8 @@ fn zone_at_noon() -> String {
     }
 }
 
+const DAY: i64 = 86_400_000;
+
 fn seed(ledger: &Path) {
     let zone = zone_at_noon();
     let history = format!(
@@ -326,8 +328,32 @@ fn seed(ledger: &Path) {
 {{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000b","type":"ReplyReceived","occurredAt":"2026-02-24T12:00:00Z","payload":{{"channel":"WECHAT"}}}}
 "#
     );
+    // Zhou Jie chats with alice every day of the last fortnight: a warm
+    // contact a campaign may reach.
+    let now = rapport_domain::Timestamp::from_millis_unchecked(
+        SystemTime::now().duration_since(UNIX_EPOCH).expect("time").as_millis() as i64,
+    );
+    let mut warm = format!(
+        r#"{{"kind":"contact","id":"00000000-0000-0000-0000-00000000000c","displayName":"Zhou Jie","owner":"alice","primaryChannel":"WECHAT","timeZone":"{zone}","tags":["promo"],"registeredAt":"{}"}}
+"#,
+        now.plus_millis(-30 * DAY).to_rfc3339()
+    );
+    for day in (1..=14).rev() {
+        for (kind, offset) in [("TouchRecorded", 0), ("ReplyReceived", 3_600_000)] {
+            let at = now.plus_millis(-day * DAY + offset).to_rfc3339();
+            let payload = if kind == "TouchRecorded" {
+                r#"{"mode":"ONE_TO_ONE","channel":"WECHAT","sender":"alice","authorization":{"external":{"source":"test"}}}"#
+            } else {
+                r#"{"channel":"WECHAT"}"#
+            };
+            warm.push_str(&format!(
+                r#"{{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000c","type":"{kind}","occurredAt":"{at}","payload":{payload}}}
+"#
+            ));
+        }
+    }
     let file = ledger.with_file_name("seed.jsonl");
-    std::fs::write(&file, history).expect("seed file");
+    std::fs::write(&file, history + &warm).expect("seed file");
     rapport(ledger, &["import", file.to_str().expect("path")]);
 }
 

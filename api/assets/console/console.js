@@ -22,6 +22,8 @@
     // the latest card request (an older answer never replaces a newer one).
     cardPositions: {},
     cardSequence: 0,
+    // What the open campaign page shows of its alerts and counts.
+    campaignShown: null,
   };
 
   function chooseLanguage() {
@@ -343,7 +345,7 @@
     show([h("p", { class: "loading", text: t("card.loading") })]);
     state.cardPositions = {};
     loadCard(id, false);
-    startLive(id);
+    followCard(id);
   }
 
   function stillOn(page, id) {
@@ -390,11 +392,11 @@
       });
   }
 
-  /// One reload for the news of both subscriptions, which come together.
-  function reloadSoon(id) {
+  /// One reload for news that comes together (both of a card's verdicts).
+  function reloadSoon(reload) {
     if (state.live) {
       window.clearTimeout(state.live.reload);
-      state.live.reload = window.setTimeout(function () { loadCard(id, true); }, 150);
+      state.live.reload = window.setTimeout(reload, 150);
     }
   }
 
@@ -569,18 +571,33 @@
     mark.className = "live " + (state.live.open ? "live-on" : "live-off");
   }
 
-  function startLive(id) {
+  /// Follows the open page over one WebSocket: `subscriptions` are
+  /// `{ id, query, variables }`; `onNext(id, data)` hears each answer.
+  function startLive(subscriptions, onNext) {
     stopLive();
-    var live = { id: id, open: false, stopped: false, backoff: 1000 };
+    var live = { subscriptions: subscriptions, onNext: onNext, open: false, stopped: false, backoff: 1000 };
     state.live = live;
     connect(live);
+  }
+
+  var GATE_CHANGED = "subscription($id: UUID!, $mode: SendMode!) { gateChanged(contactId: $id, mode: $mode) { verdict position } }";
+
+  function followCard(id) {
+    var subscriptions = ["MASS", "ONE_TO_ONE"].map(function (mode) {
+      return { id: mode, query: GATE_CHANGED, variables: { id: id, mode: mode } };
+    });
+    startLive(subscriptions, function (mode, data) {
+      // Each answer carries the position it was decided at: one the card
+      // was not read at is news (also what happened while reconnecting).
+      var decided = data && data.gateChanged;
+      if (decided && decided.position !== state.cardPositions[mode]) reloadSoon(function () { loadCard(id, true); });
+    });
   }
 
   function connect(live) {
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + "/graphql/ws", "graphql-transport-ws");
     live.socket = socket;
-    var subscription = "subscription($id: UUID!, $mode: SendMode!) { gateChanged(contactId: $id, mode: $mode) { verdict position } }";
     socket.onopen = function () {
       socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: "Bearer " + state.token } }));
     };
@@ -590,16 +607,13 @@
         live.open = true;
         live.backoff = 1000;
         setLiveMark();
-        ["MASS", "ONE_TO_ONE"].forEach(function (mode) {
-          socket.send(JSON.stringify({ id: mode, type: "subscribe", payload: { query: subscription, variables: { id: live.id, mode: mode } } }));
+        live.subscriptions.forEach(function (subscription) {
+          socket.send(JSON.stringify({ id: subscription.id, type: "subscribe", payload: { query: subscription.query, variables: subscription.variables } }));
         });
       } else if (frame.type === "ping") {
         socket.send(JSON.stringify({ type: "pong" }));
       } else if (frame.type === "next") {
-        // Each answer carries the position it was decided at: one the card
-        // was not read at is news (also what happened while reconnecting).
-        var decided = frame.payload && frame.payload.data && frame.payload.data.gateChanged;
-        if (decided && decided.position !== state.cardPositions[frame.id]) reloadSoon(live.id);
+        live.onNext(frame.id, frame.payload && frame.payload.data);
       } else if (frame.type === "error" || frame.type === "complete") {
         live.open = false;
         setLiveMark();
@@ -750,14 +764,33 @@
 
   var OUTCOMES = ["replied", "deletedUs", "blocked", "complained", "optedOut"];
 
+  var OUTCOME_FIELDS = "contacts replied deletedUs blocked complained optedOut";
+  var CAMPAIGN_ALERTS = "subscription($id: UUID!) { campaignAlerts(campaignId: $id) { alerts { kind } sent { " + OUTCOME_FIELDS + " } } }";
+
+  /// What a campaign page shows that its alerts subscription also tells.
+  function campaignNews(campaign) {
+    return JSON.stringify([campaign.alerts.map(function (alert) { return alert.kind; }), OUTCOME_FIELDS.split(" ").map(function (field) { return campaign.sent[field]; })]);
+  }
+
   function renderCampaign(id) {
     show([h("p", { class: "loading", text: t("card.loading") })]);
-    var outcome = "contacts replied deletedUs blocked complained optedOut";
-    gql("query($id: UUID!) { campaign(id: $id) { id name mode startedAt lossRateDifference sent { " + outcome + " } holdout { " + outcome + " } " +
+    state.campaignShown = null;
+    loadCampaign(id, false);
+    startLive([{ id: "alerts", query: CAMPAIGN_ALERTS, variables: { id: id } }], function (_, data) {
+      var now = data && data.campaignAlerts;
+      if (now && state.campaignShown !== null && campaignNews(now) !== state.campaignShown) {
+        reloadSoon(function () { loadCampaign(id, true); });
+      }
+    });
+  }
+
+  function loadCampaign(id, update) {
+    gql("query($id: UUID!) { campaign(id: $id) { id name mode startedAt lossRateDifference sent { " + OUTCOME_FIELDS + " } holdout { " + OUTCOME_FIELDS + " } " +
       "alerts { kind rate threshold } deletedAfter(first: 100) { contactId displayName loss at heldOut scoreBefore bandBefore } } }", { id: id })
       .then(function (data) {
         if (!stillOn("campaign", id)) return;
         var campaign = data.campaign;
+        state.campaignShown = campaignNews(campaign);
         var alerts = campaign.alerts.map(function (alert) {
           return h("p", { class: "alert", role: "status", text: t("alert." + alert.kind, { rate: percent(alert.rate), threshold: percent(alert.threshold) }) });
         });
@@ -785,8 +818,11 @@
           h("p", { text: t("campaign.lossDifference", { value: percent(campaign.lossRateDifference) }) }),
           h("h2", { text: t("campaign.lostList") }),
           lost,
+          h("p", { class: "live", id: "live" }),
         ]))]);
-        arrive(main().querySelector("h1"));
+        setLiveMark();
+        if (update) announce(alerts.length ? alerts.map(function (alert) { return alert.textContent; }).join(" ") : t("campaign.aftermath"));
+        else arrive(main().querySelector("h1"));
       })
       .catch(function (error) {
         if (stillOn("campaign", id)) show([errorBox(error)]);
@@ -874,7 +910,7 @@
     var where = currentRoute();
     renderFrame();
     document.title = t("app.title");
-    if (where.page !== "contact") stopLive();
+    if (where.page !== "contact" && where.page !== "campaign") stopLive();
     if (READERS.indexOf(state.me.role) < 0) {
       show([h("p", { class: "error", role: "alert", text: t("role." + state.me.role) + ": " + t("card.notFound") })]);
       return;
