@@ -137,6 +137,13 @@ try {
   const cardUrl = page.url();
   const contactId = cardUrl.split("/").pop();
 
+  // Gone offline and back (a Wi-Fi change): the card says so, then follows again.
+  await page.context().setOffline(true);
+  await page.locator("#live.live-off").waitFor();
+  await page.context().setOffline(false);
+  await page.locator("#live.live-on").waitFor();
+  step("the card says when it is not live, and follows again once back online");
+
   await ingestDeletion(contactId);
   await page.locator('#mass .verdict-word[data-verdict="DENY"]').waitFor();
   await page.locator('#chat .verdict-word[data-verdict="DENY"]').waitFor();
@@ -202,6 +209,14 @@ try {
   await wide.locator(".campaign tbody a").filter({ hasText: "Zhou Jie" }).waitFor();
   await audit(wide, "a campaign's aftermath");
   step("a campaign's page showed its loss alert and who was lost, live, after a deletion");
+
+  // An ingest token has no pages, and is told so.
+  const ingest = await newPage(browser, 360, 780, "en-US");
+  await ingest.goto(base);
+  await ingest.getByLabel("Access token").fill(env("INGEST_TOKEN"));
+  await ingest.keyboard.press("Enter");
+  await ingest.getByRole("alert").filter({ hasText: "for the API only" }).waitFor();
+  step("an ingest token is told the console has no pages for it");
 
   assert.deepEqual(outside, [], "requests left the machine");
   assert.deepEqual(pageErrors, [], "the pages logged errors");

@@ -24,6 +24,10 @@
     cardSequence: 0,
     // What the open campaign page shows of its alerts and counts.
     campaignShown: null,
+    // The last search, shown again when the search page comes back.
+    lastSearch: "",
+    // The id of the control that keeps the focus through a re-render.
+    keepFocus: null,
   };
 
   function chooseLanguage() {
@@ -111,8 +115,11 @@
   function arrive(heading) {
     if (!heading) return;
     heading.setAttribute("tabindex", "-1");
-    heading.focus();
     document.title = heading.textContent + " · " + t("app.title");
+    // After a language switch the switch keeps the focus.
+    var kept = state.keepFocus && document.getElementById(state.keepFocus);
+    if (kept) kept.focus();
+    else heading.focus();
   }
 
   function announce(text) {
@@ -141,11 +148,16 @@
     })
       .catch(function () { throw { network: true }; })
       .then(function (response) {
-        return response.json().then(function (body) {
+        // A proxy in between may answer with a page of its own.
+        return response.json().catch(function () {
+          throw new Error("HTTP " + response.status);
+        }).then(function (body) {
           if (body.errors && body.errors.length) {
             var first = body.errors[0];
             var error = new Error(first.message);
             error.code = first.extensions && first.extensions.code;
+            // A token revoked while the page is open: sign in again.
+            if (error.code === "UNAUTHENTICATED" && state.me) signOutNow(t("signin.refused"));
             throw error;
           }
           return body.data;
@@ -219,20 +231,23 @@
   function switchLanguage() {
     state.lang = state.lang === "zh" ? "en" : "zh";
     window.localStorage.setItem(LANG_KEY, state.lang);
+    state.keepFocus = "language";
     loadWords().then(function () {
       route();
       document.getElementById("language").focus();
+      window.setTimeout(function () { state.keepFocus = null; }, 3000);
     });
   }
 
-  function signOutNow() {
+  function signOutNow(why) {
     window.sessionStorage.removeItem(TOKEN_KEY);
     state.token = null;
     state.me = null;
+    state.lastSearch = "";
     stopLive();
     window.location.hash = "#/";
     renderFrame();
-    renderSignIn();
+    renderSignIn(typeof why === "string" ? why : undefined);
   }
 
   // ---- sign-in ----
@@ -263,9 +278,14 @@
         route();
       })
       .catch(function (error) {
-        state.token = null;
-        window.sessionStorage.removeItem(TOKEN_KEY);
-        renderSignIn(error.code === "UNAUTHENTICATED" ? t("signin.refused") : (error.network ? t("error.network") : error.message));
+        if (error.code === "UNAUTHENTICATED") {
+          state.token = null;
+          window.sessionStorage.removeItem(TOKEN_KEY);
+          renderSignIn(t("signin.refused"));
+          return;
+        }
+        // The server could not be asked: keep the token and offer to try again.
+        show([errorBox(error), h("button", { type: "button", onclick: function () { signIn(token); }, text: t("error.retry") })]);
       });
   }
 
@@ -279,6 +299,8 @@
     var input = h("input", {
       id: "search",
       type: "search",
+      maxlength: "100",
+      value: state.lastSearch || "",
       autocomplete: "off",
       placeholder: t("search.placeholder"),
       "aria-describedby": "search-hint",
@@ -297,10 +319,13 @@
       ]),
     ]);
     input.focus();
+    // Back from a card, or after a language switch: the same results.
+    if (input.value) search(input.value.trim(), results);
   }
 
   function search(text, results) {
     var sequence = ++searchSequence;
+    state.lastSearch = text;
     if (text.length < 2) {
       results.replaceChildren();
       return;
@@ -372,9 +397,12 @@
         state.cardPositions = { MASS: data.contact.mass.position, ONE_TO_ONE: data.contact.chat.position };
         var previous = document.querySelector(".card");
         var scroll = window.scrollY;
+        var focused = document.activeElement && document.activeElement.id;
         show([card(data.contact)]);
         if (update && previous) {
           window.scrollTo(0, scroll);
+          var again = focused && document.getElementById(focused);
+          if (again) again.focus();
           var last = data.contact.scoreHistory[data.contact.scoreHistory.length - 1];
           announce(t("card.updated", { what: last ? eventLabel(last) : "" }));
         } else {
@@ -559,6 +587,7 @@
       state.live.stopped = true;
       window.clearTimeout(state.live.retry);
       window.clearTimeout(state.live.reload);
+      window.clearInterval(state.live.heartbeat);
       if (state.live.socket) state.live.socket.close(1000);
       state.live = null;
     }
@@ -598,12 +627,26 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + "/graphql/ws", "graphql-transport-ws");
     live.socket = socket;
+    var acked = false;
     socket.onopen = function () {
       socket.send(JSON.stringify({ type: "connection_init", payload: { Authorization: "Bearer " + state.token } }));
     };
+    // A connection can die without a close (a laptop lid, a Wi-Fi change):
+    // a ping unanswered by the next one means it has, so start again.
+    var unanswered = false;
+    live.heartbeat = window.setInterval(function () {
+      if (unanswered) {
+        reconnectNow(live);
+        return;
+      }
+      unanswered = true;
+      if (socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+    }, HEARTBEAT_MS);
     socket.onmessage = function (message) {
       var frame = JSON.parse(message.data);
+      unanswered = false;
       if (frame.type === "connection_ack") {
+        acked = true;
         live.open = true;
         live.backoff = 1000;
         setLiveMark();
@@ -621,17 +664,47 @@
     };
     socket.onclose = function (closed) {
       live.open = false;
+      window.clearInterval(live.heartbeat);
       if (live.stopped) return;
       // 4401/4403: the token is no longer accepted; signing in again is the way on.
       if (closed.code === 4401 || closed.code === 4403) {
-        signOutNow();
+        signOutNow(t("signin.refused"));
         return;
       }
+      // Refused before it was accepted: if the token is the reason, asking
+      // the API signs out (see gql).
+      if (!acked) gql("{ me { name } }").catch(function () {});
       setLiveMark();
       live.retry = window.setTimeout(function () { if (!live.stopped) connect(live); }, live.backoff);
       live.backoff = Math.min(live.backoff * 2, 30000);
     };
   }
+
+  var HEARTBEAT_MS = 15000;
+
+  /// Drops the connection without waiting for its close, and opens another.
+  function reconnectNow(live) {
+    window.clearInterval(live.heartbeat);
+    window.clearTimeout(live.retry);
+    if (live.socket) {
+      live.socket.onclose = null;
+      live.socket.onmessage = null;
+      live.socket.close();
+    }
+    live.open = false;
+    setLiveMark();
+    if (!live.stopped) connect(live);
+  }
+
+  window.addEventListener("online", function () {
+    if (state.live && !state.live.stopped) reconnectNow(state.live);
+  });
+  window.addEventListener("offline", function () {
+    if (state.live) {
+      state.live.open = false;
+      setLiveMark();
+    }
+  });
 
   // ---- managers: contacts, violations ----
 
@@ -680,12 +753,13 @@
         });
         var table = list.querySelector("tbody");
         if (!table) {
-          list.appendChild(h("table", { class: "list" }, [
+          // Wider than a sidebar: it scrolls on its own, not the page.
+          list.appendChild(h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": t("contacts.heading") }, [h("table", { class: "list" }, [
             h("thead", {}, [h("tr", {}, ["contacts.name", "contacts.owner", "contacts.score", "contacts.status", "contacts.mass"].map(function (key) {
               return h("th", { scope: "col", text: t(key) });
             }))]),
             h("tbody", {}, rows),
-          ]));
+          ])]));
         } else {
           rows.forEach(function (row) { table.appendChild(row); });
           var firstNew = rows.length && rows[0].querySelector("a");
@@ -825,8 +899,17 @@
         else arrive(main().querySelector("h1"));
       })
       .catch(function (error) {
-        if (stillOn("campaign", id)) show([errorBox(error)]);
+        if (!stillOn("campaign", id)) return;
+        if (error.code === "NOT_FOUND") campaignNotFound();
+        else show([errorBox(error)]);
       });
+  }
+
+  function campaignNotFound() {
+    stopLive();
+    var box = h("p", { class: "error", role: "alert", id: "not-found", tabindex: "-1", text: t("campaign.notFound") });
+    show([box]);
+    box.focus();
   }
 
   function outcomesChart(campaign) {
@@ -912,7 +995,7 @@
     document.title = t("app.title");
     if (where.page !== "contact" && where.page !== "campaign") stopLive();
     if (READERS.indexOf(state.me.role) < 0) {
-      show([h("p", { class: "error", role: "alert", text: t("role." + state.me.role) + ": " + t("card.notFound") })]);
+      show([h("p", { class: "error", role: "alert", text: t("role.apiOnly") })]);
       return;
     }
     if (where.page === "contact" && where.id && UUID.test(where.id)) renderContact(where.id);
@@ -925,6 +1008,7 @@
       arrive(main().querySelector("h1"));
     }
     else if (where.page === "campaign" && where.id && UUID.test(where.id)) renderCampaign(where.id);
+    else if (where.page === "campaign") campaignNotFound();
     else if (where.page === "preflight") renderPreflight();
     else renderFind();
   }
@@ -938,9 +1022,14 @@
     main().focus();
   });
 
-  loadWords().then(function () {
-    renderFrame();
-    if (state.token) signIn(state.token);
-    else renderSignIn();
-  });
+  loadWords()
+    .then(function () {
+      renderFrame();
+      if (state.token) signIn(state.token);
+      else renderSignIn();
+    })
+    .catch(function () {
+      // Without its words the page cannot speak; say so in both languages.
+      show([h("p", { class: "error", role: "alert", text: "The console could not load its words: reload the page. 控制台文字加载失败，请刷新页面。" })]);
+    });
 })();
