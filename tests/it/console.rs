@@ -64,6 +64,7 @@ fn every_console_string_has_english_and_chinese_words() {
         ("Role", "role."),
         ("AlertKind", "alertName."),
         ("AlertKind", "alert."),
+        ("ReasonCode", "reasonName."),
     ] {
         for value in enum_values(&schema, enumeration) {
             let key = format!("{prefix}{value}");

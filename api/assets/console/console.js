@@ -798,7 +798,7 @@
               h("td", { text: new Date(event.occurredAt).toLocaleString(locale()) }),
               h("td", { text: event.actor }),
               h("td", {}, [h("a", { href: "#/contact/" + event.contactId, text: shortId(event.contactId) })]),
-              h("td", { text: t("verdict." + event.violation.verdict) + " · " + event.violation.reasonCodes.join(", ") }),
+              h("td", { text: t("verdict." + event.violation.verdict) + " · " + event.violation.reasonCodes.map(function (code) { return t("reasonName." + code); }).join(t("list.separator")) }),
             ]);
           })),
         ]));
@@ -958,7 +958,7 @@
                 ]);
               })),
             ]),
-            h("p", { class: "help", text: t("preflight.reasons") + ": " + answer.reasons.filter(function (r) { return r.count > 0; }).map(function (r) { return r.code + " " + r.count; }).join(", ") })
+            h("p", { class: "help", text: t("preflight.reasons") + ": " + answer.reasons.filter(function (r) { return r.count > 0; }).map(function (r) { return t("reasonName." + r.code) + " " + r.count; }).join(t("list.separator")) })
           );
         })
         .catch(function (error) { result.replaceChildren(errorBox(error)); });
