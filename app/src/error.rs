@@ -56,7 +56,7 @@ pub enum AppError {
     Conflict(String),
     #[error("{0}")]
     LimitExceeded(String),
-    #[error("the gate says {}: {}", .0.decision.verdict.as_str(), .0.blocking_summary(rapport_domain::Language::English))]
+    #[error("the gate says {}: {}", .0.decision.verdict.as_str(), .0.blocking_summary())]
     GateDenied(Box<Judged>),
     #[error("{0}")]
     Unavailable(String),

@@ -47,17 +47,18 @@ impl Judged {
             .collect()
     }
 
-    /// The blocking reasons in words, one sentence after another.
-    pub fn blocking_summary(&self, language: Language) -> String {
-        let separator = if language == Language::Chinese { "" } else { " " };
+    /// The blocking reasons in English, one sentence after another: the
+    /// summary a refusal's error message carries (errors are English; their
+    /// codes are what clients translate).
+    pub fn blocking_summary(&self) -> String {
         self.decision
             .reasons
             .iter()
-            .zip(self.messages(language))
+            .zip(self.messages(Language::English))
             .filter(|(reason, _)| reason.blocking)
             .map(|(_, message)| message)
             .collect::<Vec<_>>()
-            .join(separator)
+            .join(" ")
     }
 }
 

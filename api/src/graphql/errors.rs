@@ -72,10 +72,7 @@ fn gate_denied(judged: &Judged, code: Code) -> async_graphql::Error {
         })
         .collect();
     let next = judged.decision.next_allowed_at.map(|at| at.to_rfc3339());
-    let message = format!(
-        "the gate says {verdict}: {}",
-        judged.blocking_summary(Language::English)
-    );
+    let message = format!("the gate says {verdict}: {}", judged.blocking_summary());
     error(code, message).extend_with(move |_, extensions| {
         extensions.set("verdict", verdict);
         extensions.set("reasons", async_graphql::Value::List(reasons.clone()));

@@ -104,6 +104,30 @@ fn clock(minute: u16) -> String {
     format!("{:02}:{:02}", minute / 60, minute % 60)
 }
 
+/// What a quiet-hours reason says in any language: their time now, their
+/// zone, and the window they may be written to in.
+struct QuietHours {
+    now: String,
+    zone: &'static str,
+    from: String,
+    until: String,
+}
+
+impl QuietHours {
+    fn of(facts: &crate::gate::Facts) -> Self {
+        let window = facts.window.unwrap_or(crate::hours::Window {
+            start_minute: 0,
+            end_minute: 0,
+        });
+        QuietHours {
+            now: clock(facts.local_minute),
+            zone: facts.zone.map_or("UTC", |zone| zone.name()),
+            from: clock(window.start_minute),
+            until: clock(window.end_minute),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,11 +2,9 @@
 
 use std::fmt::Write;
 
+use super::QuietHours;
 use crate::event::Channel;
 use crate::gate::{Reason, ReasonCode};
-use crate::hours::Window;
-
-use super::clock;
 
 fn channel_name(channel: Option<Channel>) -> &'static str {
     match channel {
@@ -69,17 +67,11 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
             f.limit
         ),
         (ReasonCode::QuietHours, _) => {
-            let window = f.window.unwrap_or(Window {
-                start_minute: 0,
-                end_minute: 0,
-            });
+            let hours = QuietHours::of(f);
             write!(
                 text,
                 "对方那边现在是{}（{}）；请在对方时间{}到{}之间发。",
-                clock(f.local_minute),
-                f.zone.map_or("UTC", |zone| zone.name()),
-                clock(window.start_minute),
-                clock(window.end_minute)
+                hours.now, hours.zone, hours.from, hours.until
             )
         }
         (ReasonCode::PlatformCap, _) => write!(
