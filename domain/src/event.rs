@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 
 pub use crate::channel::Channel;
-use crate::ids::{CampaignId, StreamName};
+use crate::ids::{CampaignId, GroupId, StreamName};
 use crate::policy::{Policy, PolicyError};
 pub use crate::tags::{TAG_CHARS_MAX, check_tag};
 
@@ -294,11 +294,114 @@ pub struct CampaignHeldOut {
     pub campaign_id: CampaignId,
 }
 
+/// What a group post is for, as operators count a group's content mix
+/// (about 70 % useful content, 20 % interaction, 10 % promotion).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PostKind {
+    Content,
+    Interaction,
+    Promotion,
+}
+
+impl PostKind {
+    pub const ALL: [PostKind; 3] = [PostKind::Content, PostKind::Interaction, PostKind::Promotion];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            PostKind::Content => "CONTENT",
+            PostKind::Interaction => "INTERACTION",
+            PostKind::Promotion => "PROMOTION",
+        }
+    }
+}
+
+/// A customer group begins (the first event of a group stream). Its owner
+/// is a staff member's token name, as a contact's is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupCreated {
+    pub name: String,
+    pub owner: String,
+    /// What the group is for, in the operator's words ("customers", "VIP").
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// A member joined. `member` is the key the group's tool knows them by,
+/// opaque to rapport (never a name or a WeChat id: personal data lives on
+/// contacts); `contactId` links them to a contact when we know who they are.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupMemberJoined {
+    pub member: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<crate::ids::ContactId>,
+}
+
+/// A group-side event about one member.
+macro_rules! member_events {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct $name {
+            pub member: String,
+        }
+    )*};
+}
+
+member_events!(
+    /// The member left the group of their own accord.
+    GroupMemberLeft,
+    /// The group's staff removed the member (not counted as a leave).
+    GroupMemberRemoved,
+    /// The member wrote in the group: activity only, never what they wrote.
+    GroupMemberSpoke,
+);
+
+/// Staff posted into the group: a mass send to every member.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupPostRecorded {
+    pub kind: PostKind,
+    /// Staff id of whoever posted (or the robot's name).
+    pub sender: String,
+    pub authorization: TouchAuthorization,
+}
+
+/// The group is closed: nothing more is posted into it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupArchived {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The contact wrote in one of our groups: a two-way signal for their
+/// score, recorded beside the group's own `GroupMemberSpoke`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContactSpokeInGroup {
+    pub group_id: GroupId,
+}
+
+/// The contact left one of our groups; `afterPost` when within a day of a
+/// post, a sign the posting drove them out.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ContactLeftGroup {
+    pub group_id: GroupId,
+    pub after_post: bool,
+}
+
 /// Which kind of stream an event belongs on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StreamKind {
     Contact,
     Campaign,
+    Group,
     Policy,
 }
 
@@ -307,6 +410,7 @@ impl StreamKind {
         match stream {
             StreamName::Contact(_) => StreamKind::Contact,
             StreamName::Campaign(_) => StreamKind::Campaign,
+            StreamName::Group(_) => StreamKind::Group,
             StreamName::Policy => StreamKind::Policy,
         }
     }
@@ -416,6 +520,15 @@ events! {
     MessageRead = version 1 on Contact,
     LinkClicked = version 1 on Contact,
     ContactErased = version 1 on Contact,
+    GroupCreated = version 1 on Group,
+    GroupMemberJoined = version 1 on Group,
+    GroupMemberLeft = version 1 on Group,
+    GroupMemberRemoved = version 1 on Group,
+    GroupMemberSpoke = version 1 on Group,
+    GroupPostRecorded = version 1 on Group,
+    GroupArchived = version 1 on Group,
+    ContactSpokeInGroup = version 1 on Contact,
+    ContactLeftGroup = version 1 on Contact,
 }
 
 /// One step that rewrites a payload of `event_type` from `from_version` to
@@ -476,6 +589,10 @@ pub const TEXT_CHARS_MAX: usize = 1_000;
 pub const HOLDOUT_PERCENT_MAX: u8 = 50;
 pub const TAGS_PER_CONTACT_MAX: usize = 50;
 pub const TIME_ZONE_CHARS_MAX: usize = 64;
+/// A member key, as group tools hand them out.
+pub const MEMBER_CHARS_MAX: usize = 64;
+/// A group's kind, a short label.
+pub const GROUP_KIND_CHARS_MAX: usize = 32;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ValidationError {
@@ -514,6 +631,26 @@ fn check_owner(owner: &str) -> Result<(), ValidationError> {
     if owner.trim() != owner {
         return Err(ValidationError::Field {
             field: "owner",
+            problem: "must not start or end with spaces".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn check_authorization(authorization: &TouchAuthorization) -> Result<(), ValidationError> {
+    match authorization {
+        TouchAuthorization::Gate { position, .. } => check_text("authorization.position", position, NAME_CHARS_MAX, true),
+        TouchAuthorization::Override { reason } => check_text("authorization.reason", reason, TEXT_CHARS_MAX, true),
+        TouchAuthorization::External { source } => check_text("authorization.source", source, NAME_CHARS_MAX, true),
+    }
+}
+
+/// A member key is matched exactly, so padding would make two members of one.
+pub fn check_member(member: &str) -> Result<(), ValidationError> {
+    check_text("member", member, MEMBER_CHARS_MAX, true)?;
+    if member.trim() != member {
+        return Err(ValidationError::Field {
+            field: "member",
             problem: "must not start or end with spaces".to_owned(),
         });
     }
@@ -601,18 +738,27 @@ impl Event {
             }
             Event::TouchRecorded(e) => {
                 check_text("sender", &e.sender, NAME_CHARS_MAX, true)?;
-                match &e.authorization {
-                    TouchAuthorization::Gate { position, .. } => {
-                        check_text("authorization.position", position, NAME_CHARS_MAX, true)
-                    }
-                    TouchAuthorization::Override { reason } => {
-                        check_text("authorization.reason", reason, TEXT_CHARS_MAX, true)
-                    }
-                    TouchAuthorization::External { source } => {
-                        check_text("authorization.source", source, NAME_CHARS_MAX, true)
-                    }
-                }
+                check_authorization(&e.authorization)
             }
+            Event::GroupPostRecorded(e) => {
+                check_text("sender", &e.sender, NAME_CHARS_MAX, true)?;
+                check_authorization(&e.authorization)
+            }
+            Event::GroupCreated(e) => {
+                check_text("name", &e.name, NAME_CHARS_MAX, true)?;
+                check_owner(&e.owner)?;
+                check_text("kind", &e.kind, GROUP_KIND_CHARS_MAX, true)?;
+                e.time_zone.as_deref().map_or(Ok(()), check_time_zone)
+            }
+            Event::GroupMemberJoined(GroupMemberJoined { member, .. })
+            | Event::GroupMemberLeft(GroupMemberLeft { member })
+            | Event::GroupMemberRemoved(GroupMemberRemoved { member })
+            | Event::GroupMemberSpoke(GroupMemberSpoke { member }) => check_member(member),
+            Event::GroupArchived(e) => e
+                .reason
+                .as_deref()
+                .map_or(Ok(()), |r| check_text("reason", r, TEXT_CHARS_MAX, false)),
+            Event::ContactSpokeInGroup(_) | Event::ContactLeftGroup(_) => Ok(()),
             Event::ComplaintFiled(e) => e
                 .reason
                 .as_deref()

@@ -80,6 +80,14 @@ pub enum ReasonCode {
     UnansweredChats,
     PlatformCap,
     Unreachable,
+    GroupArchived,
+    GroupPostCeiling,
+    NewGroupPostCap,
+    GroupPostCap,
+    PostSpacing,
+    PromotionShare,
+    MembersLeaving,
+    GroupQuietHours,
 }
 
 impl ReasonCode {
@@ -99,12 +107,20 @@ impl ReasonCode {
             ReasonCode::UnansweredChats => "UNANSWERED_CHATS",
             ReasonCode::PlatformCap => "PLATFORM_CAP",
             ReasonCode::Unreachable => "UNREACHABLE",
+            ReasonCode::GroupArchived => "GROUP_ARCHIVED",
+            ReasonCode::GroupPostCeiling => "GROUP_POST_CEILING",
+            ReasonCode::NewGroupPostCap => "NEW_GROUP_POST_CAP",
+            ReasonCode::GroupPostCap => "GROUP_POST_CAP",
+            ReasonCode::PostSpacing => "POST_SPACING",
+            ReasonCode::PromotionShare => "PROMOTION_SHARE",
+            ReasonCode::MembersLeaving => "MEMBERS_LEAVING",
+            ReasonCode::GroupQuietHours => "GROUP_QUIET_HOURS",
         }
     }
 }
 
 impl ReasonCode {
-    pub const ALL: [ReasonCode; 14] = [
+    pub const ALL: [ReasonCode; 22] = [
         ReasonCode::ContactErased,
         ReasonCode::ContactDeletedUs,
         ReasonCode::Blocked,
@@ -119,20 +135,28 @@ impl ReasonCode {
         ReasonCode::UnansweredChats,
         ReasonCode::PlatformCap,
         ReasonCode::Unreachable,
+        ReasonCode::GroupArchived,
+        ReasonCode::GroupPostCeiling,
+        ReasonCode::NewGroupPostCap,
+        ReasonCode::GroupPostCap,
+        ReasonCode::PostSpacing,
+        ReasonCode::PromotionShare,
+        ReasonCode::MembersLeaving,
+        ReasonCode::GroupQuietHours,
     ];
 }
 
-/// A set of reason codes in two bytes, for records kept per event.
+/// A set of reason codes in four bytes, for records kept per event.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub struct ReasonSet(u16);
+pub struct ReasonSet(u32);
 
 impl ReasonSet {
     pub fn insert(&mut self, code: ReasonCode) {
-        self.0 |= 1 << code as u16;
+        self.0 |= 1 << code as u32;
     }
 
     pub fn contains(self, code: ReasonCode) -> bool {
-        self.0 & (1 << code as u16) != 0
+        self.0 & (1 << code as u32) != 0
     }
 
     pub fn iter(self) -> impl Iterator<Item = ReasonCode> {

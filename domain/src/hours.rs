@@ -33,6 +33,11 @@ pub fn utc_offset_minutes(zone: Tz, at: Timestamp) -> i32 {
         / 60
 }
 
+/// The local calendar day `at` falls on.
+pub fn local_date(zone: Tz, at: Timestamp) -> NaiveDate {
+    local(zone, at).date()
+}
+
 pub fn local_minute_of_day(zone: Tz, at: Timestamp) -> u16 {
     let time = local(zone, at);
     (time.hour() * 60 + time.minute()) as u16
@@ -103,7 +108,7 @@ impl Window {
 /// The instant a local wall-clock minute denotes. A minute skipped by a
 /// daylight-saving jump maps to the first instant after the jump; a
 /// repeated one to its first occurrence.
-fn instant_of(zone: Tz, date: NaiveDate, minute_of_day: u32) -> Option<Timestamp> {
+pub fn instant_of(zone: Tz, date: NaiveDate, minute_of_day: u32) -> Option<Timestamp> {
     let wall = date.and_hms_opt(minute_of_day / 60, minute_of_day % 60, 0)?;
     for shift_minutes in [0, 30, 60, 90, 120] {
         let shifted = wall + Duration::minutes(shift_minutes);

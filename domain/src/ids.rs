@@ -36,21 +36,27 @@ uuid_id!(
     /// One mass send to an audience.
     CampaignId
 );
+uuid_id!(
+    /// One customer group (a WeChat or WeCom group chat) the business runs.
+    GroupId
+);
 
-/// The ledger's streams: one per contact, one per campaign, and the policy.
+/// The ledger's streams: one per contact, campaign and group, and the policy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum StreamName {
     Contact(ContactId),
     Campaign(CampaignId),
+    Group(GroupId),
     Policy,
 }
 
 const CONTACT_PREFIX: &str = "contact-";
 const CAMPAIGN_PREFIX: &str = "campaign-";
+const GROUP_PREFIX: &str = "group-";
 const POLICY_STREAM: &str = "policy";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{0}' is not a stream name: expected 'policy', 'contact-<uuid>' or 'campaign-<uuid>'")]
+#[error("'{0}' is not a stream name: expected 'policy', 'contact-<uuid>', 'campaign-<uuid>' or 'group-<uuid>'")]
 pub struct StreamNameError(pub String);
 
 impl FromStr for StreamName {
@@ -67,6 +73,9 @@ impl FromStr for StreamName {
         if let Some(id) = text.strip_prefix(CAMPAIGN_PREFIX) {
             return id.parse().map(StreamName::Campaign).map_err(|_| refuse());
         }
+        if let Some(id) = text.strip_prefix(GROUP_PREFIX) {
+            return id.parse().map(StreamName::Group).map_err(|_| refuse());
+        }
         Err(refuse())
     }
 }
@@ -76,6 +85,7 @@ impl fmt::Display for StreamName {
         match self {
             StreamName::Contact(id) => write!(f, "{CONTACT_PREFIX}{}", id.0.hyphenated()),
             StreamName::Campaign(id) => write!(f, "{CAMPAIGN_PREFIX}{}", id.0.hyphenated()),
+            StreamName::Group(id) => write!(f, "{GROUP_PREFIX}{}", id.0.hyphenated()),
             StreamName::Policy => f.write_str(POLICY_STREAM),
         }
     }
@@ -92,6 +102,7 @@ mod tests {
             contact,
             StreamName::Policy,
             StreamName::Campaign(CampaignId(Uuid::from_u128(9))),
+            StreamName::Group(GroupId(Uuid::from_u128(11))),
         ] {
             assert_eq!(stream.to_string().parse(), Ok(stream));
         }
@@ -100,7 +111,7 @@ mod tests {
 
     #[test]
     fn unknown_stream_names_are_refused() {
-        for bad in ["", "contact-", "contact-xyz", "policy2", "campaigns-1"] {
+        for bad in ["", "contact-", "contact-xyz", "policy2", "campaigns-1", "group-", "groups-1"] {
             assert!(bad.parse::<StreamName>().is_err(), "{bad} was accepted");
         }
     }

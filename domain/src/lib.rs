@@ -12,6 +12,7 @@ pub mod decide;
 pub mod envelope;
 pub mod event;
 pub mod gate;
+pub mod group;
 pub mod hashing;
 pub mod hours;
 pub mod ids;
@@ -28,14 +29,15 @@ pub mod words;
 pub use envelope::{NewEvent, Position, PositionError, RecordedEvent};
 pub use event::{
     AudienceRecord, CampaignHeldOut, CampaignStarted, Channel, ComplaintFiled, ConsentGranted, ConsentWithdrawn,
-    ContactBlocked, ContactDeletedUs, ContactErased, ContactProfileChanged, ContactReadded, ContactRegistered,
-    ContactTagged, ContactUnblocked, ContactUntagged, DecodeError, DeliveryFailed, Event, LinkClicked, MessageRead,
-    Pii, PolicyChanged, ReplyReceived, SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError,
-    Verdict,
+    ContactBlocked, ContactDeletedUs, ContactErased, ContactLeftGroup, ContactProfileChanged, ContactReadded,
+    ContactRegistered, ContactSpokeInGroup, ContactTagged, ContactUnblocked, ContactUntagged, DecodeError,
+    DeliveryFailed, Event, GroupArchived, GroupCreated, GroupMemberJoined, GroupMemberLeft, GroupMemberRemoved,
+    GroupMemberSpoke, GroupPostRecorded, LinkClicked, MessageRead, Pii, PolicyChanged, PostKind, ReplyReceived,
+    SendMode, StreamKind, TouchAuthorization, TouchRecorded, ValidationError, Verdict,
 };
 pub use gate::{CompiledPolicy, GateDecision, Reason, ReasonCode, ReasonSet, gate};
 pub use hashing::{Hash, LedgerDigest};
-pub use ids::{CampaignId, ContactId, StreamName};
+pub use ids::{CampaignId, ContactId, GroupId, StreamName};
 pub use policy::Policy;
 pub use relationship::{Consent, Relationship};
 pub use strength::{Band, ScoreComponent, Strength, strength};

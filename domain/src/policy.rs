@@ -33,7 +33,74 @@ pub struct Policy {
     /// policies: admins alone erase and nobody is erased for silence.
     #[serde(default)]
     pub privacy: PrivacyRules,
+    /// Posting into customer groups, their health and their silent
+    /// members. Absent from older policies: the defaults apply.
+    #[serde(default)]
+    pub groups: GroupRules,
 }
+
+/// What a customer group takes, from the articles: at most 3 posts a day
+/// while new and 5 to 8 once mature; more than 12 a day drives members out
+/// (about 40 % more leave); a healthy group loses at most 5 % of its
+/// members a month; about 10 % of posts may promote.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupRules {
+    /// A group is new for this many days after it was created.
+    pub new_group_days: u16,
+    /// Posts a local day: while new, once mature, and the ceiling no
+    /// override passes (`GROUP_POST_CEILING`).
+    pub new_group_posts_per_day: u8,
+    pub mature_group_posts_per_day: u8,
+    pub posts_per_day_ceiling: u8,
+    /// The least time between two posts.
+    pub post_spacing_secs: u64,
+    /// Promotions may be at most this share of the posts within the window.
+    pub promotion_share_max_percent: u8,
+    pub promotion_window_secs: u64,
+    /// Posting is held while more than this share of the members left
+    /// within the health window (the month).
+    pub leave_rate_max_percent: u8,
+    pub health_window_secs: u64,
+    /// Posting window, minutes after local midnight in the group's zone
+    /// (end exclusive); the next post goes at an active hour within it.
+    pub start_minute: u16,
+    pub end_minute: u16,
+    /// Speech needed before a group's own active hours are trusted over
+    /// the articles' peaks (08:00, 12:00, 19:00).
+    pub active_hours_min_speech: u16,
+    /// Members silent this many days get a personal greeting; this many,
+    /// an invitation to an activity.
+    pub greeting_after_days: u16,
+    pub invitation_after_days: u16,
+}
+
+impl Default for GroupRules {
+    fn default() -> Self {
+        GroupRules {
+            new_group_days: 30,
+            new_group_posts_per_day: 3,
+            mature_group_posts_per_day: 8,
+            posts_per_day_ceiling: 12,
+            post_spacing_secs: 30 * 60,
+            promotion_share_max_percent: 10,
+            promotion_window_secs: 7 * SECS_PER_DAY,
+            leave_rate_max_percent: 5,
+            health_window_secs: 30 * SECS_PER_DAY,
+            start_minute: 8 * 60,
+            end_minute: 22 * 60,
+            active_hours_min_speech: 20,
+            greeting_after_days: 7,
+            invitation_after_days: 15,
+        }
+    }
+}
+
+/// The longest window a group rule may look back over: the projection
+/// keeps a group's posts and daily counts this long.
+pub const GROUP_WINDOW_SECS_MAX: u64 = 31 * SECS_PER_DAY;
+/// No group takes more posts a day than this, whatever the policy says.
+pub const GROUP_POSTS_PER_DAY_MAX: u8 = 100;
 
 /// A person's data: who may erase it, and for how long it is kept.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,6 +131,18 @@ pub struct ChannelRules {
     pub mass_sends_max: Option<u8>,
     #[serde(default = "thirty_days")]
     pub mass_sends_window_secs: u64,
+}
+
+fn group_speech_points() -> u8 {
+    10
+}
+
+fn group_leave_penalty_points() -> u8 {
+    10
+}
+
+fn group_leave_penalty_max() -> u8 {
+    20
 }
 
 fn thirty_days() -> u64 {
@@ -270,6 +349,16 @@ pub struct Scoring {
     /// Points lost per (decayed) complaint, up to the cap.
     pub complaint_penalty_points: u8,
     pub complaint_penalty_max: u8,
+    /// Points for speaking in our groups; half of them at
+    /// `frequency_half_replies` (decayed like replies).
+    #[serde(default = "group_speech_points")]
+    pub group_speech_points: u8,
+    /// Points lost per (decayed) leave from one of our groups within a day
+    /// of a post, up to the cap.
+    #[serde(default = "group_leave_penalty_points")]
+    pub group_leave_penalty_points: u8,
+    #[serde(default = "group_leave_penalty_max")]
+    pub group_leave_penalty_max: u8,
     /// Band floors: STRONG ≥ strong_min > WARM ≥ warm_min > COOL ≥ cool_min > COLD.
     pub strong_min: u8,
     pub warm_min: u8,
@@ -339,6 +428,9 @@ impl Default for Policy {
                 mass_fatigue_max: 24,
                 complaint_penalty_points: 30,
                 complaint_penalty_max: 60,
+                group_speech_points: group_speech_points(),
+                group_leave_penalty_points: group_leave_penalty_points(),
+                group_leave_penalty_max: group_leave_penalty_max(),
                 strong_min: 75,
                 warm_min: 50,
                 cool_min: 25,
@@ -348,6 +440,7 @@ impl Default for Policy {
             campaigns: CampaignRules::default(),
             delivery: DeliveryRules::default(),
             privacy: PrivacyRules::default(),
+            groups: GroupRules::default(),
         }
     }
 }
@@ -403,6 +496,7 @@ impl Policy {
         self.validate_active_hours()?;
         self.validate_channels()?;
         self.validate_campaigns()?;
+        self.validate_groups()?;
         self.validate_scoring()
     }
 
@@ -527,6 +621,74 @@ impl Policy {
         Ok(())
     }
 
+    fn validate_groups(&self) -> Result<(), PolicyError> {
+        let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
+        let g = &self.groups;
+        if !(1..=365).contains(&g.new_group_days) {
+            return fail("groups.newGroupDays", format!("is {}, must be 1 to 365", g.new_group_days));
+        }
+        let caps = [g.new_group_posts_per_day, g.mature_group_posts_per_day, g.posts_per_day_ceiling];
+        if caps.contains(&0)
+            || g.new_group_posts_per_day > g.posts_per_day_ceiling
+            || g.mature_group_posts_per_day > g.posts_per_day_ceiling
+            || g.posts_per_day_ceiling > GROUP_POSTS_PER_DAY_MAX
+        {
+            return fail(
+                "groups",
+                format!(
+                    "needs 0 < newGroupPostsPerDay, matureGroupPostsPerDay <= postsPerDayCeiling <= \
+                     {GROUP_POSTS_PER_DAY_MAX}, got {}, {} and {}",
+                    caps[0], caps[1], caps[2]
+                ),
+            );
+        }
+        if g.post_spacing_secs > SECS_PER_DAY {
+            return fail(
+                "groups.postSpacingSecs",
+                format!("is {}, at most {SECS_PER_DAY} (one day)", g.post_spacing_secs),
+            );
+        }
+        for (field, secs) in [
+            ("groups.promotionWindowSecs", g.promotion_window_secs),
+            ("groups.healthWindowSecs", g.health_window_secs),
+        ] {
+            if !(SECS_PER_DAY..=GROUP_WINDOW_SECS_MAX).contains(&secs) {
+                return fail(
+                    field,
+                    format!("is {secs}, must be one day to {GROUP_WINDOW_SECS_MAX} seconds (31 days)"),
+                );
+            }
+        }
+        for (field, percent) in [
+            ("groups.promotionShareMaxPercent", g.promotion_share_max_percent),
+            ("groups.leaveRateMaxPercent", g.leave_rate_max_percent),
+        ] {
+            if percent > 100 {
+                return fail(field, format!("is {percent}, must be 0 to 100"));
+            }
+        }
+        if g.start_minute >= g.end_minute || g.end_minute > 24 * 60 {
+            return fail(
+                "groups",
+                format!(
+                    "needs startMinute < endMinute <= 1440, got {} and {}",
+                    g.start_minute, g.end_minute
+                ),
+            );
+        }
+        if g.greeting_after_days == 0 || g.invitation_after_days <= g.greeting_after_days || g.invitation_after_days > 365
+        {
+            return fail(
+                "groups",
+                format!(
+                    "needs 0 < greetingAfterDays < invitationAfterDays <= 365, got {} and {}",
+                    g.greeting_after_days, g.invitation_after_days
+                ),
+            );
+        }
+        Ok(())
+    }
+
     fn validate_scoring(&self) -> Result<(), PolicyError> {
         let s = &self.scoring;
         for (field, secs) in [
@@ -543,11 +705,14 @@ impl Policy {
                 });
             }
         }
-        let positive = u16::from(s.recency_points) + u16::from(s.reciprocity_points) + u16::from(s.frequency_points);
+        let positive = u16::from(s.recency_points)
+            + u16::from(s.reciprocity_points)
+            + u16::from(s.frequency_points)
+            + u16::from(s.group_speech_points);
         if positive > 100 {
             return Err(PolicyError {
                 field: "scoring",
-                problem: format!("recency + reciprocity + frequency points is {positive}, at most 100"),
+                problem: format!("recency + reciprocity + frequency + group speech points is {positive}, at most 100"),
             });
         }
         if s.frequency_half_replies == 0 {

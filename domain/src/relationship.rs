@@ -45,7 +45,7 @@ pub enum Consent {
     Withdrawn,
 }
 
-/// Everything the score and the gate need about one contact (232 bytes
+/// Everything the score and the gate need about one contact (240 bytes
 /// plus its tags; `tests::a_relationship_stays_within_its_memory_budget`).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Relationship {
@@ -93,13 +93,25 @@ pub struct Relationship {
     consent: Consent,
     /// A bit per channel blocked on (`Channel::bit`), and `DELETED_US`.
     blocked_channels: u8,
+    /// Their part in our groups, for the few contacts who have one: boxed,
+    /// so that everyone else pays a pointer for it.
+    groups: Option<Box<GroupSignals>>,
+}
+
+/// What a contact did in our groups, as their score counts it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GroupSignals {
+    /// Times they wrote in one of our groups.
+    pub speech: DecayingCount<12>,
+    /// Times they left one of our groups within a day of a post.
+    pub leaves_after_posts: DecayingCount<12>,
 }
 
 /// A zone as its index among chrono-tz's zones: a snapshot loads a million
 /// of them, and parsing names would cost more than the rest of the
 /// relationship. The index depends on the chrono-tz release, which the
 /// snapshot's fold fingerprint covers (it hashes `Cargo.lock`).
-mod zone_index {
+pub(crate) mod zone_index {
     use chrono_tz::{TZ_VARIANTS, Tz};
     use serde::de::Error;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -163,6 +175,7 @@ impl Default for Relationship {
             primary_channel: Channel::Wechat,
             consent: Consent::Unknown,
             blocked_channels: 0,
+            groups: None,
         }
     }
 }
@@ -229,7 +242,22 @@ impl Relationship {
                 self.complaints.add(occurred_at);
                 self.last_complaint_minute = self.last_complaint_minute.max(minute_rounded_up(at));
             }
-            Event::PolicyChanged(_) | Event::CampaignStarted(_) | Event::CampaignHeldOut(_) => {}
+            Event::ContactSpokeInGroup(_) => self.groups.get_or_insert_default().speech.add(occurred_at),
+            Event::ContactLeftGroup(e) => {
+                if e.after_post {
+                    self.groups.get_or_insert_default().leaves_after_posts.add(occurred_at);
+                }
+            }
+            Event::PolicyChanged(_)
+            | Event::CampaignStarted(_)
+            | Event::CampaignHeldOut(_)
+            | Event::GroupCreated(_)
+            | Event::GroupMemberJoined(_)
+            | Event::GroupMemberLeft(_)
+            | Event::GroupMemberRemoved(_)
+            | Event::GroupMemberSpoke(_)
+            | Event::GroupPostRecorded(_)
+            | Event::GroupArchived(_) => {}
         }
     }
 
@@ -446,6 +474,11 @@ impl Relationship {
         &self.complaints
     }
 
+    /// Their part in our groups, if they ever had one.
+    pub fn group_signals(&self) -> Option<&GroupSignals> {
+        self.groups.as_deref()
+    }
+
     fn reply_hour_count(&self, hour: usize) -> u8 {
         let byte = self.reply_hours_utc[hour / 2];
         if hour.is_multiple_of(2) { byte & 0x0f } else { byte >> 4 }
@@ -531,6 +564,6 @@ mod tests {
     fn a_relationship_stays_within_its_memory_budget() {
         // The projection's budget is 300 bytes per contact, map and tags
         // included: every byte added here is a byte taken from them.
-        assert_eq!(std::mem::size_of::<Relationship>(), 232);
+        assert_eq!(std::mem::size_of::<Relationship>(), 240);
     }
 }

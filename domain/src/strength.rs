@@ -40,7 +40,7 @@ pub struct ScoreComponent {
 pub struct Strength {
     pub score: u8,
     pub band: Band,
-    pub components: [ScoreComponent; 6],
+    pub components: [ScoreComponent; 8],
     pub at: Timestamp,
 }
 
@@ -104,6 +104,26 @@ pub fn strength(relationship: &Relationship, scoring: &Scoring, at: Timestamp) -
         scoring.complaint_penalty_max,
     );
 
+    let groups = relationship.group_signals();
+    let recent_speech = groups.map_or(0, |groups| {
+        groups
+            .speech
+            .value_q16(at, half_life_millis(scoring.reply_half_life_secs))
+    });
+    let group_speech = scaled(
+        scoring.group_speech_points,
+        (recent_speech << 16) / (recent_speech + u64::from(scoring.frequency_half_replies) * ONE),
+    );
+    let recent_leaves = groups.map_or(0, |groups| {
+        groups
+            .leaves_after_posts
+            .value_q16(at, half_life_millis(scoring.complaint_half_life_secs))
+    });
+    let group_leaves = penalty(
+        recent_leaves * u64::from(scoring.group_leave_penalty_points),
+        scoring.group_leave_penalty_max,
+    );
+
     let components = [
         ScoreComponent {
             name: "replyRecency",
@@ -128,6 +148,14 @@ pub fn strength(relationship: &Relationship, scoring: &Scoring, at: Timestamp) -
         ScoreComponent {
             name: "complaints",
             points: complaints,
+        },
+        ScoreComponent {
+            name: "groupSpeech",
+            points: group_speech,
+        },
+        ScoreComponent {
+            name: "groupLeaves",
+            points: group_leaves,
         },
     ];
     let total: i32 = components.iter().map(|component| component.points).sum();

@@ -733,6 +733,8 @@ fn the_worked_example_in_the_scoring_doc_holds() {
             ("unansweredStreak", -6),
             ("massFatigue", -8),
             ("complaints", 0),
+            ("groupSpeech", 0),
+            ("groupLeaves", 0),
         ]
     );
     assert_eq!((strength.score, strength.band), (50, Band::Warm));

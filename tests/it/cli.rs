@@ -114,7 +114,7 @@ fn check_answers_yes_no_and_refuses_to_guess() {
         0,
     );
     assert_eq!(allowed["verdict"], "ALLOW");
-    assert_eq!(allowed["components"].as_array().expect("components").len(), 6);
+    assert_eq!(allowed["components"].as_array().expect("components").len(), 8);
     let vip = cli.json(&["check", "wx_qian", "--mode", "mass", "--at", MONDAY_MORNING], 1);
     assert_eq!(vip["verdict"], "ROUTE_ONE_TO_ONE");
     assert!(vip["reasons"].to_string().contains("HIGH_VALUE_CONTACT"), "{vip}");

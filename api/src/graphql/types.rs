@@ -87,6 +87,14 @@ mirror_enum!(
     UnansweredChats,
     PlatformCap,
     Unreachable,
+    GroupArchived,
+    GroupPostCeiling,
+    NewGroupPostCap,
+    GroupPostCap,
+    PostSpacing,
+    PromotionShare,
+    MembersLeaving,
+    GroupQuietHours,
 });
 mirror_enum!(
     /// What a token's holder may do (see docs/api.md).

@@ -498,7 +498,21 @@ fn detail(event: &RecordedEvent) -> String {
         Event::MessageRead(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
         Event::LinkClicked(e) => format!("on {}{}", e.channel.as_str(), of_campaign(e.campaign_id)),
         Event::ContactErased(e) => format!("personal data erased (request {})", e.request_id),
-        Event::PolicyChanged(_) | Event::CampaignStarted(_) => String::new(),
+        Event::ContactSpokeInGroup(e) => format!("in group {}", e.group_id),
+        Event::ContactLeftGroup(e) => format!(
+            "group {}{}",
+            e.group_id,
+            if e.after_post { ", within a day of a post" } else { "" }
+        ),
+        Event::PolicyChanged(_)
+        | Event::CampaignStarted(_)
+        | Event::GroupCreated(_)
+        | Event::GroupMemberJoined(_)
+        | Event::GroupMemberLeft(_)
+        | Event::GroupMemberRemoved(_)
+        | Event::GroupMemberSpoke(_)
+        | Event::GroupPostRecorded(_)
+        | Event::GroupArchived(_) => String::new(),
     }
 }
 

@@ -88,6 +88,45 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
             "The last {} messages on {channel} could not be delivered: the chat may not reach them.",
             f.count
         ),
+        (ReasonCode::GroupArchived, _) => write!(text, "This group was archived: nothing more is posted into it."),
+        (ReasonCode::GroupPostCeiling, _) => write!(
+            text,
+            "This group had {} posts today; no group takes more than {} a day: beyond that members leave (about 40% more).",
+            f.count, f.limit
+        ),
+        (ReasonCode::NewGroupPostCap, _) => write!(
+            text,
+            "This group is {} day(s) old and had {} posts today; a new group takes at most {} a day.",
+            f.days_ago, f.count, f.limit
+        ),
+        (ReasonCode::GroupPostCap, _) => write!(
+            text,
+            "This group had {} posts today; it takes at most {} a day.",
+            f.count, f.limit
+        ),
+        (ReasonCode::PostSpacing, _) => write!(
+            text,
+            "The nearest post is {} minute(s) away; leave at least {} minutes between posts.",
+            f.count, f.limit
+        ),
+        (ReasonCode::PromotionShare, _) => write!(
+            text,
+            "Promotions would be {}% of this group's posts over {} days, above {}%: post something useful first.",
+            f.count, f.days_ago, f.limit
+        ),
+        (ReasonCode::MembersLeaving, _) => write!(
+            text,
+            "{}% of the members left over the last {} days, above {}%: posting is held until the group recovers.",
+            f.count, f.days_ago, f.limit
+        ),
+        (ReasonCode::GroupQuietHours, _) => {
+            let hours = QuietHours::of(f);
+            write!(
+                text,
+                "It is {} in the group ({}); post between {} and {}, group time.",
+                hours.now, hours.zone, hours.from, hours.until
+            )
+        }
         (ReasonCode::UnansweredChats, _) => write!(
             text,
             "{} personal messages unanswered in the last {} days: stop chasing and give them time.",
@@ -105,6 +144,8 @@ pub fn component(name: &str) -> &'static str {
         "unansweredStreak" => "messages since their last reply",
         "massFatigue" => "mass sends they received lately",
         "complaints" => "complaints they filed lately",
+        "groupSpeech" => "how often they have spoken in our groups lately",
+        "groupLeaves" => "our groups they left soon after a post",
         _ => "",
     }
 }

@@ -134,13 +134,15 @@ mod tests {
     use crate::event::Verdict;
     use crate::gate::{Facts, ReasonCode};
 
-    const COMPONENTS: [&str; 6] = [
+    const COMPONENTS: [&str; 8] = [
         "replyRecency",
         "reciprocity",
         "twoWayFrequency",
         "unansweredStreak",
         "massFatigue",
         "complaints",
+        "groupSpeech",
+        "groupLeaves",
     ];
 
     fn reason(code: ReasonCode, blocking: bool) -> Reason {

@@ -88,6 +88,45 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
         (ReasonCode::Unreachable, false) => {
             write!(text, "最近{}条{channel}消息都发送失败：私聊也可能收不到。", f.count)
         }
+        (ReasonCode::GroupArchived, _) => write!(text, "这个群已归档，不再往里发消息。"),
+        (ReasonCode::GroupPostCeiling, _) => write!(
+            text,
+            "这个群今天已经发了{}条；任何群每天都不要超过{}条，再多退群率会上升约40%。",
+            f.count, f.limit
+        ),
+        (ReasonCode::NewGroupPostCap, _) => write!(
+            text,
+            "这是建群{}天的新群，今天已经发了{}条；新群每天最多{}条。",
+            f.days_ago, f.count, f.limit
+        ),
+        (ReasonCode::GroupPostCap, _) => write!(
+            text,
+            "这个群今天已经发了{}条；每天最多{}条。",
+            f.count, f.limit
+        ),
+        (ReasonCode::PostSpacing, _) => write!(
+            text,
+            "离最近的一条只隔{}分钟；两条之间至少隔{}分钟。",
+            f.count, f.limit
+        ),
+        (ReasonCode::PromotionShare, _) => write!(
+            text,
+            "发了这条，{}天内促销就占这个群消息的{}%，超过{}%：先发点有用的内容。",
+            f.days_ago, f.count, f.limit
+        ),
+        (ReasonCode::MembersLeaving, _) => write!(
+            text,
+            "最近{}天有{}%的成员退群，超过{}%：先暂停发消息，等群恢复。",
+            f.days_ago, f.count, f.limit
+        ),
+        (ReasonCode::GroupQuietHours, _) => {
+            let hours = QuietHours::of(f);
+            write!(
+                text,
+                "群里现在是{}（{}）；请在群所在时区的{}到{}之间发。",
+                hours.now, hours.zone, hours.from, hours.until
+            )
+        }
         (ReasonCode::UnansweredChats, _) => write!(
             text,
             "最近{}天你私聊了{}条，对方都没回：别再追着发了，给对方一点时间。",
@@ -105,6 +144,8 @@ pub fn component(name: &str) -> &'static str {
         "unansweredStreak" => "对方上次回复后你又发了几条",
         "massFatigue" => "最近收到的群发次数",
         "complaints" => "最近的投诉次数",
+        "groupSpeech" => "最近在我们群里发言的频率",
+        "groupLeaves" => "在群发后不久退出我们的群",
         _ => "",
     }
 }
