@@ -2,7 +2,9 @@
 //! errors, each with a stable code that every adapter shows as it is (the
 //! GraphQL `extensions.code`, the command line's `code` on stderr).
 
+use rapport_domain::Language;
 use rapport_domain::decide::FactRejection;
+use rapport_domain::group::GroupDecision;
 use rapport_domain::policy::BusinessTimeError;
 use rapport_store::StoreError;
 
@@ -58,11 +60,25 @@ pub enum AppError {
     LimitExceeded(String),
     #[error("the gate says {}: {}", .0.decision.verdict.as_str(), .0.blocking_summary())]
     GateDenied(Box<Judged>),
+    #[error("the group gate says {}: {}", .0.verdict.as_str(), group_refusal(.0))]
+    GroupGateDenied(Box<GroupDecision>),
     #[error("{0}")]
     Unavailable(String),
     /// Logged in full where it arises; adapters answer in general terms.
     #[error("{0}")]
     Internal(String),
+}
+
+/// The blocking reasons of a group gate's refusal in English, one
+/// sentence after another (errors are English; their codes translate).
+fn group_refusal(decision: &GroupDecision) -> String {
+    decision
+        .reasons
+        .iter()
+        .filter(|reason| reason.blocking)
+        .map(|reason| Language::English.reason(reason, ""))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// "a" or "an", as the role's name is spoken.
@@ -83,7 +99,7 @@ impl AppError {
             AppError::BadInput { .. } => Code::BadInput,
             AppError::Conflict(_) => Code::Conflict,
             AppError::LimitExceeded(_) => Code::LimitExceeded,
-            AppError::GateDenied(_) => Code::GateDenied,
+            AppError::GateDenied(_) | AppError::GroupGateDenied(_) => Code::GateDenied,
             AppError::Unavailable(_) => Code::Unavailable,
             AppError::Internal(_) => Code::Internal,
         }

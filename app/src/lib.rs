@@ -16,6 +16,7 @@ pub mod clock;
 pub mod core;
 pub mod error;
 pub mod gate;
+pub mod group;
 pub mod import;
 pub mod ledger;
 pub mod live;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
-use rapport_domain::{ContactId, Position, RecordedEvent, StreamName};
+use rapport_domain::{Position, RecordedEvent, StreamName};
 use rapport_store::sealing::SealingKey;
 use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
@@ -22,7 +22,7 @@ use crate::snapshot::{self, Saved, Start};
 
 /// Events applied under one write lock while following.
 const APPLY_CHUNK_EVENTS: usize = 512;
-/// Contact changes buffered for slow `gateChanged` subscribers.
+/// Stream changes buffered for slow `gateChanged` and alert subscribers.
 const CHANGES_BUFFERED: usize = 4_096;
 /// How long a writer waits for its own event to be applied.
 pub const READ_YOUR_WRITES_WAIT: Duration = Duration::from_secs(10);
@@ -62,10 +62,10 @@ struct Snapshotting {
     saved_position: Mutex<Option<Position>>,
 }
 
-/// A contact's events were applied at `position`.
+/// A stream's events were applied at `position`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ContactChanged {
-    pub contact_id: ContactId,
+pub struct StreamChanged {
+    pub stream: StreamName,
     pub position: Position,
 }
 
@@ -73,7 +73,7 @@ pub struct ContactChanged {
 pub struct Live {
     model: RwLock<ReadModel>,
     applied: watch::Sender<Option<Position>>,
-    changes: broadcast::Sender<ContactChanged>,
+    changes: broadcast::Sender<StreamChanged>,
     failure: RwLock<Option<String>>,
     /// The task following the ledger: it lives as long as this read model.
     follower: Mutex<Option<AbortHandle>>,
@@ -237,7 +237,7 @@ impl Live {
             .clone()
     }
 
-    pub fn changes(&self) -> broadcast::Receiver<ContactChanged> {
+    pub fn changes(&self) -> broadcast::Receiver<StreamChanged> {
         self.changes.subscribe()
     }
 
@@ -287,13 +287,11 @@ async fn follow(live: Weak<Live>, store: SqliteStore, after: Option<Position>) {
             live.applied.send_replace(Some(last));
             live.snapshot_if_due();
             for event in &events {
-                if let StreamName::Contact(contact_id) = event.stream {
-                    // No subscriber is fine: nobody is waiting on this contact.
-                    let _ = live.changes.send(ContactChanged {
-                        contact_id,
-                        position: event.position,
-                    });
-                }
+                // No subscriber is fine: nobody is waiting on this stream.
+                let _ = live.changes.send(StreamChanged {
+                    stream: event.stream,
+                    position: event.position,
+                });
             }
         }
         if let Some(error) = failure {

@@ -639,7 +639,9 @@ fn check_owner(owner: &str) -> Result<(), ValidationError> {
 
 fn check_authorization(authorization: &TouchAuthorization) -> Result<(), ValidationError> {
     match authorization {
-        TouchAuthorization::Gate { position, .. } => check_text("authorization.position", position, NAME_CHARS_MAX, true),
+        TouchAuthorization::Gate { position, .. } => {
+            check_text("authorization.position", position, NAME_CHARS_MAX, true)
+        }
         TouchAuthorization::Override { reason } => check_text("authorization.reason", reason, TEXT_CHARS_MAX, true),
         TouchAuthorization::External { source } => check_text("authorization.source", source, NAME_CHARS_MAX, true),
     }

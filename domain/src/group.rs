@@ -127,7 +127,12 @@ impl Group {
                         },
                     );
                 }
-                self.count(occurred_at, default_zone, |day| day.joined += 1, |month| month.joined += 1);
+                self.count(
+                    occurred_at,
+                    default_zone,
+                    |day| day.joined += 1,
+                    |month| month.joined += 1,
+                );
             }
             Event::GroupMemberLeft(e) => {
                 self.members.remove(e.member.as_str());
@@ -138,7 +143,12 @@ impl Group {
             }
             Event::GroupMemberRemoved(e) => {
                 self.members.remove(e.member.as_str());
-                self.count(occurred_at, default_zone, |day| day.removed += 1, |month| month.removed += 1);
+                self.count(
+                    occurred_at,
+                    default_zone,
+                    |day| day.removed += 1,
+                    |month| month.removed += 1,
+                );
             }
             Event::GroupMemberSpoke(e) => {
                 if let Some(member) = self.members.get_mut(e.member.as_str()) {
@@ -203,7 +213,13 @@ impl Group {
         let day = day_of(at);
         let index = self.days.partition_point(|counts| counts.day < day);
         if self.days.get(index).is_none_or(|counts| counts.day != day) {
-            self.days.insert(index, DayCounts { day, ..DayCounts::default() });
+            self.days.insert(
+                index,
+                DayCounts {
+                    day,
+                    ..DayCounts::default()
+                },
+            );
         }
         if let Some(counts) = self.days.get_mut(index) {
             on_day(counts);
@@ -260,14 +276,19 @@ impl Group {
         let window_days = (rules.health_window_secs / 86_400) as i32;
         let moves = self.moves_within(at, window_days);
         let members = self.members.len() as u32;
-        // Members when the window opened: those here now, less who joined
-        // since, plus who left or was removed since.
-        let members_before = (members + moves.left + moves.removed).saturating_sub(moves.joined).max(1);
+        // Everyone who was a member within the window: those here now and
+        // those who left or were removed (so that a group filled this
+        // month is measured against all who came).
+        let members_before = (members + moves.left + moves.removed).max(1);
         let active_since = at.as_millis() - ACTIVE_MEMBER_DAYS * MILLIS_PER_DAY;
         let active = self
             .members
             .values()
-            .filter(|member| member.last_spoke_at.is_some_and(|spoke| spoke.as_millis() > active_since))
+            .filter(|member| {
+                member
+                    .last_spoke_at
+                    .is_some_and(|spoke| spoke.as_millis() > active_since)
+            })
             .count() as u32;
         let mix = self.mix_within(at, secs_millis(rules.promotion_window_secs));
         let posts_in_window: u32 = mix.iter().sum();
@@ -277,7 +298,8 @@ impl Group {
             left: moves.left,
             removed: moves.removed,
             leave_rate_per_mille: moves.left * 1000 / members_before,
-            leave_rate_alert: u64::from(moves.left) * 100 > u64::from(rules.leave_rate_max_percent) * u64::from(members_before),
+            leave_rate_alert: u64::from(moves.left) * 100
+                > u64::from(rules.leave_rate_max_percent) * u64::from(members_before),
             active_members: active,
             posts_today: self.posts_on_day_of(zone, at),
             posts_per_day_cap: u32::from(self.posts_per_day_cap(rules, at)),
@@ -289,8 +311,9 @@ impl Group {
     }
 
     fn age_days(&self, at: Timestamp) -> i64 {
-        self.created_at
-            .map_or(0, |created| (at.as_millis() - created.as_millis()).div_euclid(MILLIS_PER_DAY))
+        self.created_at.map_or(0, |created| {
+            (at.as_millis() - created.as_millis()).div_euclid(MILLIS_PER_DAY)
+        })
     }
 
     fn is_new(&self, rules: &GroupRules, at: Timestamp) -> bool {
@@ -372,8 +395,8 @@ pub struct GroupHealth {
     pub joined: u32,
     pub left: u32,
     pub removed: u32,
-    /// Members who left within the window, per thousand of those there
-    /// when it opened.
+    /// Members who left within the window, per thousand of all who were
+    /// members within it.
     pub leave_rate_per_mille: u32,
     pub leave_rate_alert: bool,
     /// Members who spoke within the last `ACTIVE_MEMBER_DAYS` days.
@@ -509,7 +532,12 @@ fn blocking(code: ReasonCode, verdict: Verdict, until: Option<Timestamp>, facts:
 fn judge(group: &Group, rules: &GroupRules, zone: Tz, kind: PostKind, at: Timestamp) -> Vec<Reason> {
     let mut reasons = Vec::new();
     if group.archived_at.is_some() {
-        reasons.push(blocking(ReasonCode::GroupArchived, Verdict::Deny, None, Facts::default()));
+        reasons.push(blocking(
+            ReasonCode::GroupArchived,
+            Verdict::Deny,
+            None,
+            Facts::default(),
+        ));
         return reasons;
     }
     let posts_today = group.posts_on_day_of(zone, at);
@@ -644,8 +672,11 @@ mod tests {
 
     /// A local moment in Shanghai, where the groups live.
     fn at(day: u32, hour: u32, minute: u32) -> Timestamp {
-        let local = Shanghai.with_ymd_and_hms(2026, 3, day, hour, minute, 0).unwrap();
-        Timestamp::from_millis(local.timestamp_millis()).unwrap()
+        let local = Shanghai
+            .with_ymd_and_hms(2026, 3, day, hour, minute, 0)
+            .single()
+            .expect("a moment of March 2026");
+        Timestamp::from_millis(local.timestamp_millis()).expect("in range")
     }
 
     struct Given {
@@ -721,7 +752,9 @@ mod tests {
         assert_eq!(decision.next_allowed_at, Some(at(3, 8, 0)));
         // The third of the day was still allowed.
         let mut earlier = Given::group(at(1, 9, 0), 40);
-        earlier.posted(at(2, 8, 0), PostKind::Content).posted(at(2, 12, 0), PostKind::Content);
+        earlier
+            .posted(at(2, 8, 0), PostKind::Content)
+            .posted(at(2, 12, 0), PostKind::Content);
         assert!(earlier.gate(PostKind::Content, at(2, 19, 0)).allowed());
     }
 
@@ -729,7 +762,10 @@ mod tests {
     fn the_thirteenth_post_of_a_mature_groups_day_is_refused() {
         let mut given = Given::group(at(1, 9, 0).plus_millis(-60 * MILLIS_PER_DAY), 100);
         for post in 0..12 {
-            given.posted(at(2, 8, 0).plus_millis(post * 40 * MILLIS_PER_MINUTE), PostKind::Content);
+            given.posted(
+                at(2, 8, 0).plus_millis(post * 40 * MILLIS_PER_MINUTE),
+                PostKind::Content,
+            );
         }
         let decision = given.gate(PostKind::Content, at(2, 21, 0));
         assert_eq!(decision.verdict, Verdict::Deny);
@@ -741,7 +777,10 @@ mod tests {
     fn a_mature_group_takes_eight_posts_a_day_and_the_ninth_waits() {
         let mut given = Given::group(at(1, 9, 0).plus_millis(-60 * MILLIS_PER_DAY), 100);
         for post in 0..8 {
-            given.posted(at(2, 8, 0).plus_millis(post * 60 * MILLIS_PER_MINUTE), PostKind::Content);
+            given.posted(
+                at(2, 8, 0).plus_millis(post * 60 * MILLIS_PER_MINUTE),
+                PostKind::Content,
+            );
         }
         let decision = given.gate(PostKind::Content, at(2, 18, 0));
         assert_eq!(codes(&decision), [ReasonCode::GroupPostCap]);
@@ -769,7 +808,12 @@ mod tests {
     fn a_group_losing_six_percent_of_its_members_this_month_is_held() {
         let mut given = Given::group(at(1, 9, 0).plus_millis(-60 * MILLIS_PER_DAY), 50);
         for member in 0..3 {
-            given.record(at(2, 10, member), GroupMemberLeft { member: format!("m{member}") });
+            given.record(
+                at(2, 10, member),
+                GroupMemberLeft {
+                    member: format!("m{member}"),
+                },
+            );
         }
         let health = given.group.health(&GroupRules::default(), Tz::UTC, at(5, 12, 0));
         assert_eq!((health.members, health.left, health.leave_rate_per_mille), (47, 3, 60));
@@ -784,7 +828,12 @@ mod tests {
 
         let mut two = Given::group(at(1, 9, 0).plus_millis(-60 * MILLIS_PER_DAY), 50);
         for member in 0..2 {
-            two.record(at(2, 10, member), GroupMemberLeft { member: format!("m{member}") });
+            two.record(
+                at(2, 10, member),
+                GroupMemberLeft {
+                    member: format!("m{member}"),
+                },
+            );
         }
         assert!(two.gate(PostKind::Content, at(5, 12, 0)).allowed(), "4 % is within 5 %");
     }
@@ -824,7 +873,10 @@ mod tests {
         let mut given = Given::group(at(1, 9, 0), 10);
         given.record(at(2, 9, 0), GroupArchived { reason: None });
         let decision = given.gate(PostKind::Content, at(2, 12, 0));
-        assert_eq!((decision.verdict, codes(&decision)), (Verdict::Deny, vec![ReasonCode::GroupArchived]));
+        assert_eq!(
+            (decision.verdict, codes(&decision)),
+            (Verdict::Deny, vec![ReasonCode::GroupArchived])
+        );
     }
 
     #[test]
@@ -833,7 +885,10 @@ mod tests {
         given.posted(at(2, 12, 0), PostKind::Promotion);
         given.record(at(2, 13, 0), GroupMemberLeft { member: "m1".into() });
         given.record(at(3, 13, 0), GroupMemberLeft { member: "m2".into() });
-        assert_eq!(given.group.posts[0].leaves_after, 1, "the second leave came more than a day later");
+        assert_eq!(
+            given.group.posts[0].leaves_after, 1,
+            "the second leave came more than a day later"
+        );
     }
 
     #[test]

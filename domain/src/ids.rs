@@ -111,7 +111,15 @@ mod tests {
 
     #[test]
     fn unknown_stream_names_are_refused() {
-        for bad in ["", "contact-", "contact-xyz", "policy2", "campaigns-1", "group-", "groups-1"] {
+        for bad in [
+            "",
+            "contact-",
+            "contact-xyz",
+            "policy2",
+            "campaigns-1",
+            "group-",
+            "groups-1",
+        ] {
             assert!(bad.parse::<StreamName>().is_err(), "{bad} was accepted");
         }
     }

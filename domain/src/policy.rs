@@ -625,9 +625,16 @@ impl Policy {
         let fail = |field: &'static str, problem: String| Err(PolicyError { field, problem });
         let g = &self.groups;
         if !(1..=365).contains(&g.new_group_days) {
-            return fail("groups.newGroupDays", format!("is {}, must be 1 to 365", g.new_group_days));
+            return fail(
+                "groups.newGroupDays",
+                format!("is {}, must be 1 to 365", g.new_group_days),
+            );
         }
-        let caps = [g.new_group_posts_per_day, g.mature_group_posts_per_day, g.posts_per_day_ceiling];
+        let caps = [
+            g.new_group_posts_per_day,
+            g.mature_group_posts_per_day,
+            g.posts_per_day_ceiling,
+        ];
         if caps.contains(&0)
             || g.new_group_posts_per_day > g.posts_per_day_ceiling
             || g.mature_group_posts_per_day > g.posts_per_day_ceiling
@@ -676,7 +683,9 @@ impl Policy {
                 ),
             );
         }
-        if g.greeting_after_days == 0 || g.invitation_after_days <= g.greeting_after_days || g.invitation_after_days > 365
+        if g.greeting_after_days == 0
+            || g.invitation_after_days <= g.greeting_after_days
+            || g.invitation_after_days > 365
         {
             return fail(
                 "groups",

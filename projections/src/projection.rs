@@ -1,15 +1,17 @@
 //! The ledger projection: one `Relationship` per contact, the policies in
-//! the order they took force, and the violations found on the way.
+//! the order they took force, the violations found on the way, every
+//! campaign's aftermath and every customer group.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::campaigns::Campaigns;
 
 use rapport_domain::gate::gate;
+use rapport_domain::group::Group;
 use rapport_domain::{
-    Channel, CompiledPolicy, ContactId, Event, GateDecision, Policy, Position, ReasonSet, RecordedEvent, Relationship,
-    SendMode, StreamName, Strength, Symbols, Timestamp, TouchAuthorization, Verdict, strength,
+    Channel, CompiledPolicy, ContactId, Event, GateDecision, GroupId, Policy, Position, ReasonSet, RecordedEvent,
+    Relationship, SendMode, StreamName, Strength, Symbols, Timestamp, TouchAuthorization, Verdict, strength,
 };
 
 /// A policy and the position from which it was in force.
@@ -102,6 +104,7 @@ pub struct Projection {
     policies: Vec<PolicyInForce>,
     violations: Vec<Violation>,
     campaigns: Campaigns,
+    groups: BTreeMap<GroupId, Group>,
     position: Option<Position>,
     events_applied: u64,
 }
@@ -115,6 +118,7 @@ pub struct SavedRest<'a> {
     symbols: &'a Symbols,
     policies: Vec<SavedPolicy>,
     campaigns: &'a Campaigns,
+    groups: &'a BTreeMap<GroupId, Group>,
     position: Option<Position>,
     events_applied: u64,
     relationships: u64,
@@ -126,6 +130,7 @@ pub struct LoadedRest {
     symbols: Symbols,
     policies: Vec<SavedPolicy>,
     campaigns: Campaigns,
+    groups: BTreeMap<GroupId, Group>,
     position: Option<Position>,
     events_applied: u64,
     relationships: u64,
@@ -193,6 +198,7 @@ impl Projection {
             symbols: &self.symbols,
             policies,
             campaigns: &self.campaigns,
+            groups: &self.groups,
             position: self.position,
             events_applied: self.events_applied,
             relationships: self.contacts.slots.len() as u64,
@@ -224,6 +230,7 @@ impl Projection {
             mut symbols,
             policies: saved,
             campaigns,
+            groups,
             position,
             events_applied,
             relationships: relationships_saved,
@@ -259,6 +266,7 @@ impl Projection {
             policies,
             violations,
             campaigns,
+            groups,
             position,
             events_applied,
         })
@@ -284,6 +292,7 @@ impl Projection {
             }],
             violations: Vec::new(),
             campaigns: Campaigns::default(),
+            groups: BTreeMap::new(),
             position: None,
             events_applied: 0,
         }
@@ -299,6 +308,7 @@ impl Projection {
             policies: self.policies.clone(),
             violations: Vec::new(),
             campaigns: Campaigns::default(),
+            groups: BTreeMap::new(),
             position: None,
             events_applied: 0,
         }
@@ -330,6 +340,13 @@ impl Projection {
             (StreamName::Campaign(campaign_id), _) => {
                 let rules = self.current_policy().policy.campaigns.clone();
                 self.campaigns.started(*campaign_id, event, &rules);
+            }
+            (StreamName::Group(group_id), group_event) => {
+                let zone = self.current_policy().default_time_zone();
+                self.groups
+                    .entry(*group_id)
+                    .or_default()
+                    .apply(group_event, event.version, event.occurred_at, zone);
             }
             (StreamName::Contact(contact_id), contact_event) => {
                 if let Event::TouchRecorded(touch) = contact_event {
@@ -368,6 +385,17 @@ impl Projection {
 
     pub fn campaigns(&self) -> &Campaigns {
         &self.campaigns
+    }
+
+    /// Every customer group, in id order.
+    pub fn groups(&self) -> &BTreeMap<GroupId, Group> {
+        &self.groups
+    }
+
+    /// A group that was created (events of a group stream with no
+    /// `GroupCreated` make none).
+    pub fn group(&self, group_id: GroupId) -> Option<&Group> {
+        self.groups.get(&group_id).filter(|group| group.created_at.is_some())
     }
 
     /// Marks a touch the gate, as it stood just before it, would not allow.

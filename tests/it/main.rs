@@ -7,6 +7,7 @@ mod conformance;
 mod console;
 mod crash;
 mod graphql_http;
+mod groups;
 mod ledger;
 mod privacy;
 mod snapshot;

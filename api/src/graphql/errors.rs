@@ -50,6 +50,7 @@ pub fn from_app(refusal: AppError) -> async_graphql::Error {
             index: Some(index),
         } => bad_input(message).extend_with(|_, extensions| extensions.set("index", index as i32)),
         AppError::GateDenied(judged) => gate_denied(&judged, code),
+        AppError::GroupGateDenied(decision) => group_gate_denied(&decision, code),
         other => error(code, other.to_string()),
     }
 }
@@ -73,6 +74,31 @@ fn gate_denied(judged: &Judged, code: Code) -> async_graphql::Error {
         .collect();
     let next = judged.decision.next_allowed_at.map(|at| at.to_rfc3339());
     let message = format!("the gate says {verdict}: {}", judged.blocking_summary());
+    error(code, message).extend_with(move |_, extensions| {
+        extensions.set("verdict", verdict);
+        extensions.set("reasons", async_graphql::Value::List(reasons.clone()));
+        if let Some(next) = &next {
+            extensions.set("nextAllowedAt", next.clone());
+        }
+    })
+}
+
+/// A group gate's refusal, with the same extensions as a contact's.
+fn group_gate_denied(decision: &rapport_domain::group::GroupDecision, code: Code) -> async_graphql::Error {
+    let verdict = decision.verdict.as_str();
+    let reasons: Vec<async_graphql::Value> = decision
+        .reasons
+        .iter()
+        .map(|reason| {
+            async_graphql::value!({
+                "code": reason.code.as_str(),
+                "message": Language::English.reason(reason, ""),
+                "blocking": reason.blocking,
+            })
+        })
+        .collect();
+    let next = decision.next_allowed_at.map(|at| at.to_rfc3339());
+    let message = rapport_app::AppError::GroupGateDenied(Box::new(decision.clone())).to_string();
     error(code, message).extend_with(move |_, extensions| {
         extensions.set("verdict", verdict);
         extensions.set("reasons", async_graphql::Value::List(reasons.clone()));

@@ -2,9 +2,11 @@
 //! names in the schema are a contract with clients; `api/schema.graphql` is
 //! its exported SDL and a test fails when the two drift apart.
 
+mod audit;
 pub mod auth;
 mod campaign;
 pub mod errors;
+pub mod group;
 mod mutation;
 pub mod phases;
 mod privacy;
@@ -19,11 +21,17 @@ use chrono::{DateTime, Utc};
 use rapport_domain::Timestamp;
 
 use crate::state::AppState;
-pub use mutation::Mutation;
-pub use query::Query;
 pub use subscription::{
     ConnectionSubscriptions, SUBSCRIPTIONS_PER_CONNECTION_MAX, SUBSCRIPTIONS_PER_PRINCIPAL_MAX, Subscription,
 };
+
+/// Every query: the ledger's (contacts, campaigns, audits) and the groups'.
+#[derive(async_graphql::MergedObject, Default, Debug)]
+pub struct Query(query::LedgerQuery, group::GroupQuery);
+
+/// Every mutation: the ledger's and the groups'.
+#[derive(async_graphql::MergedObject, Default, Debug)]
+pub struct Mutation(mutation::LedgerMutation, group::GroupMutation);
 
 pub type ApiSchema = Schema<Query, Mutation, Subscription>;
 
@@ -57,7 +65,7 @@ pub fn page_cost(first: Option<i32>) -> usize {
 }
 
 pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
-    Schema::build(Query, Mutation, Subscription)
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .data(state)
         // Depth and complexity are checked by `phases`, with their own code.
         .extension(phases::Phases::default())
@@ -67,7 +75,9 @@ pub fn build_schema(state: Arc<AppState>) -> ApiSchema {
 
 /// The schema's SDL, as exported to `api/schema.graphql`.
 pub fn sdl() -> String {
-    Schema::build(Query, Mutation, Subscription).finish().sdl()
+    Schema::build(Query::default(), Mutation::default(), Subscription)
+        .finish()
+        .sdl()
 }
 
 pub fn timestamp(at: DateTime<Utc>) -> async_graphql::Result<Timestamp> {

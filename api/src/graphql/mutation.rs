@@ -23,8 +23,8 @@ use crate::state::AppState;
 use rapport_app::campaign::{LAUNCHERS, LaunchRequest};
 use rapport_app::privacy::{self, EraseRequest};
 
-#[derive(Debug)]
-pub struct Mutation;
+#[derive(Debug, Default)]
+pub struct LedgerMutation;
 
 #[derive(InputObject, Debug)]
 pub struct RegisterContactInput {
@@ -218,7 +218,7 @@ fn channel(channel: Option<Channel>) -> Option<rapport_domain::Channel> {
 }
 
 #[Object]
-impl Mutation {
+impl LedgerMutation {
     async fn register_contact(&self, ctx: &Context<'_>, input: RegisterContactInput) -> async_graphql::Result<Contact> {
         let principal = require(ctx, WRITERS, "register contacts")?;
         let command = RegisterContact {

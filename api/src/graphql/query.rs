@@ -11,19 +11,20 @@ use rapport_domain::{ContactId, LedgerDigest, Position};
 use rapport_store::{EventStore, verify};
 use uuid::Uuid;
 
+use super::audit::AuditView;
 use super::auth::{ACCESS_REQUESTERS, AUDITORS, READERS, check_contact, may_access, principal, require};
 use super::campaign::{AudienceInput, CampaignView, PreflightResult, SuggestionView};
 use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal, not_found};
 use super::privacy::PersonRecord;
 use super::types::{
-    AuditView, Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode,
-    Verification, View, ViolationInfo,
+    Band, Channel, Contact, Finding, GateDecision, LedgerEvent, LedgerInfo, Policy, Principal, SendMode, Verification,
+    View, ViolationInfo,
 };
 use super::{SEARCH_CHARS_MAX, now, page_size, timestamp};
 use crate::state::AppState;
 
-#[derive(Debug)]
-pub struct Query;
+#[derive(Debug, Default)]
+pub struct LedgerQuery;
 
 fn state<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a Arc<AppState>> {
     ctx.data::<Arc<AppState>>()
@@ -35,7 +36,7 @@ fn parse_position(text: &str) -> async_graphql::Result<Position> {
 }
 
 #[Object]
-impl Query {
+impl LedgerQuery {
     /// The caller, as their token identifies them.
     async fn me(&self, ctx: &Context<'_>) -> async_graphql::Result<Principal> {
         let principal = principal(ctx)?;

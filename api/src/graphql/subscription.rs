@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_graphql::{Context, Subscription as SubscriptionObject};
 use futures::{Stream, StreamExt};
-use rapport_domain::{CampaignId, ContactId, Position, StreamName};
+use rapport_domain::{CampaignId, ContactId, GroupId, Position, StreamName};
 use rapport_projections::campaigns::Alert;
 use rapport_store::{EventStore, SubscriptionMessage};
 use tokio::sync::broadcast;
@@ -14,8 +14,9 @@ use uuid::Uuid;
 
 use super::auth::{AUDITORS, READERS, check_contact, may_access, require};
 use super::campaign::CampaignView;
-use super::errors::{Code, bad_input, error, from_store, internal};
-use super::types::{GateDecision, LedgerEvent, SendMode};
+use super::errors::{Code, OrRefusal, bad_input, error, from_store, internal};
+use super::group::GroupView;
+use super::types::{GateDecision, LedgerEvent, SendMode, View};
 use crate::state::AppState;
 use rapport_app::gate::judge;
 use rapport_app::tokens::{Principal, Role};
@@ -239,6 +240,62 @@ impl Subscription {
         ))
     }
 
+    /// The group as it stands, then again each time one of its alerts (the
+    /// month's leave rate, the promotion share) goes up or comes down as
+    /// its events arrive.
+    async fn group_alerts(
+        &self,
+        ctx: &Context<'_>,
+        group_id: Uuid,
+    ) -> async_graphql::Result<impl Stream<Item = GroupView>> {
+        let principal = require(ctx, READERS, "follow group alerts")?;
+        let state = Arc::clone(ctx.data::<Arc<AppState>>()?);
+        let id = GroupId(group_id);
+        state
+            .core
+            .live
+            .read(|model| rapport_app::group::check_group(principal, model, id).map(|_| ()))
+            .or_refusal()?;
+        let slot = Slot::take(ctx, &state, principal)?;
+        // Subscribed before reading, so that no change falls between the two.
+        let changes = state.core.live.changes();
+        let alerts_now = move |state: &AppState| {
+            let now = state.core.clock.now();
+            state.core.live.read(|model| {
+                let group = model.projection.group(id)?;
+                let health = rapport_app::group::health(model, group, now);
+                Some([health.leave_rate_alert, health.promotion_share_alert])
+            })
+        };
+        let current = alerts_now(&state);
+        let first = GroupView::new(id, View::Live, state.core.clock.now());
+        Ok(holding(
+            slot,
+            futures::stream::unfold(
+                (state, changes, current, Some(first)),
+                move |(state, mut changes, last, pending)| async move {
+                    if let Some(view) = pending {
+                        return Some((view, (state, changes, last, None)));
+                    }
+                    loop {
+                        match changes.recv().await {
+                            Ok(change) if change.stream != StreamName::Group(id) => continue,
+                            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                                let now = alerts_now(&state);
+                                if now == last {
+                                    continue;
+                                }
+                                let view = GroupView::new(id, View::Live, state.core.clock.now());
+                                return Some((view, (state, changes, now, None)));
+                            }
+                            Err(broadcast::error::RecvError::Closed) => return None,
+                        }
+                    }
+                },
+            ),
+        ))
+    }
+
     /// The contact's current decision, then a new one each time an event
     /// of theirs changes the answer.
     async fn gate_changed(
@@ -267,7 +324,7 @@ impl Subscription {
                     }
                     loop {
                         match changes.recv().await {
-                            Ok(change) if change.contact_id != contact_id => continue,
+                            Ok(change) if change.stream != StreamName::Contact(contact_id) => continue,
                             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
                                 let decision = decide(&state, contact_id, mode)?;
                                 if last.as_ref().is_some_and(|last| same_answer(last, &decision)) {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::connection::{Connection, Edge};
 use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
-use rapport_domain::{ContactId, Position, RecordedEvent, StreamName, Timestamp};
+use rapport_domain::{ContactId, RecordedEvent, StreamName, Timestamp};
 use rapport_projections::Violation;
 use rapport_store::EventStore;
 use uuid::Uuid;
@@ -42,6 +42,10 @@ mirror_enum!(SendMode, rapport_domain::SendMode, { Mass, OneToOne });
 mirror_enum!(Channel, rapport_domain::Channel, { Wechat, Wecom, Sms, Email, Phone, Other });
 mirror_enum!(Verdict, rapport_domain::Verdict, { Allow, Defer, RouteOneToOne, Deny });
 mirror_enum!(Band, rapport_domain::Band, { Strong, Warm, Cool, Cold, Lost });
+mirror_enum!(
+    /// What a group post is for; a healthy mix is about 70 % content,
+    /// 20 % interaction, 10 % promotion.
+    PostKind, rapport_domain::PostKind, { Content, Interaction, Promotion });
 
 /// A language rapport writes reasons and explanations in.
 #[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -732,65 +736,4 @@ pub struct IngestResult {
     pub appended: i32,
     pub duplicates: i32,
     pub position: Option<String>,
-}
-
-/// The ledger as known at a past position, seen at a business moment.
-#[derive(Clone, Debug)]
-pub struct AuditView {
-    pub model: Arc<ReadModel>,
-    pub position: Option<Position>,
-    pub recorded_at: Option<Timestamp>,
-    /// The business moment answers default to: `at`, else when the
-    /// position was recorded.
-    pub default_at: Timestamp,
-}
-
-#[Object]
-impl AuditView {
-    async fn position(&self) -> Option<String> {
-        self.position.map(|p| p.to_string())
-    }
-
-    async fn recorded_at(&self) -> Option<DateTime<Utc>> {
-        self.recorded_at.map(to_datetime)
-    }
-
-    async fn policy_version(&self) -> i32 {
-        self.model.projection.current_policy().version as i32
-    }
-
-    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
-    async fn contact(&self, ctx: &Context<'_>, id: Uuid) -> async_graphql::Result<Option<Contact>> {
-        let principal = super::auth::principal(ctx)?;
-        let contact_id = ContactId(id);
-        super::auth::check_contact(principal, &self.model, contact_id)?;
-        Ok(Some(Contact::new(
-            contact_id,
-            View::Replay(Arc::clone(&self.model)),
-            self.default_at,
-            super::now(ctx)?,
-        )))
-    }
-
-    #[graphql(complexity = "super::FOLD_COST + child_complexity")]
-    async fn gate(
-        &self,
-        ctx: &Context<'_>,
-        contact_id: Uuid,
-        mode: SendMode,
-        at: Option<DateTime<Utc>>,
-    ) -> async_graphql::Result<GateDecision> {
-        let principal = super::auth::principal(ctx)?;
-        let at = at.map(timestamp).transpose()?.unwrap_or(self.default_at);
-        let contact_id = ContactId(contact_id);
-        super::auth::check_contact(principal, &self.model, contact_id)?;
-        Contact::new(
-            contact_id,
-            View::Replay(Arc::clone(&self.model)),
-            self.default_at,
-            super::now(ctx)?,
-        )
-        .decide(ctx, mode, None, at)
-        .await
-    }
 }

@@ -99,16 +99,10 @@ pub fn reason(reason: &Reason, tag_name: &str) -> String {
             "这是建群{}天的新群，今天已经发了{}条；新群每天最多{}条。",
             f.days_ago, f.count, f.limit
         ),
-        (ReasonCode::GroupPostCap, _) => write!(
-            text,
-            "这个群今天已经发了{}条；每天最多{}条。",
-            f.count, f.limit
-        ),
-        (ReasonCode::PostSpacing, _) => write!(
-            text,
-            "离最近的一条只隔{}分钟；两条之间至少隔{}分钟。",
-            f.count, f.limit
-        ),
+        (ReasonCode::GroupPostCap, _) => write!(text, "这个群今天已经发了{}条；每天最多{}条。", f.count, f.limit),
+        (ReasonCode::PostSpacing, _) => {
+            write!(text, "离最近的一条只隔{}分钟；两条之间至少隔{}分钟。", f.count, f.limit)
+        }
         (ReasonCode::PromotionShare, _) => write!(
             text,
             "发了这条，{}天内促销就占这个群消息的{}%，超过{}%：先发点有用的内容。",
