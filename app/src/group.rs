@@ -50,17 +50,18 @@ pub fn check_group<'a>(principal: &Principal, model: &'a ReadModel, group_id: Gr
 
 /// Groups the caller may read, in id order, after `after`.
 pub fn groups<'a>(
-    principal: &'a Principal,
+    principal: &Principal,
     model: &'a ReadModel,
     after: Option<GroupId>,
 ) -> impl Iterator<Item = (GroupId, &'a Group)> + 'a {
     use std::ops::Bound;
     let start = after.map_or(Bound::Unbounded, Bound::Excluded);
+    let principal = principal.clone();
     model
         .projection
         .groups()
         .range((start, Bound::Unbounded))
-        .filter(|(_, group)| group.created_at.is_some() && may_access_group(principal, group))
+        .filter(move |(_, group)| group.created_at.is_some() && may_access_group(&principal, group))
         .map(|(id, group)| (*id, group))
 }
 

@@ -202,6 +202,11 @@ pub enum Command {
     /// Example: rapport campaign preflight --tags vip
     #[command(subcommand)]
     Campaign(commands::campaign::CampaignCommand),
+    /// Customer groups: may a post go in now, the group's health, and its silent members.
+    ///
+    /// Example: rapport group check "Spring tea" --kind promotion
+    #[command(subcommand)]
+    Group(commands::group::GroupCommand),
     /// Whom to write to personally today: contacts silent a week (a
     /// greeting) or two weeks (an invitation), the most valuable first,
     /// never one the gate refuses.
@@ -397,6 +402,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<crate::Outcome> {
         } => commands::serve(&ctx, listen, demo.then_some(demo_contacts.clamp(10, 100_000))).await,
         Command::Token(command) => commands::token(&ctx, command),
         Command::Campaign(command) => commands::campaign::campaign(&ctx, command).await,
+        Command::Group(command) => commands::group::group(&ctx, command).await,
         Command::Suggest { owner, limit } => commands::campaign::suggest(&ctx, owner.as_deref(), limit).await,
         Command::Record(command) => commands::record::record(&ctx, command).await,
         Command::Erase(command) => commands::privacy::erase(&ctx, command).await,

@@ -11,9 +11,10 @@ use rapport_app::campaign::is_held_out;
 use rapport_domain::event::{AudienceRecord, ResolvedAudience};
 use rapport_domain::{
     CampaignHeldOut, CampaignId, CampaignStarted, Channel, ComplaintFiled, ConsentWithdrawn, ContactBlocked,
-    ContactDeletedUs, ContactId, ContactReadded, ContactRegistered, DeliveryFailed, Event, LinkClicked, MessageRead,
-    NewEvent, Pii, Policy, PolicyChanged, Position, RecordedEvent, ReplyReceived, SendMode, StreamName, Timestamp,
-    TouchAuthorization, TouchRecorded, Verdict,
+    ContactDeletedUs, ContactId, ContactLeftGroup, ContactReadded, ContactRegistered, ContactSpokeInGroup,
+    DeliveryFailed, Event, GroupCreated, GroupId, GroupMemberJoined, GroupMemberLeft, GroupMemberSpoke,
+    GroupPostRecorded, LinkClicked, MessageRead, NewEvent, Pii, Policy, PolicyChanged, Position, PostKind,
+    RecordedEvent, ReplyReceived, SendMode, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
 };
 use rapport_projections::Projection;
 use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
@@ -686,12 +687,205 @@ fn generate(contacts: usize, seed: u64, today: Timestamp) -> (Vec<(i64, StreamNa
             }
         }
     }
+    // The groups draw on their own seed, so the contacts' stories above
+    // stay as they are whatever the groups hold.
+    generator.rng = fastrand::Rng::with_seed(seed ^ 0x6772_6f75_7073);
+    let now_offset = today.as_millis() - start;
+    generator.groups(&personas, &standing, now_offset);
     let mut events = generator.events;
     // Only the past: the demo ends now.
-    let now_offset = today.as_millis() - start;
     events.retain(|(at, _, _)| *at <= now_offset);
     events.sort_by_key(|(at, _, _)| *at);
     (events, contacts)
+}
+
+/// The demo's customer groups, by the README's names.
+pub const GROUPS: [(&str, &str); 3] = [
+    (
+        "Tea club 老客户茶话会",
+        "a calm, mature group: posts go in at its members' own hours",
+    ),
+    (
+        "New tasting 新品体验群",
+        "a new group posted into three times today: a fourth waits for tomorrow",
+    ),
+    (
+        "Clearance deals 清仓特卖群",
+        "flooded with promotions: members leave and the leave rate alerts",
+    ),
+];
+
+/// The id of the demo's group `n` (0 to 2): `00000000-6465-6d6f-6772-00000000000n`.
+pub fn demo_group_id(n: u64) -> GroupId {
+    GroupId(Uuid::from_u64_pair(0x6465_6d6f, 0x6772_0000_0000_0000 | n))
+}
+
+/// An offset from the demo's start at a Shanghai wall-clock time on `day`.
+fn shanghai(day: i64, hour: i64, minute: i64) -> i64 {
+    day * DAY + (hour - 8) * HOUR + minute * 60_000
+}
+
+impl Generator {
+    fn in_group(&mut self, group: GroupId, at: i64, event: impl Into<Event>, actor: &str) {
+        self.push(at, StreamName::Group(group), event, actor);
+    }
+
+    fn join(&mut self, group: GroupId, at: i64, member: &str, contact_id: Option<ContactId>) {
+        let joined = GroupMemberJoined {
+            member: member.to_owned(),
+            contact_id,
+        };
+        self.in_group(group, at, joined, "group-robot");
+    }
+
+    /// A member speaks; a linked contact's speech is theirs too.
+    fn speak(&mut self, group: GroupId, at: i64, member: &str, contact_id: Option<ContactId>) {
+        let spoke = GroupMemberSpoke {
+            member: member.to_owned(),
+        };
+        self.in_group(group, at, spoke, "group-robot");
+        if let Some(contact_id) = contact_id {
+            let signal = ContactSpokeInGroup { group_id: group };
+            self.push(at, StreamName::Contact(contact_id), signal, "group-robot");
+        }
+    }
+
+    fn leave(&mut self, group: GroupId, at: i64, member: &str, contact_id: Option<ContactId>, after_post: bool) {
+        let left = GroupMemberLeft {
+            member: member.to_owned(),
+        };
+        self.in_group(group, at, left, "group-robot");
+        if let Some(contact_id) = contact_id {
+            let signal = ContactLeftGroup {
+                group_id: group,
+                after_post,
+            };
+            self.push(at, StreamName::Contact(contact_id), signal, "group-robot");
+        }
+    }
+
+    fn group_post(&mut self, group: GroupId, at: i64, kind: PostKind) {
+        let post = GroupPostRecorded {
+            kind,
+            sender: "group-robot".to_owned(),
+            authorization: TouchAuthorization::External {
+                source: "group-robot".to_owned(),
+            },
+        };
+        self.in_group(group, at, post, "group-robot");
+    }
+
+    fn create_group(&mut self, group: GroupId, at: i64, name: &str, owner: &str, kind: &str) {
+        let created = GroupCreated {
+            name: name.to_owned(),
+            owner: owner.to_owned(),
+            kind: kind.to_owned(),
+            time_zone: Some("Asia/Shanghai".to_owned()),
+        };
+        self.in_group(group, at, created, owner);
+    }
+
+    /// Three groups as `rapport group report` tells them: a calm one, a
+    /// new one at its daily cap, and one flooded with promotions.
+    fn groups(&mut self, personas: &[Persona], standing: &Standing, now: i64) {
+        let today = now.div_euclid(DAY);
+        // Members we know: contacts registered before the group, beyond the
+        // tour's (whose stories stay as the README tells them).
+        let linkable = |owner: &str, before_day: i64| -> Vec<ContactId> {
+            personas
+                .iter()
+                .filter(|p| p.story.is_none() && p.owner == owner && p.registered_day < before_day)
+                .map(|p| p.id)
+                .collect()
+        };
+
+        // The calm group: a few posts a day, members who speak in the
+        // evening, a leave now and then.
+        let calm = demo_group_id(0);
+        let created = today - 120;
+        self.create_group(calm, shanghai(created, 10, 0), GROUPS[0].0, "alice", "customers");
+        let known = linkable("alice", created);
+        let members: Vec<(String, Option<ContactId>)> = (0..80)
+            .map(|n| (format!("tea-{n:03}"), known.get(n).copied()))
+            .collect();
+        for (n, (member, contact)) in members.iter().enumerate() {
+            let at = shanghai(created + (n as i64 % 10), 11, n as i64 % 50);
+            self.join(calm, at, member, *contact);
+        }
+        // The last ten never speak: the silent list's greetings and invitations.
+        let speakers = members.len() - 10;
+        for day in created + 10..=today {
+            self.group_post(calm, shanghai(day, 8, 30), PostKind::Content);
+            if day % 2 == 0 {
+                self.group_post(calm, shanghai(day, 20, 0), PostKind::Interaction);
+            }
+            if day % 7 == 0 {
+                self.group_post(calm, shanghai(day, 12, 15), PostKind::Promotion);
+            }
+            for speech in 0..6 {
+                let (member, contact) = members[self.rng.usize(0..speakers)].clone();
+                let hour = [12, 20, 20, 21, 20, 8][speech];
+                let at = shanghai(day, hour, self.rng.i64(5..55));
+                self.speak(calm, at, &member, contact);
+            }
+        }
+        for month in 0..4 {
+            let (member, contact) = members[speakers - 1 - month].clone();
+            self.leave(
+                calm,
+                shanghai(created + 20 + 30 * month as i64, 15, 0),
+                &member,
+                contact,
+                false,
+            );
+        }
+
+        // The new group: three posts already today; a fourth waits.
+        let new = demo_group_id(1);
+        self.create_group(new, shanghai(today - 3, 9, 0), GROUPS[1].0, "alice", "launch");
+        for n in 0..30 {
+            self.join(new, shanghai(today - 3, 9, 10 + n), &format!("new-{n:02}"), None);
+        }
+        let shanghai_midnight = (now + 8 * HOUR).div_euclid(DAY) * DAY - 8 * HOUR;
+        for k in 1..=3 {
+            let kind = [PostKind::Content, PostKind::Interaction, PostKind::Content][k as usize - 1];
+            self.group_post(new, shanghai_midnight + (now - shanghai_midnight) * k / 4, kind);
+        }
+
+        // The flooded group: ten robot posts a day, seven of them
+        // promotions, and members leaving within hours of them.
+        let flooded = demo_group_id(2);
+        let created = today - 60;
+        self.create_group(flooded, shanghai(created, 10, 0), GROUPS[2].0, "bob", "deals");
+        let known: Vec<ContactId> = linkable("bob", created)
+            .into_iter()
+            .filter(|id| !standing.is_gone(*id))
+            .collect();
+        let members: Vec<(String, Option<ContactId>)> = (0..150)
+            .map(|n| (format!("deal-{n:03}"), known.get(n % 40).filter(|_| n < 40).copied()))
+            .collect();
+        for (n, (member, contact)) in members.iter().enumerate() {
+            self.join(flooded, shanghai(created, 11, n as i64 % 59), member, *contact);
+        }
+        let mut leaving = members.iter().rev().cloned().collect::<Vec<_>>();
+        for day in created + 1..=today {
+            for post in 0..10 {
+                let kind = if post < 3 {
+                    PostKind::Content
+                } else {
+                    PostKind::Promotion
+                };
+                self.group_post(flooded, shanghai(day, 9 + post, 0), kind);
+            }
+            // Over the last month, one member in three days leaves after the posts.
+            if day > today - 30
+                && day % 3 == 0
+                && let Some((member, contact)) = leaving.pop()
+            {
+                self.leave(flooded, shanghai(day, 21, 30), &member, contact, true);
+            }
+        }
+    }
 }
 
 /// Writes the demo into an empty ledger (one holding at most its policy);

@@ -735,7 +735,45 @@ async fn the_demo_tells_the_stories_of_the_readme_tour_on_any_day() {
             "the bulk tool's sends show as violations"
         );
         demo_history_matches_its_stories(&store, &model, now).await;
+        demo_groups_tell_their_stories(&model, now);
     }
+}
+
+/// The README's groups: the calm one takes a post now, the new one's
+/// fourth post of the day waits, the flooded one alerts and is held.
+fn demo_groups_tell_their_stories(model: &rapport_app::read_model::ReadModel, now: rapport_domain::Timestamp) {
+    use rapport_app::group::{decide, health};
+    use rapport_domain::{PostKind, ReasonCode, Verdict};
+    let group = |n| {
+        model
+            .projection
+            .group(rapport_cli::demo::demo_group_id(n))
+            .expect("a demo group")
+    };
+    let calm = decide(model, group(0), PostKind::Content, now);
+    assert_eq!(calm.verdict, Verdict::Allow, "{now}: {calm:?}");
+    let calm_health = health(model, group(0), now);
+    assert!(
+        !calm_health.leave_rate_alert && !calm_health.promotion_share_alert,
+        "{calm_health:?}"
+    );
+    assert!(calm_health.active_members > 0);
+    let fourth = decide(model, group(1), PostKind::Content, now);
+    assert_eq!(fourth.verdict, Verdict::Defer, "{now}");
+    assert_eq!(fourth.reasons[0].code, ReasonCode::NewGroupPostCap);
+    assert_eq!(fourth.posts_today, 3);
+    let flooded = health(model, group(2), now);
+    assert!(
+        flooded.leave_rate_alert && flooded.promotion_share_alert,
+        "{now}: {flooded:?}"
+    );
+    let held = decide(model, group(2), PostKind::Content, now);
+    assert!(
+        held.reasons
+            .iter()
+            .any(|reason| reason.code == ReasonCode::MembersLeaving),
+        "{held:?}"
+    );
 }
 
 /// The README's campaign pages: the invitation sent through the gate
@@ -1690,4 +1728,91 @@ fn check_speaks_the_language_asked_for_or_the_locale_s() {
         "{}",
         String::from_utf8_lossy(&unknown.stderr)
     );
+}
+
+/// A new group with three posts on Monday 2 March 2026 (Shanghai) and two
+/// members, one of them the contact Lin Tao.
+const GROUP_HISTORY: &str = r#"{"kind":"contact","id":"00000000-0000-0000-0000-00000000000d","displayName":"Lin Tao","owner":"alice","primaryChannel":"WECHAT","registeredAt":"2026-01-05T02:00:00Z"}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupCreated","occurredAt":"2026-03-01T01:00:00Z","payload":{"name":"Spring tea","owner":"alice","kind":"customers","timeZone":"Asia/Shanghai"}}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupMemberJoined","occurredAt":"2026-03-01T02:00:00Z","payload":{"member":"m1","contactId":"00000000-0000-0000-0000-00000000000d"}}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupMemberJoined","occurredAt":"2026-03-01T02:00:00Z","payload":{"member":"m2"}}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupPostRecorded","occurredAt":"2026-03-02T00:00:00Z","payload":{"kind":"CONTENT","sender":"robot","authorization":{"external":{"source":"robot"}}}}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupPostRecorded","occurredAt":"2026-03-02T04:00:00Z","payload":{"kind":"INTERACTION","sender":"robot","authorization":{"external":{"source":"robot"}}}}
+{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupPostRecorded","occurredAt":"2026-03-02T11:00:00Z","payload":{"kind":"CONTENT","sender":"robot","authorization":{"external":{"source":"robot"}}}}
+"#;
+
+#[test]
+fn group_check_report_and_silent_read_a_group_off_the_ledger() {
+    let cli = Cli::new();
+    let history = cli.file("groups.jsonl", GROUP_HISTORY);
+    let history = history.to_str().expect("path");
+    assert_eq!(cli.json(&["import", history], 0)["imported"], 7);
+
+    let fourth = cli.json(
+        &["group", "check", "Spring tea", "--at", "2026-03-02T20:30:00+08:00"],
+        1,
+    );
+    assert_eq!(fourth["verdict"], "DEFER", "{fourth}");
+    assert_eq!(fourth["reasons"][0]["code"], "NEW_GROUP_POST_CAP");
+    assert_eq!(fourth["postsToday"], 3);
+    assert_eq!(
+        fourth["nextAllowedAt"], "2026-03-03T00:00:00.000Z",
+        "08:00 the next day in Shanghai"
+    );
+    let sunday = cli.json(
+        &[
+            "group",
+            "check",
+            "00000000-0000-0000-0000-0000000000f1",
+            "--at",
+            "2026-03-01T12:00",
+        ],
+        0,
+    );
+    assert_eq!(sunday["verdict"], "ALLOW", "{sunday}");
+    let chinese = cli.run(&[
+        "--lang",
+        "zh",
+        "group",
+        "check",
+        "Spring tea",
+        "--at",
+        "2026-03-02T20:30:00+08:00",
+    ]);
+    assert!(text(&chinese).contains("新群每天最多3条"), "{}", text(&chinese));
+
+    let listed = cli.json(&["group", "report"], 0);
+    assert_eq!(listed["groups"][0]["name"], "Spring tea");
+    assert_eq!(listed["groups"][0]["members"], 2);
+    let report = cli.json(&["group", "report", "Spring tea"], 0);
+    assert_eq!(report["mix"]["content"], 0, "the posts are months old now: {report}");
+    assert_eq!(report["owner"], "alice");
+
+    let silent = cli.json(&["group", "silent", "Spring tea"], 0);
+    let rows = silent["silent"].as_array().expect("rows");
+    assert_eq!(rows.len(), 2, "{silent}");
+    let linked = rows.iter().find(|row| row["member"] == "m1").expect("m1");
+    assert_eq!(linked["nudge"], "INVITATION");
+    assert_eq!(linked["name"], "Lin Tao");
+    assert_eq!(linked["contactVerdict"], "ALLOW");
+    assert_eq!(linked["mayBeGreeted"], true);
+
+    for (args, code) in [
+        (vec!["--json", "group", "check", "No such group"], "NOT_FOUND"),
+        (
+            vec!["--json", "group", "check", "Spring tea", "--kind", "gossip"],
+            "BAD_INPUT",
+        ),
+        (
+            vec!["--json", "group", "silent", "Spring tea", "--limit", "0"],
+            "BAD_INPUT",
+        ),
+        (
+            vec!["--json", "group", "check", "Spring tea", "--at", "yesterday"],
+            "BAD_INPUT",
+        ),
+    ] {
+        let output = cli.run(&args);
+        assert_eq!(error_code(&output), code, "{args:?}");
+    }
 }

@@ -1,6 +1,7 @@
 //! The commands: what they print and how they exit.
 
 pub mod campaign;
+pub mod group;
 pub mod inspect;
 pub mod lists;
 pub mod privacy;
