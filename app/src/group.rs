@@ -302,22 +302,22 @@ pub async fn create_group(core: &Core, principal: &Principal, command: CreateGro
     }
     .into();
     valid(&event, &stream)?;
+    if command.options.idempotency_key.is_some()
+        && let Some(earlier) = already_written(core, principal, group_id, &write, |e| e == &event).await?
+    {
+        return Ok(write.written(group_id, earlier, false));
+    }
+    // A group is new for its first weeks, and takes fewer posts then: it
+    // is created now (within the clock's skew), so that a date in the past
+    // cannot make it mature. Older groups come in through `import`.
     core.live.read(|model| {
         model
             .projection
             .current_policy()
             .policy
             .clock
-            .check_fact(write.occurred_at, write.now)
+            .check_gated_touch(write.occurred_at, write.now)
     })?;
-    if command.options.idempotency_key.is_some()
-        && let Some(earlier) = already_written(core, principal, group_id, &write, |e| {
-            matches!(e, Event::GroupCreated(_))
-        })
-        .await?
-    {
-        return Ok(write.written(group_id, earlier, false));
-    }
     let new_event = NewEvent::new(write.event_id, event, write.occurred_at, principal.name.clone());
     let appended = append_all(core, vec![(stream, ExpectedVersion::NoStream, vec![new_event])])
         .await
@@ -369,6 +369,11 @@ pub async fn record_member(
         MemberChange::Spoke => GroupMemberSpoke { member: member.clone() }.into(),
     };
     valid(&event, &stream)?;
+    if options.idempotency_key.is_some()
+        && let Some(earlier) = already_written(core, principal, group_id, &write, |e| e == &event).await?
+    {
+        return Ok(write.written(group_id, earlier, false));
+    }
     let (version, contact_event) = core.live.read(|model| {
         let group = check_member_writer(principal, model, group_id)?;
         model
@@ -380,8 +385,13 @@ pub async fn record_member(
         let known = group.members.get(member.as_str());
         let linked = known.and_then(|known| known.contact_id);
         let contact_event: Option<(ContactId, Event)> = match change {
+            MemberChange::Joined { .. } if known.is_some() => {
+                return Err(AppError::Conflict(format!(
+                    "'{member}' is already a member of group {group_id}"
+                )));
+            }
             MemberChange::Joined { contact_id } => {
-                if known.is_none() && group.members.len() >= GROUP_MEMBERS_MAX {
+                if group.members.len() >= GROUP_MEMBERS_MAX {
                     return Err(AppError::LimitExceeded(format!(
                         "group {group_id} has {GROUP_MEMBERS_MAX} members, the most a group holds"
                     )));
@@ -403,18 +413,18 @@ pub async fn record_member(
             MemberChange::Spoke => linked.map(|contact_id| (contact_id, ContactSpokeInGroup { group_id }.into())),
             MemberChange::Removed => None,
         };
-        // A contact erased or never registered since the link takes no signal.
-        let contact_event =
-            contact_event.filter(|(contact_id, _)| model.projection.relationship(*contact_id).is_some());
+        // A contact erased since the link takes no signal, and nobody
+        // writes onto a contact they may not see (a sales member of a
+        // group with another owner's contact in it).
+        let contact_event = contact_event.filter(|(contact_id, _)| {
+            model
+                .projection
+                .relationship(*contact_id)
+                .is_some_and(|relationship| !relationship.erased())
+                && may_access(principal, model, *contact_id)
+        });
         Ok::<_, AppError>((group.stream_version, contact_event))
     })?;
-    let event_type = event.event_type();
-    if options.idempotency_key.is_some()
-        && let Some(earlier) =
-            already_written(core, principal, group_id, &write, |e| e.event_type() == event_type).await?
-    {
-        return Ok(write.written(group_id, earlier, false));
-    }
     let mut appends = vec![(
         stream,
         ExpectedVersion::Exact(version),
@@ -501,7 +511,9 @@ pub struct Posted {
 pub async fn record_post(core: &Core, principal: &Principal, request: PostRequest) -> Result<Posted, AppError> {
     let external = request.source.is_some();
     if external {
-        require(principal, INGESTERS, "record posts other tools made")?;
+        // The ingest role alone speaks for the tools: a post marked as a
+        // tool's passes the ceiling, which no person's may.
+        require(principal, &[Role::Ingest], "record posts other tools made")?;
         if request.override_reason.is_some() {
             return Err(AppError::bad_input(
                 "a post another tool made has a source, not an override",
@@ -516,6 +528,28 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
     let write = Write::new(core, principal, &request.options);
     let group_id = request.group_id;
     let stream = StreamName::Group(group_id);
+    // A retry answers with the post it recorded first, even when the gate
+    // has closed since (that post closed it) or its moment has passed.
+    let source = request.source.as_deref().map(str::trim);
+    let reason = request.override_reason.as_deref().map(str::trim);
+    let earlier = match request.options.idempotency_key {
+        Some(_) => {
+            already_written(core, principal, group_id, &write, |e| {
+                matches!(e, Event::GroupPostRecorded(post)
+                if post.kind == request.kind
+                    && post.sender == principal.name
+                    && match &post.authorization {
+                        TouchAuthorization::External { source: earlier } => source == Some(earlier.as_str()),
+                        TouchAuthorization::Override { reason: earlier } => {
+                            source.is_none() && reason == Some(earlier.as_str())
+                        }
+                        TouchAuthorization::Gate { .. } => source.is_none() && reason.is_none(),
+                    })
+            })
+            .await?
+        }
+        None => None,
+    };
     let (decision, version, position) = core.live.read(|model| {
         let group = if external {
             model
@@ -526,12 +560,13 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
             check_group(principal, model, group_id)?
         };
         let clock = &model.projection.current_policy().policy.clock;
-        if external {
-            clock.check_fact(write.occurred_at, write.now)?;
-        } else {
+        // A retry is judged again only to answer with; nothing is written.
+        match (earlier.is_some(), external) {
+            (true, _) => {}
+            (false, true) => clock.check_fact(write.occurred_at, write.now)?,
             // A post the gate judges is dated close to now: business time
             // cannot move it to a day with room left.
-            clock.check_gated_touch(write.occurred_at, write.now)?;
+            (false, false) => clock.check_gated_touch(write.occurred_at, write.now)?,
         }
         let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
         Ok::<_, AppError>((
@@ -540,12 +575,18 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
             position,
         ))
     })?;
-    let authorization = match (&request.source, &request.override_reason) {
+    if let Some(earlier) = earlier {
+        return Ok(Posted {
+            written: write.written(group_id, earlier, false),
+            decision,
+        });
+    }
+    let authorization = match (source, reason) {
         (Some(source), _) => TouchAuthorization::External {
-            source: source.trim().to_owned(),
+            source: source.to_owned(),
         },
         (None, Some(reason)) => TouchAuthorization::Override {
-            reason: reason.trim().to_owned(),
+            reason: reason.to_owned(),
         },
         (None, None) => TouchAuthorization::Gate {
             verdict: decision.verdict,
@@ -560,23 +601,6 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
     }
     .into();
     valid(&event, &stream)?;
-    // A retry answers with the post it recorded first, even when the gate
-    // has closed since (that post closed it).
-    if request.options.idempotency_key.is_some()
-        && let Some(earlier) = already_written(
-            core,
-            principal,
-            group_id,
-            &write,
-            |e| matches!(e, Event::GroupPostRecorded(post) if post.kind == request.kind),
-        )
-        .await?
-    {
-        return Ok(Posted {
-            written: write.written(group_id, earlier, false),
-            decision,
-        });
-    }
     let holds = |code: ReasonCode| decision.reasons.iter().any(|r| r.blocking && r.code == code);
     let passes = match (external, request.override_reason.is_some()) {
         // What a tool already posted is a fact, recorded even past the
@@ -615,6 +639,11 @@ pub async fn archive_group(
     }
     .into();
     valid(&event, &stream)?;
+    if options.idempotency_key.is_some()
+        && let Some(earlier) = already_written(core, principal, group_id, &write, |e| e == &event).await?
+    {
+        return Ok(write.written(group_id, earlier, false));
+    }
     let version = core.live.read(|model| {
         let group = check_group(principal, model, group_id)?;
         model
@@ -623,25 +652,17 @@ pub async fn archive_group(
             .policy
             .clock
             .check_fact(write.occurred_at, write.now)?;
-        if group.archived_at.is_some() && options.idempotency_key.is_none() {
+        if group.archived_at.is_some() {
             return Err(AppError::Conflict(format!("group {group_id} is already archived")));
         }
         Ok::<_, AppError>(group.stream_version)
     })?;
-    if options.idempotency_key.is_some()
-        && let Some(earlier) = already_written(core, principal, group_id, &write, |e| {
-            matches!(e, Event::GroupArchived(_))
-        })
-        .await?
-    {
-        return Ok(write.written(group_id, earlier, false));
-    }
     let new_event = NewEvent::new(write.event_id, event, write.occurred_at, principal.name.clone());
     let appended = append_all(core, vec![(stream, ExpectedVersion::Exact(version), vec![new_event])]).await?;
     Ok(write.written(group_id, appended, true))
 }
 
-/// Events of one group folded again to see it at a past moment.
+/// Events of one group read to fold it again at a past moment.
 pub const GROUP_EVENTS_FOLDED_MAX: usize = 100_000;
 
 /// The group as it stood at business moment `at`, as the ledger knew it
@@ -670,9 +691,11 @@ pub async fn group_at(
             return Ok(group);
         };
         from_version = last + 1;
+        // Counted as read, not as folded: a moment long past still reads
+        // every event to find the few it keeps.
+        folded += page.len();
         for event in page.iter().filter(|event| horizon.counts(event)) {
             group.apply(&event.event, event.version, event.occurred_at, zone);
-            folded += 1;
         }
         if folded > GROUP_EVENTS_FOLDED_MAX {
             return Err(AppError::LimitExceeded(format!(

@@ -24,6 +24,8 @@ pub const GROUP_MEMBERS_MAX: usize = 2_000;
 pub const POSTS_KEPT_MAX: usize = 1_024;
 /// Days of joins and leaves a group remembers: two health windows.
 const DAYS_KEPT: usize = 2 * (GROUP_WINDOW_SECS_MAX as usize / 86_400);
+/// Calendar months of joins and leaves a group remembers: two years.
+pub const MONTHS_KEPT: usize = 24;
 /// A leave this soon after a post counts against the post.
 pub const LEAVE_AFTER_POST_MILLIS: i64 = MILLIS_PER_DAY;
 /// Members who spoke this recently count as active.
@@ -51,6 +53,14 @@ pub struct Post {
     pub at: Timestamp,
     pub kind: PostKind,
     pub leaves_after: u16,
+}
+
+/// A change of membership, as the day and month counts keep them.
+#[derive(Clone, Copy, Debug)]
+enum Move {
+    Joined,
+    Left,
+    Removed,
 }
 
 /// Joins and leaves of one UTC day.
@@ -90,7 +100,7 @@ pub struct Group {
     /// that reach back to it are floors.
     pub posts_dropped: u32,
     pub days: VecDeque<DayCounts>,
-    /// By (year, month) in the group's zone.
+    /// By (year, month) in the group's zone, the latest `MONTHS_KEPT`.
     pub months: BTreeMap<(i32, u8), MonthCounts>,
     /// Speech per local hour of day, halved together before one overflows.
     pub speech_hours: [u16; 24],
@@ -117,7 +127,13 @@ impl Group {
                 self.created_at.get_or_insert(occurred_at);
             }
             Event::GroupMemberJoined(e) => {
-                if self.members.len() < GROUP_MEMBERS_MAX || self.members.contains_key(e.member.as_str()) {
+                // A tool syncing again reports members it reported before:
+                // they keep their history and are not counted twice.
+                if let Some(member) = self.members.get_mut(e.member.as_str()) {
+                    member.contact_id = e.contact_id.or(member.contact_id);
+                    return;
+                }
+                if self.members.len() < GROUP_MEMBERS_MAX {
                     self.members.insert(
                         e.member.as_str().into(),
                         Member {
@@ -127,28 +143,18 @@ impl Group {
                         },
                     );
                 }
-                self.count(
-                    occurred_at,
-                    default_zone,
-                    |day| day.joined += 1,
-                    |month| month.joined += 1,
-                );
+                self.count(occurred_at, default_zone, Move::Joined);
             }
             Event::GroupMemberLeft(e) => {
                 self.members.remove(e.member.as_str());
                 if let Some(index) = self.post_before(occurred_at) {
                     self.posts[index].leaves_after = self.posts[index].leaves_after.saturating_add(1);
                 }
-                self.count(occurred_at, default_zone, |day| day.left += 1, |month| month.left += 1);
+                self.count(occurred_at, default_zone, Move::Left);
             }
             Event::GroupMemberRemoved(e) => {
                 self.members.remove(e.member.as_str());
-                self.count(
-                    occurred_at,
-                    default_zone,
-                    |day| day.removed += 1,
-                    |month| month.removed += 1,
-                );
+                self.count(occurred_at, default_zone, Move::Removed);
             }
             Event::GroupMemberSpoke(e) => {
                 if let Some(member) = self.members.get_mut(e.member.as_str()) {
@@ -203,13 +209,7 @@ impl Group {
         }
     }
 
-    fn count(
-        &mut self,
-        at: Timestamp,
-        default_zone: Tz,
-        on_day: impl FnOnce(&mut DayCounts),
-        on_month: impl FnOnce(&mut MonthCounts),
-    ) {
+    fn count(&mut self, at: Timestamp, default_zone: Tz, moved: Move) {
         let day = day_of(at);
         let index = self.days.partition_point(|counts| counts.day < day);
         if self.days.get(index).is_none_or(|counts| counts.day != day) {
@@ -222,13 +222,27 @@ impl Group {
             );
         }
         if let Some(counts) = self.days.get_mut(index) {
-            on_day(counts);
+            let counter = match moved {
+                Move::Joined => &mut counts.joined,
+                Move::Left => &mut counts.left,
+                Move::Removed => &mut counts.removed,
+            };
+            *counter = counter.saturating_add(1);
         }
         while self.days.len() > DAYS_KEPT {
             self.days.pop_front();
         }
         let date = local_date(self.zone(default_zone), at);
-        on_month(self.months.entry((date.year(), date.month() as u8)).or_default());
+        let month = self.months.entry((date.year(), date.month() as u8)).or_default();
+        let counter = match moved {
+            Move::Joined => &mut month.joined,
+            Move::Left => &mut month.left,
+            Move::Removed => &mut month.removed,
+        };
+        *counter = counter.saturating_add(1);
+        while self.months.len() > MONTHS_KEPT {
+            self.months.pop_first();
+        }
     }
 
     /// Posts on the local day of `at` (before and after it: a backdated
@@ -264,9 +278,9 @@ impl Group {
             .iter()
             .filter(|counts| (first..=last).contains(&counts.day))
             .fold(MonthCounts::default(), |sum, day| MonthCounts {
-                joined: sum.joined + u32::from(day.joined),
-                left: sum.left + u32::from(day.left),
-                removed: sum.removed + u32::from(day.removed),
+                joined: sum.joined.saturating_add(u32::from(day.joined)),
+                left: sum.left.saturating_add(u32::from(day.left)),
+                removed: sum.removed.saturating_add(u32::from(day.removed)),
             })
     }
 
@@ -279,7 +293,7 @@ impl Group {
         // Everyone who was a member within the window: those here now and
         // those who left or were removed (so that a group filled this
         // month is measured against all who came).
-        let members_before = (members + moves.left + moves.removed).max(1);
+        let members_before = members.saturating_add(moves.left).saturating_add(moves.removed).max(1);
         let active_since = at.as_millis() - ACTIVE_MEMBER_DAYS * MILLIS_PER_DAY;
         let active = self
             .members
@@ -297,7 +311,7 @@ impl Group {
             joined: moves.joined,
             left: moves.left,
             removed: moves.removed,
-            leave_rate_per_mille: moves.left * 1000 / members_before,
+            leave_rate_per_mille: (u64::from(moves.left) * 1000 / u64::from(members_before)) as u32,
             leave_rate_alert: u64::from(moves.left) * 100
                 > u64::from(rules.leave_rate_max_percent) * u64::from(members_before),
             active_members: active,
@@ -904,6 +918,28 @@ mod tests {
                 ("m2", 21, crate::reengage::Nudge::Invitation),
                 ("m0", 12, crate::reengage::Nudge::Greeting)
             ]
+        );
+    }
+
+    #[test]
+    fn a_member_reported_again_keeps_their_history_and_is_counted_once() {
+        let mut given = Given::group(at(1, 9, 0), 2);
+        given.record(at(3, 20, 0), GroupMemberSpoke { member: "m1".into() });
+        given.record(
+            at(4, 9, 0),
+            GroupMemberJoined {
+                member: "m1".into(),
+                contact_id: None,
+            },
+        );
+        let member = given.group.members["m1"];
+        assert_eq!(
+            (member.joined_at, member.last_spoke_at),
+            (at(1, 9, 0), Some(at(3, 20, 0)))
+        );
+        assert_eq!(
+            given.group.health(&GroupRules::default(), Tz::UTC, at(5, 9, 0)).joined,
+            2
         );
     }
 

@@ -133,16 +133,18 @@ pub struct ChannelRules {
     pub mass_sends_window_secs: u64,
 }
 
+/// Policies written before groups existed gave them no points: read so,
+/// their scores stay what they were.
 fn group_speech_points() -> u8 {
-    10
+    0
 }
 
 fn group_leave_penalty_points() -> u8 {
-    10
+    0
 }
 
 fn group_leave_penalty_max() -> u8 {
-    20
+    0
 }
 
 fn thirty_days() -> u64 {
@@ -428,9 +430,9 @@ impl Default for Policy {
                 mass_fatigue_max: 24,
                 complaint_penalty_points: 30,
                 complaint_penalty_max: 60,
-                group_speech_points: group_speech_points(),
-                group_leave_penalty_points: group_leave_penalty_points(),
-                group_leave_penalty_max: group_leave_penalty_max(),
+                group_speech_points: 10,
+                group_leave_penalty_points: 10,
+                group_leave_penalty_max: 20,
                 strong_min: 75,
                 warm_min: 50,
                 cool_min: 25,

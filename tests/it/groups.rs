@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::api::TestServer;
 
-const CREATE: &str = "mutation($name: String!, $owner: String, $zone: String, $key: UUID) {
-    createGroup(input: { name: $name, owner: $owner, kind: \"customers\", timeZone: $zone, idempotencyKey: $key }) {
+const CREATE: &str = "mutation($name: String!, $owner: String, $zone: String, $key: UUID, $at: DateTime) {
+    createGroup(input: { name: $name, owner: $owner, kind: \"customers\", timeZone: $zone, idempotencyKey: $key, occurredAt: $at }) {
         eventId appended group { id name owner }
     }
 }";
@@ -593,4 +593,147 @@ async fn a_group_holds_at_most_its_member_limit() {
         "LIMIT_EXCEEDED"
     );
     assert_eq!(server.event_count().await, before);
+}
+
+#[tokio::test]
+async fn the_holes_stay_shut_tools_read_nothing_and_nobody_dates_around_a_rule() {
+    let server = TestServer::start().await;
+    let alices = create(&server, "alice", "Alice's").await;
+    let bobs_contact = server.register("bob", "bob", "Bob's customer", &[]).await;
+
+    // A write's answer carries no group to a role that reads none.
+    let (_, answered) = server
+        .gql(
+            "ingest",
+            "mutation($group: UUID!) {
+                recordGroupMember(input: { groupId: $group, member: \"m1\", change: JOINED }) {
+                    groupVersion group { name silentMembers { member } } } }",
+            json!({ "group": alices }),
+        )
+        .await;
+    assert_eq!(answered["errors"][0]["extensions"]["code"], "FORBIDDEN", "{answered}");
+    let posted = server
+        .ok(
+            "ingest",
+            POST,
+            json!({ "group": alices, "kind": "CONTENT", "source": "robot" }),
+        )
+        .await;
+    assert_eq!(posted["recordGroupPost"]["decision"], Value::Null, "{posted}");
+
+    // Nobody links a member to a contact they may not see.
+    assert_eq!(
+        server
+            .code(
+                "alice",
+                MEMBER,
+                json!({ "group": alices, "member": "m2", "change": "JOINED", "contact": bobs_contact })
+            )
+            .await,
+        "NOT_FOUND"
+    );
+    // A member joins once; a group is archived once.
+    assert_eq!(
+        server
+            .code(
+                "alice",
+                MEMBER,
+                json!({ "group": alices, "member": "m1", "change": "JOINED" })
+            )
+            .await,
+        "CONFLICT"
+    );
+
+    // A group is created now: dated in the past it would be mature at once.
+    assert_eq!(
+        server
+            .code(
+                "manager",
+                CREATE,
+                json!({ "name": "Old at birth", "at": server.at(-400 * 86_400) })
+            )
+            .await,
+        "BAD_INPUT"
+    );
+    // Only the tools' own role speaks for a tool, not an admin.
+    assert_eq!(
+        server
+            .code(
+                "admin",
+                POST,
+                json!({ "group": alices, "kind": "CONTENT", "source": "robot" })
+            )
+            .await,
+        "FORBIDDEN"
+    );
+
+    let archive =
+        "mutation($id: UUID!, $key: UUID) { archiveGroup(input: { groupId: $id, idempotencyKey: $key }) { appended } }";
+    let key = uuid::Uuid::new_v4();
+    let first = server.ok("alice", archive, json!({ "id": alices, "key": key })).await;
+    let retried = server.ok("alice", archive, json!({ "id": alices, "key": key })).await;
+    assert_eq!(
+        (
+            first["archiveGroup"]["appended"].clone(),
+            retried["archiveGroup"]["appended"].clone()
+        ),
+        (json!(true), json!(false))
+    );
+    let before = server.event_count().await;
+    assert_eq!(
+        server
+            .code("alice", archive, json!({ "id": alices, "key": uuid::Uuid::new_v4() }))
+            .await,
+        "CONFLICT"
+    );
+    assert_eq!(server.event_count().await, before);
+}
+
+#[tokio::test]
+async fn a_retried_leave_answers_with_the_first_and_a_tools_posts_pass_the_ceiling() {
+    let server = TestServer::start().await;
+    let group = create(&server, "manager", "Busy").await;
+    member(&server, "ingest", &group, "m1", "JOINED", None).await;
+    let leave = "mutation($group: UUID!, $key: UUID) {
+        recordGroupMember(input: { groupId: $group, member: \"m1\", change: LEFT, idempotencyKey: $key }) { groupVersion } }";
+    let key = uuid::Uuid::new_v4();
+    let first = server.ok("ingest", leave, json!({ "group": group, "key": key })).await;
+    let again = server.ok("ingest", leave, json!({ "group": group, "key": key })).await;
+    assert_eq!(first, again, "the answer a lost response would have carried");
+    for minute in 0..13 {
+        server
+            .ok(
+                "ingest",
+                POST,
+                json!({ "group": group, "kind": "CONTENT", "source": "robot", "at": server.at(-(minute + 1) * 60) }),
+            )
+            .await;
+    }
+    let health = server.ok("manager", HEALTH, json!({ "id": group })).await;
+    assert_eq!(
+        health["group"]["health"]["postsToday"], 13,
+        "recorded as it happened: {health}"
+    );
+}
+
+#[tokio::test]
+async fn the_ledger_feed_shows_sales_staff_their_own_groups_only() {
+    let server = TestServer::start().await;
+    let follow = "subscription { ledgerEvents { stream type } }";
+    let head = server.event_count().await;
+    let mut bobs = server.subscribe("bob", follow, json!({})).await;
+    let alices = create(&server, "alice", "Alice's").await;
+    member(&server, "alice", &alices, "m1", "JOINED", None).await;
+    let bobs_group = create(&server, "bob", "Bob's").await;
+    crate::support::hang_guard("bob's feed", async {
+        // Bob's feed starts at the ledger's beginning: the policy first.
+        for _ in 0..head {
+            let event = crate::api::next_payload(&mut bobs).await;
+            assert_eq!(event["ledgerEvents"]["type"], "PolicyChanged", "{event}");
+        }
+        let next = crate::api::next_payload(&mut bobs).await;
+        assert_eq!(next["ledgerEvents"]["stream"], format!("group-{bobs_group}"), "{next}");
+        assert_eq!(next["ledgerEvents"]["type"], "GroupCreated");
+    })
+    .await;
 }

@@ -67,12 +67,16 @@ impl GroupView {
         GroupView { id, view, default_at }
     }
 
-    /// Reads the group as the view holds it.
+    /// Reads the group as the view holds it, for a caller who may read it:
+    /// a write's answer carries the group, and not every writer reads.
     fn read<R>(&self, ctx: &Context<'_>, read: impl FnOnce(&ReadModel, &DomainGroup) -> R) -> async_graphql::Result<R> {
+        let principal = require(ctx, READERS, "read groups")?;
         let id = self.id;
         self.view
-            .read(ctx, |model| model.projection.group(id).map(|group| read(model, group)))?
-            .ok_or_else(|| super::errors::not_found(format!("group {id}")))
+            .read(ctx, |model| {
+                groups::check_group(principal, model, id).map(|group| read(model, group))
+            })?
+            .or_refusal()
     }
 
     /// Reads the group as it stood at `at`: folded again from its own
@@ -86,6 +90,8 @@ impl GroupView {
         if at >= now(ctx)? {
             return self.read(ctx, read);
         }
+        // The group as it is now decides who may see it then.
+        self.read(ctx, |_, _| ())?;
         let state = state(ctx)?;
         let (known_at, zone) = self.view.read(ctx, |model| {
             (
@@ -177,8 +183,9 @@ impl GroupView {
     }
 
     /// Members silent a week (a personal greeting) or two (an invitation),
-    /// longest silent first, each linked contact with their own gate.
-    #[graphql(complexity = "FOLD_COST + page_cost(first) * child_complexity")]
+    /// longest silent first, each linked contact with their own gate (at
+    /// most 500, default 100).
+    #[graphql(complexity = "FOLD_COST + silent_cost(first) * child_complexity")]
     async fn silent_members(
         &self,
         ctx: &Context<'_>,
@@ -236,13 +243,15 @@ impl GroupView {
         })
     }
 
-    /// Joins, leaves and removals per calendar month in the group's zone, newest first.
+    /// Joins, leaves and removals per calendar month in the group's zone
+    /// (the latest, at most 24), newest first.
     async fn months(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<GroupMonth>> {
         self.read(ctx, |_, group| {
             group
                 .months
                 .iter()
                 .rev()
+                .take(rapport_domain::group::MONTHS_KEPT)
                 .map(|((year, month), counts)| GroupMonth {
                     month: format!("{year:04}-{month:02}"),
                     joined: counts.joined as i32,
@@ -260,6 +269,11 @@ fn history(last: Option<i32>) -> async_graphql::Result<usize> {
         Some(n) if (1..=HISTORY_MAX as i32).contains(&n) => Ok(n as usize),
         Some(n) => Err(bad_input(format!("last must be 1 to {HISTORY_MAX}, got {n}"))),
     }
+}
+
+/// What a page of silent members counts: each row judges its contact.
+fn silent_cost(first: Option<i32>) -> usize {
+    first.map_or(super::PAGE_SIZE_MAX, |n| n.clamp(1, SILENT_MEMBERS_MAX as i32) as usize)
 }
 
 fn silent_page(first: Option<i32>) -> async_graphql::Result<usize> {
@@ -525,7 +539,7 @@ impl GroupQuery {
     }
 
     /// The group's silent members at `at` (default now); see `Group.silentMembers`.
-    #[graphql(complexity = "FOLD_COST + page_cost(first) * child_complexity")]
+    #[graphql(complexity = "FOLD_COST + silent_cost(first) * child_complexity")]
     async fn silent_members(
         &self,
         ctx: &Context<'_>,
@@ -704,11 +718,15 @@ impl GroupMutation {
         let posted = groups::record_post(&state.core, principal, request)
             .await
             .or_refusal()?;
-        let decision = state
-            .core
-            .live
-            .read(|model| GroupGateDecision::new(posted.written.group_id, &posted.decision, model));
-        Ok(group_result(posted.written, Some(decision)))
+        // The group's tool hears that its post is recorded, not what the
+        // gate makes of the group: it reads nothing.
+        let decision = READERS.contains(&principal.role).then(|| {
+            state
+                .core
+                .live
+                .read(|model| GroupGateDecision::new(posted.written.group_id, &posted.decision, model))
+        });
+        Ok(group_result(posted.written, decision))
     }
 
     /// Closes a group: nothing more is posted into it or joins it.

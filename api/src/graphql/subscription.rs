@@ -166,14 +166,22 @@ impl Subscription {
                     if only.is_some() && contact != only {
                         return None;
                     }
-                    if let Some(id) = contact {
+                    if contact.is_some() || matches!(event.stream, StreamName::Group(_)) {
                         // Ownership is known once the read model has applied the
                         // event (a new contact's registration, say): wait for it,
                         // or the event would be judged against the model before it.
                         if let Err(error) = state.core.live.wait_for(event.position).await {
                             return Some(Err(from_store(error)));
                         }
-                        if !state.core.live.read(|model| may_access(&principal, model, id)) {
+                        let visible = state.core.live.read(|model| match event.stream {
+                            StreamName::Contact(id) => may_access(&principal, model, id),
+                            StreamName::Group(id) => model
+                                .projection
+                                .group(id)
+                                .is_some_and(|group| rapport_app::group::may_access_group(&principal, group)),
+                            StreamName::Campaign(_) | StreamName::Policy => true,
+                        });
+                        if !visible {
                             return None;
                         }
                     }
