@@ -111,6 +111,16 @@ pub enum Bench {
         #[arg(long, default_value_t = 25)]
         events_per_contact: usize,
     },
+    /// Group gate decisions per second on one core, beside the health figures alone, and the memory
+    /// a group's fold holds.
+    ///
+    /// Example: rapport-bench groups --groups 1000 --decisions 200000
+    Groups {
+        #[arg(long, default_value_t = 1_000)]
+        groups: usize,
+        #[arg(long, default_value_t = 200_000)]
+        decisions: usize,
+    },
     /// A campaign preflight of every contact, beside the gate alone.
     ///
     /// Example: rapport-bench preflight --contacts 100000

@@ -4,6 +4,7 @@
 
 mod figure;
 mod figures;
+mod groups;
 mod probe;
 mod raw;
 mod suite;

@@ -15,6 +15,10 @@ const APPEND_WRITERS: usize = 64;
 /// Gate decisions timed: every contact 20 times over at the default size.
 const GATE_DECISIONS: usize = 2_000_000;
 const PREFLIGHT_ROUNDS: usize = 7;
+/// Groups folded (one a hundred contacts, at most 1,000) and group gate
+/// decisions timed over them (two a contact, at most 200,000).
+const GROUPS_MAX: usize = 1_000;
+const GROUP_DECISIONS_MAX: usize = 200_000;
 
 /// Runs one subcommand and prints its table.
 pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
@@ -61,6 +65,9 @@ pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
             let mut measured = figures::gate(&synthetic, decisions.max(1));
             measured.extend(figures::projection_memory(&synthetic, 1)?);
             measured
+        }
+        Bench::Groups { groups, decisions } => {
+            crate::groups::group_gate(groups.clamp(1, 100_000), decisions.clamp(1, 100_000_000))
         }
         Bench::Launch {
             contacts,
@@ -162,6 +169,11 @@ pub async fn all(
     measured.extend(figures::projection_memory(&synthetic, seed)?);
     progress("campaign preflight");
     measured.extend(figures::preflight(&synthetic, PREFLIGHT_ROUNDS)?);
+    progress("the group gate");
+    measured.extend(crate::groups::group_gate(
+        (contacts / 100).clamp(1, GROUPS_MAX),
+        (2 * contacts).clamp(1, GROUP_DECISIONS_MAX),
+    ));
 
     println!(
         "rapport-bench all: {} contacts, {} events, seed {seed}, {} cores",

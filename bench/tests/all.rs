@@ -8,7 +8,7 @@ use std::process::Command;
 
 /// The figures the bench promises, and whether each stands beside a
 /// baseline measured in the same run.
-const FIGURES: [(&str, bool); 13] = [
+const FIGURES: [(&str, bool); 15] = [
     ("append_1_writer", true),
     ("append_concurrent", true),
     ("fsync_rate", false),
@@ -22,6 +22,8 @@ const FIGURES: [(&str, bool); 13] = [
     ("gate_p99", false),
     ("projection_memory", false),
     ("preflight", true),
+    ("group_gate_decisions", true),
+    ("group_memory", false),
 ];
 
 fn listing(dir: &Path) -> Vec<OsString> {

@@ -249,14 +249,25 @@ impl Group {
     /// post counts against the day like any other).
     fn posts_on_day_of(&self, zone: Tz, at: Timestamp) -> u32 {
         let date = local_date(zone, at);
-        let from = at.as_millis() - 2 * MILLIS_PER_DAY;
-        let until = at.as_millis() + 2 * MILLIS_PER_DAY;
-        let start = self.posts.partition_point(|post| post.at.as_millis() < from);
-        self.posts
-            .range(start..)
-            .take_while(|post| post.at.as_millis() <= until)
-            .filter(|post| local_date(zone, post.at) == date)
-            .count() as u32
+        let (Some(start), Some(end)) = (instant_of(zone, date, 0), instant_of(zone, date + Duration::days(1), 0))
+        else {
+            return 0;
+        };
+        let first = self.posts.partition_point(|post| post.at < start);
+        let after = self.posts.partition_point(|post| post.at < end);
+        after.saturating_sub(first) as u32
+    }
+
+    /// Members who left within the health window up to `at`, and all who
+    /// were members within it (those here now and those who left or were
+    /// removed, so that a group filled this month is measured against all
+    /// who came).
+    fn leaves(&self, rules: &GroupRules, at: Timestamp) -> (MonthCounts, u32) {
+        let window_days = (rules.health_window_secs / 86_400) as i32;
+        let moves = self.moves_within(at, window_days);
+        let members = self.members.len() as u32;
+        let everyone = members.saturating_add(moves.left).saturating_add(moves.removed).max(1);
+        (moves, everyone)
     }
 
     /// Posts within `(at - window, at]`, and how many of them promoted.
@@ -288,12 +299,8 @@ impl Group {
     pub fn health(&self, rules: &GroupRules, default_zone: Tz, at: Timestamp) -> GroupHealth {
         let zone = self.zone(default_zone);
         let window_days = (rules.health_window_secs / 86_400) as i32;
-        let moves = self.moves_within(at, window_days);
+        let (moves, members_before) = self.leaves(rules, at);
         let members = self.members.len() as u32;
-        // Everyone who was a member within the window: those here now and
-        // those who left or were removed (so that a group filled this
-        // month is measured against all who came).
-        let members_before = members.saturating_add(moves.left).saturating_add(moves.removed).max(1);
         let active_since = at.as_millis() - ACTIVE_MEMBER_DAYS * MILLIS_PER_DAY;
         let active = self
             .members
@@ -589,16 +596,15 @@ fn judge(group: &Group, rules: &GroupRules, zone: Tz, kind: PostKind, at: Timest
         ));
     }
     let spacing = secs_millis(rules.post_spacing_secs);
-    let near = group
+    let first = group
         .posts
-        .iter()
-        .filter(|post| (post.at.as_millis() - at.as_millis()).abs() < spacing)
-        .map(|post| post.at)
-        .collect::<Vec<_>>();
-    if let (Some(nearest), Some(latest)) = (
-        near.iter().map(|post| (post.as_millis() - at.as_millis()).abs()).min(),
-        near.iter().max(),
-    ) {
+        .partition_point(|post| post.at.as_millis() <= at.as_millis() - spacing);
+    let after = group
+        .posts
+        .partition_point(|post| post.at.as_millis() < at.as_millis() + spacing);
+    let near = group.posts.range(first..after.max(first)).map(|post| post.at);
+    let nearest = near.clone().map(|post| (post.as_millis() - at.as_millis()).abs()).min();
+    if let (Some(nearest), Some(latest)) = (nearest, near.max()) {
         reasons.push(blocking(
             ReasonCode::PostSpacing,
             Verdict::Defer,
@@ -635,10 +641,10 @@ fn judge(group: &Group, rules: &GroupRules, zone: Tz, kind: PostKind, at: Timest
             ));
         }
     }
-    let health = group.health(rules, zone, at);
-    if health.leave_rate_alert {
+    let (moves, everyone) = group.leaves(rules, at);
+    if u64::from(moves.left) * 100 > u64::from(rules.leave_rate_max_percent) * u64::from(everyone) {
         // The rate falls as the days with leaves pass out of the window.
-        let window_days = i64::from(health.window_days);
+        let window_days = (rules.health_window_secs / 86_400) as i64;
         let first_leave_day = group
             .days
             .iter()
@@ -649,7 +655,7 @@ fn judge(group: &Group, rules: &GroupRules, zone: Tz, kind: PostKind, at: Timest
             Verdict::Defer,
             first_leave_day.map(|day| Timestamp::from_millis_unchecked((day + window_days) * MILLIS_PER_DAY)),
             Facts {
-                count: health.leave_rate_per_mille.div_ceil(10),
+                count: (u64::from(moves.left) * 100).div_ceil(u64::from(everyone)) as u32,
                 limit: u32::from(rules.leave_rate_max_percent),
                 days_ago: window_days,
                 ..Facts::default()
