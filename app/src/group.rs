@@ -406,6 +406,14 @@ pub async fn record_member(
                     "'{member}' is not a member of group {group_id}: record them joining first"
                 )));
             }
+            MemberChange::Left | MemberChange::Removed
+                if known.is_some_and(|known| known.joined_at > write.occurred_at) =>
+            {
+                return Err(AppError::bad_input(format!(
+                    "'{member}' joined group {group_id} after {}: a leave cannot come before the join",
+                    write.occurred_at
+                )));
+            }
             MemberChange::Left => linked.map(|contact_id| {
                 let after_post = group.post_before(write.occurred_at).is_some();
                 (contact_id, ContactLeftGroup { group_id, after_post }.into())

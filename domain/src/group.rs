@@ -93,6 +93,10 @@ pub struct Group {
     pub archived_at: Option<Timestamp>,
     /// Members now, by the key the group's tool knows them by.
     pub members: BTreeMap<Box<str>, Member>,
+    /// When members who are gone left or were removed (the latest
+    /// `GROUP_MEMBERS_MAX`): a join reported late, dated before the
+    /// leave, does not bring them back.
+    pub departed: BTreeMap<Box<str>, Timestamp>,
     /// Posts in business-time order, the newest `POSTS_KEPT_MAX` within
     /// the longest window a rule may look back over.
     pub posts: VecDeque<Post>,
@@ -133,6 +137,14 @@ impl Group {
                     member.contact_id = e.contact_id.or(member.contact_id);
                     return;
                 }
+                if self
+                    .departed
+                    .get(e.member.as_str())
+                    .is_some_and(|left| *left >= occurred_at)
+                {
+                    return;
+                }
+                self.departed.remove(e.member.as_str());
                 if self.members.len() < GROUP_MEMBERS_MAX {
                     self.members.insert(
                         e.member.as_str().into(),
@@ -146,14 +158,18 @@ impl Group {
                 self.count(occurred_at, default_zone, Move::Joined);
             }
             Event::GroupMemberLeft(e) => {
-                self.members.remove(e.member.as_str());
+                if !self.depart(&e.member, occurred_at) {
+                    return;
+                }
                 if let Some(index) = self.post_before(occurred_at) {
                     self.posts[index].leaves_after = self.posts[index].leaves_after.saturating_add(1);
                 }
                 self.count(occurred_at, default_zone, Move::Left);
             }
             Event::GroupMemberRemoved(e) => {
-                self.members.remove(e.member.as_str());
+                if !self.depart(&e.member, occurred_at) {
+                    return;
+                }
                 self.count(occurred_at, default_zone, Move::Removed);
             }
             Event::GroupMemberSpoke(e) => {
@@ -174,6 +190,27 @@ impl Group {
             }
             _ => {}
         }
+    }
+
+    /// Takes a member out at `at`; false (and nothing changes) for one
+    /// who is not in, or who joined after `at` (a leave reported late,
+    /// from before they came back).
+    fn depart(&mut self, member: &str, at: Timestamp) -> bool {
+        if self.members.get(member).is_none_or(|present| present.joined_at > at) {
+            return false;
+        }
+        self.members.remove(member);
+        self.departed.insert(member.into(), at);
+        if self.departed.len() > GROUP_MEMBERS_MAX
+            && let Some(oldest) = self
+                .departed
+                .iter()
+                .min_by_key(|(_, left)| **left)
+                .map(|(key, _)| key.clone())
+        {
+            self.departed.remove(&oldest);
+        }
+        true
     }
 
     pub fn zone(&self, default_zone: Tz) -> Tz {
@@ -947,6 +984,35 @@ mod tests {
             given.group.health(&GroupRules::default(), Tz::UTC, at(5, 9, 0)).joined,
             2
         );
+    }
+
+    #[test]
+    fn membership_reported_late_is_folded_by_when_it_happened() {
+        let mut given = Given::group(at(1, 9, 0), 2);
+        given.record(at(5, 9, 0), GroupMemberLeft { member: "m0".into() });
+        // The tool reports, late, that m0 had joined on the 3rd: they left since.
+        given.record(
+            at(3, 9, 0),
+            GroupMemberJoined {
+                member: "m0".into(),
+                contact_id: None,
+            },
+        );
+        assert!(!given.group.members.contains_key("m0"));
+        // m1 left on the 2nd and came back on the 6th; a leave from the 4th
+        // reported late does not take them out again.
+        given.record(at(2, 9, 0), GroupMemberLeft { member: "m1".into() });
+        given.record(
+            at(6, 9, 0),
+            GroupMemberJoined {
+                member: "m1".into(),
+                contact_id: None,
+            },
+        );
+        given.record(at(4, 9, 0), GroupMemberLeft { member: "m1".into() });
+        assert!(given.group.members.contains_key("m1"));
+        let health = given.group.health(&GroupRules::default(), Tz::UTC, at(7, 9, 0));
+        assert_eq!((health.members, health.left), (1, 2), "two leaves counted, not three");
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //
 // Environment: RAPPORT_URL, SALES_TOKEN (alice), MANAGER_TOKEN,
 // INGEST_TOKEN, OTHERS_CONTACT (a contact alice does not own),
-// CHROMIUM (the browser), SCREENSHOTS (where to keep the pictures).
+// CHROMIUM (the browser), SCREENSHOTS (where to keep the pictures). The
+// seeded ledger also holds alice's new group "Spring tea" (see seed in
+// tests/it/console.rs).
 
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
@@ -151,6 +153,44 @@ try {
   await page.locator("#announcer").filter({ hasText: "Deleted you" }).waitFor();
   step("the card turned DENY by itself when a deletion was ingested through the API");
 
+  // Her new customer group: three posts today already, so a fourth waits
+  // until the morning on the group's clock; a quiet member who deleted
+  // her is not to be greeted, one who did not may be.
+  await page.getByRole("navigation").getByRole("link", { name: "Groups", exact: true }).click();
+  const groupRow = page.locator("#group-list tbody tr").filter({ hasText: "Spring tea" });
+  await groupRow.waitFor();
+  const listed = await groupRow.textContent();
+  for (const shown of ["22", "4.3%", "3 of 3", "too many promotions"]) {
+    assert.ok(listed.includes(shown), `the groups list shows ${shown}: ${listed}`);
+  }
+  assert.equal(await groupRow.locator('[data-alert="LEAVE_RATE"]').count(), 0);
+  await audit(page, "groups list at 360 px");
+  await groupRow.getByRole("link").click();
+  await page.locator("#group-name").filter({ hasText: "Spring tea" }).waitFor();
+  assert.equal(await page.locator("#post-content .verdict-word").getAttribute("data-verdict"), "DEFER");
+  assert.equal(await page.locator("#post-content .verdict-word").textContent(), "Wait");
+  const capped = await page.locator('#post-content li[data-code="NEW_GROUP_POST_CAP"]').textContent();
+  assert.ok(capped.includes("a new group takes at most 3 a day"), capped);
+  assert.match(await page.locator("#post-content .next").textContent(), /08:00 group time$/);
+  await page.locator('#post-promotion li[data-code="PROMOTION_SHARE"]').waitFor();
+  assert.equal(await page.locator("#posts-today").textContent(), "3 of 3");
+  assert.equal(await page.locator("#leave-rate").textContent(), "4.3%");
+  const costly = page.locator("#posts tbody tr.alerting");
+  assert.equal(await costly.count(), 1, "one post cost a member");
+  assert.ok((await costly.textContent()).includes("promotion"), await costly.textContent());
+  const sun = page.locator('#silent tr[data-member="m-sun"]');
+  assert.equal(await sun.getByRole("link").getAttribute("href"), "#/contact/00000000-0000-0000-0000-00000000000d");
+  assert.equal(await sun.getByRole("link").textContent(), "Sun Li");
+  assert.ok((await sun.textContent()).includes("Do not greet"), await sun.textContent());
+  assert.equal(await sun.locator("[data-verdict]").getAttribute("data-verdict"), "DENY");
+  const liNa = await page.locator('#silent tr[data-member="m-li"]').textContent();
+  assert.ok(liNa.includes("Li Na") && liNa.includes("due a personal greeting") && liNa.includes("may be greeted"), liNa);
+  await page.locator("#live.live-on").waitFor();
+  await audit(page, "a group at 360 px");
+  step("her group: a fourth post of the day waits until 08:00 group time, the promotion that cost a member is marked, and Sun Li, who deleted her, is not to be greeted");
+  await page.goto(cardUrl);
+  await page.locator("#contact-name").filter({ hasText: "Wang Fang" }).waitFor();
+
   await page.getByRole("button", { name: "Switch to Chinese" }).click();
   await page.locator("#mass .verdict-word").filter({ hasText: "不能发" }).waitFor();
   const reason = await page.locator('#mass li[data-code="CONTACT_DELETED_US"]').textContent();
@@ -209,6 +249,28 @@ try {
   await wide.locator(".campaign tbody a").filter({ hasText: "Zhou Jie" }).waitFor();
   await audit(wide, "a campaign's aftermath");
   step("a campaign's page showed its loss alert and who was lost, live, after a deletion");
+
+  // A group's page raises the leave-rate alert by itself when one more member leaves.
+  await wide.getByRole("navigation").getByRole("link", { name: "微信群", exact: true }).click();
+  const wideRow = wide.locator("#group-list tbody tr").filter({ hasText: "Spring tea" });
+  await wideRow.waitFor();
+  assert.ok((await wideRow.textContent()).includes("促销太多"), await wideRow.textContent());
+  await audit(wide, "groups list at 1280 px");
+  await wideRow.getByRole("link").click();
+  await wide.locator("#group-name").filter({ hasText: "Spring tea" }).waitFor();
+  await wide.locator("#live.live-on").waitFor();
+  assert.equal(await wide.locator("#post-content .verdict-word").textContent(), "晚点再发");
+  assert.ok((await wide.locator('#post-content li[data-code="NEW_GROUP_POST_CAP"]').textContent()).includes("新群每天最多3条"));
+  assert.equal(await wide.locator('.group-page .alert[data-alert="LEAVE_RATE"]').count(), 0);
+  await api(env("MANAGER_TOKEN"),
+    "mutation($group: UUID!) { recordGroupMember(input: { groupId: $group, member: \"m-01\", change: LEFT }) { appended } }",
+    { group: wide.url().split("/").pop() });
+  await wide.locator('.group-page .alert[data-alert="LEAVE_RATE"]').filter({ hasText: "退群率" }).waitFor();
+  await wide.locator('#post-content li[data-code="MEMBERS_LEAVING"]').waitFor();
+  assert.equal(await wide.locator("#leave-rate").textContent(), "8.6%");
+  await audit(wide, "a group at 1280 px");
+  await wide.screenshot({ path: `${screenshots}/console-group-1280.png`, fullPage: true });
+  step("a group's page showed its leave-rate alert, live, after one more member left");
 
   // An ingest token has no pages, and is told so.
   const ingest = await newPage(browser, 360, 780, "en-US");

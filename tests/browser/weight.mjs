@@ -2,8 +2,8 @@
 // reports them: bytes over the wire (compressed) and milliseconds until
 // each page is usable, with an empty cache, three times each.
 //   URL=http://127.0.0.1:8080 TOKEN=rpt_… node tests/browser/weight.mjs
-// TOKEN is a salesperson owning the contact CONTACT (default: the
-// browser test's seeded Wang Fang).
+// TOKEN is a salesperson owning the contact CONTACT and the group GROUP
+// (default: the browser test's seeded Wang Fang and Spring tea).
 import { chromium } from "playwright-core";
 const base = process.env.URL, token = process.env.TOKEN;
 const browser = await chromium.launch({ executablePath: process.env.RAPPORT_CHROMIUM || "/usr/bin/chromium", args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"] });
@@ -26,6 +26,9 @@ async function run(label, path, ready, prepare) {
 for (let i = 0; i < 3; i++) {
   await run("console sign-in page (cold cache)", "/", "#token");
   await run("contact card, signed in (cold cache)", "/#/contact/" + (process.env.CONTACT || "00000000-0000-0000-0000-00000000000a"), "#mass .verdict-word", async (page) => {
+    await page.addInitScript((t) => window.sessionStorage.setItem("rapport.token", t), token);
+  });
+  await run("a group's page, signed in (cold cache)", "/#/group/" + (process.env.GROUP || "00000000-0000-0000-0000-0000000000f1"), "#post-content .verdict-word", async (page) => {
     await page.addInitScript((t) => window.sessionStorage.setItem("rapport.token", t), token);
   });
   await run("GraphiQL (cold cache)", "/graphql", ".graphiql-container");

@@ -55,7 +55,8 @@ fn every_console_string_has_english_and_chinese_words() {
         );
     }
     // Every code the API can send has words: verdicts, statuses, bands,
-    // event types, score components and alerts.
+    // event types, score components, alerts, and groups' alerts, post
+    // kinds and nudges.
     let schema = std::fs::read_to_string(repository().join("api/schema.graphql")).expect("schema");
     for (enumeration, prefix) in [
         ("Verdict", "verdict."),
@@ -65,6 +66,10 @@ fn every_console_string_has_english_and_chinese_words() {
         ("AlertKind", "alertName."),
         ("AlertKind", "alert."),
         ("ReasonCode", "reasonName."),
+        ("GroupAlertKind", "groupAlertName."),
+        ("GroupAlertKind", "groupAlert."),
+        ("PostKind", "postKind."),
+        ("NudgeKind", "nudge."),
     ] {
         for value in enum_values(&schema, enumeration) {
             let key = format!("{prefix}{value}");
@@ -316,6 +321,8 @@ fn zone_at_noon() -> String {
 }
 
 const DAY: i64 = 86_400_000;
+const HOUR: i64 = 3_600_000;
+const MINUTE: i64 = 60_000;
 
 fn seed(ledger: &Path) {
     let zone = zone_at_noon();
@@ -353,8 +360,78 @@ fn seed(ledger: &Path) {
             ));
         }
     }
+    // A group alice opened twenty days ago, so still a new one: three
+    // posts today already (a fourth waits for tomorrow, group time), a
+    // content post a day the week before, and yesterday's promotion, which
+    // a member left within the hour (1 of 23, under the 5 % that holds
+    // posting; promotions 1 of 9 posts, over the 10 % that alerts). Most
+    // members speak; Sun Li, who has since deleted alice, and Li Na, who
+    // has not, have gone quiet.
+    let group = "00000000-0000-0000-0000-0000000000f1";
+    let in_group = |at: i64, kind: &str, payload: &str| {
+        format!(
+            r#"{{"kind":"event","stream":"group-{group}","type":"{kind}","occurredAt":"{}","payload":{payload}}}
+"#,
+            now.plus_millis(at).to_rfc3339()
+        )
+    };
+    let post = |at: i64, kind: &str| {
+        in_group(
+            at,
+            "GroupPostRecorded",
+            &format!(
+                r#"{{"kind":"{kind}","sender":"group-robot","authorization":{{"external":{{"source":"test"}}}}}}"#
+            ),
+        )
+    };
+    let mut groups = format!(
+        r#"{{"kind":"contact","id":"00000000-0000-0000-0000-00000000000d","displayName":"Sun Li","owner":"alice","primaryChannel":"WECHAT","timeZone":"{zone}","registeredAt":"2026-01-05T02:00:00Z"}}
+{{"kind":"event","contactId":"00000000-0000-0000-0000-00000000000d","type":"ContactDeletedUs","occurredAt":"{}","payload":{{"channel":"WECHAT"}}}}
+{{"kind":"contact","id":"00000000-0000-0000-0000-00000000000e","displayName":"Li Na","owner":"alice","primaryChannel":"WECHAT","timeZone":"{zone}","registeredAt":"2026-01-05T02:00:00Z"}}
+"#,
+        now.plus_millis(-5 * DAY).to_rfc3339()
+    );
+    groups.push_str(&in_group(
+        -20 * DAY,
+        "GroupCreated",
+        &format!(r#"{{"name":"Spring tea 春茶群","owner":"alice","kind":"launch","timeZone":"{zone}"}}"#),
+    ));
+    for n in 1..=21 {
+        groups.push_str(&in_group(
+            -20 * DAY + n * MINUTE,
+            "GroupMemberJoined",
+            &format!(r#"{{"member":"m-{n:02}"}}"#),
+        ));
+    }
+    groups.push_str(&in_group(
+        -20 * DAY + 30 * MINUTE,
+        "GroupMemberJoined",
+        r#"{"member":"m-sun","contactId":"00000000-0000-0000-0000-00000000000d"}"#,
+    ));
+    groups.push_str(&in_group(
+        -10 * DAY,
+        "GroupMemberJoined",
+        r#"{"member":"m-li","contactId":"00000000-0000-0000-0000-00000000000e"}"#,
+    ));
+    for day in (2..=6).rev() {
+        groups.push_str(&post(-day * DAY, "CONTENT"));
+    }
+    // 18 speak, fewer than the 20 words that teach a group its own hours:
+    // posts go in at the articles' peaks, 08:00 first.
+    for n in 1..=18 {
+        groups.push_str(&in_group(
+            -2 * DAY + n * MINUTE,
+            "GroupMemberSpoke",
+            &format!(r#"{{"member":"m-{n:02}"}}"#),
+        ));
+    }
+    groups.push_str(&post(-DAY - 2 * HOUR, "PROMOTION"));
+    groups.push_str(&in_group(-DAY - HOUR, "GroupMemberLeft", r#"{"member":"m-21"}"#));
+    for (hours, kind) in [(3, "CONTENT"), (2, "INTERACTION"), (1, "CONTENT")] {
+        groups.push_str(&post(-hours * HOUR, kind));
+    }
     let file = ledger.with_file_name("seed.jsonl");
-    std::fs::write(&file, history + &warm).expect("seed file");
+    std::fs::write(&file, history + &warm + &groups).expect("seed file");
     rapport(ledger, &["import", file.to_str().expect("path")]);
 }
 

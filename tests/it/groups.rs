@@ -497,6 +497,7 @@ async fn every_role_gets_what_it_may_and_nothing_else() {
 async fn bad_input_is_refused_with_its_code_and_writes_nothing() {
     let server = TestServer::start().await;
     let group = create(&server, "alice", "Careful").await;
+    member(&server, "alice", &group, "joined-now", "JOINED", None).await;
     let before = server.event_count().await;
     for (index, (query, variables)) in [
         (CREATE, json!({ "name": "  " })),
@@ -514,6 +515,11 @@ async fn bad_input_is_refused_with_its_code_and_writes_nothing() {
         (
             MEMBER,
             json!({ "group": group, "member": "m", "change": "SPOKE", "contact": uuid::Uuid::nil() }),
+        ),
+        // A leave cannot come before the join.
+        (
+            MEMBER,
+            json!({ "group": group, "member": "joined-now", "change": "LEFT", "at": server.at(-3_600) }),
         ),
         // Business time cannot move a post to a day with room left.
         (

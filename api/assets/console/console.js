@@ -1,6 +1,7 @@
 // rapport's console: sign in with a token, find a contact, read their card
 // (the gate's verdicts, the score and its history, live), and for managers
-// the contact list, violations, campaigns and preflight. Plain DOM, no
+// the contact list, violations, campaigns and preflight; customer groups
+// for everyone (the group gate, health, silent members). Plain DOM, no
 // framework and no build step: every byte is served by rapport itself.
 // Text from data is only ever set as text, never parsed as HTML.
 (function () {
@@ -24,6 +25,8 @@
     cardSequence: 0,
     // What the open campaign page shows of its alerts and counts.
     campaignShown: null,
+    // What the open group page shows of its version and alerts.
+    groupShown: null,
     // The last search, shown again when the search page comes back.
     lastSearch: "",
     // The id of the control that keeps the focus through a re-render.
@@ -185,6 +188,11 @@
     return new Intl.NumberFormat(locale(), { style: "percent", maximumFractionDigits: 1 }).format(rate);
   }
 
+  /// A rate the API gives per thousand, as a percentage with one decimal.
+  function perMille(value) {
+    return new Intl.NumberFormat(locale(), { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 }).format(value / 1000);
+  }
+
   /// The end of an id (the start of ours is a time or zeros): enough to
   /// tell contacts apart in a list where the ledger names nobody.
   function shortId(id) {
@@ -205,8 +213,9 @@
     var role = state.me && state.me.role;
     if (role && READERS.indexOf(role) >= 0) {
       var page = currentRoute().page;
-      [["", "nav.find"], ["contacts", "nav.contacts"], ["campaigns", "nav.campaigns"], ["preflight", "nav.preflight"]].forEach(function (item) {
-        var here = page === item[0] || (item[0] === "campaigns" && page === "campaign");
+      [["", "nav.find"], ["contacts", "nav.contacts"], ["campaigns", "nav.campaigns"], ["groups", "nav.groups"], ["preflight", "nav.preflight"]].forEach(function (item) {
+        // A campaign's or a group's page is under its list.
+        var here = page === item[0] || ((page === "campaign" || page === "group") && item[0] === page + "s");
         nav.push(h("a", { href: "#/" + item[0], "aria-current": here ? "page" : null, text: t(item[1]) }));
       });
     }
@@ -378,11 +387,16 @@
     return where.page === page && where.id === id;
   }
 
-  function notYours() {
+  /// A page whose subject does not exist or is not the reader's to see.
+  function notFound(key) {
     stopLive();
-    var box = h("p", { class: "error", role: "alert", id: "not-found", tabindex: "-1", text: t("card.notFound") });
+    var box = h("p", { class: "error", role: "alert", id: "not-found", tabindex: "-1", text: t(key) });
     show([box]);
     box.focus();
+  }
+
+  function notYours() {
+    notFound("card.notFound");
   }
 
   function loadCard(id, update) {
@@ -428,7 +442,9 @@
     }
   }
 
-  function verdictBox(title, gate, contact, id) {
+  /// One gate's answer: `zone` is the clock its next allowed moment is
+  /// told on, in the words of `nextKey`.
+  function verdictBox(title, gate, zone, id, nextKey) {
     var reasons = gate.reasons.length
       ? h("ul", { class: "reasons" }, gate.reasons.map(function (reason) {
           return h("li", { class: reason.blocking ? "blocking" : "warning", "data-code": reason.code }, [
@@ -439,7 +455,7 @@
         }))
       : h("p", { class: "reasons-none", text: t("card.noReasons") });
     var next = gate.nextAllowedAt
-      ? h("p", { class: "next", text: t("card.nextAllowed", { when: inZone(gate.nextAllowedAt, contact.timeZone) }) })
+      ? h("p", { class: "next", text: t(nextKey || "card.nextAllowed", { when: inZone(gate.nextAllowedAt, zone) }) })
       : null;
     return h("section", { class: "verdict verdict-" + gate.verdict.toLowerCase(), id: id, "aria-labelledby": id + "-title" }, [
       h("h2", { id: id + "-title", class: "verdict-mode", text: title }),
@@ -464,8 +480,8 @@
         ]),
       ]),
       h("div", { class: "verdicts" }, [
-        verdictBox(t("card.mass"), contact.mass, contact, "mass"),
-        verdictBox(t("card.chat"), contact.chat, contact, "chat"),
+        verdictBox(t("card.mass"), contact.mass, contact.timeZone, "mass"),
+        verdictBox(t("card.chat"), contact.chat, contact.timeZone, "chat"),
       ]),
       h("section", { class: "panel", "aria-labelledby": "hours-title" }, [
         h("h2", { id: "hours-title", text: t("card.bestHours") }),
@@ -751,34 +767,43 @@
             h("td", {}, [h("span", { class: "pill pill-" + contact.gate.verdict.toLowerCase(), text: t("verdict." + contact.gate.verdict) })]),
           ]);
         });
-        var table = list.querySelector("tbody");
-        if (!table) {
-          // Wider than a sidebar: it scrolls on its own, not the page.
-          list.appendChild(h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": t("contacts.heading") }, [h("table", { class: "list" }, [
-            h("thead", {}, [h("tr", {}, ["contacts.name", "contacts.owner", "contacts.score", "contacts.status", "contacts.mass"].map(function (key) {
-              return h("th", { scope: "col", text: t(key) });
-            }))]),
-            h("tbody", {}, rows),
-          ])]));
-        } else {
-          rows.forEach(function (row) { table.appendChild(row); });
-          var firstNew = rows.length && rows[0].querySelector("a");
-          if (firstNew) firstNew.focus();
-        }
-        var more = list.querySelector("button.more");
-        if (more) more.remove();
-        if (data.contacts.pageInfo.hasNextPage) {
-          list.appendChild(h("button", { type: "button", class: "more", text: t("contacts.more"), onclick: function (event) {
-            event.currentTarget.disabled = true;
-            loadContacts(list, query, data.contacts.pageInfo.endCursor);
-          } }));
-        }
+        addPage(list, t("contacts.heading"), ["contacts.name", "contacts.owner", "contacts.score", "contacts.status", "contacts.mass"], rows,
+          data.contacts.pageInfo, function (after) { loadContacts(list, query, after); });
       })
-      .catch(function (error) {
-        var more = list.querySelector("button.more");
-        if (more) more.remove();
-        list.appendChild(errorBox(error));
-      });
+      .catch(function (error) { pageFailed(list, error); });
+  }
+
+  /// Adds a page of rows to a list's table, made with the first page, and
+  /// offers the next page while there is one.
+  function addPage(list, label, columns, rows, pageInfo, loadMore) {
+    var table = list.querySelector("tbody");
+    if (!table) {
+      // Wider than a sidebar: it scrolls on its own, not the page.
+      list.appendChild(h("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": label }, [h("table", { class: "list" }, [
+        h("thead", {}, [h("tr", {}, columns.map(function (key) {
+          return h("th", { scope: "col", text: t(key) });
+        }))]),
+        h("tbody", {}, rows),
+      ])]));
+    } else {
+      rows.forEach(function (row) { table.appendChild(row); });
+      var firstNew = rows.length && rows[0].querySelector("a");
+      if (firstNew) firstNew.focus();
+    }
+    var more = list.querySelector("button.more");
+    if (more) more.remove();
+    if (pageInfo.hasNextPage) {
+      list.appendChild(h("button", { type: "button", class: "more", text: t("contacts.more"), onclick: function (event) {
+        event.currentTarget.disabled = true;
+        loadMore(pageInfo.endCursor);
+      } }));
+    }
+  }
+
+  function pageFailed(list, error) {
+    var more = list.querySelector("button.more");
+    if (more) more.remove();
+    list.appendChild(errorBox(error));
   }
 
   function loadViolations(box) {
@@ -906,10 +931,7 @@
   }
 
   function campaignNotFound() {
-    stopLive();
-    var box = h("p", { class: "error", role: "alert", id: "not-found", tabindex: "-1", text: t("campaign.notFound") });
-    show([box]);
-    box.focus();
+    notFound("campaign.notFound");
   }
 
   function outcomesChart(campaign) {
@@ -934,6 +956,227 @@
           h("td", {}, [bar(campaign.holdout, outcome, "holdout")]),
         ]);
       })),
+    ]);
+  }
+
+  // ---- customer groups ----
+
+  var POST_KINDS = ["CONTENT", "INTERACTION", "PROMOTION"];
+
+  function renderGroups() {
+    var list = h("div", { id: "group-list" });
+    show([h("section", { class: "panel" }, [h("h1", { text: t("groups.heading") }), list])]);
+    loadGroups(list, null);
+  }
+
+  // 25 a page: each row's health costs a fold (50) of the 2,000 the API
+  // allows a query, so a page of 100 would be refused.
+  var GROUPS = "query($after: String) { groups(first: 25, after: $after) { pageInfo { hasNextPage endCursor } " +
+    "nodes { id name owner kind health { members leaveRatePerMille postsToday postsPerDayCap alerts } } } }";
+
+  function loadGroups(list, after) {
+    gql(GROUPS, { after: after })
+      .then(function (data) {
+        var found = data.groups.nodes;
+        if (!found.length && !after) {
+          list.replaceChildren(h("p", { text: t("groups.none") }));
+          return;
+        }
+        var rows = found.map(function (group) {
+          var health = group.health;
+          return h("tr", { class: health.alerts.length ? "alerting" : null }, [
+            h("th", { scope: "row" }, [
+              h("a", { href: "#/group/" + group.id, text: group.name }),
+              h("span", { class: "meta", text: group.kind }),
+            ]),
+            h("td", { text: group.owner }),
+            h("td", { class: "number", text: String(health.members) }),
+            h("td", { class: "number", text: perMille(health.leaveRatePerMille) }),
+            h("td", { class: "number", text: t("group.postsOfCap", { n: health.postsToday, cap: health.postsPerDayCap }) }),
+            h("td", {}, health.alerts.length ? health.alerts.map(function (kind) {
+              return h("span", { class: "badge", "data-alert": kind, text: t("groupAlertName." + kind) });
+            }) : ["—"]),
+          ]);
+        });
+        addPage(list, t("groups.heading"), ["groups.name", "card.owner", "groups.members", "groups.leaveRate", "groups.postsToday", "groups.alerts"], rows,
+          data.groups.pageInfo, function (next) { loadGroups(list, next); });
+      })
+      .catch(function (error) { pageFailed(list, error); });
+  }
+
+  var GROUP_GATE = "verdict nextAllowedAt reasons { code blocking message(lang: $lang) }";
+  var GROUP = "query($id: UUID!, $lang: Language) { group(id: $id) { id name owner kind timeZone archivedAt version " +
+    "health { members windowDays joined left removed leaveRatePerMille activeMembers postsToday postsPerDayCap " +
+    "mix { content interaction promotion } alerts } " +
+    POST_KINDS.map(function (kind) { return kind.toLowerCase() + ": gate(kind: " + kind + ") { " + GROUP_GATE + " }"; }).join(" ") +
+    " posts(last: 20) { at kind membersLeftWithinADay } " +
+    "silentMembers(first: 50) { member silentDays nudge mayBeGreeted contact { id displayName } contactGate { verdict } } } }";
+  var GROUP_ALERTS = "subscription($id: UUID!) { groupAlerts(groupId: $id) { version health { alerts } } }";
+
+  /// What a group page shows that its alerts subscription also tells: a
+  /// version the page was not read at is news too (what happened while
+  /// the page was loading, or reconnecting).
+  function groupNews(group) {
+    return JSON.stringify([group.version, group.health.alerts]);
+  }
+
+  var groupSequence = 0;
+
+  function renderGroup(id) {
+    show([h("p", { class: "loading", text: t("card.loading") })]);
+    state.groupShown = null;
+    loadGroup(id, false);
+    startLive([{ id: "alerts", query: GROUP_ALERTS, variables: { id: id } }], function (_, data) {
+      var now = data && data.groupAlerts;
+      if (now && state.groupShown !== null && groupNews(now) !== state.groupShown) {
+        reloadSoon(function () { loadGroup(id, true); });
+      }
+    });
+  }
+
+  function loadGroup(id, update) {
+    var sequence = ++groupSequence;
+    gql(GROUP, { id: id, lang: apiLanguage() })
+      .then(function (data) {
+        if (!stillOn("group", id) || sequence !== groupSequence) return;
+        var group = data.group;
+        if (!group) {
+          groupNotFound();
+          return;
+        }
+        state.groupShown = groupNews(group);
+        var scroll = window.scrollY;
+        var focused = document.activeElement && document.activeElement.id;
+        show([groupPage(group)]);
+        if (update) {
+          window.scrollTo(0, scroll);
+          var again = focused && document.getElementById(focused);
+          if (again) again.focus();
+          var alerts = Array.prototype.map.call(main().querySelectorAll(".alert"), function (alert) { return alert.textContent; });
+          announce(alerts.length ? alerts.join(" ") : t("card.updated", { what: group.name }));
+        } else {
+          arrive(document.getElementById("group-name"));
+        }
+        setLiveMark();
+      })
+      .catch(function (error) {
+        if (!stillOn("group", id) || sequence !== groupSequence) return;
+        if (error.code === "NOT_FOUND" || error.code === "FORBIDDEN") groupNotFound();
+        else show([errorBox(error)]);
+      });
+  }
+
+  function groupNotFound() {
+    notFound("group.notFound");
+  }
+
+  function groupPage(group) {
+    var health = group.health;
+    var zone = group.timeZone;
+    var mix = health.mix;
+    var posted = mix.content + mix.interaction + mix.promotion;
+    var alerts = health.alerts.map(function (kind) {
+      return h("p", { class: "alert", role: "status", "data-alert": kind, text: t("groupAlert." + kind, {
+        rate: perMille(health.leaveRatePerMille),
+        days: health.windowDays,
+        share: percent(posted ? mix.promotion / posted : 0),
+      }) });
+    });
+    return h("article", { class: "group-page", "aria-labelledby": "group-name" }, [
+      h("header", { class: "card-head" }, [
+        h("h1", { id: "group-name", text: group.name }),
+        group.archivedAt ? h("p", { class: "status", text: t("group.archived", { when: inZone(group.archivedAt, zone) }) }) : null,
+        h("dl", { class: "facts" }, [
+          h("dt", { text: t("group.kind") }), h("dd", { text: group.kind }),
+          h("dt", { text: t("card.owner") }), h("dd", { text: group.owner }),
+          h("dt", { text: t("group.timeZone") }), h("dd", { text: zone }),
+        ]),
+      ]),
+    ].concat(alerts, [
+      h("div", { class: "verdicts verdicts-3" }, POST_KINDS.map(function (kind) {
+        var key = kind.toLowerCase();
+        return verdictBox(t("group.postTitle", { kind: t("postKind." + kind) }), group[key], zone, "post-" + key, "group.nextAllowed");
+      })),
+      groupHealth(health, posted),
+      groupPosts(group.posts, zone),
+      silentMembers(group.silentMembers),
+      h("p", { class: "live", id: "live" }),
+    ]));
+  }
+
+  function groupHealth(health, posted) {
+    var mix = health.mix;
+    var share = function (n) { return n + " (" + percent(posted ? n / posted : 0) + ")"; };
+    var facts = [
+      [t("groups.members"), String(health.members), "members"],
+      [t("group.moves", { days: health.windowDays }), t("group.movesValue", { joined: health.joined, left: health.left, removed: health.removed }), "moves"],
+      [t("groups.leaveRate"), perMille(health.leaveRatePerMille), "leave-rate"],
+      [t("group.active"), t("group.activeValue", { n: health.activeMembers, members: health.members }), "active"],
+      [t("groups.postsToday"), t("group.postsOfCap", { n: health.postsToday, cap: health.postsPerDayCap }), "posts-today"],
+      [t("group.mix"), t("group.mixValue", { content: share(mix.content), interaction: share(mix.interaction), promotion: share(mix.promotion) }), "mix"],
+    ];
+    return h("section", { class: "panel", "aria-labelledby": "health-title" }, [
+      h("h2", { id: "health-title", text: t("group.health") }),
+      h("dl", { class: "facts" }, facts.reduce(function (pairs, fact) {
+        return pairs.concat([h("dt", { text: fact[0] }), h("dd", { id: fact[2], text: fact[1] })]);
+      }, [])),
+      h("p", { class: "help", text: t("group.mixHelp") }),
+    ]);
+  }
+
+  /// The latest posts, those members left within a day of marked: which
+  /// posts cost members.
+  function groupPosts(posts, zone) {
+    var body = posts.length
+      ? h("div", { class: "scroll", tabindex: "0", role: "region", "aria-labelledby": "posts-title" }, [h("table", { class: "list", id: "posts" }, [
+          h("thead", {}, [h("tr", {}, [
+            h("th", { scope: "col", text: t("group.when") }),
+            h("th", { scope: "col", text: t("group.postKind") }),
+            h("th", { scope: "col", class: "number", text: t("group.leftAfter") }),
+          ])]),
+          h("tbody", {}, posts.map(function (post) {
+            var left = post.membersLeftWithinADay;
+            return h("tr", { class: left > 0 ? "alerting" : null }, [
+              h("td", { text: inZone(post.at, zone) }),
+              h("td", {}, [t("postKind." + post.kind), left > 0 ? h("span", { class: "badge", text: t("group.costly") }) : null]),
+              h("td", { class: "number", text: String(left) }),
+            ]);
+          })),
+        ])])
+      : h("p", { text: t("group.postsNone") });
+    return h("section", { class: "panel", "aria-labelledby": "posts-title" }, [h("h2", { id: "posts-title", text: t("group.posts") }), body]);
+  }
+
+  /// Who has gone quiet, and whether the personal word may go out: never
+  /// to someone whose own gate refuses a chat (they deleted or blocked us).
+  function silentMembers(members) {
+    var body = members.length
+      ? h("div", { class: "scroll", id: "silent", tabindex: "0", role: "region", "aria-labelledby": "silent-title" }, [h("table", { class: "list" }, [
+          h("thead", {}, [h("tr", {}, ["group.member", "group.silentFor", "contacts.name", "group.greet"].map(function (key) {
+            return h("th", { scope: "col", text: t(key) });
+          }))]),
+          h("tbody", {}, members.map(function (member) {
+            var contact = member.contact;
+            var gate = member.contactGate;
+            var greeting = member.mayBeGreeted
+              ? [h("span", { class: "pill pill-allow", text: t("group.mayGreet") })]
+              : [h("span", { class: "badge", text: t("group.doNotGreet") }), gate ? " " : null,
+                 gate ? h("span", { class: "pill pill-" + gate.verdict.toLowerCase(), "data-verdict": gate.verdict, text: t("verdict." + gate.verdict) }) : null];
+            return h("tr", { "data-member": member.member }, [
+              h("th", { scope: "row", text: member.member }),
+              h("td", {}, [t("group.days", { n: member.silentDays }), h("span", { class: "meta", text: t("nudge." + member.nudge) })]),
+              h("td", {}, [contact
+                ? h("a", { href: "#/contact/" + contact.id, text: contact.displayName || shortId(contact.id) })
+                : h("span", { class: "meta", text: t("group.noContact") })]),
+              h("td", {}, greeting),
+            ]);
+          })),
+        ])])
+      : h("p", { text: t("group.silentNone") });
+    return h("section", { class: "panel wide", "aria-labelledby": "silent-title" }, [
+      h("h2", { id: "silent-title", text: t("group.silent") }),
+      h("p", { class: "help", text: t("group.silentHelp") }),
+      body,
     ]);
   }
 
@@ -993,7 +1236,7 @@
     var where = currentRoute();
     renderFrame();
     document.title = t("app.title");
-    if (where.page !== "contact" && where.page !== "campaign") stopLive();
+    if (where.page !== "contact" && where.page !== "campaign" && where.page !== "group") stopLive();
     if (READERS.indexOf(state.me.role) < 0) {
       show([h("p", { class: "error", role: "alert", text: t("role.apiOnly") })]);
       return;
@@ -1009,6 +1252,12 @@
     }
     else if (where.page === "campaign" && where.id && UUID.test(where.id)) renderCampaign(where.id);
     else if (where.page === "campaign") campaignNotFound();
+    else if (where.page === "groups") {
+      renderGroups();
+      arrive(main().querySelector("h1"));
+    }
+    else if (where.page === "group" && where.id && UUID.test(where.id)) renderGroup(where.id);
+    else if (where.page === "group") groupNotFound();
     else if (where.page === "preflight") renderPreflight();
     else renderFind();
   }
