@@ -221,6 +221,11 @@ async fn already_written(
     }))
 }
 
+/// The clock rules of the policy in force: how far business time may stray.
+fn clock(model: &ReadModel) -> &rapport_domain::policy::ClockRules {
+    &model.projection.current_policy().policy.clock
+}
+
 /// Checks an event against its limits before anything is written.
 fn valid(event: &Event, stream: &StreamName) -> Result<(), AppError> {
     event
@@ -310,14 +315,8 @@ pub async fn create_group(core: &Core, principal: &Principal, command: CreateGro
     // A group is new for its first weeks, and takes fewer posts then: it
     // is created now (within the clock's skew), so that a date in the past
     // cannot make it mature. Older groups come in through `import`.
-    core.live.read(|model| {
-        model
-            .projection
-            .current_policy()
-            .policy
-            .clock
-            .check_gated_touch(write.occurred_at, write.now)
-    })?;
+    core.live
+        .read(|model| clock(model).check_gated_touch(write.occurred_at, write.now))?;
     let new_event = NewEvent::new(write.event_id, event, write.occurred_at, principal.name.clone());
     let appended = append_all(core, vec![(stream, ExpectedVersion::NoStream, vec![new_event])])
         .await
@@ -376,12 +375,7 @@ pub async fn record_member(
     }
     let (version, contact_event) = core.live.read(|model| {
         let group = check_member_writer(principal, model, group_id)?;
-        model
-            .projection
-            .current_policy()
-            .policy
-            .clock
-            .check_fact(write.occurred_at, write.now)?;
+        clock(model).check_fact(write.occurred_at, write.now)?;
         let known = group.members.get(member.as_str());
         let linked = known.and_then(|known| known.contact_id);
         let contact_event: Option<(ContactId, Event)> = match change {
@@ -567,7 +561,7 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
         } else {
             check_group(principal, model, group_id)?
         };
-        let clock = &model.projection.current_policy().policy.clock;
+        let clock = clock(model);
         // A retry is judged again only to answer with; nothing is written.
         match (earlier.is_some(), external) {
             (true, _) => {}
@@ -654,12 +648,7 @@ pub async fn archive_group(
     }
     let version = core.live.read(|model| {
         let group = check_group(principal, model, group_id)?;
-        model
-            .projection
-            .current_policy()
-            .policy
-            .clock
-            .check_fact(write.occurred_at, write.now)?;
+        clock(model).check_fact(write.occurred_at, write.now)?;
         if group.archived_at.is_some() {
             return Err(AppError::Conflict(format!("group {group_id} is already archived")));
         }
