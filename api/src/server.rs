@@ -25,6 +25,7 @@ use rapport_domain::Language;
 use rapport_store::EventStore;
 use tokio::sync::{Semaphore, oneshot, watch};
 
+use crate::graphql::auth::SocketToken;
 use crate::graphql::errors::Code;
 use crate::graphql::phases::{Ran, ensure_code};
 use crate::graphql::{ApiSchema, ConnectionSubscriptions, build_schema};
@@ -279,11 +280,6 @@ async fn graphql_get(State(app): State<App>, headers: HeaderMap, RawQuery(query)
     }
     app.execute(&headers, request, principal).await
 }
-
-/// A WebSocket connection's token, kept in its connection data so that
-/// every operation on it checks the token again (it may have been revoked).
-#[derive(Clone, Debug)]
-pub struct SocketToken(pub String);
 
 fn token_of_init(payload: &serde_json::Value) -> Option<String> {
     ["Authorization", "authorization"]

@@ -13,8 +13,12 @@ use rapport_app::tokens::{Principal, Role};
 use rapport_domain::ContactId;
 
 use super::errors::{Code, OrRefusal, error};
-use crate::server::SocketToken;
 use crate::state::AppState;
+
+/// A WebSocket connection's token, kept in its connection data so that
+/// every operation on it checks the token again (it may have been revoked).
+#[derive(Clone, Debug)]
+pub struct SocketToken(pub String);
 
 /// The caller. On a WebSocket, whose principal was fixed when it opened,
 /// the token is checked again, so a revoked token runs nothing more.
