@@ -663,12 +663,12 @@ pub async fn archive_group(
 pub const GROUP_EVENTS_FOLDED_MAX: usize = 100_000;
 
 /// The group as it stood at business moment `at`, as the ledger knew it
-/// at `known_at`: folded again from its events that pass both (in the
-/// zone of the policy in force, for groups without one).
+/// at `known_at`: folded again from its events that pass both, under
+/// `policy` (the one in force at `known_at`).
 pub async fn group_at(
     store: &dyn EventStore,
     known_at: Option<Position>,
-    default_zone: chrono_tz::Tz,
+    policy: &rapport_domain::CompiledPolicy,
     group_id: GroupId,
     at: Timestamp,
 ) -> Result<Group, AppError> {
@@ -676,7 +676,6 @@ pub async fn group_at(
         known_at,
         occurred_by: Some(at),
     };
-    let zone = default_zone;
     let mut group = Group::default();
     let mut folded = 0;
     let mut from_version = 0;
@@ -692,7 +691,7 @@ pub async fn group_at(
         // every event to find the few it keeps.
         folded += page.len();
         for event in page.iter().filter(|event| horizon.counts(event)) {
-            group.apply(&event.event, event.version, event.occurred_at, zone);
+            group.apply_under(&event.event, event.version, event.occurred_at, policy);
         }
         if folded > GROUP_EVENTS_FOLDED_MAX {
             return Err(AppError::LimitExceeded(format!(

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, VecDeque};
 use chrono::{Datelike, Duration};
 use chrono_tz::Tz;
 
-use crate::event::{Event, PostKind, Verdict};
-use crate::gate::{Facts, Reason, ReasonCode};
+use crate::event::{Event, PostKind, TouchAuthorization, Verdict};
+use crate::gate::{CompiledPolicy, Facts, Reason, ReasonCode, ReasonSet};
 use crate::hours::{HourSet, Window, instant_of, local_date, local_minute_of_day};
 use crate::ids::ContactId;
 use crate::policy::{GROUP_WINDOW_SECS_MAX, GroupRules};
@@ -47,12 +47,29 @@ pub struct Member {
     pub last_spoke_at: Option<Timestamp>,
 }
 
-/// One post, and the members who left within a day of it.
+/// One post, the members who left within a day of it, and whether the
+/// group gate, as it stood just before, would have let it go out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Post {
     pub at: Timestamp,
     pub kind: PostKind,
     pub leaves_after: u16,
+    pub authorized: Authorized,
+    /// The verdict the post broke, and its blocking reasons; `None` when
+    /// the gate allowed it.
+    pub broke: Option<Verdict>,
+    pub reasons: ReasonSet,
+}
+
+/// On whose word a post went out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Authorized {
+    /// The group gate allowed it.
+    Gate,
+    /// A manager overrode the gate, and said why (on the event).
+    Override,
+    /// The group's own tool posted it; rapport was not asked.
+    Tool,
 }
 
 /// A change of membership, as the day and month counts keep them.
@@ -184,7 +201,14 @@ impl Group {
                 self.speech_hours[hour] += 1;
                 self.speech_total = self.speech_total.saturating_add(1);
             }
-            Event::GroupPostRecorded(e) => self.remember_post(occurred_at, e.kind),
+            Event::GroupPostRecorded(e) => {
+                let authorized = match e.authorization {
+                    TouchAuthorization::Gate { .. } => Authorized::Gate,
+                    TouchAuthorization::Override { .. } => Authorized::Override,
+                    TouchAuthorization::External { .. } => Authorized::Tool,
+                };
+                self.remember_post(occurred_at, e.kind, authorized);
+            }
             Event::GroupArchived(_) => {
                 self.archived_at.get_or_insert(occurred_at);
             }
@@ -213,6 +237,45 @@ impl Group {
         true
     }
 
+    /// Folds one event under `policy`, the policy in force when it was
+    /// recorded: a post is also judged by the gate as the group stood just
+    /// before it, and marked when the gate would not have let it go out.
+    pub fn apply_under(&mut self, event: &Event, stream_version: u64, occurred_at: Timestamp, policy: &CompiledPolicy) {
+        let zone = policy.default_time_zone();
+        let judged = match event {
+            Event::GroupPostRecorded(post) if self.created_at.is_some() => Some(gate(
+                self,
+                &policy.policy.groups,
+                policy.version,
+                zone,
+                post.kind,
+                occurred_at,
+            )),
+            _ => None,
+        };
+        self.apply(event, stream_version, occurred_at, zone);
+        if let Some(decision) = judged {
+            self.mark_broken(occurred_at, &decision);
+        }
+    }
+
+    /// Marks the post just folded at `at` as one the gate, asked just
+    /// before it, would not have allowed: `decision` is that answer.
+    fn mark_broken(&mut self, at: Timestamp, decision: &GroupDecision) {
+        if decision.allowed() {
+            return;
+        }
+        let index = self.posts.partition_point(|post| post.at <= at);
+        if let Some(post) = index.checked_sub(1).and_then(|index| self.posts.get_mut(index))
+            && post.at == at
+        {
+            post.broke = Some(decision.verdict);
+            for reason in decision.reasons.iter().filter(|reason| reason.blocking) {
+                post.reasons.insert(reason.code);
+            }
+        }
+    }
+
     pub fn zone(&self, default_zone: Tz) -> Tz {
         self.time_zone.unwrap_or(default_zone)
     }
@@ -225,7 +288,7 @@ impl Group {
         (at.as_millis() - self.posts[index].at.as_millis() <= LEAVE_AFTER_POST_MILLIS).then_some(index)
     }
 
-    fn remember_post(&mut self, at: Timestamp, kind: PostKind) {
+    fn remember_post(&mut self, at: Timestamp, kind: PostKind, authorized: Authorized) {
         let index = self.posts.partition_point(|post| post.at <= at);
         self.posts.insert(
             index,
@@ -233,6 +296,9 @@ impl Group {
                 at,
                 kind,
                 leaves_after: 0,
+                authorized,
+                broke: None,
+                reasons: ReasonSet::default(),
             },
         );
         let newest = self.posts.back().map_or(at, |post| post.at);
@@ -1013,6 +1079,42 @@ mod tests {
         assert!(given.group.members.contains_key("m1"));
         let health = given.group.health(&GroupRules::default(), Tz::UTC, at(7, 9, 0));
         assert_eq!((health.members, health.left), (1, 2), "two leaves counted, not three");
+    }
+
+    #[test]
+    fn a_post_the_gate_would_not_have_allowed_is_marked_with_what_it_broke() {
+        let mut given = Given::group(at(1, 9, 0), 10);
+        let mut symbols = crate::symbols::Symbols::default();
+        let policy = CompiledPolicy::new(1, crate::policy::Policy::default(), &mut symbols);
+        for (version, hour) in [(20, 8), (21, 12), (22, 19), (23, 20)] {
+            let post: Event = GroupPostRecorded {
+                kind: PostKind::Content,
+                sender: "mia".into(),
+                authorization: TouchAuthorization::Override {
+                    reason: "store closing".into(),
+                },
+            }
+            .into();
+            given.group.apply_under(&post, version, at(2, hour, 0), &policy);
+        }
+        let posts: Vec<_> = given
+            .group
+            .posts
+            .iter()
+            .map(|post| (post.broke, post.authorized))
+            .collect();
+        assert_eq!(
+            posts,
+            [
+                (None, Authorized::Override),
+                (None, Authorized::Override),
+                (None, Authorized::Override),
+                (Some(Verdict::Defer), Authorized::Override)
+            ],
+            "only the fourth of the day broke the gate"
+        );
+        let broken: Vec<_> = given.group.posts[3].reasons.iter().collect();
+        assert_eq!(broken, [ReasonCode::NewGroupPostCap]);
     }
 
     #[test]

@@ -342,11 +342,14 @@ impl Projection {
                 self.campaigns.started(*campaign_id, event, &rules);
             }
             (StreamName::Group(group_id), group_event) => {
-                let zone = self.current_policy().default_time_zone();
-                self.groups
-                    .entry(*group_id)
-                    .or_default()
-                    .apply(group_event, event.version, event.occurred_at, zone);
+                // Never empty: `new` starts with the built-in default.
+                let policy = &self.policies[self.policies.len() - 1].policy;
+                self.groups.entry(*group_id).or_default().apply_under(
+                    group_event,
+                    event.version,
+                    event.occurred_at,
+                    policy,
+                );
             }
             (StreamName::Contact(contact_id), contact_event) => {
                 if let Event::TouchRecorded(touch) = contact_event {

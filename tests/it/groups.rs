@@ -127,6 +127,21 @@ async fn the_fourth_post_of_a_new_groups_day_waits_for_tomorrows_first_active_ho
         .await;
     assert_eq!(forced["recordGroupPost"]["decision"]["verdict"], "DEFER");
     assert_eq!(server.event_count().await, before + 1);
+    // The ledger keeps what it broke: the post, its override, and the rule.
+    let posts = server
+        .ok(
+            "auditor",
+            "query($id: UUID!) { group(id: $id) { posts(last: 2) { authorized brokeGate brokenRules } } }",
+            json!({ "id": group }),
+        )
+        .await;
+    assert_eq!(
+        posts["group"]["posts"],
+        json!([
+            { "authorized": "OVERRIDE", "brokeGate": "DEFER", "brokenRules": ["NEW_GROUP_POST_CAP"] },
+            { "authorized": "GATE", "brokeGate": null, "brokenRules": [] },
+        ])
+    );
 }
 
 #[tokio::test]

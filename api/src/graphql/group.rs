@@ -11,7 +11,7 @@ use async_graphql::{Context, Enum, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use rapport_app::group::{self as groups, CreateGroup, GroupWriteOptions, GroupWritten, MemberChange, PostRequest};
 use rapport_app::read_model::ReadModel;
-use rapport_domain::group::{Group as DomainGroup, GroupDecision};
+use rapport_domain::group::{Authorized, Group as DomainGroup, GroupDecision};
 use rapport_domain::reengage::Nudge;
 use rapport_domain::{ContactId, GroupId, Timestamp};
 use uuid::Uuid;
@@ -93,13 +93,15 @@ impl GroupView {
         // The group as it is now decides who may see it then.
         self.read(ctx, |_, _| ())?;
         let state = state(ctx)?;
-        let (known_at, zone) = self.view.read(ctx, |model| {
+        let (known_at, policy) = self.view.read(ctx, |model| {
+            let policies = model.projection.policies();
             (
                 model.projection.position(),
-                model.projection.current_policy().default_time_zone(),
+                policies.last().map(|in_force| Arc::clone(&in_force.policy)),
             )
         })?;
-        let group = groups::group_at(&state.core.store, known_at, zone, self.id, at)
+        let policy = policy.ok_or_else(|| super::errors::internal("a read model without a policy"))?;
+        let group = groups::group_at(&state.core.store, known_at, &policy, self.id, at)
             .await
             .or_refusal()?;
         if group.created_at.is_none() {
@@ -218,6 +220,13 @@ impl GroupView {
                     at: to_datetime(post.at),
                     kind: post.kind.into(),
                     members_left_within_a_day: i32::from(post.leaves_after),
+                    authorized: match post.authorized {
+                        Authorized::Gate => PostAuthorization::Gate,
+                        Authorized::Override => PostAuthorization::Override,
+                        Authorized::Tool => PostAuthorization::Tool,
+                    },
+                    broke_gate: post.broke.map(Into::into),
+                    broken_rules: post.reasons.iter().map(Into::into).collect(),
                 })
                 .collect()
         })
@@ -289,6 +298,24 @@ pub struct GroupPost {
     pub at: DateTime<Utc>,
     pub kind: PostKind,
     pub members_left_within_a_day: i32,
+    pub authorized: PostAuthorization,
+    /// The verdict the post broke, when the group gate as it stood just
+    /// before it would not have let it go out (an override, or a tool's
+    /// post); null when the gate allowed it.
+    pub broke_gate: Option<Verdict>,
+    /// The rules it broke.
+    pub broken_rules: Vec<super::types::ReasonCode>,
+}
+
+/// On whose word a post went out.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PostAuthorization {
+    /// The group gate allowed it.
+    Gate,
+    /// A manager overrode the gate and said why.
+    Override,
+    /// The group's own tool posted it; rapport was not asked.
+    Tool,
 }
 
 #[derive(SimpleObject, Clone, Debug)]

@@ -10,7 +10,7 @@ use rapport_app::read_model::ReadModel;
 use rapport_app::tokens::{Principal, Role};
 use rapport_domain::group::Group;
 use rapport_domain::reengage::Nudge;
-use rapport_domain::{GroupId, PostKind};
+use rapport_domain::{GroupId, PostKind, ReasonCode, Verdict};
 use serde_json::json;
 
 use super::Invocation;
@@ -255,6 +255,20 @@ fn report(ctx: &Invocation, model: &ReadModel, id: GroupId, group: &Group, now: 
         .take(10)
         .map(|post| json!({ "at": post.at.to_rfc3339(), "kind": post.kind.as_str(), "membersLeft": post.leaves_after }))
         .collect();
+    let broken: Vec<_> = group
+        .posts
+        .iter()
+        .rev()
+        .filter(|post| post.broke.is_some())
+        .take(10)
+        .map(|post| {
+            json!({
+                "at": post.at.to_rfc3339(), "kind": post.kind.as_str(),
+                "verdict": post.broke.map(Verdict::as_str),
+                "rules": post.reasons.iter().map(ReasonCode::as_str).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
     if ctx.json {
         println!(
             "{}",
@@ -265,12 +279,13 @@ fn report(ctx: &Invocation, model: &ReadModel, id: GroupId, group: &Group, now: 
                 "leaveRatePerMille": health.leave_rate_per_mille, "activeMembers": health.active_members,
                 "postsToday": health.posts_today, "postsPerDayCap": health.posts_per_day_cap,
                 "mix": { "content": health.mix[0], "interaction": health.mix[1], "promotion": health.mix[2] },
-                "alerts": alerts(&health), "postsThatCostMembers": costly,
+                "alerts": alerts(&health), "postsThatCostMembers": costly, "postsThatBrokeTheGate": broken,
                 "archivedAt": group.archived_at.map(|at| at.to_rfc3339()),
             })
         );
         return;
     }
+    let zone = group.zone(model.projection.current_policy().default_time_zone());
     println!("{}  ({}, owner {}, {})", group.name, group.kind, group.owner, id);
     println!(
         "members {}   last {} days: joined {}, left {}, removed {}, leave rate {:.1}%",
@@ -292,7 +307,17 @@ fn report(ctx: &Invocation, model: &ReadModel, id: GroupId, group: &Group, now: 
     for alert in alerts(&health) {
         println!("ALERT {alert}");
     }
-    let zone = group.zone(model.projection.current_policy().default_time_zone());
+    for post in group.posts.iter().rev().filter(|post| post.broke.is_some()).take(10) {
+        let rules: Vec<&str> = post.reasons.iter().map(ReasonCode::as_str).collect();
+        println!(
+            "post {} {:<11} broke the gate ({}: {}), {:?}",
+            post.at.to_datetime().with_timezone(&zone).format("%Y-%m-%d %H:%M"),
+            post.kind.as_str(),
+            post.broke.map_or("", Verdict::as_str),
+            rules.join(", "),
+            post.authorized
+        );
+    }
     for post in group.posts.iter().rev().filter(|post| post.leaves_after > 0).take(10) {
         println!(
             "post {} {:<11} cost {} member(s) within a day",
