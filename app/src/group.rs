@@ -221,6 +221,17 @@ async fn already_written(
     }))
 }
 
+/// Refuses a moment further from now than the clock's skew, saying what
+/// happens now and where the past comes in instead.
+fn happens_now(clock: &rapport_domain::policy::ClockRules, write: &Write, what: &str) -> Result<(), AppError> {
+    clock.check_gated_touch(write.occurred_at, write.now).map_err(|_| {
+        AppError::bad_input(format!(
+            "occurredAt {} is more than {} s from the server clock ({}): {what}",
+            write.occurred_at, clock.skew_max_secs, write.now
+        ))
+    })
+}
+
 /// The clock rules of the policy in force: how far business time may stray.
 fn clock(model: &ReadModel) -> &rapport_domain::policy::ClockRules {
     &model.projection.current_policy().policy.clock
@@ -238,13 +249,23 @@ async fn append_all(
     core: &Core,
     appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
 ) -> Result<AppendResult, AppError> {
+    append_all_or(core, appends, AppError::from).await
+}
+
+/// As `append_all`, with the store's refusal (of the append it names)
+/// turned into an error by `refused`.
+async fn append_all_or(
+    core: &Core,
+    appends: Vec<(StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    refused: impl FnOnce(StoreError) -> AppError,
+) -> Result<AppendResult, AppError> {
     let results = core
         .store
         .append_all_or_nothing(appends)
         .await
         .map_err(|refusal| match refusal {
-            StoreError::InBatch { source, .. } => AppError::from(*source),
-            other => other.into(),
+            StoreError::InBatch { source, .. } => refused(*source),
+            other => refused(other),
         })?;
     let first = *results
         .first()
@@ -315,15 +336,23 @@ pub async fn create_group(core: &Core, principal: &Principal, command: CreateGro
     // A group is new for its first weeks, and takes fewer posts then: it
     // is created now (within the clock's skew), so that a date in the past
     // cannot make it mature. Older groups come in through `import`.
-    core.live
-        .read(|model| clock(model).check_gated_touch(write.occurred_at, write.now))?;
+    core.live.read(|model| {
+        happens_now(
+            clock(model),
+            &write,
+            "a group is created now; a group with a past comes in through `rapport import`",
+        )
+    })?;
     let new_event = NewEvent::new(write.event_id, event, write.occurred_at, principal.name.clone());
-    let appended = append_all(core, vec![(stream, ExpectedVersion::NoStream, vec![new_event])])
-        .await
-        .map_err(|refusal| match refusal {
-            AppError::Conflict(_) => AppError::Conflict(format!("group {group_id} already exists")),
-            other => other,
-        })?;
+    let appended = append_all_or(
+        core,
+        vec![(stream, ExpectedVersion::NoStream, vec![new_event])],
+        |refusal| match refusal {
+            StoreError::WrongExpectedVersion { .. } => AppError::Conflict(format!("group {group_id} already exists")),
+            other => other.into(),
+        },
+    )
+    .await?;
     Ok(write.written(group_id, appended, true))
 }
 
@@ -368,6 +397,9 @@ pub async fn record_member(
         MemberChange::Spoke => GroupMemberSpoke { member: member.clone() }.into(),
     };
     valid(&event, &stream)?;
+    // Who asks may write to the group, retry or not.
+    core.live
+        .read(|model| member_writer_access(principal, model, group_id).map(|_| ()))?;
     if options.idempotency_key.is_some()
         && let Some(earlier) = already_written(core, principal, group_id, &write, |e| e == &event).await?
     {
@@ -382,6 +414,17 @@ pub async fn record_member(
             MemberChange::Joined { .. } if known.is_some() => {
                 return Err(AppError::Conflict(format!(
                     "'{member}' is already a member of group {group_id}"
+                )));
+            }
+            MemberChange::Joined { .. }
+                if group
+                    .departed
+                    .get(member.as_str())
+                    .is_some_and(|left| *left >= write.occurred_at) =>
+            {
+                return Err(AppError::bad_input(format!(
+                    "'{member}' left group {group_id} after {}: a join cannot come before the leave",
+                    write.occurred_at
                 )));
             }
             MemberChange::Joined { contact_id } => {
@@ -400,11 +443,11 @@ pub async fn record_member(
                     "'{member}' is not a member of group {group_id}: record them joining first"
                 )));
             }
-            MemberChange::Left | MemberChange::Removed
+            MemberChange::Left | MemberChange::Removed | MemberChange::Spoke
                 if known.is_some_and(|known| known.joined_at > write.occurred_at) =>
             {
                 return Err(AppError::bad_input(format!(
-                    "'{member}' joined group {group_id} after {}: a leave cannot come before the join",
+                    "'{member}' joined group {group_id} after {}: nothing of theirs comes before the join",
                     write.occurred_at
                 )));
             }
@@ -455,19 +498,25 @@ pub async fn record_member(
 
 /// The group, for a caller who records its members: staff for the groups
 /// they may see, the ingest role for any.
+fn member_writer_access<'a>(
+    principal: &Principal,
+    model: &'a ReadModel,
+    group_id: GroupId,
+) -> Result<&'a Group, AppError> {
+    if INGESTERS.contains(&principal.role) {
+        model.projection.group(group_id).ok_or_else(|| no_such_group(group_id))
+    } else {
+        check_group(principal, model, group_id)
+    }
+}
+
+/// As `member_writer_access`, for a group still open.
 fn check_member_writer<'a>(
     principal: &Principal,
     model: &'a ReadModel,
     group_id: GroupId,
 ) -> Result<&'a Group, AppError> {
-    let group = if INGESTERS.contains(&principal.role) {
-        model
-            .projection
-            .group(group_id)
-            .ok_or_else(|| no_such_group(group_id))?
-    } else {
-        check_group(principal, model, group_id)?
-    };
+    let group = member_writer_access(principal, model, group_id)?;
     if group.archived_at.is_some() {
         return Err(AppError::Conflict(format!("group {group_id} is archived")));
     }
@@ -500,11 +549,13 @@ pub struct PostRequest {
     pub options: GroupWriteOptions,
 }
 
-/// A recorded post and the group gate's decision it was taken under.
+/// A recorded post and the group gate's decision it was taken under;
+/// `None` for a retry answered with the first write (the gate now sees
+/// the group with that post in it, which is not what it judged then).
 #[derive(Clone, Debug)]
 pub struct Posted {
     pub written: GroupWritten,
-    pub decision: GroupDecision,
+    pub decision: Option<GroupDecision>,
 }
 
 /// Records a post the group gate allows at its moment; anything else is
@@ -568,7 +619,12 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
             (false, true) => clock.check_fact(write.occurred_at, write.now)?,
             // A post the gate judges is dated close to now: business time
             // cannot move it to a day with room left.
-            (false, false) => clock.check_gated_touch(write.occurred_at, write.now)?,
+            (false, false) => happens_now(
+                clock,
+                &write,
+                "a post the group gate judges happens now, an override too; one a group's tool already \
+                 made comes in through the ingest role with its source",
+            )?,
         }
         let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
         Ok::<_, AppError>((
@@ -580,7 +636,7 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
     if let Some(earlier) = earlier {
         return Ok(Posted {
             written: write.written(group_id, earlier, false),
-            decision,
+            decision: None,
         });
     }
     let authorization = match (source, reason) {
@@ -621,7 +677,7 @@ pub async fn record_post(core: &Core, principal: &Principal, request: PostReques
     let appended = append_all(core, vec![(stream, ExpectedVersion::Exact(version), vec![new_event])]).await?;
     Ok(Posted {
         written: write.written(group_id, appended, true),
-        decision,
+        decision: Some(decision),
     })
 }
 
@@ -641,6 +697,8 @@ pub async fn archive_group(
     }
     .into();
     valid(&event, &stream)?;
+    core.live
+        .read(|model| check_group(principal, model, group_id).map(|_| ()))?;
     if options.idempotency_key.is_some()
         && let Some(earlier) = already_written(core, principal, group_id, &write, |e| e == &event).await?
     {
@@ -663,12 +721,12 @@ pub async fn archive_group(
 pub const GROUP_EVENTS_FOLDED_MAX: usize = 100_000;
 
 /// The group as it stood at business moment `at`, as the ledger knew it
-/// at `known_at`: folded again from its events that pass both, under
-/// `policy` (the one in force at `known_at`).
+/// at `known_at`: folded again from its events that pass both, each under
+/// the policy of `policies` in force when it was recorded.
 pub async fn group_at(
     store: &dyn EventStore,
     known_at: Option<Position>,
-    policy: &rapport_domain::CompiledPolicy,
+    policies: &[rapport_projections::PolicyInForce],
     group_id: GroupId,
     at: Timestamp,
 ) -> Result<Group, AppError> {
@@ -691,7 +749,15 @@ pub async fn group_at(
         // every event to find the few it keeps.
         folded += page.len();
         for event in page.iter().filter(|event| horizon.counts(event)) {
-            group.apply_under(&event.event, event.version, event.occurred_at, policy);
+            // The policy in force when the event was recorded, as the live fold has it.
+            let Some(in_force) = policies
+                .iter()
+                .rev()
+                .find(|policy| policy.since.is_none_or(|since| since < event.position))
+            else {
+                continue;
+            };
+            group.apply_under(&event.event, event.version, event.occurred_at, &in_force.policy);
         }
         if folded > GROUP_EVENTS_FOLDED_MAX {
             return Err(AppError::LimitExceeded(format!(

@@ -812,8 +812,9 @@ impl Generator {
             let at = shanghai(created + (n as i64 % 10), 11, n as i64 % 50);
             self.join(calm, at, member, *contact);
         }
-        // The last ten never speak: the silent list's greetings and invitations.
-        let speakers = members.len() - 10;
+        // The last ten never speak: the silent list's greetings and
+        // invitations; the four before them leave, one a month.
+        let speakers = members.len() - 14;
         for day in created + 10..=today {
             self.group_post(calm, shanghai(day, 8, 30), PostKind::Content);
             if day % 2 == 0 {
@@ -830,14 +831,11 @@ impl Generator {
             }
         }
         for month in 0..4 {
-            let (member, contact) = members[speakers - 1 - month].clone();
-            self.leave(
-                calm,
-                shanghai(created + 20 + 30 * month as i64, 15, 0),
-                &member,
-                contact,
-                false,
-            );
+            let (member, contact) = members[speakers + month].clone();
+            // The group is posted into every morning: a leave in the
+            // afternoon comes within a day of a post.
+            let at = shanghai(created + 20 + 30 * month as i64, 15, 0);
+            self.leave(calm, at, &member, contact, true);
         }
 
         // The new group: three posts already today; a fourth waits.

@@ -140,6 +140,9 @@ impl Group {
     pub fn apply(&mut self, event: &Event, stream_version: u64, occurred_at: Timestamp, default_zone: Tz) {
         self.stream_version = stream_version;
         match event {
+            // A group is created once: another GroupCreated (an import
+            // naming an existing id) changes neither its owner nor its name.
+            Event::GroupCreated(_) if self.created_at.is_some() => {}
             Event::GroupCreated(e) => {
                 self.name.clone_from(&e.name);
                 self.owner.clone_from(&e.owner);
@@ -190,7 +193,10 @@ impl Group {
                 self.count(occurred_at, default_zone, Move::Removed);
             }
             Event::GroupMemberSpoke(e) => {
-                if let Some(member) = self.members.get_mut(e.member.as_str()) {
+                // Speech from before they joined (reported late) is not theirs to count.
+                if let Some(member) = self.members.get_mut(e.member.as_str())
+                    && occurred_at >= member.joined_at
+                {
                     member.last_spoke_at = member.last_spoke_at.max(Some(occurred_at));
                 }
                 let zone = self.zone(default_zone);
@@ -242,35 +248,36 @@ impl Group {
     /// before it, and marked when the gate would not have let it go out.
     pub fn apply_under(&mut self, event: &Event, stream_version: u64, occurred_at: Timestamp, policy: &CompiledPolicy) {
         let zone = policy.default_time_zone();
+        // Only the verdict and its reasons: not when it would have been allowed.
         let judged = match event {
-            Event::GroupPostRecorded(post) if self.created_at.is_some() => Some(gate(
+            Event::GroupPostRecorded(post) if self.created_at.is_some() => Some(judge(
                 self,
                 &policy.policy.groups,
-                policy.version,
-                zone,
+                self.zone(zone),
                 post.kind,
                 occurred_at,
             )),
             _ => None,
         };
         self.apply(event, stream_version, occurred_at, zone);
-        if let Some(decision) = judged {
-            self.mark_broken(occurred_at, &decision);
+        if let Some(reasons) = judged {
+            self.mark_broken(occurred_at, &reasons);
         }
     }
 
     /// Marks the post just folded at `at` as one the gate, asked just
-    /// before it, would not have allowed: `decision` is that answer.
-    fn mark_broken(&mut self, at: Timestamp, decision: &GroupDecision) {
-        if decision.allowed() {
+    /// before it, would not have allowed: `reasons` is its answer.
+    fn mark_broken(&mut self, at: Timestamp, reasons: &[Reason]) {
+        let verdict = verdict_of(reasons);
+        if verdict == Verdict::Allow {
             return;
         }
         let index = self.posts.partition_point(|post| post.at <= at);
         if let Some(post) = index.checked_sub(1).and_then(|index| self.posts.get_mut(index))
             && post.at == at
         {
-            post.broke = Some(decision.verdict);
-            for reason in decision.reasons.iter().filter(|reason| reason.blocking) {
+            post.broke = Some(verdict);
+            for reason in reasons.iter().filter(|reason| reason.blocking) {
                 post.reasons.insert(reason.code);
             }
         }

@@ -1781,6 +1781,15 @@ fn group_check_report_and_silent_read_a_group_off_the_ledger() {
     ]);
     assert!(text(&chinese).contains("新群每天最多3条"), "{}", text(&chinese));
 
+    // A group is created once: an import naming it again moves nothing.
+    let again = cli.file(
+        "again.jsonl",
+        r#"{"kind":"event","stream":"group-00000000-0000-0000-0000-0000000000f1","type":"GroupCreated","occurredAt":"2026-03-05T01:00:00Z","payload":{"name":"Spring tea","owner":"bob","kind":"customers"}}
+"#,
+    );
+    let refused = cli.json(&["import", again.to_str().expect("path")], 1);
+    assert_eq!(refused["imported"], 0, "{refused}");
+
     let listed = cli.json(&["group", "report"], 0);
     assert_eq!(listed["groups"][0]["name"], "Spring tea");
     assert_eq!(listed["groups"][0]["members"], 2);

@@ -201,6 +201,10 @@ async fn a_retried_post_answers_with_the_first_even_after_the_gate_closed() {
         (json!(true), json!(false))
     );
     assert_eq!(first["eventId"], again["eventId"]);
+    // The gate now sees the group with that post in it: a retry does not
+    // pretend that is what it judged.
+    assert_eq!(first["decision"]["verdict"], "ALLOW");
+    assert_eq!(again["decision"], Value::Null, "{again}");
     // The same key for another kind of post is a conflict, not a second post.
     assert_eq!(
         server
@@ -513,6 +517,8 @@ async fn bad_input_is_refused_with_its_code_and_writes_nothing() {
     let server = TestServer::start().await;
     let group = create(&server, "alice", "Careful").await;
     member(&server, "alice", &group, "joined-now", "JOINED", None).await;
+    member(&server, "alice", &group, "gone", "JOINED", None).await;
+    member(&server, "alice", &group, "gone", "LEFT", None).await;
     let before = server.event_count().await;
     for (index, (query, variables)) in [
         (CREATE, json!({ "name": "  " })),
@@ -535,6 +541,15 @@ async fn bad_input_is_refused_with_its_code_and_writes_nothing() {
         (
             MEMBER,
             json!({ "group": group, "member": "joined-now", "change": "LEFT", "at": server.at(-3_600) }),
+        ),
+        // Nor speech before the join, nor a join before a recorded leave.
+        (
+            MEMBER,
+            json!({ "group": group, "member": "joined-now", "change": "SPOKE", "at": server.at(-3_600) }),
+        ),
+        (
+            MEMBER,
+            json!({ "group": group, "member": "gone", "change": "JOINED", "at": server.at(-60) }),
         ),
         // Business time cannot move a post to a day with room left.
         (
@@ -757,4 +772,41 @@ async fn the_ledger_feed_shows_sales_staff_their_own_groups_only() {
         assert_eq!(next["ledgerEvents"]["type"], "GroupCreated");
     })
     .await;
+}
+
+#[tokio::test]
+async fn a_group_at_a_past_moment_is_folded_again_from_its_own_events() {
+    let server = TestServer::start().await;
+    let group = create(&server, "alice", "Then and now").await;
+    member(&server, "alice", &group, "m1", "JOINED", None).await;
+    let then = server.at(60);
+    server.clock.advance_millis(3_600_000);
+    member(&server, "alice", &group, "m2", "JOINED", None).await;
+    post(&server, "alice", &group, "CONTENT").await;
+    let seen = server
+        .ok(
+            "alice",
+            "query($id: UUID!, $then: DateTime) { group(id: $id) {
+                then: health(at: $then) { members postsToday }
+                now: health { members postsToday } } }",
+            json!({ "id": group, "then": then }),
+        )
+        .await;
+    assert_eq!(
+        seen["group"]["then"],
+        json!({ "members": 1, "postsToday": 0 }),
+        "{seen}"
+    );
+    assert_eq!(seen["group"]["now"], json!({ "members": 2, "postsToday": 1 }));
+    // Another owner's group is not there at any moment.
+    assert_eq!(
+        server
+            .code(
+                "bob",
+                "query($id: UUID!, $then: DateTime) { group(id: $id) { health(at: $then) { members } } }",
+                json!({ "id": group, "then": then }),
+            )
+            .await,
+        "NOT_FOUND"
+    );
 }

@@ -61,6 +61,7 @@ impl AuditView {
             group_id,
             View::Replay(Arc::clone(&self.model)),
             self.default_at,
+            super::now(ctx)?,
         )))
     }
 

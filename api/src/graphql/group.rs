@@ -60,11 +60,19 @@ pub struct GroupView {
     pub view: View,
     /// The moment health, gate and silent members default to.
     pub default_at: Timestamp,
+    /// When the request arrived: a moment at or after it needs no fold,
+    /// every event the view holds had happened by then.
+    now: Timestamp,
 }
 
 impl GroupView {
-    pub fn new(id: GroupId, view: View, default_at: Timestamp) -> Self {
-        GroupView { id, view, default_at }
+    pub fn new(id: GroupId, view: View, default_at: Timestamp, now: Timestamp) -> Self {
+        GroupView {
+            id,
+            view,
+            default_at,
+            now,
+        }
     }
 
     /// Reads the group as the view holds it, for a caller who may read it:
@@ -87,21 +95,16 @@ impl GroupView {
         at: Timestamp,
         read: impl FnOnce(&ReadModel, &DomainGroup) -> R,
     ) -> async_graphql::Result<R> {
-        if at >= now(ctx)? {
+        if at >= self.now {
             return self.read(ctx, read);
         }
         // The group as it is now decides who may see it then.
         self.read(ctx, |_, _| ())?;
         let state = state(ctx)?;
-        let (known_at, policy) = self.view.read(ctx, |model| {
-            let policies = model.projection.policies();
-            (
-                model.projection.position(),
-                policies.last().map(|in_force| Arc::clone(&in_force.policy)),
-            )
+        let (known_at, policies) = self.view.read(ctx, |model| {
+            (model.projection.position(), model.projection.policies().to_vec())
         })?;
-        let policy = policy.ok_or_else(|| super::errors::internal("a read model without a policy"))?;
-        let group = groups::group_at(&state.core.store, known_at, &policy, self.id, at)
+        let group = groups::group_at(&state.core.store, known_at, &policies, self.id, at)
             .await
             .or_refusal()?;
         if group.created_at.is_none() {
@@ -508,7 +511,8 @@ impl GroupQuery {
             .live
             .read(|model| groups::check_group(principal, model, group_id).map(|_| ()))
             .or_refusal()?;
-        Ok(Some(GroupView::new(group_id, View::Live, now(ctx)?)))
+        let now = now(ctx)?;
+        Ok(Some(GroupView::new(group_id, View::Live, now, now)))
     }
 
     /// Groups in id order (sales staff see their own); the cursor is the last group id seen.
@@ -538,7 +542,7 @@ impl GroupQuery {
         let mut connection = Connection::new(after.is_some(), more);
         connection.edges.extend(
             ids.into_iter()
-                .map(|id| Edge::new(id.0.to_string(), GroupView::new(id, View::Live, now))),
+                .map(|id| Edge::new(id.0.to_string(), GroupView::new(id, View::Live, now, now))),
         );
         Ok(connection)
     }
@@ -560,7 +564,8 @@ impl GroupQuery {
             .read(|model| groups::check_group(principal, model, group_id).map(|_| ()))
             .or_refusal()?;
         let at = at.map(timestamp).transpose()?;
-        GroupView::new(group_id, View::Live, now(ctx)?)
+        let now = now(ctx)?;
+        GroupView::new(group_id, View::Live, now, now)
             .gate(ctx, kind, at.map(to_datetime))
             .await
     }
@@ -581,7 +586,8 @@ impl GroupQuery {
             .live
             .read(|model| groups::check_group(principal, model, group_id).map(|_| ()))
             .or_refusal()?;
-        GroupView::new(group_id, View::Live, now(ctx)?)
+        let now = now(ctx)?;
+        GroupView::new(group_id, View::Live, now, now)
             .silent_members(ctx, at, first)
             .await
     }
@@ -645,7 +651,8 @@ pub struct GroupRecordResult {
     /// False when a retry was answered with what the first try wrote.
     pub appended: bool,
     pub group: GroupView,
-    /// For posts: the decision it went out under (or overrode).
+    /// For posts: the decision it went out under (or overrode); null on a
+    /// retry answered with the first write, and for the ingest role.
     pub decision: Option<GroupGateDecision>,
 }
 
@@ -655,7 +662,7 @@ fn group_result(written: GroupWritten, decision: Option<GroupGateDecision>) -> G
         position: written.position.to_string(),
         group_version: written.group_version as i64,
         appended: written.appended,
-        group: GroupView::new(written.group_id, View::Live, written.at),
+        group: GroupView::new(written.group_id, View::Live, written.at, written.at),
         decision,
     }
 }
@@ -747,12 +754,15 @@ impl GroupMutation {
             .or_refusal()?;
         // The group's tool hears that its post is recorded, not what the
         // gate makes of the group: it reads nothing.
-        let decision = READERS.contains(&principal.role).then(|| {
-            state
-                .core
-                .live
-                .read(|model| GroupGateDecision::new(posted.written.group_id, &posted.decision, model))
-        });
+        let decision = posted
+            .decision
+            .filter(|_| READERS.contains(&principal.role))
+            .map(|decision| {
+                state
+                    .core
+                    .live
+                    .read(|model| GroupGateDecision::new(posted.written.group_id, &decision, model))
+            });
         Ok(group_result(posted.written, decision))
     }
 

@@ -276,7 +276,8 @@ impl Subscription {
             })
         };
         let current = alerts_now(&state);
-        let first = GroupView::new(id, View::Live, state.core.clock.now());
+        let now = state.core.clock.now();
+        let first = GroupView::new(id, View::Live, now, now);
         Ok(holding(
             slot,
             futures::stream::unfold(
@@ -289,12 +290,13 @@ impl Subscription {
                         match changes.recv().await {
                             Ok(change) if change.stream != StreamName::Group(id) => continue,
                             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
-                                let now = alerts_now(&state);
-                                if now == last {
+                                let alerts = alerts_now(&state);
+                                if alerts == last {
                                     continue;
                                 }
-                                let view = GroupView::new(id, View::Live, state.core.clock.now());
-                                return Some((view, (state, changes, now, None)));
+                                let now = state.core.clock.now();
+                                let view = GroupView::new(id, View::Live, now, now);
+                                return Some((view, (state, changes, alerts, None)));
                             }
                             Err(broadcast::error::RecvError::Closed) => return None,
                         }

@@ -234,6 +234,8 @@ fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str, ids: &Der
     };
     new_event.validate(&stream)?;
     let registration = matches!(new_event.event, Event::ContactRegistered(_));
+    // A group's stream opens with its GroupCreated, and only once.
+    let creation = matches!(new_event.event, Event::GroupCreated(_));
     // A contact's stream opens with its registration and with nothing
     // else: a fact for a contact never registered would be an orphan.
     let expected = match (stream, input.version) {
@@ -246,6 +248,8 @@ fn event_entity(line: usize, raw: &str, input: EventLine, actor: &str, ids: &Der
             new_event.event.event_type()
         ),
         (StreamName::Contact(_), None) => ExpectedVersion::StreamExists,
+        (StreamName::Group(_), None | Some(0)) if creation => ExpectedVersion::NoStream,
+        (StreamName::Group(_), _) if creation => bail!("GroupCreated can only be version 0 of a group's stream"),
         (_, None) => ExpectedVersion::Any,
         (_, Some(0)) => ExpectedVersion::NoStream,
         (_, Some(version)) => ExpectedVersion::Exact(version - 1),
