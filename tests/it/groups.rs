@@ -755,12 +755,15 @@ async fn a_retried_leave_answers_with_the_first_and_a_tools_posts_pass_the_ceili
 #[tokio::test]
 async fn the_ledger_feed_shows_sales_staff_their_own_groups_only() {
     let server = TestServer::start().await;
-    let follow = "subscription { ledgerEvents { stream type } }";
+    let follow = "subscription { ledgerEvents { stream type payload } }";
     let head = server.event_count().await;
     let mut bobs = server.subscribe("bob", follow, json!({})).await;
     let alices = create(&server, "alice", "Alice's").await;
     member(&server, "alice", &alices, "m1", "JOINED", None).await;
     let bobs_group = create(&server, "bob", "Bob's").await;
+    // A tool links a member of bob's group to alice's contact.
+    let alices_contact = server.register("alice", "alice", "Alice's customer", &[]).await;
+    member(&server, "ingest", &bobs_group, "m2", "JOINED", Some(&alices_contact)).await;
     crate::support::hang_guard("bob's feed", async {
         // Bob's feed starts at the ledger's beginning: the policy first.
         for _ in 0..head {
@@ -770,6 +773,13 @@ async fn the_ledger_feed_shows_sales_staff_their_own_groups_only() {
         let next = crate::api::next_payload(&mut bobs).await;
         assert_eq!(next["ledgerEvents"]["stream"], format!("group-{bobs_group}"), "{next}");
         assert_eq!(next["ledgerEvents"]["type"], "GroupCreated");
+        let joined = crate::api::next_payload(&mut bobs).await;
+        assert_eq!(joined["ledgerEvents"]["type"], "GroupMemberJoined", "{joined}");
+        assert_eq!(
+            joined["ledgerEvents"]["payload"],
+            json!({ "member": "m2" }),
+            "alice's contact stays hers"
+        );
     })
     .await;
 }

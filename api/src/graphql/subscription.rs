@@ -166,6 +166,7 @@ impl Subscription {
                     if only.is_some() && contact != only {
                         return None;
                     }
+                    let mut hide_link = false;
                     if contact.is_some() || matches!(event.stream, StreamName::Group(_)) {
                         // Ownership is known once the read model has applied the
                         // event (a new contact's registration, say): wait for it,
@@ -184,8 +185,15 @@ impl Subscription {
                         if !visible {
                             return None;
                         }
+                        hide_link = match &event.event {
+                            rapport_domain::Event::GroupMemberJoined(joined) => joined
+                                .contact_id
+                                .is_some_and(|id| !state.core.live.read(|model| may_access(&principal, model, id))),
+                            _ => false,
+                        };
                     }
-                    Some(Ok(LedgerEvent::new(event, None)))
+                    let shown = LedgerEvent::new(event, None);
+                    Some(Ok(if hide_link { shown.without_member_link() } else { shown }))
                 }
             }),
         ))

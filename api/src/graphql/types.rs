@@ -654,6 +654,15 @@ impl LedgerEvent {
 }
 
 impl LedgerEvent {
+    /// The event without the contact a group member is linked to: for a
+    /// reader who may not see that contact (a tool linked another owner's).
+    pub fn without_member_link(mut self) -> Self {
+        if let Some(fields) = self.payload_json.as_object_mut() {
+            fields.remove("contactId");
+        }
+        self
+    }
+
     pub fn new(event: RecordedEvent, violation: Option<ViolationInfo>) -> Self {
         LedgerEvent {
             position: event.position.to_string(),
