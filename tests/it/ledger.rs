@@ -215,3 +215,49 @@ async fn the_real_live_follower_equals_a_rebuild_from_the_store() {
     assert_eq!(followed.projection.events_applied(), 1 + 3 + 60);
     assert_eq!(followed, rebuilt, "the follower and a rebuild differ");
 }
+
+#[tokio::test]
+async fn the_write_ahead_log_is_copied_into_the_ledger_file_while_the_store_stays_open() {
+    const ROUNDS_MAX: u128 = 40;
+    let ledger = crate::support::TempLedger::new();
+    let store = ledger.store();
+    let file_length = || std::fs::metadata(ledger.path()).expect("ledger file").len();
+    let empty_length = file_length();
+    let mut rounds = 0;
+    // Checkpoints run beside the writer, so the file grows only some time
+    // after the log passed its threshold: append until it has.
+    while file_length() == empty_length {
+        assert!(
+            rounds < ROUNDS_MAX,
+            "{} events in, the ledger file still had only its first pages: nothing was checkpointed",
+            rounds * 10_000
+        );
+        let appends = (0..1_000)
+            .map(|n| {
+                let stream = contact_stream(rounds * 1_000 + n);
+                (stream, ExpectedVersion::Any, (0..10).map(reply).collect())
+            })
+            .collect();
+        for result in store.append_batch(appends).await.expect("batch") {
+            result.expect("append");
+        }
+        rounds += 1;
+        tokio::task::yield_now().await;
+    }
+    // The writer bounds the log at 256 MiB itself; the checkpoint thread
+    // copies it long before.
+    let log_length = std::fs::metadata(ledger.dir.path().join("rapport.db-wal"))
+        .expect("write-ahead log")
+        .len();
+    assert!(
+        log_length < 128 << 20,
+        "the log had grown to {log_length} bytes before the file took its pages"
+    );
+    drop(store);
+    let mut ledger = ledger;
+    ledger.reopen();
+    assert_eq!(
+        ledger.store().head().await.expect("head").event_count,
+        u64::try_from(rounds).expect("rounds") * 10_000
+    );
+}

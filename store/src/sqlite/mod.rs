@@ -5,6 +5,7 @@
 //! writer's fsync. A lock file beside the database keeps a second process
 //! from writing to the same ledger.
 
+mod checkpointer;
 mod rows;
 mod schema;
 mod writer;
@@ -89,6 +90,8 @@ struct Inner {
     path: PathBuf,
     requests: Option<mpsc::Sender<AppendRequest>>,
     writer: Option<JoinHandle<()>>,
+    /// Stops once the writer's connection is closed.
+    checkpointer: Option<JoinHandle<()>>,
     idle_readers: Mutex<Vec<Connection>>,
     reader_turns: Arc<tokio::sync::Semaphore>,
     commits: Arc<watch::Sender<Option<Position>>>,
@@ -107,6 +110,11 @@ impl Drop for Inner {
             && writer.join().is_err()
         {
             tracing::error!("the ledger writer thread panicked");
+        }
+        if let Some(checkpointer) = self.checkpointer.take()
+            && checkpointer.join().is_err()
+        {
+            tracing::error!("the ledger checkpoint thread panicked");
         }
     }
 }
@@ -158,6 +166,7 @@ impl SqliteStore {
                     path,
                     requests: None,
                     writer: None,
+                    checkpointer: None,
                     idle_readers: Mutex::new(vec![reader]),
                     reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                     commits,
@@ -169,7 +178,8 @@ impl SqliteStore {
         // Refuse a foreign file before leaving a lock file beside it.
         schema::check_header(&path)?;
         let lock = take_lock(&path)?;
-        let connection = schema::open_writer(&path)?;
+        let mut connection = schema::open_writer(&path)?;
+        let checkpointer = checkpointer::start(&path, &mut connection)?;
         let master = writer_master_key(&path, &connection, options.master_key)?;
         let tail = schema::load_tail(&connection)?;
         if tail.position > 0 {
@@ -186,6 +196,7 @@ impl SqliteStore {
                 path,
                 requests: Some(requests),
                 writer: Some(writer),
+                checkpointer: Some(checkpointer),
                 idle_readers: Mutex::new(Vec::new()),
                 reader_turns: Arc::new(tokio::sync::Semaphore::new(READERS_MAX)),
                 commits,

@@ -129,8 +129,8 @@ fn apply_pragmas(connection: &Connection, writer: bool) -> rusqlite::Result<()> 
         // cache slows group commit down; 4 MiB measured best (see
         // docs/performance.md).
         connection.pragma_update(None, "cache_size", -4_096)?;
-        // Checkpoints run on the writer thread, between batches.
-        connection.pragma_update(None, "wal_autocheckpoint", 4_096)?;
+        // Checkpoints run on a thread of their own (see `checkpointer`).
+        connection.pragma_update(None, "wal_autocheckpoint", 0)?;
     } else {
         connection.pragma_update(None, "query_only", true)?;
         connection.pragma_update(None, "cache_size", -16_384)?;
