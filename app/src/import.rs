@@ -29,6 +29,15 @@ pub struct ImportSummary {
     pub rejected: Vec<(usize, String)>,
 }
 
+impl ImportSummary {
+    /// Adds what another chunk's import did.
+    pub fn absorb(&mut self, other: ImportSummary) {
+        self.imported += other.imported;
+        self.duplicates += other.duplicates;
+        self.rejected.extend(other.rejected);
+    }
+}
+
 /// Appends a chunk in file order, each line an atomic append of its own,
 /// all in one batch: positions follow the file and the lines share commits.
 pub async fn append_lines(

@@ -50,7 +50,8 @@ pub enum Bench {
         #[arg(long, default_value_t = 10)]
         seconds: u64,
     },
-    /// Bulk import, one append per contact history, beside a raw batched insert of the same rows.
+    /// Bulk import, one append per contact history, beside a raw batched insert of the same rows;
+    /// then `rapport import` of the same histories as another CRM's JSONL export.
     ///
     /// Example: rapport-bench import --contacts 40000 --events-per-contact 25
     Import {

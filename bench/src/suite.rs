@@ -37,9 +37,11 @@ pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
             contacts,
             events_per_contact,
         } => {
-            figures::import(scratch, &Synthetic::new(contacts, events_per_contact, 1))
-                .await?
-                .0
+            let synthetic = Synthetic::new(contacts, events_per_contact, 1);
+            let (mut measured, _) = figures::import(scratch, &synthetic).await?;
+            let bulk = measured.first().map_or(0.0, |figure| figure.value);
+            measured.extend(realistic_import(scratch, &synthetic, bulk)?);
+            measured
         }
         Bench::Rebuild {
             contacts,
@@ -123,6 +125,20 @@ pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `rapport import` of a realistic file, when the `rapport` binary is at hand.
+fn realistic_import(scratch: &Scratch, synthetic: &Synthetic, bulk: f64) -> anyhow::Result<Vec<crate::figure::Figure>> {
+    match crate::probe::rapport_binary() {
+        Some(rapport) => tokio::task::block_in_place(|| figures::realistic_import(scratch, synthetic, bulk, &rapport)),
+        None => {
+            eprintln!(
+                "skipping `rapport import` of a realistic file: no rapport binary beside rapport-bench \
+                 (run `cargo build --release` first, or set RAPPORT_BIN)"
+            );
+            Ok(Vec::new())
+        }
+    }
+}
+
 pub async fn all(
     scratch: &Scratch,
     contacts: usize,
@@ -141,18 +157,8 @@ pub async fn all(
     let (imported, ledger) = figures::import(scratch, &synthetic).await?;
     let bulk = imported.first().map_or(0.0, |figure| figure.value);
     measured.extend(imported);
-    match crate::probe::rapport_binary() {
-        Some(rapport) => {
-            progress("rapport import of a realistic file");
-            measured.extend(tokio::task::block_in_place(|| {
-                figures::realistic_import(scratch, &synthetic, bulk, &rapport)
-            })?);
-        }
-        None => eprintln!(
-            "skipping `rapport import` of a realistic file: no rapport binary beside rapport-bench \
-             (run `cargo build --release` first, or set RAPPORT_BIN)"
-        ),
-    }
+    progress("rapport import of a realistic file");
+    measured.extend(realistic_import(scratch, &synthetic, bulk)?);
     progress("rebuild");
     measured.extend(figures::rebuild(&ledger).await?);
     let ledger = ledger.close();

@@ -391,6 +391,35 @@ fn import_keeps_good_lines_skips_duplicates_and_reports_bad_ones() {
 }
 
 #[test]
+fn an_import_larger_than_a_chunk_counts_every_line_once_across_chunks() {
+    const CONTACTS: usize = 9_000;
+    let cli = Cli::new();
+    let mut csv = String::from("display_name,phone,owner,primary_channel,tags\n");
+    for n in 0..CONTACTS {
+        csv.push_str(&format!(
+            "Customer {n},+86 138 {:04} {:04},alice,WECHAT,\n",
+            n / 10_000,
+            n % 10_000
+        ));
+    }
+    // In a later chunk than its twin, which is still being written as
+    // this one is read.
+    csv.push_str("Customer 0,+86 138 0000 0000,alice,WECHAT,\n");
+    csv.push_str(",,alice,SMS,\n");
+    let path = cli.file("many.csv", &csv);
+    let summary = cli.json(&["import", path.to_str().expect("path")], 1);
+    assert_eq!(summary["imported"], CONTACTS, "{summary}");
+    assert_eq!(summary["duplicates"], 1, "{summary}");
+    assert_eq!(summary["rejected"].as_array().map(Vec::len), Some(1), "{summary}");
+    assert_eq!(summary["rejected"][0]["line"], CONTACTS + 3, "{summary}");
+    assert_eq!(
+        cli.event_count(),
+        CONTACTS as i64 + 1,
+        "the policy and each contact once"
+    );
+}
+
+#[test]
 fn import_rejects_facts_for_contacts_never_registered_and_dates_in_the_future() {
     let cli = Cli::new();
     let file = cli.file(
