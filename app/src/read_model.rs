@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use futures::StreamExt;
 use rapport_domain::{ContactId, Event, Pii, Position, RecordedEvent, StreamName};
 use rapport_projections::{Horizon, Projection};
 use rapport_store::{EventStore, StoreError};
@@ -257,18 +258,17 @@ pub(crate) async fn fold_onto(
     let (pages, mut queue) = tokio::sync::mpsc::channel(REBUILD_PAGES_QUEUED);
     let reader = store.clone();
     let reading = tokio::spawn(async move {
-        let mut after = start;
-        loop {
-            let page = reader.read_all_raw(after, REBUILD_PAGE_EVENTS).await?;
-            let Some(last) = page.last().map(|event| event.position) else {
-                return Ok(());
-            };
-            after = Some(last);
-            let done = until.is_some_and(|until| last >= until);
+        let mut read = reader.read_all_pages(start, REBUILD_PAGE_EVENTS);
+        while let Some(page) = read.next().await {
+            let page = page?;
+            let done = page
+                .last()
+                .is_some_and(|last| until.is_some_and(|until| last.position >= until));
             if pages.send(page).await.is_err() || done {
                 return Ok(());
             }
         }
+        Ok(())
     });
     while let Some(page) = queue.recv().await {
         for raw in page.into_iter().take_while(|event| horizon.knows(event.position)) {

@@ -19,6 +19,7 @@ pub mod verify;
 use std::fmt;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName, Timestamp};
 
@@ -149,6 +150,34 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Events in global order, strictly after `after` (from the start if `None`).
     async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError>;
+
+    /// Every event after `after`, in global order, in pages of at most
+    /// `page_events`: the whole ledger as it stood when the reading
+    /// reached its end (a rebuild). This default reads one page after
+    /// another; a backend that can read several at once overrides it.
+    fn read_all_pages(
+        &self,
+        after: Option<Position>,
+        page_events: usize,
+    ) -> BoxStream<'static, Result<Vec<RawEvent>, StoreError>>
+    where
+        Self: Clone,
+    {
+        let store = self.clone();
+        let page_events = page_events.clamp(1, READ_LIMIT_MAX);
+        futures::stream::try_unfold(Some(after), move |next| {
+            let store = store.clone();
+            async move {
+                let Some(after) = next else { return Ok(None) };
+                let page = store.read_all_raw(after, page_events).await?;
+                Ok(page.last().map(|last| last.position).map(|last| {
+                    let more = page.len() == page_events;
+                    (page, more.then_some(Some(last)))
+                }))
+            }
+        })
+        .boxed()
+    }
 
     /// Catch-up, then live: every event after `after` once, in order, with a
     /// `CaughtUp` marker between the two phases.

@@ -752,6 +752,63 @@ impl Backend for WalkingLedger {
     }
 }
 
+pub async fn pages_of_the_whole_ledger_come_in_order_without_gap_while_it_grows<B: Backend>() {
+    const PAGE: usize = 100;
+    let backend = B::create();
+    let store = backend.store();
+    for n in 0..10u128 {
+        let events = (0..250).map(reply).collect();
+        store
+            .append(contact_stream(200 + n), ExpectedVersion::Any, events)
+            .await
+            .expect("append");
+    }
+    let writer = {
+        let store = backend.store();
+        tokio::spawn(async move {
+            for i in 0..50 {
+                store
+                    .append(contact_stream(300), ExpectedVersion::Any, vec![reply(i)])
+                    .await
+                    .expect("append");
+            }
+        })
+    };
+    let mut read = Vec::new();
+    let mut pages = store.read_all_pages(None, PAGE);
+    while let Some(page) = pages.next().await {
+        let page = page.expect("page");
+        assert!(!page.is_empty() && page.len() <= PAGE, "a page of {}", page.len());
+        read.extend(page);
+    }
+    writer.await.expect("writer");
+    let everything = read_everything(&store).await;
+    assert!(
+        read.len() >= 2_500,
+        "only {} events of the 2,500 there before",
+        read.len()
+    );
+    let positions = |events: &[rapport_store::RawEvent]| events.iter().map(|e| e.position).collect::<Vec<_>>();
+    let expected: Vec<Position> = everything.iter().map(|e| e.position).take(read.len()).collect();
+    assert_eq!(
+        positions(&read),
+        expected,
+        "the pages are not the ledger's first events in order"
+    );
+    let from_the_middle: Vec<Position> = {
+        let mut later = Vec::new();
+        let mut pages = store.read_all_pages(Some(everything[999].position), PAGE);
+        while let Some(page) = pages.next().await {
+            later.extend(page.expect("page").into_iter().map(|e| e.position));
+        }
+        later
+    };
+    assert_eq!(
+        from_the_middle,
+        everything[1_000..].iter().map(|e| e.position).collect::<Vec<_>>()
+    );
+}
+
 macro_rules! conformance_suite {
     ($module:ident, $backend:ty) => {
         mod $module {
@@ -781,6 +838,7 @@ macro_rules! conformance_suite {
             scenario!(a_retry_carrying_another_fact_or_actor_under_the_same_id_is_refused);
             scenario!(an_all_or_nothing_batch_writes_nothing_when_one_append_is_refused);
             scenario!(an_event_is_found_by_its_id_in_its_stream_only);
+            scenario!(pages_of_the_whole_ledger_come_in_order_without_gap_while_it_grows);
         }
     };
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use async_trait::async_trait;
+use futures::StreamExt;
 use futures::stream::BoxStream;
 use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName, Timestamp};
 use rusqlite::{Connection, OptionalExtension};
@@ -477,6 +478,50 @@ impl EventStore for SqliteStore {
         let master = self.inner.master.clone();
         self.read(move |connection| rows::read_all(connection, master.as_ref(), after, limit))
             .await
+    }
+
+    /// Positions here are dense (1, 2, 3, …), so the page after one being
+    /// read is known before it ends: two are read at once, on two reader
+    /// connections, and handed over in order. The first page that is not
+    /// full is the ledger's end; anything read beyond it (appended since)
+    /// is dropped, so the pages never skip a position.
+    fn read_all_pages(
+        &self,
+        after: Option<Position>,
+        page_events: usize,
+    ) -> BoxStream<'static, Result<Vec<RawEvent>, StoreError>> {
+        const PAGES_IN_FLIGHT: usize = 2;
+        let page_events = page_events.clamp(1, READ_LIMIT_MAX);
+        let first = rows::sequence_of(after);
+        let store = self.clone();
+        futures::stream::iter(0i64..)
+            .map(move |page| {
+                let store = store.clone();
+                let master = store.inner.master.clone();
+                let from = first.saturating_add(page.saturating_mul(page_events as i64));
+                async move {
+                    store
+                        .read(move |connection| {
+                            rows::read_range(
+                                connection,
+                                master.as_ref(),
+                                from,
+                                from.saturating_add(page_events as i64),
+                            )
+                        })
+                        .await
+                }
+            })
+            .buffered(PAGES_IN_FLIGHT)
+            .scan(true, move |more, page| {
+                let taken = (*more).then(|| {
+                    *more = page.as_ref().is_ok_and(|page| page.len() == page_events);
+                    page
+                });
+                futures::future::ready(taken)
+            })
+            .filter(|page| futures::future::ready(!page.as_ref().is_ok_and(Vec::is_empty)))
+            .boxed()
     }
 
     fn subscribe_all(&self, after: Option<Position>) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {

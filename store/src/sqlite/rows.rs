@@ -121,16 +121,21 @@ fn decode_row(row: &Row<'_>, master: Option<&MasterKey>) -> Result<RawEvent, Sto
     })
 }
 
+/// Rows made room for before the first is read when a read may find
+/// fewer than its limit (a follower's, a stream's): the rest by growing.
+const EXPECTED_ROWS_UNKNOWN: usize = 64;
+
 fn collect(
     connection: &Connection,
     master: Option<&MasterKey>,
     sql: &str,
     parameters: impl rusqlite::Params,
     after: Option<Position>,
+    expected_rows: usize,
 ) -> Result<Vec<RawEvent>, StoreError> {
     let mut statement = connection.prepare_cached(sql).map_err(|e| sqlite_error(e, after))?;
     let mut rows = statement.query(parameters).map_err(|e| sqlite_error(e, after))?;
-    let mut events = Vec::new();
+    let mut events = Vec::with_capacity(expected_rows);
     loop {
         let last_good = events.last().map(|event: &RawEvent| event.position).or(after);
         match rows.next().map_err(|e| sqlite_error(e, last_good))? {
@@ -159,7 +164,24 @@ pub fn read_all(
         &sql,
         params![sequence_of(after), limit as i64],
         after,
+        limit.min(EXPECTED_ROWS_UNKNOWN),
     )
+}
+
+/// The events at positions `after` (excluded) to `through` (included).
+pub fn read_range(
+    connection: &Connection,
+    master: Option<&MasterKey>,
+    after: i64,
+    through: i64,
+) -> Result<Vec<RawEvent>, StoreError> {
+    let sql = format!("{SELECT_EVENTS} WHERE e.position > ?1 AND e.position <= ?2 ORDER BY e.position");
+    let from = (after > 0).then(|| Position::from_sequence(after as u64));
+    // A rebuild's page: full but for the ledger's last.
+    let rows = usize::try_from(through.saturating_sub(after))
+        .unwrap_or(0)
+        .min(crate::READ_LIMIT_MAX);
+    collect(connection, master, &sql, params![after, through], from, rows)
 }
 
 pub fn read_event(
@@ -169,7 +191,7 @@ pub fn read_event(
     event_id: Uuid,
 ) -> Result<Option<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.event_id = ?1 AND e.stream = ?2");
-    Ok(collect(connection, master, &sql, params![event_id.as_bytes(), stream], None)?.pop())
+    Ok(collect(connection, master, &sql, params![event_id.as_bytes(), stream], None, 1)?.pop())
 }
 
 pub fn read_stream(
@@ -181,5 +203,12 @@ pub fn read_stream(
 ) -> Result<Vec<RawEvent>, StoreError> {
     let sql = format!("{SELECT_EVENTS} WHERE e.stream = ?1 AND e.version >= ?2 ORDER BY e.version LIMIT ?3");
     let from = i64::try_from(from_version).unwrap_or(i64::MAX);
-    collect(connection, master, &sql, params![stream, from, limit as i64], None)
+    collect(
+        connection,
+        master,
+        &sql,
+        params![stream, from, limit as i64],
+        None,
+        limit.min(EXPECTED_ROWS_UNKNOWN),
+    )
 }
