@@ -820,3 +820,54 @@ async fn a_group_at_a_past_moment_is_folded_again_from_its_own_events() {
         "NOT_FOUND"
     );
 }
+
+#[tokio::test]
+async fn a_contacts_history_names_only_the_groups_its_reader_may_see() {
+    let server = TestServer::start().await;
+    let alices_contact = server.register("alice", "alice", "Alice's customer", &[]).await;
+    let bobs_group = create(&server, "bob", "Bob's").await;
+    // A tool links a member of bob's group to alice's contact.
+    member(&server, "ingest", &bobs_group, "m1", "JOINED", Some(&alices_contact)).await;
+    member(&server, "ingest", &bobs_group, "m1", "SPOKE", None).await;
+    member(&server, "ingest", &bobs_group, "m1", "LEFT", None).await;
+    let history = "query($id: UUID!) { contact(id: $id) { timeline(first: 10) { edges { node { type payload } } } } }";
+    let signals = |data: &Value| -> Vec<Value> {
+        data["contact"]["timeline"]["edges"]
+            .as_array()
+            .expect("edges")
+            .iter()
+            .map(|edge| edge["node"].clone())
+            .filter(|node| node["type"].as_str().is_some_and(|kind| kind.contains("Group")))
+            .collect()
+    };
+    let alices = signals(&server.ok("alice", history, json!({ "id": alices_contact })).await);
+    assert_eq!(
+        alices,
+        [
+            json!({ "type": "ContactSpokeInGroup", "payload": {} }),
+            json!({ "type": "ContactLeftGroup", "payload": { "afterPost": false } }),
+        ],
+        "bob's group stays his"
+    );
+    let managers = signals(&server.ok("manager", history, json!({ "id": alices_contact })).await);
+    assert_eq!(managers.len(), 2);
+    assert!(
+        managers
+            .iter()
+            .all(|node| node["payload"]["groupId"] == json!(bobs_group)),
+        "a manager sees every group: {managers:?}"
+    );
+
+    let follow = "subscription($id: UUID!) { ledgerEvents(contactId: $id) { type payload } }";
+    let mut feed = server.subscribe("alice", follow, json!({ "id": alices_contact })).await;
+    crate::support::hang_guard("alice's feed", async {
+        loop {
+            let event = crate::api::next_payload(&mut feed).await;
+            if event["ledgerEvents"]["type"] == "ContactSpokeInGroup" {
+                assert_eq!(event["ledgerEvents"]["payload"], json!({}), "{event}");
+                break;
+            }
+        }
+    })
+    .await;
+}

@@ -166,7 +166,7 @@ impl Subscription {
                     if only.is_some() && contact != only {
                         return None;
                     }
-                    let mut hide_link = false;
+                    let (mut hide_link, mut hide_group) = (false, false);
                     if contact.is_some() || matches!(event.stream, StreamName::Group(_)) {
                         // Ownership is known once the read model has applied the
                         // event (a new contact's registration, say): wait for it,
@@ -185,6 +185,10 @@ impl Subscription {
                         if !visible {
                             return None;
                         }
+                        hide_group = state
+                            .core
+                            .live
+                            .read(|model| super::types::hides_group(&principal, model, &event.event));
                         hide_link = match &event.event {
                             rapport_domain::Event::GroupMemberJoined(joined) => joined
                                 .contact_id
@@ -192,7 +196,7 @@ impl Subscription {
                             _ => false,
                         };
                     }
-                    let shown = LedgerEvent::new(event, None);
+                    let shown = LedgerEvent::shown_to(event, None, hide_group);
                     Some(Ok(if hide_link { shown.without_member_link() } else { shown }))
                 }
             }),

@@ -567,21 +567,47 @@ impl Contact {
         events.retain(|event| event.version <= visible_until);
         let has_next = events.len() > first;
         events.truncate(first);
-        let violations: Vec<Option<ViolationInfo>> = self.view.read(ctx, |model| {
+        let principal = super::auth::principal(ctx)?;
+        let shown: Vec<(Option<ViolationInfo>, bool)> = self.view.read(ctx, |model| {
             events
                 .iter()
-                .map(|event| model.projection.violation_at(event.position).map(ViolationInfo::from))
+                .map(|event| {
+                    (
+                        model.projection.violation_at(event.position).map(ViolationInfo::from),
+                        hides_group(principal, model, &event.event),
+                    )
+                })
                 .collect()
         })?;
         let mut connection = Connection::new(from > 0, has_next);
-        connection.edges.extend(
-            events
-                .into_iter()
-                .zip(violations)
-                .map(|(event, violation)| Edge::new(event.version.to_string(), LedgerEvent::new(event, violation))),
-        );
+        connection
+            .edges
+            .extend(events.into_iter().zip(shown).map(|(event, (violation, hides))| {
+                Edge::new(
+                    event.version.to_string(),
+                    LedgerEvent::shown_to(event, violation, hides),
+                )
+            }));
         Ok(connection)
     }
+}
+
+/// Whether `event`, on a contact's stream, names a group `principal` may
+/// not see (a group that is not in the model counts as one).
+pub fn hides_group(
+    principal: &rapport_app::tokens::Principal,
+    model: &ReadModel,
+    event: &rapport_domain::Event,
+) -> bool {
+    let group_id = match event {
+        rapport_domain::Event::ContactSpokeInGroup(spoke) => spoke.group_id,
+        rapport_domain::Event::ContactLeftGroup(left) => left.group_id,
+        _ => return false,
+    };
+    !model
+        .projection
+        .group(group_id)
+        .is_some_and(|group| rapport_app::group::may_access_group(principal, group))
 }
 
 /// What a violation broke.
@@ -656,6 +682,22 @@ impl LedgerEvent {
 impl LedgerEvent {
     /// The event without the contact a group member is linked to: for a
     /// reader who may not see that contact (a tool linked another owner's).
+    /// Leaves out the group a contact's group signal came from, for a
+    /// reader who may not see that group (its id would tell them of it).
+    pub fn without_group_link(mut self) -> Self {
+        if let Some(fields) = self.payload_json.as_object_mut() {
+            fields.remove("groupId");
+        }
+        self
+    }
+
+    /// The event as `principal` may see it, once the contact's stream is
+    /// theirs to read: the group of a group signal only if the group is too.
+    pub fn shown_to(event: RecordedEvent, violation: Option<ViolationInfo>, hides_group: bool) -> Self {
+        let shown = LedgerEvent::new(event, violation);
+        if hides_group { shown.without_group_link() } else { shown }
+    }
+
     pub fn without_member_link(mut self) -> Self {
         if let Some(fields) = self.payload_json.as_object_mut() {
             fields.remove("contactId");
