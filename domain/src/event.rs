@@ -694,6 +694,18 @@ impl Pii {
 }
 
 impl Event {
+    /// The reason a manager gave for overriding the gate, for a touch sent
+    /// under an override.
+    pub fn override_reason(&self) -> Option<&str> {
+        match self {
+            Event::TouchRecorded(TouchRecorded {
+                authorization: TouchAuthorization::Override { reason },
+                ..
+            }) => Some(reason),
+            _ => None,
+        }
+    }
+
     /// Checks the payload against its limits and its stream. Runs before
     /// anything is written.
     pub fn validate(&self, stream: &StreamName, pii: Option<&Pii>) -> Result<(), ValidationError> {

@@ -44,8 +44,9 @@ pub struct Violation {
     pub verdict: Verdict,
     pub reasons: ReasonSet,
     pub policy_version: u32,
-    /// A manager's override reason, if it was one.
-    pub override_reason: Option<Box<str>>,
+    /// Sent under a manager's override; the reason is in the touch's own
+    /// event (`Event::override_reason`), not copied into every violation.
+    pub overridden: bool,
 }
 
 /// Relationships stored densely in chunks of fixed size, found through a
@@ -423,10 +424,7 @@ impl Projection {
         if decision.verdict == Verdict::Allow {
             return;
         }
-        let override_reason = match authorization {
-            TouchAuthorization::Override { reason } => Some(reason.as_str().into()),
-            TouchAuthorization::Gate { .. } | TouchAuthorization::External { .. } => None,
-        };
+        let overridden = matches!(authorization, TouchAuthorization::Override { .. });
         self.violations.push(Violation {
             position: event.position,
             event_id: event.event_id,
@@ -435,7 +433,7 @@ impl Projection {
             verdict: decision.verdict,
             reasons: decision.blocking_reasons(),
             policy_version: decision.policy_version,
-            override_reason,
+            overridden,
         });
     }
 

@@ -391,10 +391,10 @@ impl LedgerQuery {
                 .await
                 .map_err(from_store)?
                 .ok_or_else(|| internal(format!("violation at {} has no event", violation.position)))?;
-            connection.edges.push(Edge::new(
-                violation.position.to_string(),
-                LedgerEvent::new(event, Some(ViolationInfo::from(&violation))),
-            ));
+            connection.edges.push(Edge::new(violation.position.to_string(), {
+                let info = ViolationInfo::of(&violation, &event.event);
+                LedgerEvent::new(event, Some(info))
+            }));
         }
         Ok(connection)
     }

@@ -573,7 +573,10 @@ impl Contact {
                 .iter()
                 .map(|event| {
                     (
-                        model.projection.violation_at(event.position).map(ViolationInfo::from),
+                        model
+                            .projection
+                            .violation_at(event.position)
+                            .map(|violation| ViolationInfo::of(violation, &event.event)),
                         hides_group(principal, model, &event.event),
                     )
                 })
@@ -619,13 +622,17 @@ pub struct ViolationInfo {
     pub override_reason: Option<String>,
 }
 
-impl From<&Violation> for ViolationInfo {
-    fn from(violation: &Violation) -> Self {
+impl ViolationInfo {
+    /// The violation `event` is, with the override reason it carries.
+    pub fn of(violation: &Violation, event: &rapport_domain::Event) -> Self {
         ViolationInfo {
             verdict: violation.verdict.into(),
             reason_codes: violation.reasons.iter().map(ReasonCode::from).collect(),
             policy_version: violation.policy_version as i32,
-            override_reason: violation.override_reason.as_deref().map(str::to_owned),
+            override_reason: violation
+                .overridden
+                .then(|| event.override_reason().map(str::to_owned))
+                .flatten(),
         }
     }
 }

@@ -6,7 +6,8 @@
 use anyhow::Context as _;
 use rapport_app::AppError;
 use rapport_app::read_model::ReadModel;
-use rapport_domain::{Band, ContactId, Position};
+use rapport_domain::{Band, ContactId, Position, StreamName};
+use rapport_store::EventStore;
 use serde_json::json;
 
 use super::Invocation;
@@ -140,7 +141,10 @@ pub async fn violations(
                 .map_err(|_| AppError::bad_input(format!("--after takes a position, got '{text}'")))
         })
         .transpose()?;
-    let model = read_model(ctx).await?;
+    let store = open_read_only(&ctx.store)?;
+    let model = super::inspect::known_read_model(&store, &ctx.store, None)
+        .await
+        .context("reading the ledger")?;
     let contact = contact.map(|text| resolve(&model, text)).transpose()?;
     let all = model.projection.violations();
     let start = after.map_or(0, |after| all.partition_point(|v| v.position <= after));
@@ -150,16 +154,30 @@ pub async fn violations(
     let rows: Vec<_> = matching.by_ref().take(limit).collect();
     let next = matching.next().and(rows.last()).map(|violation| violation.position);
     let name = |id: ContactId| model.display_name(id);
+    // An override's reason is in its touch's event.
+    let mut override_reasons = Vec::with_capacity(rows.len());
+    for violation in &rows {
+        let reason = match violation.overridden {
+            true => store
+                .read_event(StreamName::Contact(violation.contact_id), violation.event_id)
+                .await
+                .context("reading an overridden touch")?
+                .and_then(|event| event.event.override_reason().map(str::to_owned)),
+            false => None,
+        };
+        override_reasons.push(reason);
+    }
     if ctx.json {
         let violations: Vec<_> = rows
             .iter()
-            .map(|v| {
+            .zip(&override_reasons)
+            .map(|(v, override_reason)| {
                 json!({
                     "position": v.position.to_string(), "eventId": v.event_id.to_string(),
                     "contactId": v.contact_id.to_string(), "name": name(v.contact_id), "mode": v.mode.as_str(),
                     "verdict": v.verdict.as_str(),
                     "reasons": v.reasons.iter().map(|code| code.as_str()).collect::<Vec<_>>(),
-                    "policyVersion": v.policy_version, "overrideReason": v.override_reason.as_deref(),
+                    "policyVersion": v.policy_version, "overrideReason": override_reason,
                 })
             })
             .collect();
@@ -171,10 +189,9 @@ pub async fn violations(
         "{:>8}  {:<36}  {:<20} {:<10} {:<16}  reasons",
         "position", "contact", "name", "mode", "verdict"
     );
-    for v in &rows {
+    for (v, override_reason) in rows.iter().zip(&override_reasons) {
         let reasons: Vec<&str> = v.reasons.iter().map(|code| code.as_str()).collect();
-        let why = v
-            .override_reason
+        let why = override_reason
             .as_deref()
             .map_or(String::new(), |reason| format!("  (override: {reason})"));
         println!(
