@@ -132,7 +132,7 @@ pub fn code_of(error: &StoreError) -> Code {
     match error {
         StoreError::InBatch { source, .. } => code_of(source),
         StoreError::WrongExpectedVersion { .. } | StoreError::IdempotencyConflict { .. } => Code::Conflict,
-        StoreError::TooManyEvents { .. } => Code::LimitExceeded,
+        StoreError::TooManyEvents { .. } | StoreError::AppendTooLarge { .. } => Code::LimitExceeded,
         StoreError::InvalidEvent { .. }
         | StoreError::EventTooLarge { .. }
         | StoreError::EmptyAppend

@@ -23,6 +23,10 @@ pub enum StoreError {
     InvalidEvent { index: usize, source: ValidationError },
     #[error("event {index} is {bytes} bytes once encoded, over the limit of {limit} bytes")]
     EventTooLarge { index: usize, bytes: usize, limit: usize },
+    /// The whole append is over what the backend takes at once (a
+    /// KurrentDB server's `MaxAppendSize`).
+    #[error("the append is {bytes} bytes once encoded, over the limit of {limit} bytes for one append on this ledger")]
+    AppendTooLarge { bytes: usize, limit: usize },
     #[error("an append carries {count} events, over the limit of {limit}")]
     TooManyEvents { count: usize, limit: usize },
     #[error("append {index} of an all-or-nothing batch was refused, so nothing was written: {source}")]
@@ -68,6 +72,7 @@ impl StoreError {
             StoreError::InvalidEvent { .. } => "INVALID_EVENT",
             StoreError::EventTooLarge { .. } => "EVENT_TOO_LARGE",
             StoreError::TooManyEvents { .. } => "TOO_MANY_EVENTS",
+            StoreError::AppendTooLarge { .. } => "APPEND_TOO_LARGE",
             StoreError::InBatch { source, .. } => source.code(),
             StoreError::EmptyAppend => "EMPTY_APPEND",
             StoreError::Corrupt { .. } => "CORRUPT",
@@ -93,6 +98,7 @@ impl StoreError {
                 | StoreError::InvalidEvent { .. }
                 | StoreError::EventTooLarge { .. }
                 | StoreError::TooManyEvents { .. }
+                | StoreError::AppendTooLarge { .. }
                 | StoreError::EmptyAppend
                 | StoreError::Erased { .. }
         )

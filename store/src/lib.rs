@@ -9,6 +9,8 @@
 
 pub mod clock;
 mod error;
+pub mod kurrentdb;
+pub mod location;
 mod prepare;
 mod raw;
 pub mod sealing;
@@ -25,10 +27,12 @@ use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName
 
 pub use clock::{ManualClock, SharedClock, SystemClock, system_clock};
 pub use error::StoreError;
+pub use kurrentdb::{KurrentDbOptions, KurrentDbStore};
+pub use location::{ClusterLocation, LedgerLocation, LocationError};
 pub use prepare::{PreparedEvent, prepare_append};
 pub use raw::{Opened, RawEvent, StoredPii};
 pub use sqlite::{SqliteOptions, SqliteStore};
-pub use subscription::catch_up_then_live;
+pub use subscription::{catch_up_then_live, catch_up_then_live_patiently};
 pub use verify::{Finding, FindingKind, Verification, Verifier, verify};
 
 /// Limits on one append call.

@@ -8,6 +8,7 @@ mod console;
 mod crash;
 mod graphql_http;
 mod groups;
+mod kurrentdb;
 mod ledger;
 mod privacy;
 mod snapshot;

@@ -1,0 +1,1359 @@
+//! The cluster backend: rapport's ledger on KurrentDB (EventStoreDB), for
+//! a business that outgrows one machine. The server keeps the events and
+//! their order; rapport keeps its own rules on top, exactly as the
+//! embedded backend does, through the official client (`eventstore`, the
+//! maintained `kurrentdb` crate).
+//!
+//! The mapping:
+//! - streams 1:1 under the ledger's prefix (`rapport-contact-<uuid>`, …);
+//!   rapport's own bookkeeping streams start with `<prefix>_` and are never
+//!   read as ledger events: `_meta` (the master key's check value),
+//!   `_digest` (ledger-digest checkpoints) and `_key-<stream>` (a contact's
+//!   key, wrapped by the master key; erasure tombstones it);
+//! - a stream version is the server's revision; an event id is the
+//!   server's event id; a position is the `$all` commit/prepare position,
+//!   opaque and sparse (never computed with);
+//! - every append names the exact revision it was decided on, so the
+//!   server's id-based idempotency holds; rapport checks a retry's content
+//!   itself first (type, payload, personal data, actor);
+//! - the envelope rides in the event's custom metadata (`envelope.rs`);
+//!   the recorded time is the writing node's clock, which the hash covers
+//!   (the server's `created` is only known after the write);
+//! - a missing stream reads as empty; reads retry transient faults with
+//!   bounded back-off; appends are never retried blindly (a retry scans
+//!   the stream and answers an append that already landed).
+//!
+//! What the server cannot give (see docs/operations.md): event ids unique
+//! across streams (the server keeps them per stream), and one atomic
+//! append across several streams: an all-or-nothing batch is checked
+//! whole before its first write, then written stream by stream; a fault in
+//! between leaves a prefix that the same request, retried, completes.
+
+mod envelope;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use eventstore::{
+    AppendToStreamOptions, Client, ClientSettings, CurrentRevision, EventData, ReadAllOptions, ReadStreamOptions,
+    ResolvedEvent, RetryOptions, StreamPosition, StreamState, SubscribeToAllOptions, SubscriptionFilter,
+    TombstoneStreamOptions,
+};
+use futures::stream::BoxStream;
+use rapport_domain::hashing::{GENESIS, Hash, HashedFields, event_hash, ledger_digest, pii_digest};
+use rapport_domain::{LedgerDigest, NewEvent, Position};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use uuid::Uuid;
+
+pub use envelope::{Envelope, ServerEvent};
+
+use crate::location::{ClusterLocation, masked};
+use crate::sealing::{self, ContactKey, MasterKey};
+use crate::{
+    APPEND_BATCH_MAX, AppendResult, EventStore, ExpectedVersion, LedgerHead, Opened, PreparedEvent, READ_LIMIT_MAX,
+    RawEvent, SharedClock, StoreError, StoredPii, SubscriptionMessage, prepare_append, system_clock,
+};
+
+/// How often an append whose stream moved under it (expecting any
+/// version) is judged again before giving up.
+const APPEND_RACE_ATTEMPTS_MAX: usize = 8;
+/// Attempts of one read against transient faults, and their back-off.
+const READ_ATTEMPTS_MAX: u32 = 5;
+const READ_BACKOFF_FIRST: Duration = Duration::from_millis(50);
+const READ_BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// A follower re-reads at least this often even if no commit woke it, so
+/// commits made while its wake-up subscription was down are not missed.
+const FOLLOW_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// Ledger events between two digest checkpoints written by `head`.
+const DIGEST_CHECKPOINT_EVERY_EVENTS: u64 = 10_000;
+/// What one proposed event costs on the wire besides its type, payload
+/// and metadata (id, content type, framing), for the append size check.
+const PROPOSED_EVENT_OVERHEAD_BYTES: usize = 64;
+/// Contact keys remembered (about 100 bytes each); the cache is emptied
+/// when full.
+const KEY_CACHE_MAX: usize = 200_000;
+
+const META_EVENT: &str = "RapportLedgerCreated";
+const KEY_EVENT: &str = "RapportContactKey";
+const DIGEST_EVENT: &str = "RapportDigestCheckpoint";
+const ERASURE_EVENT: &str = "ContactErased";
+
+/// How to open a ledger on a cluster.
+#[derive(Clone, Debug)]
+pub struct KurrentDbOptions {
+    /// Refuses appends and writes no bookkeeping (a `verify`, an export).
+    pub read_only: bool,
+    /// The clock each append's recorded time comes from.
+    pub clock: SharedClock,
+    /// The key sealing personal data; when absent it is found as
+    /// `sealing::find_master_key` says for the node's `local` path, and a
+    /// new ledger makes one.
+    pub master_key: Option<MasterKey>,
+}
+
+impl Default for KurrentDbOptions {
+    fn default() -> Self {
+        KurrentDbOptions {
+            read_only: false,
+            clock: system_clock(),
+            master_key: None,
+        }
+    }
+}
+
+/// A rapport ledger on a KurrentDB cluster. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct KurrentDbStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    location: ClusterLocation,
+    settings: ClientSettings,
+    /// Replaced when the client reports its connection closed for good.
+    client: RwLock<Client>,
+    read_only: bool,
+    clock: SharedClock,
+    master: Option<MasterKey>,
+    /// One append sent at a time from this node, holding the last recorded
+    /// time it stamped, so recorded times never go back along its writes.
+    append_turn: tokio::sync::Mutex<i64>,
+    /// The latest recorded time this node has read from the ledger.
+    seen_recorded_at: AtomicI64,
+    keys: Mutex<HashMap<String, KeyState>>,
+    digest: tokio::sync::Mutex<DigestState>,
+    commits: Arc<watch::Sender<Option<Position>>>,
+    /// The task waking followers on commits: it lives as long as the store.
+    waker: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KurrentDbStore")
+            .field("location", &self.location)
+            .field("read_only", &self.read_only)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let waker = self.waker.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(waker) = waker.take() {
+            waker.abort();
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum KeyState {
+    Key(ContactKey),
+    /// Tombstoned by an erasure: never made again.
+    Destroyed,
+}
+
+/// The ledger digest as far as this node has folded it.
+#[derive(Clone, Copy, Debug, Default)]
+struct DigestState {
+    loaded: bool,
+    position: Option<Position>,
+    count: u64,
+    digest: Hash,
+    /// The digest stream's last revision, for the next checkpoint's
+    /// exact expected version.
+    checkpoint_revision: Option<u64>,
+    folded_since_checkpoint: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LedgerMeta {
+    master_key_check: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DigestCheckpoint {
+    commit: u64,
+    prepare: u64,
+    count: u64,
+    digest: String,
+}
+
+/// The rustls provider the client's TLS runs on, installed explicitly:
+/// its dependency tree enables two, and rustls refuses to guess.
+pub fn install_crypto_provider() {
+    // Already installed (by us or the host program) is fine.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
+/// A fault worth another read: the connection, the leader, a deadline.
+fn transient(error: &eventstore::Error) -> bool {
+    use eventstore::Error as E;
+    matches!(
+        error,
+        E::ServerError(_)
+            | E::NotLeaderException(_)
+            | E::ConnectionClosed
+            | E::GrpcConnectionError(_)
+            | E::DeadlineExceeded
+            | E::Grpc { .. }
+    )
+}
+
+fn unavailable(doing: &str, error: &eventstore::Error) -> StoreError {
+    StoreError::Unavailable(format!("{doing} on the KurrentDB cluster: {error}"))
+}
+
+fn server_position(position: Position) -> eventstore::Position {
+    eventstore::Position {
+        commit: position.commit,
+        prepare: position.prepare,
+    }
+}
+
+fn our_position(position: eventstore::Position) -> Position {
+    Position::new(position.commit, position.prepare)
+}
+
+fn expected_state(head: Option<u64>) -> StreamState {
+    head.map_or(StreamState::NoStream, StreamState::StreamRevision)
+}
+
+fn current_version(current: CurrentRevision) -> Option<u64> {
+    match current {
+        CurrentRevision::Current(version) => Some(version),
+        CurrentRevision::NoStream => None,
+    }
+}
+
+/// Reads one page of a stream; a missing stream is an empty page.
+async fn read_stream_page(
+    client: Client,
+    name: String,
+    from: StreamPosition<u64>,
+    count: usize,
+    backwards: bool,
+) -> eventstore::Result<Vec<ResolvedEvent>> {
+    let options = ReadStreamOptions::default().position(from).max_count(count);
+    let options = if backwards {
+        options.backwards()
+    } else {
+        options.forwards()
+    };
+    let mut events = Vec::new();
+    let mut reading = match client.read_stream(name.as_str(), &options).await {
+        Ok(reading) => reading,
+        Err(eventstore::Error::ResourceNotFound) => return Ok(events),
+        Err(error) => return Err(error),
+    };
+    loop {
+        match reading.next().await {
+            Ok(Some(event)) => events.push(event),
+            Ok(None) => return Ok(events),
+            Err(eventstore::Error::ResourceNotFound) => return Ok(Vec::new()),
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+/// Reads `$all` forwards from `after` (the server includes the event at
+/// the start position; it is dropped here), at most `count` events of
+/// the ledger's streams.
+async fn read_all_page(
+    client: Client,
+    filter: SubscriptionFilter,
+    after: Option<Position>,
+    count: usize,
+) -> eventstore::Result<Vec<ResolvedEvent>> {
+    let start = after.map_or(StreamPosition::Start, |after| {
+        StreamPosition::Position(server_position(after))
+    });
+    let options = ReadAllOptions::default()
+        .position(start)
+        .forwards()
+        .max_count(count.saturating_add(1))
+        .filter(filter);
+    let mut reading = client.read_all(&options).await?;
+    let mut events = Vec::with_capacity(count.min(READ_LIMIT_MAX));
+    while let Some(event) = reading.next().await? {
+        let position = our_position(event.get_original_event().position);
+        if after.is_none_or(|after| position > after) && events.len() < count {
+            events.push(event);
+        }
+    }
+    Ok(events)
+}
+
+/// The master key checked against the one the ledger records; a writer on
+/// a new ledger records it (making one if none is found).
+async fn checked_master_key(
+    client: &Client,
+    location: &ClusterLocation,
+    found: Option<MasterKey>,
+    read_only: bool,
+) -> Result<Option<MasterKey>, StoreError> {
+    let meta_stream = format!("{}_meta", location.prefix);
+    for _ in 0..2 {
+        let first = read_stream_page(client.clone(), meta_stream.clone(), StreamPosition::Start, 1, false)
+            .await
+            .map_err(|error| unavailable("reading the ledger's master key check", &error))?;
+        if let Some(event) = first.first() {
+            let meta: LedgerMeta =
+                serde_json::from_slice(&event.get_original_event().data).map_err(|error| StoreError::Corrupt {
+                    position: None,
+                    detail: format!("{meta_stream} does not parse: {error}"),
+                })?;
+            return match found {
+                Some(key) if hex::encode(key.check_value()) != meta.master_key_check => {
+                    Err(StoreError::MasterKey(format!(
+                        "the master key found is not the one the ledger under prefix {} is sealed with: give every \
+                         rapport node the same {} (or {})",
+                        location.prefix,
+                        sealing::MASTER_KEY_VARIABLE,
+                        sealing::master_key_file(&location.local).display()
+                    )))
+                }
+                Some(key) => Ok(Some(key)),
+                None if read_only => Ok(None),
+                None => Err(StoreError::MasterKey(format!(
+                    "the ledger under prefix {} seals personal data with a master key and none was found: set {} or \
+                     restore {}",
+                    location.prefix,
+                    sealing::MASTER_KEY_VARIABLE,
+                    sealing::master_key_file(&location.local).display()
+                ))),
+            };
+        }
+        if read_only {
+            return Ok(found);
+        }
+        let key = match &found {
+            Some(key) => key.clone(),
+            None => sealing::create_master_key(&location.local)?,
+        };
+        let meta = LedgerMeta {
+            master_key_check: hex::encode(key.check_value()),
+        };
+        let event = EventData::json(META_EVENT, &meta)
+            .map_err(|error| StoreError::Io(format!("encoding the ledger's master key check: {error}")))?
+            .id(Uuid::now_v7());
+        let options = AppendToStreamOptions::default().stream_state(StreamState::NoStream);
+        match client.append_to_stream(meta_stream.as_str(), &options, event).await {
+            Ok(_) => return Ok(Some(key)),
+            // Another node created the ledger first: check against theirs.
+            Err(eventstore::Error::WrongExpectedVersion { .. }) => continue,
+            Err(error) => return Err(unavailable("recording the ledger's master key check", &error)),
+        }
+    }
+    Err(StoreError::Unavailable(format!(
+        "{meta_stream} was created and then read back empty"
+    )))
+}
+
+impl KurrentDbStore {
+    /// Connects to the cluster, checks the master key against the ledger's
+    /// and, writing to a new ledger, records it.
+    pub async fn open(location: &ClusterLocation, options: KurrentDbOptions) -> Result<Self, StoreError> {
+        install_crypto_provider();
+        let not_a_ledger = |detail: String| StoreError::NotALedger {
+            path: masked(&location.connection),
+            detail,
+        };
+        let settings: ClientSettings = location
+            .connection
+            .parse()
+            .map_err(|error| not_a_ledger(format!("the connection string does not parse: {error}")))?;
+        let client = Client::new(settings.clone())
+            .map_err(|error| not_a_ledger(format!("the KurrentDB client refused the settings: {error}")))?;
+        let found = match options.master_key {
+            Some(key) => Some(key),
+            None => sealing::find_master_key(&location.local)?,
+        };
+        let master = checked_master_key(&client, location, found, options.read_only).await?;
+        let (commits, _) = watch::channel(None);
+        Ok(KurrentDbStore {
+            inner: Arc::new(Inner {
+                location: location.clone(),
+                settings,
+                client: RwLock::new(client),
+                read_only: options.read_only,
+                clock: options.clock,
+                master,
+                append_turn: tokio::sync::Mutex::new(i64::MIN),
+                seen_recorded_at: AtomicI64::new(i64::MIN),
+                keys: Mutex::new(HashMap::new()),
+                digest: tokio::sync::Mutex::new(DigestState::default()),
+                commits: Arc::new(commits),
+                waker: Mutex::new(None),
+            }),
+        })
+    }
+
+    pub fn location(&self) -> &ClusterLocation {
+        &self.inner.location
+    }
+
+    /// The secret for ids derived from personal data; `None` without the
+    /// master key.
+    pub fn pseudonym_key(&self) -> Option<[u8; 32]> {
+        self.inner.master.as_ref().map(MasterKey::pseudonym_key)
+    }
+
+    /// The key sealing this node's read-model snapshot; `None` without the
+    /// master key.
+    pub fn snapshot_key(&self) -> Option<sealing::SealingKey> {
+        self.inner.master.as_ref().map(MasterKey::snapshot_key)
+    }
+
+    fn client(&self) -> Client {
+        self.inner
+            .client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A client whose connection failed for good is replaced: the client
+    /// never reconnects once its first connection attempt failed.
+    fn renew_client_after(&self, error: &eventstore::Error) {
+        if !matches!(
+            error,
+            eventstore::Error::ConnectionClosed | eventstore::Error::GrpcConnectionError(_)
+        ) {
+            return;
+        }
+        match Client::new(self.inner.settings.clone()) {
+            Ok(client) => {
+                *self
+                    .inner
+                    .client
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = client
+            }
+            Err(error) => tracing::warn!(%error, "making a new KurrentDB client failed; keeping the old one"),
+        }
+    }
+
+    /// Runs a read, again after transient faults with growing pauses.
+    async fn with_retries<T, F, Fut>(&self, doing: &str, read: F) -> Result<T, StoreError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = eventstore::Result<T>>,
+    {
+        let mut pause = READ_BACKOFF_FIRST;
+        let mut attempt = 1;
+        loop {
+            match read(self.client()).await {
+                Ok(value) => return Ok(value),
+                Err(error) if transient(&error) && attempt < READ_ATTEMPTS_MAX => {
+                    tracing::debug!(%error, attempt, "{doing}: trying again");
+                    self.renew_client_after(&error);
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(READ_BACKOFF_MAX);
+                    attempt += 1;
+                }
+                Err(error) => {
+                    self.renew_client_after(&error);
+                    return Err(unavailable(doing, &error));
+                }
+            }
+        }
+    }
+
+    fn prefix(&self) -> &str {
+        &self.inner.location.prefix
+    }
+
+    fn server_stream(&self, stream: &str) -> String {
+        format!("{}{stream}", self.prefix())
+    }
+
+    fn key_stream(&self, stream: &str) -> String {
+        format!("{}_key-{stream}", self.prefix())
+    }
+
+    fn digest_stream(&self) -> String {
+        format!("{}_digest", self.prefix())
+    }
+
+    /// The ledger's own streams, filtered by the server: the prefix is
+    /// letters, digits and dashes, so it needs no escaping.
+    fn ledger_filter(&self) -> SubscriptionFilter {
+        SubscriptionFilter::on_stream_name().regex(format!("^{}(contact-|campaign-|group-|policy$)", self.prefix()))
+    }
+
+    /// The ledger stream a server stream is, if it is one of ours (another
+    /// ledger's prefix may start with ours).
+    fn ledger_stream<'a>(&self, server_stream: &'a str) -> Option<&'a str> {
+        let stream = server_stream.strip_prefix(self.prefix())?;
+        let ours = stream.starts_with("contact-")
+            || stream.starts_with("campaign-")
+            || stream.starts_with("group-")
+            || stream == "policy";
+        ours.then_some(stream)
+    }
+
+    /// Server events of the ledger's streams as stored events, personal
+    /// data opened where the key is at hand.
+    async fn raw_events(&self, events: Vec<ResolvedEvent>, open_pii: bool) -> Result<Vec<RawEvent>, StoreError> {
+        let mut raws = Vec::with_capacity(events.len());
+        for resolved in &events {
+            let recorded = resolved.get_original_event();
+            let Some(stream) = self.ledger_stream(recorded.stream_id()) else {
+                continue;
+            };
+            let (mut raw, sealed) = Envelope::unpack(&ServerEvent {
+                stream,
+                revision: recorded.revision,
+                event_id: recorded.id,
+                event_type: &recorded.event_type,
+                position: our_position(recorded.position),
+                data: &recorded.data,
+                custom_metadata: &recorded.custom_metadata,
+            })?;
+            self.inner
+                .seen_recorded_at
+                .fetch_max(raw.recorded_at_millis, Ordering::Relaxed);
+            if raw.event_type == ERASURE_EVENT {
+                self.remember_key(stream, KeyState::Destroyed);
+            }
+            raw.pii = match (sealed, open_pii) {
+                (Some(sealed), true) => {
+                    let opened = match self.contact_key(stream).await? {
+                        Some(key) => match key.open(raw.event_id, &sealed) {
+                            Some(json) => Opened::Plain {
+                                json,
+                                digest_key: key.digest_key(),
+                            },
+                            None => Opened::Damaged,
+                        },
+                        None => Opened::Locked,
+                    };
+                    Some(StoredPii { sealed, opened })
+                }
+                (Some(sealed), false) => Some(StoredPii {
+                    sealed,
+                    opened: Opened::Locked,
+                }),
+                (None, _) => None,
+            };
+            raws.push(raw);
+        }
+        Ok(raws)
+    }
+
+    fn remember_key(&self, stream: &str, state: KeyState) {
+        let mut keys = self
+            .inner
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if keys.len() >= KEY_CACHE_MAX {
+            keys.clear();
+        }
+        keys.insert(stream.to_owned(), state);
+    }
+
+    /// The contact's key if it is at hand: `None` without the master key,
+    /// or once an erasure destroyed it.
+    async fn contact_key(&self, stream: &str) -> Result<Option<ContactKey>, StoreError> {
+        let Some(master) = &self.inner.master else {
+            return Ok(None);
+        };
+        let cached = self
+            .inner
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream)
+            .cloned();
+        match cached {
+            Some(KeyState::Key(key)) => return Ok(Some(key)),
+            Some(KeyState::Destroyed) => return Ok(None),
+            None => {}
+        }
+        match self.stored_key(master, stream).await? {
+            StoredKey::Found(key) => {
+                self.remember_key(stream, KeyState::Key(key.clone()));
+                Ok(Some(key))
+            }
+            StoredKey::Destroyed => {
+                self.remember_key(stream, KeyState::Destroyed);
+                Ok(None)
+            }
+            StoredKey::Missing => Ok(None),
+        }
+    }
+
+    async fn stored_key(&self, master: &MasterKey, stream: &str) -> Result<StoredKey, StoreError> {
+        let key_stream = self.key_stream(stream);
+        let first = self
+            .with_retries("reading a contact key", |client| {
+                let key_stream = key_stream.clone();
+                async move {
+                    match read_stream_page(client, key_stream, StreamPosition::Start, 1, false).await {
+                        Err(eventstore::Error::ResourceDeleted) => Ok(None),
+                        Err(error) => Err(error),
+                        Ok(events) => Ok(Some(events)),
+                    }
+                }
+            })
+            .await?;
+        let Some(events) = first else {
+            return Ok(StoredKey::Destroyed);
+        };
+        let Some(event) = events.first() else {
+            return Ok(StoredKey::Missing);
+        };
+        master
+            .unwrap(stream, &event.get_original_event().data)
+            .map(StoredKey::Found)
+            .ok_or_else(|| StoreError::Corrupt {
+                position: None,
+                detail: format!("the contact key of {stream} does not open under the master key"),
+            })
+    }
+
+    /// The contact's key for sealing new personal data: theirs, or a new
+    /// one recorded before the events it seals. An erased contact never
+    /// gets one again.
+    async fn key_for_writing(&self, stream: &str, erased: bool) -> Result<ContactKey, StoreError> {
+        let erased_error = || StoreError::Erased {
+            stream: stream.to_owned(),
+        };
+        if erased {
+            return Err(erased_error());
+        }
+        let master =
+            self.inner.master.as_ref().ok_or_else(|| {
+                StoreError::MasterKey("personal data cannot be sealed without the master key".to_owned())
+            })?;
+        for _ in 0..2 {
+            match self.stored_key(master, stream).await? {
+                StoredKey::Found(key) => return Ok(key),
+                StoredKey::Destroyed => return Err(erased_error()),
+                StoredKey::Missing => {}
+            }
+            let key = ContactKey::generate();
+            let event = EventData::binary(KEY_EVENT, Bytes::from(master.wrap(stream, &key))).id(Uuid::now_v7());
+            let options = AppendToStreamOptions::default().stream_state(StreamState::NoStream);
+            match self
+                .client()
+                .append_to_stream(self.key_stream(stream), &options, event)
+                .await
+            {
+                Ok(_) => {
+                    self.remember_key(stream, KeyState::Key(key.clone()));
+                    return Ok(key);
+                }
+                // Another node made it first: use theirs.
+                Err(eventstore::Error::WrongExpectedVersion { .. }) => continue,
+                Err(eventstore::Error::ResourceDeleted) => return Err(erased_error()),
+                Err(error) => return Err(unavailable("recording a contact key", &error)),
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "the contact key of {stream} was made elsewhere and then not found"
+        )))
+    }
+
+    /// Tombstones the contact's key stream: the server forgets it for good
+    /// and its scavenge removes it from disk.
+    async fn destroy_key(&self, stream: &str) -> Result<(), StoreError> {
+        let options = TombstoneStreamOptions::default().stream_state(StreamState::Any);
+        match self.client().tombstone_stream(self.key_stream(stream), &options).await {
+            Ok(_) | Err(eventstore::Error::ResourceDeleted) | Err(eventstore::Error::ResourceNotFound) => {
+                self.remember_key(stream, KeyState::Destroyed);
+                Ok(())
+            }
+            Err(error) => Err(StoreError::Unavailable(format!(
+                "the erasure of {stream} is recorded but its key is not destroyed yet ({error}): retry the erasure"
+            ))),
+        }
+    }
+
+    /// Every event of a stream, in order, undecoded.
+    async fn whole_stream(&self, stream: &str) -> Result<Vec<RawEvent>, StoreError> {
+        let mut events = Vec::new();
+        loop {
+            let page = self
+                .read_stream_raw_named(stream, events.len() as u64, READ_LIMIT_MAX)
+                .await?;
+            let full = page.len() == READ_LIMIT_MAX;
+            events.extend(page);
+            if !full {
+                return Ok(events);
+            }
+        }
+    }
+
+    async fn read_stream_raw_named(
+        &self,
+        stream: &str,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let limit = limit.clamp(1, READ_LIMIT_MAX);
+        let name = self.server_stream(stream);
+        let events = self
+            .with_retries("reading a stream", |client| {
+                read_stream_page(
+                    client,
+                    name.clone(),
+                    StreamPosition::Position(from_version),
+                    limit,
+                    false,
+                )
+            })
+            .await?;
+        self.raw_events(events, true).await
+    }
+
+    async fn read_all_with(
+        &self,
+        after: Option<Position>,
+        limit: usize,
+        open_pii: bool,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let limit = limit.clamp(1, READ_LIMIT_MAX);
+        let filter = self.ledger_filter();
+        let events = self
+            .with_retries("reading the ledger", |client| {
+                read_all_page(client, filter.clone(), after, limit)
+            })
+            .await?;
+        self.raw_events(events, open_pii).await
+    }
+
+    /// The position of a stream's event at `version`.
+    async fn position_of(&self, stream: &str, version: u64) -> Result<Position, StoreError> {
+        let name = self.server_stream(stream);
+        let events = self
+            .with_retries("reading back an append", |client| {
+                read_stream_page(client, name.clone(), StreamPosition::Position(version), 1, true)
+            })
+            .await?;
+        events
+            .first()
+            .map(|event| our_position(event.get_original_event().position))
+            .ok_or_else(|| {
+                StoreError::Unavailable(format!("{stream} version {version} was written but reads back empty"))
+            })
+    }
+
+    /// Judges and writes one append, again (with fresh state) while its
+    /// stream moves under an append that expects any version.
+    async fn append_one(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: &[PreparedEvent],
+    ) -> Result<AppendResult, StoreError> {
+        if self.inner.read_only {
+            return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
+        }
+        let erases = events.iter().any(|event| event.erases_personal_data);
+        for _ in 0..APPEND_RACE_ATTEMPTS_MAX {
+            let history = self.whole_stream(stream).await?;
+            let state = StreamHistory::of(&history);
+            if let Some(result) = earlier_result(stream, events, &history, &[])? {
+                if erases {
+                    self.destroy_key(stream).await?;
+                }
+                return Ok(result);
+            }
+            state.admits(stream, expected, events)?;
+            let key = match events.iter().any(|event| event.pii.is_some()) {
+                true => Some(self.key_for_writing(stream, state.erased).await?),
+                false => None,
+            };
+            // Stamped and sent one at a time, so this node's recorded times
+            // follow the order the server gives its appends; never below a
+            // time this node has seen recorded by another.
+            let mut last_recorded = self.inner.append_turn.lock().await;
+            let recorded_at = self
+                .inner
+                .clock
+                .now()
+                .as_millis()
+                .max(*last_recorded)
+                .max(self.inner.seen_recorded_at.load(Ordering::Relaxed));
+            *last_recorded = recorded_at;
+            let (proposed, bytes) = proposed_events(stream, state.head, recorded_at, events, key.as_ref())?;
+            let limit = self.inner.location.append_bytes_max;
+            if bytes > limit {
+                return Err(StoreError::AppendTooLarge { bytes, limit });
+            }
+            let options = AppendToStreamOptions::default().stream_state(expected_state(state.head.map(|(v, _)| v)));
+            let outcome = self
+                .client()
+                .append_to_stream(self.server_stream(stream), &options, proposed)
+                .await;
+            drop(last_recorded);
+            match outcome {
+                Ok(written) => {
+                    // The server answers with its last event's position; one
+                    // that answers with none is read back.
+                    let position = match our_position(written.position) {
+                        Position { commit: 0, prepare: 0 } => {
+                            self.position_of(stream, written.next_expected_version).await?
+                        }
+                        position => position,
+                    };
+                    if erases {
+                        self.destroy_key(stream).await?;
+                    }
+                    self.inner.commits.send_if_modified(|last| {
+                        let moved = *last < Some(position);
+                        if moved {
+                            *last = Some(position);
+                        }
+                        moved
+                    });
+                    return Ok(AppendResult {
+                        next_expected_version: written.next_expected_version,
+                        position,
+                    });
+                }
+                Err(eventstore::Error::WrongExpectedVersion { current, .. }) => {
+                    let actual = current_version(current);
+                    if !expected.admits(actual) {
+                        return Err(StoreError::WrongExpectedVersion {
+                            stream: stream.to_owned(),
+                            expected,
+                            actual,
+                        });
+                    }
+                    // Judged again below on what the stream holds now.
+                }
+                Err(eventstore::Error::Grpc { code, message })
+                    if code == tonic::Code::InvalidArgument && message.contains("Maximum Append Size") =>
+                {
+                    return Err(StoreError::AppendTooLarge {
+                        bytes,
+                        limit: self.inner.location.append_bytes_max.min(bytes.saturating_sub(1)),
+                    });
+                }
+                Err(error) => {
+                    self.renew_client_after(&error);
+                    return Err(unavailable("appending", &error));
+                }
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "{stream} kept moving under this append ({APPEND_RACE_ATTEMPTS_MAX} attempts)"
+        )))
+    }
+
+    /// Folds the ledger digest on from where this node left it, from the
+    /// last checkpoint on a fresh start, and records a checkpoint every
+    /// `DIGEST_CHECKPOINT_EVERY_EVENTS`.
+    async fn fold_digest(&self) -> Result<DigestState, StoreError> {
+        let mut state = self.inner.digest.lock().await;
+        if !state.loaded {
+            *state = self.last_checkpoint().await?;
+        }
+        loop {
+            let page = self.read_all_with(state.position, READ_LIMIT_MAX, false).await?;
+            if page.is_empty() {
+                break;
+            }
+            for event in &page {
+                state.digest = ledger_digest(&state.digest, event.position, &event.hash);
+                state.position = Some(event.position);
+                state.count += 1;
+                state.folded_since_checkpoint += 1;
+            }
+        }
+        if state.folded_since_checkpoint >= DIGEST_CHECKPOINT_EVERY_EVENTS && !self.inner.read_only {
+            self.record_checkpoint(&mut state).await;
+        }
+        Ok(*state)
+    }
+
+    async fn last_checkpoint(&self) -> Result<DigestState, StoreError> {
+        let name = self.digest_stream();
+        let last = self
+            .with_retries("reading the digest checkpoints", |client| {
+                read_stream_page(client, name.clone(), StreamPosition::End, 1, true)
+            })
+            .await?;
+        let Some(event) = last.first().map(ResolvedEvent::get_original_event) else {
+            return Ok(DigestState {
+                loaded: true,
+                ..DigestState::default()
+            });
+        };
+        let corrupt = |detail: String| StoreError::Corrupt { position: None, detail };
+        let checkpoint: DigestCheckpoint = serde_json::from_slice(&event.data)
+            .map_err(|error| corrupt(format!("a digest checkpoint does not parse: {error}")))?;
+        let mut digest = GENESIS;
+        hex::decode_to_slice(&checkpoint.digest, &mut digest)
+            .map_err(|_| corrupt("a digest checkpoint's digest is not 64 hex digits".to_owned()))?;
+        Ok(DigestState {
+            loaded: true,
+            position: Some(Position::new(checkpoint.commit, checkpoint.prepare)),
+            count: checkpoint.count,
+            digest,
+            checkpoint_revision: Some(event.revision),
+            folded_since_checkpoint: 0,
+        })
+    }
+
+    /// Appends a checkpoint expecting exactly the last one this node read:
+    /// if another node wrote one meanwhile, theirs stands (the digest is
+    /// the same on every node) and this one is read again next time.
+    async fn record_checkpoint(&self, state: &mut DigestState) {
+        let Some(position) = state.position else { return };
+        let checkpoint = DigestCheckpoint {
+            commit: position.commit,
+            prepare: position.prepare,
+            count: state.count,
+            digest: hex::encode(state.digest),
+        };
+        let event = match EventData::json(DIGEST_EVENT, &checkpoint) {
+            Ok(event) => event.id(Uuid::now_v7()),
+            Err(error) => {
+                tracing::warn!(%error, "encoding a digest checkpoint failed");
+                return;
+            }
+        };
+        let options = AppendToStreamOptions::default().stream_state(expected_state(state.checkpoint_revision));
+        match self
+            .client()
+            .append_to_stream(self.digest_stream(), &options, event)
+            .await
+        {
+            Ok(written) => {
+                state.checkpoint_revision = Some(written.next_expected_version);
+                state.folded_since_checkpoint = 0;
+            }
+            Err(eventstore::Error::WrongExpectedVersion { .. }) => state.loaded = false,
+            Err(error) => tracing::warn!(%error, "recording a digest checkpoint failed; trying again later"),
+        }
+    }
+
+    /// Starts the task that wakes followers when the ledger moves: a live
+    /// subscription to `$all`, resubscribed after a drop, and a poll.
+    fn ensure_waker(&self) {
+        let mut waker = self
+            .inner
+            .waker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waker.is_some() {
+            return;
+        }
+        let task = tokio::spawn(wake_followers(Arc::downgrade(&self.inner), self.ledger_filter()));
+        *waker = Some(task.abort_handle());
+    }
+}
+
+enum StoredKey {
+    Found(ContactKey),
+    Destroyed,
+    Missing,
+}
+
+/// Wakes followers on every commit the cluster reports and once every
+/// `FOLLOW_POLL_INTERVAL`; the followers read the ledger themselves, by
+/// position, so a wake-up missed or doubled loses and repeats nothing.
+async fn wake_followers(inner: Weak<Inner>, filter: SubscriptionFilter) {
+    let subscribe = |client: Client| {
+        let options = SubscribeToAllOptions::default()
+            .position(StreamPosition::End)
+            .filter(filter.clone())
+            .retry_options(RetryOptions::default().retry_forever());
+        async move { client.subscribe_to_all(&options).await }
+    };
+    let client = match inner.upgrade() {
+        Some(inner) => inner
+            .client
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone(),
+        None => return,
+    };
+    let mut subscription = subscribe(client).await;
+    let mut poll = tokio::time::interval(FOLLOW_POLL_INTERVAL);
+    loop {
+        tokio::select! {
+            event = subscription.next() => {
+                let Some(inner) = inner.upgrade() else { return };
+                match event {
+                    Ok(event) => {
+                        let position = our_position(event.get_original_event().position);
+                        inner.commits.send_if_modified(|last| {
+                            let moved = *last < Some(position);
+                            if moved {
+                                *last = Some(position);
+                            }
+                            moved
+                        });
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "the KurrentDB subscription dropped; subscribing again");
+                        tokio::time::sleep(READ_BACKOFF_MAX).await;
+                        let client = inner.client.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+                        subscription = subscribe(client).await;
+                    }
+                }
+            }
+            _ = poll.tick() => {
+                let Some(inner) = inner.upgrade() else { return };
+                inner.commits.send_modify(|_| {});
+            }
+        }
+    }
+}
+
+/// What a stream holds, as an append is judged against it.
+struct StreamHistory {
+    head: Option<(u64, Hash)>,
+    erased: bool,
+}
+
+impl StreamHistory {
+    fn of(history: &[RawEvent]) -> Self {
+        StreamHistory {
+            head: history.last().map(|event| (event.version, event.hash)),
+            erased: history.iter().any(|event| event.event_type == ERASURE_EVENT),
+        }
+    }
+
+    /// The checks an append must pass before anything is written.
+    fn admits(&self, stream: &str, expected: ExpectedVersion, events: &[PreparedEvent]) -> Result<(), StoreError> {
+        let current = self.head.map(|(version, _)| version);
+        if !expected.admits(current) {
+            return Err(StoreError::WrongExpectedVersion {
+                stream: stream.to_owned(),
+                expected,
+                actual: current,
+            });
+        }
+        // One erasure per contact, as on every backend.
+        if self.erased && events.iter().any(|event| event.erases_personal_data) {
+            return Err(StoreError::Erased {
+                stream: stream.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The server's events for an append: hashes chained on from the stream's
+/// head, personal data sealed with the contact's key.
+fn proposed_events(
+    stream: &str,
+    head: Option<(u64, Hash)>,
+    recorded_at: i64,
+    events: &[PreparedEvent],
+    key: Option<&ContactKey>,
+) -> Result<(Vec<EventData>, usize), StoreError> {
+    let first_version = head.map_or(0, |(version, _)| version + 1);
+    let mut previous_hash = head.map_or(GENESIS, |(_, hash)| hash);
+    let mut proposed = Vec::with_capacity(events.len());
+    let mut bytes = 0;
+    for (version, event) in (first_version..).zip(events) {
+        let sealed = match (&event.pii, key) {
+            (Some(json), Some(key)) => Some((key.seal(event.event_id, json), pii_digest(&key.digest_key(), json))),
+            _ => None,
+        };
+        let fields = HashedFields {
+            event_id: event.event_id,
+            stream,
+            version,
+            event_type: event.event_type,
+            schema_version: event.schema_version,
+            occurred_at_millis: event.occurred_at_millis,
+            recorded_at_millis: recorded_at,
+            actor: &event.actor,
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            payload: &event.payload,
+            pii_digest: sealed.as_ref().map(|(_, digest)| digest),
+        };
+        let hash = event_hash(&previous_hash, &fields);
+        let envelope = Envelope {
+            schema_version: event.schema_version,
+            occurred_at: event.occurred_at_millis,
+            recorded_at,
+            actor: event.actor.clone(),
+            correlation_id: event.correlation_id,
+            causation_id: event.causation_id,
+            hash: hex::encode(hash),
+            pii_digest: sealed.as_ref().map(|(_, digest)| hex::encode(digest)),
+            pii: sealed.as_ref().map(|(sealed, _)| hex::encode(sealed)),
+        };
+        let payload = serde_json::value::RawValue::from_string(String::from_utf8_lossy(&event.payload).into_owned())
+            .map_err(|error| StoreError::Io(format!("a payload is not JSON: {error}")))?;
+        let metadata = envelope.encode();
+        bytes += PROPOSED_EVENT_OVERHEAD_BYTES + event.event_type.len() + event.payload.len() + metadata.len();
+        let data = EventData::json(event.event_type, &payload)
+            .map_err(|error| StoreError::Io(format!("encoding a payload: {error}")))?
+            .id(event.event_id)
+            .metadata(Bytes::from(metadata));
+        proposed.push(data);
+        previous_hash = hash;
+    }
+    Ok((proposed, bytes))
+}
+
+/// The same rule as the embedded backend's: if every id of this append is
+/// already in the stream, in this order, each the same fact by the same
+/// actor, the append happened before and its result is answered again;
+/// any other reuse of an id (in this stream, or in `elsewhere`, the other
+/// streams an all-or-nothing batch touches) is refused without naming
+/// another stream.
+fn earlier_result(
+    stream: &str,
+    events: &[PreparedEvent],
+    history: &[RawEvent],
+    elsewhere: &[&HashSet<Uuid>],
+) -> Result<Option<AppendResult>, StoreError> {
+    let conflict = |event_id: Uuid, detail: &str| StoreError::IdempotencyConflict {
+        stream: stream.to_owned(),
+        event_id,
+        detail: detail.to_owned(),
+    };
+    if let Some(event) = events
+        .iter()
+        .find(|event| elsewhere.iter().any(|ids| ids.contains(&event.event_id)))
+    {
+        return Err(conflict(
+            event.event_id,
+            "the event id is already used by another event",
+        ));
+    }
+    let by_id: HashMap<Uuid, &RawEvent> = history.iter().map(|event| (event.event_id, event)).collect();
+    let found: Vec<Option<&RawEvent>> = events.iter().map(|event| by_id.get(&event.event_id).copied()).collect();
+    if found.iter().all(Option::is_none) {
+        return Ok(None);
+    }
+    for (event, recorded) in events.iter().zip(&found) {
+        let Some(recorded) = recorded else { continue };
+        let recorded_pii = match recorded.pii.as_ref().map(|stored| &stored.opened) {
+            Some(Opened::Plain { json, .. }) => Some(Some(json.as_slice())),
+            None => Some(None),
+            // Sealed data nobody can open now cannot be the same as a retry's.
+            Some(Opened::Locked | Opened::Damaged) => None,
+        };
+        let same = recorded.event_type == event.event_type
+            && recorded.actor == event.actor
+            && recorded.payload == event.payload
+            && recorded_pii == Some(event.pii.as_deref());
+        if !same {
+            return Err(conflict(
+                event.event_id,
+                "the event recorded under this id differs from the retried one (type, payload, personal data or actor)",
+            ));
+        }
+    }
+    let first_version = found.first().copied().flatten().map(|recorded| recorded.version);
+    let mut last = None;
+    for (offset, (event, recorded)) in events.iter().zip(&found).enumerate() {
+        match (recorded, first_version) {
+            (Some(recorded), Some(first)) if recorded.version == first + offset as u64 => last = Some(*recorded),
+            _ => {
+                return Err(conflict(
+                    event.event_id,
+                    "only part of this append was recorded before; retry with exactly the original events",
+                ));
+            }
+        }
+    }
+    Ok(last.map(|recorded| AppendResult {
+        next_expected_version: recorded.version,
+        position: recorded.position,
+    }))
+}
+
+/// An append of an all-or-nothing batch, as planned before the first write.
+enum Planned {
+    AlreadyWritten(AppendResult),
+    Write,
+}
+
+/// A stream as a batch's earlier appends would leave it.
+#[derive(Default)]
+struct Simulated {
+    head: Option<u64>,
+    erased: bool,
+    ids: HashSet<Uuid>,
+}
+
+impl KurrentDbStore {
+    /// Checks a whole batch against the streams it touches, each append
+    /// against the state the earlier ones would leave, before anything is
+    /// written.
+    async fn plan_batch(
+        &self,
+        batch: &[(String, ExpectedVersion, Vec<PreparedEvent>)],
+    ) -> Result<Vec<Planned>, StoreError> {
+        let mut histories: HashMap<&str, Vec<RawEvent>> = HashMap::new();
+        for (stream, _, _) in batch {
+            if !histories.contains_key(stream.as_str()) {
+                histories.insert(stream, self.whole_stream(stream).await?);
+            }
+        }
+        let mut simulated: HashMap<&str, Simulated> = histories
+            .iter()
+            .map(|(stream, history)| {
+                let state = StreamHistory::of(history);
+                let ids = history.iter().map(|event| event.event_id).collect();
+                let simulated = Simulated {
+                    head: state.head.map(|(version, _)| version),
+                    erased: state.erased,
+                    ids,
+                };
+                (*stream, simulated)
+            })
+            .collect();
+        let mut plans = Vec::with_capacity(batch.len());
+        for (index, (stream, expected, events)) in batch.iter().enumerate() {
+            let in_batch = |source: StoreError| StoreError::InBatch {
+                index,
+                source: Box::new(source),
+            };
+            let elsewhere: Vec<&HashSet<Uuid>> = simulated
+                .iter()
+                .filter(|(other, _)| **other != stream.as_str())
+                .map(|(_, state)| &state.ids)
+                .collect();
+            let history = histories.get(stream.as_str()).map_or(&[][..], Vec::as_slice);
+            if let Some(result) = earlier_result(stream, events, history, &elsewhere).map_err(in_batch)? {
+                plans.push(Planned::AlreadyWritten(result));
+                continue;
+            }
+            let state = simulated.entry(stream).or_default();
+            if !expected.admits(state.head) {
+                return Err(in_batch(StoreError::WrongExpectedVersion {
+                    stream: stream.clone(),
+                    expected: *expected,
+                    actual: state.head,
+                }));
+            }
+            let erases = events.iter().any(|event| event.erases_personal_data);
+            if state.erased && (erases || events.iter().any(|event| event.pii.is_some())) {
+                return Err(in_batch(StoreError::Erased { stream: stream.clone() }));
+            }
+            state.head = Some(
+                state
+                    .head
+                    .map_or(events.len() as u64 - 1, |head| head + events.len() as u64),
+            );
+            state.erased |= erases;
+            state.ids.extend(events.iter().map(|event| event.event_id));
+            plans.push(Planned::Write);
+        }
+        Ok(plans)
+    }
+}
+
+#[async_trait]
+impl EventStore for KurrentDbStore {
+    async fn append(
+        &self,
+        stream: rapport_domain::StreamName,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+    ) -> Result<AppendResult, StoreError> {
+        let events = prepare_append(&stream, events)?;
+        self.append_one(&stream.to_string(), expected, &events).await
+    }
+
+    async fn append_all_or_nothing(
+        &self,
+        appends: Vec<(rapport_domain::StreamName, ExpectedVersion, Vec<NewEvent>)>,
+    ) -> Result<Vec<AppendResult>, StoreError> {
+        if appends.len() > APPEND_BATCH_MAX {
+            return Err(StoreError::TooManyEvents {
+                count: appends.len(),
+                limit: APPEND_BATCH_MAX,
+            });
+        }
+        let batch = appends
+            .into_iter()
+            .enumerate()
+            .map(|(index, (stream, expected, events))| {
+                let events = prepare_append(&stream, events).map_err(|source| StoreError::InBatch {
+                    index,
+                    source: Box::new(source),
+                })?;
+                Ok((stream.to_string(), expected, events))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        if self.inner.read_only {
+            return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
+        }
+        let plans = self.plan_batch(&batch).await?;
+        let mut results = Vec::with_capacity(batch.len());
+        let mut written = 0;
+        for (index, ((stream, expected, events), plan)) in batch.iter().zip(plans).enumerate() {
+            match plan {
+                Planned::AlreadyWritten(result) => results.push(result),
+                Planned::Write => match self.append_one(stream, *expected, events).await {
+                    Ok(result) => {
+                        written += 1;
+                        results.push(result);
+                    }
+                    Err(source) if written == 0 => {
+                        return Err(StoreError::InBatch {
+                            index,
+                            source: Box::new(source),
+                        });
+                    }
+                    Err(source) => {
+                        tracing::error!(%source, index, written, "an all-or-nothing batch was cut short on the cluster");
+                        return Err(StoreError::Unavailable(format!(
+                            "an all-or-nothing batch stopped after writing {written} of its {} appends (append \
+                             {index}: {source}); retrying the same request completes it",
+                            batch.len()
+                        )));
+                    }
+                },
+            }
+        }
+        Ok(results)
+    }
+
+    async fn read_stream_raw(
+        &self,
+        stream: rapport_domain::StreamName,
+        from_version: u64,
+        limit: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        self.read_stream_raw_named(&stream.to_string(), from_version, limit)
+            .await
+    }
+
+    async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
+        self.read_all_with(after, limit, true).await
+    }
+
+    fn subscribe_all(&self, after: Option<Position>) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
+        self.ensure_waker();
+        crate::subscription::catch_up_then_live_patiently(self.clone(), after, self.inner.commits.subscribe())
+    }
+
+    async fn head(&self) -> Result<LedgerHead, StoreError> {
+        let state = self.fold_digest().await?;
+        Ok(LedgerHead {
+            last_position: state.position,
+            event_count: state.count,
+            digest: LedgerDigest {
+                position: state.position,
+                digest: state.digest,
+            },
+        })
+    }
+}
