@@ -4,7 +4,7 @@
 //! tests can drive it; `Server::start` binds and runs it.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use rapport_domain::Language;
-use rapport_store::EventStore;
+use rapport_store::{EventStore, LedgerLocation};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::graphql::auth::SocketToken;
@@ -66,7 +66,7 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
 #[derive(Clone, Debug)]
 pub struct Settings {
-    pub store: PathBuf,
+    pub store: LedgerLocation,
     pub listen: SocketAddr,
 }
 
@@ -458,16 +458,18 @@ pub fn app(state: Arc<AppState>) -> Router {
 }
 
 /// Opens the ledger, its tokens and projections, on the system clock.
-pub async fn open_state(store_path: &std::path::Path) -> anyhow::Result<Arc<AppState>> {
-    open_state_on(store_path, system_clock()).await
+pub async fn open_state(location: impl Into<LedgerLocation>) -> anyhow::Result<Arc<AppState>> {
+    open_state_on(location, system_clock()).await
 }
 
-/// As `open_state`, on `clock`.
-pub async fn open_state_on(store_path: &std::path::Path, clock: SharedClock) -> anyhow::Result<Arc<AppState>> {
-    let core = Core::open(store_path, clock)
+/// As `open_state`, on `clock`. The tokens are this node's own, kept
+/// beside the ledger file (or the cluster location's `local` path).
+pub async fn open_state_on(location: impl Into<LedgerLocation>, clock: SharedClock) -> anyhow::Result<Arc<AppState>> {
+    let location = location.into();
+    let core = Core::open(&location, clock)
         .await
-        .with_context(|| format!("opening the ledger {}", store_path.display()))?;
-    let tokens = Arc::new(TokenStore::open(store_path)?);
+        .with_context(|| format!("opening the ledger {location}"))?;
+    let tokens = Arc::new(TokenStore::open(location.local_path())?);
     tokens.keep_fresh(TOKEN_REFRESH);
     Ok(Arc::new(AppState {
         core,

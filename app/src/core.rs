@@ -1,10 +1,9 @@
 //! What every use case works on: the ledger, the live read model that
 //! follows it, and the one clock.
 
-use std::path::Path;
 use std::sync::Arc;
 
-use rapport_store::{SharedClock, SqliteStore, StoreError};
+use rapport_store::{Ledger, LedgerLocation, SharedClock, StoreError};
 
 use crate::error::AppError;
 use crate::ledger::open_for_writing;
@@ -13,7 +12,7 @@ use crate::read_model::ReadModel;
 
 #[derive(Clone, Debug)]
 pub struct Core {
-    pub store: SqliteStore,
+    pub store: Ledger,
     pub live: Arc<Live>,
     pub clock: SharedClock,
 }
@@ -32,11 +31,11 @@ impl Core {
             .map_err(|stopped| AppError::internal(format!("a read of the whole read model stopped: {stopped}")))
     }
 
-    /// Opens the ledger at `path` for writing (creating it with the
+    /// Opens the ledger at `location` for writing (creating it with the
     /// default policy if need be), commits recorded on `clock`, and starts
     /// the live read model.
-    pub async fn open(path: &Path, clock: SharedClock) -> Result<Core, StoreError> {
-        let store = open_for_writing(path, "rapport", Arc::clone(&clock)).await?;
+    pub async fn open(location: &LedgerLocation, clock: SharedClock) -> Result<Core, StoreError> {
+        let store = open_for_writing(location, "rapport", Arc::clone(&clock)).await?;
         let live = Live::start(&store, Snapshots::beside(&store)).await?;
         Ok(Core { store, live, clock })
     }

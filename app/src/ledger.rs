@@ -1,19 +1,21 @@
 //! Opening the ledger the way every command does: a new ledger gets the
 //! default policy as its first event; and the policy's clock rules.
 
-use std::path::Path;
-
 use rapport_domain::policy::ClockRules;
 use rapport_domain::{Event, NewEvent, Policy, PolicyChanged, StreamName, Timestamp};
-use rapport_store::{EventStore, ExpectedVersion, SharedClock, SqliteOptions, SqliteStore, StoreError};
+use rapport_store::{EventStore, ExpectedVersion, Ledger, LedgerLocation, OpenOptions, SharedClock, StoreError};
 use uuid::Uuid;
 
-/// Opens (creating if need be) the ledger at `path` for writing, and makes
-/// sure its policy stream starts with the default policy.
+/// Opens (creating if need be) the ledger at `location` for writing, and
+/// makes sure its policy stream starts with the default policy.
 /// Commits are recorded on `clock`.
-pub async fn open_for_writing(path: &Path, actor: &str, clock: SharedClock) -> Result<SqliteStore, StoreError> {
+pub async fn open_for_writing(
+    location: impl Into<LedgerLocation>,
+    actor: &str,
+    clock: SharedClock,
+) -> Result<Ledger, StoreError> {
     let now = clock.now();
-    let store = SqliteStore::open_with(path, SqliteOptions::writing_on(clock))?;
+    let store = Ledger::open(&location.into(), OpenOptions::writing_on(clock)).await?;
     ensure_policy(&store, actor, now).await?;
     Ok(store)
 }

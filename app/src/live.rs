@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use rapport_domain::{Position, RecordedEvent, StreamName};
 use rapport_store::sealing::SealingKey;
-use rapport_store::{EventStore, SqliteStore, StoreError, SubscriptionMessage};
+use rapport_store::{EventStore, Ledger, StoreError, SubscriptionMessage};
 use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
 
@@ -41,11 +41,12 @@ pub struct Snapshots {
 }
 
 impl Snapshots {
-    /// The snapshot beside `store`'s ledger file, at the default pace;
-    /// none without the master key that seals it.
-    pub fn beside(store: &SqliteStore) -> Option<Self> {
+    /// The snapshot beside `store`'s ledger file (or the cluster node's
+    /// `local` path), at the default pace; none without the master key
+    /// that seals it.
+    pub fn beside(store: &Ledger) -> Option<Self> {
         Some(Snapshots {
-            path: snapshot::snapshot_path(store.path()),
+            path: snapshot::snapshot_path(store.local_path()),
             key: store.snapshot_key()?,
             every_events: SNAPSHOT_EVERY_EVENTS,
         })
@@ -97,7 +98,7 @@ impl Live {
     /// Loads the snapshot (if any is kept and usable) and folds what came
     /// after it, or else rebuilds from the whole ledger; then follows the
     /// ledger on a background task.
-    pub async fn start(store: &SqliteStore, snapshots: Option<Snapshots>) -> Result<Arc<Live>, StoreError> {
+    pub async fn start(store: &Ledger, snapshots: Option<Snapshots>) -> Result<Arc<Live>, StoreError> {
         let (model, start) = match &snapshots {
             Some(snapshots) => snapshot::load_or_rebuild(store, &snapshots.path, Some(&snapshots.key), None).await?,
             None => (rebuild_read_model(store, None).await?, Start::default()),
@@ -266,7 +267,7 @@ impl Live {
 
 /// Applies what the ledger commits, for as long as the read model is held
 /// by anyone (a command that ends drops it, and its follower with it).
-async fn follow(live: Weak<Live>, store: SqliteStore, after: Option<Position>) {
+async fn follow(live: Weak<Live>, store: Ledger, after: Option<Position>) {
     let mut subscription = store.subscribe_all(after).ready_chunks(APPLY_CHUNK_EVENTS);
     while let Some(messages) = subscription.next().await {
         let Some(live) = live.upgrade() else { return };

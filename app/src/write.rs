@@ -128,6 +128,18 @@ async fn append(
     Ok(result)
 }
 
+/// How often a gated write is judged again when another node wrote to the
+/// contact first.
+const GATED_WRITE_ATTEMPTS_MAX: u32 = 3;
+
+/// Waits until the read model has applied everything the ledger holds now.
+async fn catch_up(core: &Core) -> Result<(), StoreError> {
+    match core.store.head().await?.last_position {
+        Some(head) => applied(core, head).await,
+        None => Ok(()),
+    }
+}
+
 /// Waits until the read model has applied `position`. The write stands
 /// whether or not it has: the caller is told so, and how to retry safely.
 async fn applied(core: &Core, position: Position) -> Result<(), StoreError> {
@@ -277,48 +289,64 @@ pub async fn record_touch(core: &Core, principal: &Principal, request: TouchRequ
         occurred_at: write.occurred_at,
         override_reason: request.override_reason,
     };
-    let (outcome, judged, version) = core.live.read(|model| {
-        check_contact(principal, model, write.contact_id)?;
-        let relationship = model
-            .projection
-            .relationship(write.contact_id)
-            .ok_or_else(|| no_such_contact(write.contact_id))?;
-        let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
-        let decided = decide_touch(
-            relationship,
-            model.projection.current_policy(),
-            &command,
-            &position,
-            write.now,
-        );
-        let judged = Judged::new(model, write.contact_id, decided.gate);
-        Ok::<_, AppError>((decided.outcome, judged, relationship.stream_version()))
-    })?;
-    // A retry answers with the touch it recorded first, even when the gate
-    // has closed since (that touch closed it).
-    if request.options.idempotency_key.is_some()
-        && let Some(earlier) = already_recorded(core, principal, &write, &command, judged.decision.channel).await?
-    {
-        return Ok(Touched {
-            written: write.written(earlier, false),
-            judged,
-        });
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let (outcome, judged, version) = core.live.read(|model| {
+            check_contact(principal, model, write.contact_id)?;
+            let relationship = model
+                .projection
+                .relationship(write.contact_id)
+                .ok_or_else(|| no_such_contact(write.contact_id))?;
+            let position = model.projection.position().map(|p| p.to_string()).unwrap_or_default();
+            let decided = decide_touch(
+                relationship,
+                model.projection.current_policy(),
+                &command,
+                &position,
+                write.now,
+            );
+            let judged = Judged::new(model, write.contact_id, decided.gate);
+            Ok::<_, AppError>((decided.outcome, judged, relationship.stream_version()))
+        })?;
+        // A retry answers with the touch it recorded first, even when the gate
+        // has closed since (that touch closed it).
+        if request.options.idempotency_key.is_some()
+            && let Some(earlier) = already_recorded(core, principal, &write, &command, judged.decision.channel).await?
+        {
+            return Ok(Touched {
+                written: write.written(earlier, false),
+                judged,
+            });
+        }
+        let touch = match outcome {
+            Ok(touch) => touch,
+            Err(TouchRejection::GateDenied) => return Err(AppError::GateDenied(Box::new(judged))),
+            Err(TouchRejection::BusinessTime(refusal)) => return Err(refusal.into()),
+        };
+        // The decision holds for the contact as it was: any event since (a
+        // block, a reply) makes this a CONFLICT to retry, not a send the gate
+        // never saw.
+        let expected = write.expected_at(version)?;
+        let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
+        match append(core, StreamName::Contact(write.contact_id), expected, new_event).await {
+            Ok(appended) => {
+                return Ok(Touched {
+                    written: write.written(appended, true),
+                    judged,
+                });
+            }
+            // Judged on a read model behind the ledger (another rapport node
+            // wrote first): catch up and judge again, never send on the stale
+            // decision. A version the caller gave is the caller's to retry.
+            Err(StoreError::WrongExpectedVersion { .. })
+                if write.expected == ExpectedVersion::StreamExists && attempt < GATED_WRITE_ATTEMPTS_MAX =>
+            {
+                catch_up(core).await?;
+            }
+            Err(error) => return Err(error.into()),
+        }
     }
-    let touch = match outcome {
-        Ok(touch) => touch,
-        Err(TouchRejection::GateDenied) => return Err(AppError::GateDenied(Box::new(judged))),
-        Err(TouchRejection::BusinessTime(refusal)) => return Err(refusal.into()),
-    };
-    // The decision holds for the contact as it was: any event since (a
-    // block, a reply) makes this a CONFLICT to retry, not a send the gate
-    // never saw.
-    let expected = write.expected_at(version)?;
-    let new_event = NewEvent::new(write.event_id, touch, write.occurred_at, principal.name.clone());
-    let appended = append(core, StreamName::Contact(write.contact_id), expected, new_event).await?;
-    Ok(Touched {
-        written: write.written(appended, true),
-        judged,
-    })
 }
 
 /// A retried touch: the event with this id in the contact's stream, if it

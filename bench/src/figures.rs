@@ -910,7 +910,7 @@ pub async fn launch(scratch: &Scratch, synthetic: &Synthetic) -> anyhow::Result<
     // A week and a day after the last mass touch.
     let at = synthetic.after_histories(8);
     let clock = rapport_store::ManualClock::starting_at(at);
-    let core = rapport_app::Core::open(&ledger.path(), clock).await?;
+    let core = rapport_app::Core::open(&ledger.path().into(), clock).await?;
     let manager = rapport_app::tokens::Principal {
         name: "bench".to_owned(),
         role: rapport_app::tokens::Role::Manager,

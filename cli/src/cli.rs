@@ -1,6 +1,6 @@
 //! The command line: argument parsing, dispatch, and exit codes.
 
-use std::path::PathBuf;
+use rapport_store::LedgerLocation;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
@@ -19,9 +19,13 @@ use crate::commands;
                   append-only, tamper-evident ledger, and derives from it whether a contact may be messaged."
 )]
 pub struct Cli {
-    /// The ledger file (created if missing, except where a command only reads).
+    /// The ledger: a file (created if missing, except where a command only
+    /// reads), or a KurrentDB cluster's connection string, e.g.
+    /// kurrentdb://node1:2113?tls=false (also esdb://, kurrentdb+discover://;
+    /// prefix=, local= and appendBytesMax= are rapport's own settings; see
+    /// docs/operations.md).
     #[arg(long, global = true, env = "RAPPORT_STORE", default_value = "rapport.db")]
-    pub store: PathBuf,
+    pub store: LedgerLocation,
     /// Print JSON instead of a table.
     #[arg(long, global = true)]
     pub json: bool,

@@ -17,7 +17,7 @@ use rapport_domain::{
     RecordedEvent, ReplyReceived, SendMode, StreamName, Timestamp, TouchAuthorization, TouchRecorded, Verdict,
 };
 use rapport_projections::Projection;
-use rapport_store::{EventStore, ExpectedVersion, SqliteStore, StoreError};
+use rapport_store::{EventStore, ExpectedVersion, Ledger, StoreError};
 use uuid::Uuid;
 
 const DAY: i64 = 86_400_000;
@@ -889,7 +889,7 @@ impl Generator {
 /// Writes the demo into an empty ledger (one holding at most its policy);
 /// a ledger with contacts is left as it is and `None` returned.
 pub async fn populate(
-    store: &SqliteStore,
+    store: &Ledger,
     contacts: usize,
     seed: u64,
     now: Timestamp,

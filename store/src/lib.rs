@@ -10,6 +10,7 @@
 pub mod clock;
 mod error;
 pub mod kurrentdb;
+mod ledger;
 pub mod location;
 mod prepare;
 mod raw;
@@ -28,6 +29,7 @@ use rapport_domain::{LedgerDigest, NewEvent, Position, RecordedEvent, StreamName
 pub use clock::{ManualClock, SharedClock, SystemClock, system_clock};
 pub use error::StoreError;
 pub use kurrentdb::{KurrentDbOptions, KurrentDbStore};
+pub use ledger::{Ledger, OpenOptions};
 pub use location::{ClusterLocation, LedgerLocation, LocationError};
 pub use prepare::{PreparedEvent, prepare_append};
 pub use raw::{Opened, RawEvent, StoredPii};

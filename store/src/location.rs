@@ -81,6 +81,30 @@ impl LedgerLocation {
     }
 }
 
+impl From<PathBuf> for LedgerLocation {
+    fn from(path: PathBuf) -> Self {
+        LedgerLocation::File(path)
+    }
+}
+
+impl From<&Path> for LedgerLocation {
+    fn from(path: &Path) -> Self {
+        LedgerLocation::File(path.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for LedgerLocation {
+    fn from(path: &PathBuf) -> Self {
+        LedgerLocation::File(path.clone())
+    }
+}
+
+impl From<&LedgerLocation> for LedgerLocation {
+    fn from(location: &LedgerLocation) -> Self {
+        location.clone()
+    }
+}
+
 impl FromStr for LedgerLocation {
     type Err = LocationError;
 

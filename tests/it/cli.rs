@@ -898,7 +898,7 @@ async fn demo_campaigns_tell_their_story(now: rapport_domain::Timestamp) {
 
 /// What the banner and the README say of the demo is what its events hold.
 async fn demo_history_matches_its_stories(
-    store: &rapport_store::SqliteStore,
+    store: &rapport_store::Ledger,
     model: &rapport_app::read_model::ReadModel,
     now: rapport_domain::Timestamp,
 ) {

@@ -5,6 +5,7 @@
 //! from the ledger, alerts, replay, and every role and bad input.
 
 use rapport_domain::group::GROUP_MEMBERS_MAX;
+use rapport_domain::time::Clock as _;
 use rapport_domain::{Event, GroupId, GroupMemberJoined, NewEvent, StreamName, Timestamp};
 use rapport_store::{EventStore, ExpectedVersion};
 use serde_json::{Value, json};
@@ -62,7 +63,7 @@ async fn post(server: &TestServer, who: &str, group: &str, kind: &str) -> Value 
     server.ok(who, POST, json!({ "group": group, "kind": kind })).await["recordGroupPost"].clone()
 }
 
-fn store(server: &TestServer) -> rapport_store::SqliteStore {
+fn store(server: &TestServer) -> rapport_store::Ledger {
     server.server.as_ref().expect("running").state.core.store.clone()
 }
 
@@ -229,6 +230,15 @@ async fn a_retried_post_answers_with_the_first_even_after_the_gate_closed() {
 #[tokio::test]
 async fn speaking_in_a_group_raises_the_linked_contacts_score_and_leaving_after_a_post_lowers_it() {
     let server = TestServer::start().await;
+    // Counts decay from the middle of their week: the test runs early in a
+    // week (Thursday 11:00 in Shanghai), whatever day it is, so that three
+    // fresh speeches count whole.
+    const WEEK: i64 = 7 * 86_400_000;
+    const THREE_HOURS: i64 = 3 * 3_600_000;
+    let now = server.clock.now().as_millis();
+    server
+        .clock
+        .advance_millis((now.div_euclid(WEEK) + 1) * WEEK + THREE_HOURS - now);
     let contact = server.register("alice", "alice", "Zhou Jie", &[]).await;
     let group = create(&server, "alice", "Tea lovers").await;
     member(&server, "alice", &group, "wx-member-1", "JOINED", Some(&contact)).await;

@@ -456,3 +456,122 @@ async fn an_unreachable_cluster_is_unavailable_with_its_cause() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Posts a GraphQL query to a server as the bearer of `token`.
+async fn graphql(
+    client: &reqwest::Client,
+    server: &rapport_api::server::Server,
+    token: &str,
+    query: &str,
+    variables: serde_json::Value,
+) -> serde_json::Value {
+    client
+        .post(format!("http://{}/graphql", server.address))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_rapport_servers_on_one_cluster_serve_the_same_ledger_and_judge_on_fresh_state() {
+    use rapport_api::server::{Server, open_state_on};
+    hang_guard("the second server", async {
+        const DAY: i64 = 86_400_000;
+        const SHANGHAI_11_AM_UTC: i64 = 3 * 3_600_000;
+        let today = SystemClock.now().as_millis().div_euclid(DAY) * DAY;
+        let clock = ManualClock::starting_at(rapport_domain::Timestamp::from_millis_unchecked(
+            today + SHANGHAI_11_AM_UTC,
+        ));
+        let double = Double::start().await;
+        let dir = tempfile::tempdir().expect("dir");
+        let prefix = format!("t{}-", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+        let node = |name: &str| -> LedgerLocation {
+            format!(
+                "{}&{QUICK_CONNECT}&prefix={prefix}&local={}",
+                double.url(),
+                dir.path().join(name).display()
+            )
+            .parse()
+            .expect("a cluster location")
+        };
+        let state_a = open_state_on(node("a"), Arc::clone(&clock) as SharedClock)
+            .await
+            .expect("the first node opens");
+        let token = state_a
+            .tokens
+            .create(rapport_app::tokens::Role::Manager, "mia", "2026-01-01T00:00:00Z")
+            .expect("token");
+        // The operator gives the second node the same master key and tokens.
+        for file in ["key", "tokens"] {
+            std::fs::copy(dir.path().join(format!("a.{file}")), dir.path().join(format!("b.{file}")))
+                .expect("copy the node's file");
+        }
+        let state_b = open_state_on(node("b"), Arc::clone(&clock) as SharedClock)
+            .await
+            .expect("the second node opens");
+        let listen = "127.0.0.1:0".parse().expect("address");
+        let a = Server::start_with(state_a, listen).await.expect("start a");
+        let b = Server::start_with(state_b, listen).await.expect("start b");
+        let client = reqwest::Client::new();
+        let registered = graphql(
+            &client,
+            &a,
+            &token,
+            "mutation { registerContact(input: { owner: \"alice\", primaryChannel: WECHAT, displayName: \"Gao Yan\" }) { id } }",
+            serde_json::json!({}),
+        )
+        .await;
+        let id = registered["data"]["registerContact"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{registered}"))
+            .to_owned();
+        let contact = "query($id: UUID!) { contact(id: $id) { displayName version gate(mode: ONE_TO_ONE) { verdict } } }";
+        let seen_on_b = loop {
+            let body = graphql(&client, &b, &token, contact, serde_json::json!({ "id": id })).await;
+            if !body["data"]["contact"].is_null() {
+                break body;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(seen_on_b["data"]["contact"]["displayName"], "Gao Yan", "{seen_on_b}");
+        // A personal chat sent through each node at once: the node that
+        // judged on a stale contact judges again, and neither is refused.
+        let touch = "mutation($id: UUID!) { recordTouch(input: { contactId: $id, mode: ONE_TO_ONE }) { contactVersion } }";
+        let variables = serde_json::json!({ "id": id });
+        let (on_a, on_b) = tokio::join!(
+            graphql(&client, &a, &token, touch, variables.clone()),
+            graphql(&client, &b, &token, touch, variables.clone())
+        );
+        let mut versions = [&on_a, &on_b].map(|body| {
+            body["data"]["recordTouch"]["contactVersion"]
+                .as_i64()
+                .unwrap_or_else(|| panic!("a touch was refused: {body}"))
+        });
+        versions.sort_unstable();
+        assert_eq!(versions, [1, 2], "{on_a} {on_b}");
+        for server in [&a, &b] {
+            let body = loop {
+                let body = graphql(&client, server, &token, contact, variables.clone()).await;
+                if body["data"]["contact"]["version"] == 2 {
+                    break body;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            };
+            assert!(body["data"]["contact"]["gate"]["verdict"].is_string(), "{body}");
+            let ready = client
+                .get(format!("http://{}/readyz", server.address))
+                .send()
+                .await
+                .expect("readyz");
+            assert_eq!(ready.status(), reqwest::StatusCode::OK);
+        }
+        a.stop().await.expect("stop a");
+        b.stop().await.expect("stop b");
+    })
+    .await
+}

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::support::{at, contact_stream, mass_touch, registered, reply};
 
 /// The ledger in `dir`, opened the way every command opens it.
-async fn open_ledger(dir: &tempfile::TempDir) -> rapport_store::SqliteStore {
+async fn open_ledger(dir: &tempfile::TempDir) -> rapport_store::Ledger {
     open_for_writing(
         &dir.path().join("rapport.db"),
         "test",

@@ -11,7 +11,7 @@ use rapport_app::live::{Live, Snapshots};
 use rapport_app::read_model::{ReadModel, rebuild_read_model};
 use rapport_app::snapshot::{self, Unusable};
 use rapport_domain::{Policy, PolicyChanged, Timestamp};
-use rapport_store::{EventStore, ExpectedVersion, SqliteStore};
+use rapport_store::{EventStore, ExpectedVersion, Ledger};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
@@ -22,7 +22,7 @@ const NOW: Timestamp = Timestamp::from_millis_unchecked(1_795_230_000_000);
 
 /// A ledger with everything the read model holds: contacts with personal
 /// data, tags and zones, touches, replies, losses, violations, campaigns.
-async fn demo_ledger(dir: &Path, seed: u64) -> SqliteStore {
+async fn demo_ledger(dir: &Path, seed: u64) -> Ledger {
     let store = open_for_writing(&dir.join("rapport.db"), "test", rapport_app::clock::system_clock())
         .await
         .expect("open");
@@ -33,13 +33,13 @@ async fn demo_ledger(dir: &Path, seed: u64) -> SqliteStore {
     store
 }
 
-async fn current(store: &SqliteStore) -> ReadModel {
+async fn current(store: &Ledger) -> ReadModel {
     rebuild_read_model(store, None).await.expect("rebuild")
 }
 
 /// More history after the snapshot: a new contact, touches, a reply and a
 /// policy change (which the fold compiles again).
-async fn record_more(store: &SqliteStore) {
+async fn record_more(store: &Ledger) {
     store
         .append(
             contact_stream(7_001),
@@ -71,7 +71,7 @@ async fn record_more(store: &SqliteStore) {
         .expect("policy");
 }
 
-fn beside(store: &SqliteStore) -> Snapshots {
+fn beside(store: &Ledger) -> Snapshots {
     Snapshots {
         every_events: u64::MAX,
         ..Snapshots::beside(store).expect("the store has its master key")

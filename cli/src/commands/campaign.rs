@@ -213,8 +213,8 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
     let mode = mode_of(&args.audience.mode)?;
     let show = args.show.as_deref().map(verdict_of).transpose()?;
     let limit = super::lists::page_size(args.limit)?;
-    let store = open_read_only(&ctx.store)?;
-    let model = super::inspect::known_read_model(&store, &ctx.store, None)
+    let store = open_read_only(&ctx.store).await?;
+    let model = super::inspect::known_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let now = ctx.clock.now();
@@ -305,7 +305,7 @@ async fn preflight(ctx: &Invocation, args: PreflightArgs) -> anyhow::Result<Outc
 async fn launch(ctx: &Invocation, args: LaunchArgs) -> anyhow::Result<Outcome> {
     let mode = mode_of(&args.audience.mode)?;
     let channel = super::record::channel_of(Some(&args.channel))?.context("a channel is needed")?;
-    let principal = rapport_app::tokens::TokenStore::open(&ctx.store)?
+    let principal = rapport_app::tokens::TokenStore::open(ctx.store.local_path())?
         .authenticate(&args.token)
         .ok_or(AppError::Unauthenticated("the token is unknown or revoked".to_owned()))?;
     // The role first: whoever may not launch learns nothing of the audience.
@@ -446,8 +446,8 @@ fn print_slices(title: &str, rows: &[(String, Groups)]) {
 }
 
 async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Result<Outcome> {
-    let store = open_read_only(&ctx.store)?;
-    let model = super::inspect::known_read_model(&store, &ctx.store, None)
+    let store = open_read_only(&ctx.store).await?;
+    let model = super::inspect::known_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let reader = file_holder();
@@ -588,8 +588,8 @@ async fn report(ctx: &Invocation, campaign: Option<uuid::Uuid>) -> anyhow::Resul
 
 /// Whom to write to personally today (`rapport suggest`).
 pub async fn suggest(ctx: &Invocation, owner: Option<&str>, limit: Option<usize>) -> anyhow::Result<Outcome> {
-    let store = open_read_only(&ctx.store)?;
-    let model = super::inspect::known_read_model(&store, &ctx.store, None)
+    let store = open_read_only(&ctx.store).await?;
+    let model = super::inspect::known_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let now = ctx.clock.now();

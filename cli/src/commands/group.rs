@@ -70,10 +70,8 @@ fn file_holder() -> Principal {
 }
 
 pub async fn group(ctx: &Invocation, command: GroupCommand) -> anyhow::Result<Outcome> {
-    let store = open_read_only(&ctx.store)?;
-    let model = known_read_model(&store, &ctx.store, None)
-        .await
-        .context("reading the ledger")?;
+    let store = open_read_only(&ctx.store).await?;
+    let model = known_read_model(&store, None).await.context("reading the ledger")?;
     let now = ctx.clock.now();
     match command {
         GroupCommand::Check { group, kind, at } => {

@@ -2,12 +2,10 @@
 //! `timeline` (what happened, with the score after each event) and
 //! `replay` (what the ledger knew at a past moment).
 
-use std::path::Path;
-
 use anyhow::{Context, bail};
 use rapport_domain::gate::best_send_hours;
 use rapport_domain::{ContactId, Language, Position, RecordedEvent, SendMode, Timestamp, Verdict, strength};
-use rapport_store::{EventStore, SqliteOptions, SqliteStore};
+use rapport_store::{EventStore, Ledger, LedgerLocation, OpenOptions};
 use serde_json::json;
 
 use super::Invocation;
@@ -22,19 +20,16 @@ use rapport_projections::Horizon;
 /// Candidates shown for an ambiguous contact.
 const CANDIDATES_SHOWN: usize = 10;
 
-pub fn open_read_only(store_path: &Path) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open_with(store_path, SqliteOptions::read_only())
-        .with_context(|| format!("opening the ledger {}", store_path.display()))
+pub async fn open_read_only(location: &LedgerLocation) -> anyhow::Result<Ledger> {
+    Ledger::open(location, OpenOptions::read_only())
+        .await
+        .with_context(|| format!("opening the ledger {location}"))
 }
 
 /// The read model as known at `until` (the whole ledger if `None`), from
 /// the snapshot the server keeps beside the ledger when it is usable.
-pub async fn known_read_model(
-    store: &SqliteStore,
-    store_path: &Path,
-    until: Option<Position>,
-) -> Result<ReadModel, rapport_store::StoreError> {
-    let snapshot = rapport_app::snapshot::snapshot_path(store_path);
+pub async fn known_read_model(store: &Ledger, until: Option<Position>) -> Result<ReadModel, rapport_store::StoreError> {
+    let snapshot = rapport_app::snapshot::snapshot_path(store.local_path());
     let key = store.snapshot_key();
     Ok(
         rapport_app::snapshot::load_or_rebuild(store, &snapshot, key.as_ref(), until)
@@ -307,20 +302,18 @@ pub async fn check(
     position: Option<&str>,
     verbose: bool,
 ) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let json = ctx.json;
     let mode = mode_of(mode)?;
     let moment = at.map(Moment::parse).transpose()?;
     let known_at = position.map(parse_position).transpose()?;
-    let store = open_read_only(store_path)?;
+    let store = open_read_only(&ctx.store).await?;
     let head = store.head().await?.last_position;
     if let Some(position) = known_at
         && head.is_none_or(|head| position > head)
     {
         bail!("position {position} is past the ledger's head");
     }
-    let known = known_read_model(&store, store_path, known_at)
-        .await
-        .context("reading the ledger")?;
+    let known = known_read_model(&store, known_at).await.context("reading the ledger")?;
     let id = resolve(&known, contact)?;
     let zone = known
         .projection
@@ -366,10 +359,8 @@ pub struct Page<'a> {
 }
 
 pub async fn timeline(ctx: &Invocation, contact: &str, page: Page<'_>) -> anyhow::Result<Outcome> {
-    let store = open_read_only(&ctx.store)?;
-    let model = known_read_model(&store, &ctx.store, None)
-        .await
-        .context("reading the ledger")?;
+    let store = open_read_only(&ctx.store).await?;
+    let model = known_read_model(&store, None).await.context("reading the ledger")?;
     let id = resolve(&model, contact)?;
     let zone = model
         .projection
@@ -553,7 +544,7 @@ struct PastView {
 
 async fn past_view(
     ctx: &Invocation,
-    store: &SqliteStore,
+    store: &Ledger,
     known_at: Option<Position>,
     business: Option<Moment>,
     zone: chrono_tz::Tz,
@@ -675,8 +666,8 @@ pub async fn replay(
     contact: Option<&str>,
     diff: Option<&str>,
 ) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
-    let store = open_read_only(store_path)?;
+    let json = ctx.json;
+    let store = open_read_only(&ctx.store).await?;
     let head = store.head().await?.last_position;
     let known_at = match (when.position, when.known_at) {
         (Some(text), _) => {
@@ -695,7 +686,7 @@ pub async fn replay(
     let business = when.as_of.map(Moment::parse).transpose()?;
     // Contacts are named as the ledger knows them now (personal data may
     // have changed or been erased since); local moments are on their clock.
-    let now = known_read_model(&store, &ctx.store, None).await?;
+    let now = known_read_model(&store, None).await?;
     let contact = contact.map(|text| resolve(&now, text)).transpose()?;
     let policy = now.projection.current_policy();
     let (zone, whose) = match contact.and_then(|id| now.projection.relationship(id)) {

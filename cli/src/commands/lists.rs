@@ -35,8 +35,8 @@ pub fn band_of(text: &str) -> Result<Band, AppError> {
 }
 
 async fn read_model(ctx: &Invocation) -> anyhow::Result<ReadModel> {
-    let store = open_read_only(&ctx.store)?;
-    super::inspect::known_read_model(&store, &ctx.store, None)
+    let store = open_read_only(&ctx.store).await?;
+    super::inspect::known_read_model(&store, None)
         .await
         .context("reading the ledger")
 }
@@ -141,8 +141,8 @@ pub async fn violations(
                 .map_err(|_| AppError::bad_input(format!("--after takes a position, got '{text}'")))
         })
         .transpose()?;
-    let store = open_read_only(&ctx.store)?;
-    let model = super::inspect::known_read_model(&store, &ctx.store, None)
+    let store = open_read_only(&ctx.store).await?;
+    let model = super::inspect::known_read_model(&store, None)
         .await
         .context("reading the ledger")?;
     let contact = contact.map(|text| resolve(&model, text)).transpose()?;

@@ -8,7 +8,7 @@ pub mod privacy;
 pub mod record;
 pub mod transfer;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use rapport_app::clock::SharedClock;
@@ -17,8 +17,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use rapport_domain::{Language, LedgerDigest};
 use rapport_store::{
-    EventStore, Finding, FindingKind, SqliteOptions, SqliteStore, StoreError, Verification, Verifier,
-    verify as verify_ledger,
+    EventStore, Finding, FindingKind, Ledger, LedgerLocation, OpenOptions, SqliteOptions, SqliteStore, StoreError,
+    Verification, Verifier, verify as verify_ledger,
 };
 
 use crate::Outcome;
@@ -27,7 +27,7 @@ use crate::Outcome;
 /// one clock the whole process reads.
 #[derive(Clone, Debug)]
 pub struct Invocation {
-    pub store: PathBuf,
+    pub store: LedgerLocation,
     pub json: bool,
     /// The language reasons and explanations are written in.
     pub language: Language,
@@ -65,21 +65,22 @@ pub enum TokenCommand {
 }
 
 pub async fn ledger(ctx: &Invocation) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let json = ctx.json;
     // Read-only: it answers while a server writes the ledger.
-    let store = inspect::open_read_only(store_path)?;
+    let store = inspect::open_read_only(&ctx.store).await?;
     let head = store.head().await.context("reading the ledger head")?;
     let position = head.last_position.map(|p| p.to_string());
     if json {
         let report = serde_json::json!({
-            "store": store_path.display().to_string(),
+            "store": ctx.store.to_string(),
+            "backend": store.backend_name(),
             "headPosition": position,
             "eventCount": head.event_count,
             "digest": head.digest.to_string(),
         });
         println!("{report}");
     } else {
-        println!("ledger     {}", store_path.display());
+        println!("ledger     {} ({})", ctx.store, store.backend_name());
         println!("head       {}", position.as_deref().unwrap_or("(empty)"));
         println!("events     {}", head.event_count);
         println!("digest     {}", head.digest);
@@ -88,11 +89,14 @@ pub async fn ledger(ctx: &Invocation) -> anyhow::Result<Outcome> {
 }
 
 pub async fn verify(ctx: &Invocation, digest: Option<&str>, export: Option<&str>) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let json = ctx.json;
     let saved: Option<LedgerDigest> = digest.map(str::parse).transpose().context("reading --digest")?;
     let report = match export {
         Some(file) => transfer::verify_export(file, saved)?,
-        None => verify_file(store_path, saved).await?,
+        None => match &ctx.store {
+            LedgerLocation::File(path) => verify_file(path, saved).await?,
+            cluster => verify_cluster(cluster, saved).await?,
+        },
     };
     if json {
         let finding = report.finding.as_ref().map(|finding| {
@@ -147,6 +151,19 @@ async fn verify_file(store_path: &Path, saved: Option<LedgerDigest>) -> anyhow::
     }
 }
 
+/// Verifies a ledger on a cluster: every link of every stream, the ledger
+/// digest recomputed over the global order.
+async fn verify_cluster(location: &LedgerLocation, saved: Option<LedgerDigest>) -> anyhow::Result<Verification> {
+    let store = Ledger::open(location, OpenOptions::read_only())
+        .await
+        .with_context(|| format!("opening the ledger {location}"))?;
+    match verify_ledger(&store, saved).await {
+        Ok(report) => Ok(report),
+        Err(error) if is_about_the_file(&error) => Ok(Verifier::new(saved).report(Some(unreadable_finding(error)))),
+        Err(error) => Err(error).context("verifying the ledger"),
+    }
+}
+
 /// Whether the error describes the file's contents, not the machine.
 fn is_about_the_file(error: &StoreError) -> bool {
     matches!(
@@ -171,16 +188,15 @@ fn unreadable_finding(error: StoreError) -> Finding {
 const DEMO_SEED: u64 = 20_261_121;
 
 pub async fn serve(ctx: &Invocation, listen: std::net::SocketAddr, demo: Option<usize>) -> anyhow::Result<Outcome> {
-    let store_path = ctx.store.as_path();
     let started = std::time::Instant::now();
-    let state = rapport_api::server::open_state_on(store_path, Arc::clone(&ctx.clock)).await?;
+    let state = rapport_api::server::open_state_on(&ctx.store, Arc::clone(&ctx.clock)).await?;
     if let Some(contacts) = demo {
         let report = crate::demo::populate(&state.core.store, contacts, DEMO_SEED, ctx.clock.now())
             .await
             .context("writing the demo data set")?;
         match report {
             Some(report) => eprintln!("wrote the demo: {} contacts, {} events", report.contacts, report.events),
-            None => eprintln!("{} already holds a ledger: reusing it", store_path.display()),
+            None => eprintln!("{} already holds a ledger: reusing it", ctx.store),
         }
         let head = state.core.store.head().await?.last_position;
         if let Some(head) = head {
@@ -195,7 +211,7 @@ pub async fn serve(ctx: &Invocation, listen: std::net::SocketAddr, demo: Option<
     } else {
         eprintln!(
             "rapport is serving {} on {console} (the console; GraphQL and GraphiQL at {url})",
-            store_path.display()
+            ctx.store
         );
     }
     rapport_api::server::run_until_signal(server).await?;
@@ -262,9 +278,9 @@ fn print_demo_banner(
 }
 
 pub fn token(ctx: &Invocation, command: TokenCommand) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let json = ctx.json;
     let now_text = || ctx.clock.now().to_rfc3339();
-    let tokens = rapport_app::tokens::TokenStore::open(store_path)?;
+    let tokens = rapport_app::tokens::TokenStore::open(ctx.store.local_path())?;
     match command {
         TokenCommand::Create { role, name } => {
             let secret = tokens.create(role, &name, &now_text())?;

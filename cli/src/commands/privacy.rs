@@ -45,7 +45,7 @@ pub struct Retention {
 }
 
 fn principal_of(ctx: &Invocation, token: &str) -> anyhow::Result<Principal> {
-    Ok(TokenStore::open(&ctx.store)?
+    Ok(TokenStore::open(ctx.store.local_path())?
         .authenticate(token)
         .ok_or(rapport_app::AppError::Unauthenticated(
             "the token is unknown or revoked".to_owned(),

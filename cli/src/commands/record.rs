@@ -135,11 +135,13 @@ pub fn channel_of(text: Option<&str>) -> anyhow::Result<Option<Channel>> {
 pub async fn open_core(ctx: &Invocation) -> anyhow::Result<Core> {
     match Core::open(&ctx.store, std::sync::Arc::clone(&ctx.clock)).await {
         Ok(core) => Ok(core),
-        Err(StoreError::Unavailable(why)) => Err(rapport_app::AppError::Unavailable(format!(
-            "{why}: write through the running server's API instead, or stop it first"
-        ))
-        .into()),
-        Err(error) => Err(error).with_context(|| format!("opening the ledger {}", ctx.store.display())),
+        Err(StoreError::Unavailable(why)) if matches!(ctx.store, rapport_store::LedgerLocation::File(_)) => {
+            Err(rapport_app::AppError::Unavailable(format!(
+                "{why}: write through the running server's API instead, or stop it first"
+            ))
+            .into())
+        }
+        Err(error) => Err(error).with_context(|| format!("opening the ledger {}", ctx.store)),
     }
 }
 
@@ -164,12 +166,11 @@ fn occurred_at(at: Option<&str>, zone: chrono_tz::Tz) -> anyhow::Result<Option<T
 }
 
 pub async fn record(ctx: &Invocation, command: Record) -> anyhow::Result<Outcome> {
-    let principal =
-        TokenStore::open(&ctx.store)?
-            .authenticate(&command.token)
-            .ok_or(rapport_app::AppError::Unauthenticated(
-                "the token is unknown or revoked".to_owned(),
-            ))?;
+    let principal = TokenStore::open(ctx.store.local_path())?
+        .authenticate(&command.token)
+        .ok_or(rapport_app::AppError::Unauthenticated(
+            "the token is unknown or revoked".to_owned(),
+        ))?;
     // The role first: whoever may not write finds no contact at all.
     access::require(&principal, access::WRITERS, "record what happened")?;
     if matches!(

@@ -13,7 +13,8 @@ use rapport_domain::{
     Channel, ContactId, ContactRegistered, Event, LedgerDigest, NewEvent, Pii, Position, StreamName, Timestamp,
 };
 use rapport_store::{
-    EventStore, ExpectedVersion, Finding, FindingKind, RawEvent, SqliteStore, StoreError, Verification, Verifier,
+    EventStore, ExpectedVersion, Finding, FindingKind, Ledger, LedgerLocation, OpenOptions, RawEvent, StoreError,
+    Verification, Verifier,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -297,18 +298,15 @@ fn progress_bar(total: Option<u64>) -> indicatif::ProgressBar {
 }
 
 pub async fn import(ctx: &Invocation, file: &str) -> anyhow::Result<Outcome> {
-    let (store_path, json) = (ctx.store.as_path(), ctx.json);
+    let json = ctx.json;
     let format = format_of(file)?;
     // No default policy yet: an imported export brings its own.
-    let store = match SqliteStore::open_with(
-        store_path,
-        rapport_store::SqliteOptions::writing_on(Arc::clone(&ctx.clock)),
-    ) {
+    let store = match Ledger::open(&ctx.store, OpenOptions::writing_on(Arc::clone(&ctx.clock))).await {
         Ok(store) => store,
-        Err(StoreError::Unavailable(why)) => bail!(
+        Err(StoreError::Unavailable(why)) if matches!(ctx.store, LedgerLocation::File(_)) => bail!(
             "{why}: stop `rapport serve` and import again, or send the events to the running server with the ingestEvents mutation (docs/import.md)"
         ),
-        Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", store_path.display())),
+        Err(error) => return Err(error).with_context(|| format!("opening the ledger {}", ctx.store)),
     };
     let ids = DerivedIds(
         store
@@ -635,13 +633,12 @@ pub fn verify_export(file: &str, saved: Option<LedgerDigest>) -> anyhow::Result<
 /// for a data-access request) as JSONL that `import` reads back and, for
 /// the whole ledger, `verify --export` checks.
 pub async fn export(ctx: &Invocation, contact: Option<&str>, with_personal_data: bool) -> anyhow::Result<Outcome> {
-    let store_path = ctx.store.as_path();
-    let store = open_read_only(store_path)?;
+    let store = open_read_only(&ctx.store).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     match contact {
         Some(text) => {
-            let model = super::inspect::known_read_model(&store, &ctx.store, None).await?;
+            let model = super::inspect::known_read_model(&store, None).await?;
             let id = resolve(&model, text)?;
             let mut from = 0;
             loop {

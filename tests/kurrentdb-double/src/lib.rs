@@ -18,12 +18,19 @@
 //! answers `Error::UnsupportedFeature`. The client installs its own rustls
 //! provider (aws-lc-rs) when it is built: nothing to install for plaintext.
 //!
-//! Two things of the client 1.2.0 itself, the same against a real server: it
-//! sleeps `discoveryInterval` (500 ms) before it first connects (add
-//! `&discoveryInterval=10` to the URL in tests), and it leaves Nagle's
-//! algorithm on (no `TCP_NODELAY`), so every call waits about 40 ms for the
-//! server's delayed ACK on loopback (KurrentDB-Client-Rust issue 232, fixed
-//! after 1.2.0). Concurrent calls overlap; batching events per append helps.
+//! Two things of the client 1.2.0 itself: it sleeps `discoveryInterval`
+//! (500 ms) before it first connects (add `&discoveryInterval=10` to the URL
+//! in tests), and it leaves Nagle's algorithm on (no `TCP_NODELAY`;
+//! KurrentDB-Client-Rust issue 232, fixed after 1.2.0), so it holds back a
+//! call's second write (the request's DATA frame after its HEADERS) until
+//! the first is acknowledged. A server that delays its ACKs, as Linux does by
+//! default, makes every call wait about 40 ms on loopback. The double does
+//! not: on Linux it sets `TCP_QUICKACK` again after every read from a
+//! connection (the kernel leaves quick-ack mode on its own; set once, it does
+//! not help), so calls take about 1 to 2 ms (`examples/call_latency.rs`);
+//! elsewhere the delay stays.
+//! Connections have `TCP_NODELAY` on; at most 1,024 are open at once, one
+//! more is closed as soon as it is accepted.
 //!
 //! # Appends (`Streams.Append`)
 //!
@@ -158,6 +165,7 @@
 #![allow(clippy::result_large_err)]
 
 mod filter;
+mod incoming;
 mod log;
 mod proto;
 mod reading;
@@ -176,8 +184,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 
+use crate::incoming::{CONNECTIONS_MAX, Incoming};
 use crate::proto::event_store::client::server_features::server_features_server::ServerFeaturesServer;
 use crate::proto::event_store::client::streams::streams_server::StreamsServer;
 use crate::service::{FeaturesService, StreamsService};
@@ -219,7 +227,7 @@ impl Double {
         let router = Server::builder()
             .add_service(StreamsServer::new(StreamsService::new(shared.clone())))
             .add_service(ServerFeaturesServer::new(FeaturesService));
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = Incoming::new(listener, CONNECTIONS_MAX);
         let server = tokio::spawn(async move {
             let stopped = async {
                 let _ = stopped.await;

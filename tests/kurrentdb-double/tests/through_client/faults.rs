@@ -102,4 +102,7 @@ async fn a_stopped_double_serves_nothing_more() {
         .append_to_stream("contact-1", &AppendToStreamOptions::default(), event("Touched", 1))
         .await;
     assert!(refused.is_err(), "{refused:?}");
+    // Its listener is closed too: nothing is left accepting connections.
+    let connected = tokio::net::TcpStream::connect(double.address()).await;
+    assert!(connected.is_err(), "{connected:?}");
 }
