@@ -49,6 +49,11 @@ pub enum Bench {
         writers: usize,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// A KurrentDB connection string: measure appends there instead,
+        /// beside the embedded ledger's (e.g. against `rapport-kurrentdb-double`:
+        /// kurrentdb://127.0.0.1:2113?tls=false).
+        #[arg(long)]
+        store: Option<rapport_store::LedgerLocation>,
     },
     /// Bulk import, one append per contact history, beside a raw batched insert of the same rows;
     /// then `rapport import` of the same histories as another CRM's JSONL export.
@@ -406,13 +411,17 @@ fn millis(duration: Duration) -> f64 {
 
 /// Durable appends of one event each from `writers` tasks for `seconds`:
 /// events per second, and the latencies of the appends.
-async fn timed_appends(ledger: &Ledger, writers: usize, seconds: u64) -> anyhow::Result<(f64, Vec<Duration>)> {
+async fn timed_appends<S: EventStore + Clone>(
+    store: &S,
+    writers: usize,
+    seconds: u64,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
     let ids = Arc::new(random_ids(writers * 500, writers as u64));
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|writer| {
-            let (store, ids) = (ledger.store.clone(), Arc::clone(&ids));
+            let (store, ids) = (store.clone(), Arc::clone(&ids));
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
                 let mut n = 0u64;
@@ -454,14 +463,14 @@ fn latency_note(latencies: &[Duration]) -> String {
 /// with a commit each, and the disk's fsync rate.
 pub async fn append(scratch: &Scratch, writers: usize, seconds: u64) -> anyhow::Result<Vec<Figure>> {
     let single = scratch.ledger()?;
-    let (one, one_latencies) = timed_appends(&single, 1, seconds).await?;
+    let (one, one_latencies) = timed_appends(&single.store, 1, seconds).await?;
     let raw_dir = scratch.ledger()?.close();
     let raw_path = raw_dir.dir().join("raw.db");
     let raw = tokio::task::block_in_place(|| crate::raw::copy(&single.path(), &raw_path, 1, RAW_DURABLE_ROWS))?;
     let fsyncs = crate::raw::fsync_rate(raw_dir.dir())?;
     drop((single, raw_dir));
     let many = scratch.ledger()?;
-    let (group, group_latencies) = timed_appends(&many, writers, seconds).await?;
+    let (group, group_latencies) = timed_appends(&many.store, writers, seconds).await?;
     let raw_what =
         "raw rusqlite insert of the 1-writer run's rows, rapport's writer settings, a commit per row, one thread";
     Ok(vec![
@@ -484,6 +493,51 @@ pub async fn append(scratch: &Scratch, writers: usize, seconds: u64) -> anyhow::
             group / one.max(1.0)
         )),
         Figure::new("fsync_rate", "disk: 8-byte write + fdatasync", fsyncs, "syncs/s"),
+    ])
+}
+
+/// Appends to a ledger on a KurrentDB cluster, 1 writer and `writers` at
+/// once, each beside the same on the embedded ledger in this run. Against
+/// the test double (`rapport-kurrentdb-double`) this is the cost of the
+/// backend's path through the client, not a server's speed. Each run
+/// writes under a prefix of its own.
+pub async fn append_cluster(
+    scratch: &Scratch,
+    cluster: &rapport_store::ClusterLocation,
+    writers: usize,
+    seconds: u64,
+) -> anyhow::Result<Vec<Figure>> {
+    let mut location = cluster.clone();
+    location.prefix = format!("{}bench-{}-", cluster.prefix, &Uuid::new_v4().simple().to_string()[..8]);
+    let options = rapport_store::KurrentDbOptions {
+        master_key: Some(rapport_store::sealing::MasterKey::generate()),
+        ..rapport_store::KurrentDbOptions::default()
+    };
+    let store = rapport_store::KurrentDbStore::open(&location, options)
+        .await
+        .context("opening the ledger on the cluster")?;
+    let (one, one_latencies) = timed_appends(&store, 1, seconds).await?;
+    let (many, many_latencies) = timed_appends(&store, writers, seconds).await?;
+    let embedded_one = scratch.ledger()?;
+    let (embedded, _) = timed_appends(&embedded_one.store, 1, seconds).await?;
+    drop(embedded_one);
+    let embedded_many = scratch.ledger()?;
+    let (embedded_group, _) = timed_appends(&embedded_many.store, writers, seconds).await?;
+    Ok(vec![
+        Figure::new("cluster_append_1_writer", "KurrentDB append, 1 writer", one, "events/s")
+            .beside("the embedded ledger, 1 writer, this run", embedded)
+            .note(latency_note(&one_latencies)),
+        Figure::new(
+            "cluster_append_concurrent",
+            format!("KurrentDB append, {writers} writers"),
+            many,
+            "events/s",
+        )
+        .beside(
+            format!("the embedded ledger, {writers} writers, this run"),
+            embedded_group,
+        )
+        .note(latency_note(&many_latencies)),
     ])
 }
 

@@ -30,8 +30,21 @@ pub async fn run(bench: Bench, scratch: &Scratch) -> anyhow::Result<()> {
             seconds,
             json,
         } => return all(scratch, contacts, events, seed, seconds.clamp(1, 600), json.as_deref()).await,
-        Bench::Append { writers, seconds } => {
-            figures::append(scratch, writers.clamp(1, 1_024), seconds.clamp(1, 600)).await?
+        Bench::Append {
+            writers,
+            seconds,
+            store,
+        } => {
+            let (writers, seconds) = (writers.clamp(1, 1_024), seconds.clamp(1, 600));
+            match store {
+                Some(rapport_store::LedgerLocation::KurrentDb(cluster)) => {
+                    figures::append_cluster(scratch, &cluster, writers, seconds).await?
+                }
+                Some(rapport_store::LedgerLocation::File(_)) => {
+                    anyhow::bail!("--store takes a KurrentDB connection string; the embedded ledger goes in --dir")
+                }
+                None => figures::append(scratch, writers, seconds).await?,
+            }
         }
         Bench::Import {
             contacts,

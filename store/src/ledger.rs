@@ -172,6 +172,10 @@ impl EventStore for Ledger {
         each_backend!(self, store => store.head().await)
     }
 
+    fn recorded_at_skew_millis(&self) -> i64 {
+        each_backend!(self, store => store.recorded_at_skew_millis())
+    }
+
     async fn read_stream(
         &self,
         stream: StreamName,

@@ -191,6 +191,13 @@ pub trait EventStore: Send + Sync + 'static {
 
     async fn head(&self) -> Result<LedgerHead, StoreError>;
 
+    /// How far recorded time may step back along the global order: none
+    /// where one writer stamps every commit; a little where several nodes
+    /// stamp their own appends on their own clocks.
+    fn recorded_at_skew_millis(&self) -> i64 {
+        0
+    }
+
     async fn read_stream(
         &self,
         stream: StreamName,

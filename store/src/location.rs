@@ -203,17 +203,23 @@ fn check_prefix(prefix: &str) -> Result<(), String> {
     }
 }
 
-/// The connection string with any password replaced, fit to print.
+/// The connection string with any password replaced, fit to print. It
+/// fails closed: a password may hold `/`, `?` or `#`, so everything up to
+/// the last `@` is taken for credentials.
 pub fn masked(connection: &str) -> String {
     let Some((scheme, rest)) = connection.split_once("://") else {
         return connection.to_owned();
     };
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (authority, tail) = rest.split_at(authority_end);
-    match authority.rsplit_once('@') {
+    match rest.rsplit_once('@') {
         Some((credentials, hosts)) => {
-            let user = credentials.split_once(':').map_or(credentials, |(user, _)| user);
-            format!("{scheme}://{user}:***@{hosts}{tail}")
+            let user: String = credentials
+                .split([':', '/', '?', '#'])
+                .next()
+                .unwrap_or_default()
+                .chars()
+                .take(64)
+                .collect();
+            format!("{scheme}://{user}:***@{hosts}")
         }
         None => connection.to_owned(),
     }
@@ -297,5 +303,10 @@ mod tests {
             .parse::<LedgerLocation>()
             .expect_err("refused");
         assert!(!error.to_string().contains("changeit"), "{error}");
+        for tricky in ["pa/ss", "pa?ss", "pa#ss", "p@ss"] {
+            let shown = masked(&format!("kurrentdb://admin:{tricky}@h:2113?tls=true"));
+            assert!(!shown.contains(tricky) && !shown.contains("ss@"), "{shown}");
+            assert!(shown.ends_with("@h:2113?tls=true"), "{shown}");
+        }
     }
 }

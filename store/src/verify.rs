@@ -100,6 +100,9 @@ struct Walk {
     streams: HashMap<String, (u64, Hash)>,
     previous_position: Option<Position>,
     previous_recorded_at: i64,
+    /// How far recorded time may step back along the global order (0 for
+    /// one writer; several writing nodes stamp on their own clocks).
+    recorded_at_tolerance_millis: i64,
     digest: Hash,
     events_checked: u64,
     /// Streams whose personal data is gone, at the first such event, until
@@ -126,7 +129,11 @@ impl Walk {
                 found_version: event.version,
             });
         }
-        if event.recorded_at_millis < self.previous_recorded_at {
+        if event.recorded_at_millis
+            < self
+                .previous_recorded_at
+                .saturating_sub(self.recorded_at_tolerance_millis)
+        {
             return Err(FindingKind::RecordedAtWentBack);
         }
         match event.pii.as_ref().map(|stored| &stored.opened) {
@@ -199,6 +206,7 @@ impl Verifier {
                 streams: HashMap::new(),
                 previous_position: None,
                 previous_recorded_at: i64::MIN,
+                recorded_at_tolerance_millis: 0,
                 digest: GENESIS,
                 events_checked: 0,
                 missing_pii: HashMap::new(),
@@ -206,6 +214,12 @@ impl Verifier {
             saved,
             saved_reached: false,
         }
+    }
+
+    /// Lets recorded time step back this far along the global order.
+    pub fn tolerating_recorded_at_skew(mut self, millis: i64) -> Self {
+        self.walk.recorded_at_tolerance_millis = millis.max(0);
+        self
     }
 
     /// The last position checked, from which to read on.
@@ -273,7 +287,7 @@ impl Verifier {
 /// Operating failures (I/O) are errors; anything the ledger's own evidence
 /// contradicts is a `Finding` in the returned report.
 pub async fn verify(store: &dyn EventStore, saved: Option<LedgerDigest>) -> Result<Verification, StoreError> {
-    let mut verifier = Verifier::new(saved);
+    let mut verifier = Verifier::new(saved).tolerating_recorded_at_skew(store.recorded_at_skew_millis());
     loop {
         let page = match store.read_all_raw(verifier.position(), PAGE_EVENTS).await {
             Ok(page) => page,

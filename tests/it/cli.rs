@@ -1854,3 +1854,129 @@ fn group_check_report_and_silent_read_a_group_off_the_ledger() {
         assert_eq!(error_code(&output), code, "{args:?}");
     }
 }
+
+/// Runs rapport on `store` (a path or a connection string) with `input`
+/// on its standard input.
+fn run_with_input(store: &str, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rapport-under-test"))
+        .env_remove("LC_ALL")
+        .env_remove("LC_MESSAGES")
+        .env_remove("LANG")
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rapport");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input)
+        .expect("write the input");
+    child.wait_with_output().expect("rapport ends")
+}
+
+/// An export's lines without what each ledger records on its own
+/// (positions, recorded times, hashes and digests).
+fn as_moved(export: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(export)
+        .lines()
+        .map(|line| {
+            let mut value: Value = serde_json::from_str(line).expect("an export line");
+            if let Some(fields) = value.as_object_mut() {
+                for recorded in ["position", "recordedAt", "hash", "ledgerDigest", "piiDigest"] {
+                    fields.remove(recorded);
+                }
+            }
+            value
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_ledger_moves_to_a_kurrentdb_cluster_and_back_keeping_ids_times_and_a_verifiable_chain() {
+    let double = rapport_kurrentdb_double::Double::start().await;
+    let cli = with_history();
+    let cluster = format!(
+        "{}&discoveryInterval=0&prefix=moved-&local={}",
+        double.url(),
+        cli.dir.path().join("node").display()
+    );
+    let file = cli.ledger().display().to_string();
+    let source = run_with_input(&file, &["export", "--with-personal-data"], b"");
+    assert_eq!(
+        source.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&source.stderr)
+    );
+    let imported = run_with_input(&cluster, &["--json", "import", "-"], &source.stdout);
+    assert_eq!(
+        imported.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+
+    // On the cluster: every link holds, the gate answers as it did.
+    let verified = cli.run_on(Path::new(&cluster), &["--json", "verify"]);
+    let report: Value = serde_json::from_slice(&verified.stdout).expect("json");
+    assert_eq!(report["intact"], true, "{report}");
+    assert_eq!(report["eventsChecked"], 11, "{report}");
+    for store in [file.as_str(), cluster.as_str()] {
+        let checked = cli.run_on(
+            Path::new(store),
+            &[
+                "--json",
+                "check",
+                "Wang Fang",
+                "--mode",
+                "one-to-one",
+                "--at",
+                MONDAY_MORNING,
+            ],
+        );
+        assert_eq!(checked.status.code(), Some(0), "{store}");
+        let checked: Value = serde_json::from_slice(&checked.stdout).expect("json");
+        assert_eq!(checked["verdict"], "ALLOW", "{store}: {checked}");
+    }
+    let ledger = cli.run_on(Path::new(&cluster), &["--json", "ledger"]);
+    let ledger: Value = serde_json::from_slice(&ledger.stdout).expect("json");
+    assert_eq!(ledger["backend"], "KurrentDB", "{ledger}");
+    assert!(!ledger["store"].as_str().expect("store").contains("local="), "{ledger}");
+
+    // And back into a new file.
+    let on_cluster = run_with_input(&cluster, &["export", "--with-personal-data"], b"");
+    assert_eq!(
+        on_cluster.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&on_cluster.stderr)
+    );
+    let back = cli.dir.path().join("back.db").display().to_string();
+    let returned = run_with_input(&back, &["--json", "import", "-"], &on_cluster.stdout);
+    assert_eq!(
+        returned.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&returned.stderr)
+    );
+    let back_again = run_with_input(&back, &["export", "--with-personal-data"], b"");
+    assert_eq!(
+        as_moved(&on_cluster.stdout),
+        as_moved(&source.stdout),
+        "the cluster changed the history"
+    );
+    assert_eq!(
+        as_moved(&back_again.stdout),
+        as_moved(&source.stdout),
+        "the way back changed the history"
+    );
+    let verified = cli.run_on(Path::new(&back), &["--json", "verify"]);
+    let report: Value = serde_json::from_slice(&verified.stdout).expect("json");
+    assert_eq!(report["intact"], true, "{report}");
+}

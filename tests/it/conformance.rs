@@ -171,6 +171,40 @@ pub async fn a_partly_matching_retry_is_refused_and_writes_nothing<B: Backend>()
     );
 }
 
+pub async fn two_writers_racing_under_one_id_with_different_facts_never_both_succeed<B: Backend>() {
+    const ROUNDS: u128 = 10;
+    let backend = B::create();
+    for round in 0..ROUNDS {
+        let stream = contact_stream(200 + round);
+        let store = backend.store();
+        store
+            .append(stream, ExpectedVersion::NoStream, vec![registered(200 + round)])
+            .await
+            .expect("register");
+        let first = reply(1);
+        let mut second = reply(2);
+        second.event_id = first.event_id;
+        second.actor = "another".into();
+        let other = backend.store();
+        let (a, b) = tokio::join!(
+            store.append(stream, ExpectedVersion::Exact(0), vec![first]),
+            other.append(stream, ExpectedVersion::Exact(0), vec![second])
+        );
+        match (&a, &b) {
+            (Ok(_), Err(StoreError::IdempotencyConflict { .. } | StoreError::WrongExpectedVersion { .. }))
+            | (Err(StoreError::IdempotencyConflict { .. } | StoreError::WrongExpectedVersion { .. }), Ok(_)) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+        let stored = store.read_stream(stream, 0, 10).await.expect("read");
+        assert_eq!(stored.len(), 2, "round {round}");
+        let winner = if a.is_ok() { "test" } else { "another" };
+        assert_eq!(
+            stored[1].actor, winner,
+            "round {round}: the answer names another write than the stored one"
+        );
+    }
+}
+
 pub async fn expected_versions_are_enforced<B: Backend>() {
     let backend = B::create();
     let store = backend.store();
@@ -847,6 +881,7 @@ macro_rules! conformance_suite {
             scenario!(a_retried_append_returns_the_original_result_and_writes_nothing);
             scenario!(a_partly_matching_retry_is_refused_and_writes_nothing);
             scenario!(expected_versions_are_enforced);
+            scenario!(two_writers_racing_under_one_id_with_different_facts_never_both_succeed);
             scenario!(streams_read_from_a_version_and_missing_streams_are_empty);
             scenario!(the_global_order_is_commit_order_across_streams);
             scenario!(a_subscription_crosses_from_catch_up_to_live_without_gap_or_duplicate);

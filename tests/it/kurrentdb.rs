@@ -329,9 +329,20 @@ async fn ledgers_under_different_prefixes_share_a_cluster_without_seeing_each_ot
             other => panic!("{other:?}"),
         }
     };
-    // One prefix starts with the other: the filter must still tell them apart.
+    // One prefix starts with the other, or with the other and a stream
+    // kind: the filter must still tell them apart.
+    let dir_c = tempfile::tempdir().expect("dir");
     let shop = open(&at("shop-", &dir_a), &clock).await;
     let shop_eu = open(&at("shop-eu-", &dir_b), &clock).await;
+    let shop_contact = open(&at("shop-contact-", &dir_c), &clock).await;
+    shop_contact
+        .append(
+            contact_stream(5),
+            ExpectedVersion::NoStream,
+            vec![registered(7), reply(2), reply(3)],
+        )
+        .await
+        .expect("a ledger whose prefix looks like a stream of another");
     shop.append(contact_stream(5), ExpectedVersion::NoStream, vec![registered(5)])
         .await
         .expect("append");
@@ -345,8 +356,12 @@ async fn ledgers_under_different_prefixes_share_a_cluster_without_seeing_each_ot
         .expect("the same stream name under another prefix is another stream");
     assert_eq!(read_everything(&shop).await.len(), 1);
     assert_eq!(read_everything(&shop_eu).await.len(), 2);
+    assert_eq!(read_everything(&shop_contact).await.len(), 3);
     assert_eq!(shop.head().await.expect("head").event_count, 1);
-    assert!(verify(&shop_eu, None).await.expect("verify").is_intact());
+    for store in [&shop, &shop_eu, &shop_contact] {
+        let report = verify(store, None).await.expect("verify");
+        assert!(report.is_intact(), "{:?}", report.finding);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -358,6 +373,13 @@ async fn personal_data_is_sealed_on_the_cluster_and_an_erasure_destroys_its_key(
         .append(stream, ExpectedVersion::NoStream, vec![registered(7)])
         .await
         .expect("register");
+    // A second node reads the contact (and keeps their key) before the erasure.
+    let cached_before_erasure = ledger.second_node().await;
+    assert!(
+        cached_before_erasure.read_stream(stream, 0, 10).await.expect("read")[0]
+            .pii
+            .is_some()
+    );
     let erased = NewEvent::new(
         uuid::Uuid::new_v4(),
         rapport_domain::ContactErased {
@@ -382,6 +404,11 @@ async fn personal_data_is_sealed_on_the_cluster_and_an_erasure_destroys_its_key(
     let fresh_node = ledger.second_node().await;
     let elsewhere = fresh_node.read_stream(stream, 0, 10).await.expect("read");
     assert_eq!(elsewhere[0].pii, None, "another node still opens it");
+    assert_eq!(
+        cached_before_erasure.read_stream(stream, 0, 10).await.expect("read")[0].pii,
+        None,
+        "a node that held the key before the erasure still opens it"
+    );
     let again = store.append(stream, ExpectedVersion::Any, vec![registered(7)]).await;
     assert!(matches!(again, Err(StoreError::Erased { .. })), "{again:?}");
     let second_erasure = store
@@ -432,6 +459,31 @@ async fn a_node_with_another_master_key_is_refused() {
     };
     let refused = KurrentDbStore::open(&ledger.location, options).await;
     assert!(matches!(refused, Err(StoreError::MasterKey(_))), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_password_never_shows_in_what_rapport_says_about_a_bad_connection_string() {
+    for text in [
+        "kurrentdb://admin:pa#ss@h:2113?tls=false",
+        "kurrentdb://admin:pa/ss@h:notaport?tls=false",
+        "kurrentdb://admin:pa?ss@h:2113?tls=maybe",
+    ] {
+        let shown = match text.parse::<LedgerLocation>() {
+            Ok(LedgerLocation::KurrentDb(cluster)) => {
+                let opened = KurrentDbStore::open(&cluster, KurrentDbOptions::default()).await;
+                format!(
+                    "{cluster:?} {}",
+                    opened.map(|_| String::new()).unwrap_or_else(|error| error.to_string())
+                )
+            }
+            Ok(other) => format!("{other}"),
+            Err(error) => error.to_string(),
+        };
+        assert!(
+            !shown.contains("pa#ss") && !shown.contains("pa/ss") && !shown.contains("pa?ss"),
+            "{shown}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -34,7 +34,7 @@ mod envelope;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -59,6 +59,20 @@ use crate::{
     RawEvent, SharedClock, StoreError, StoredPii, SubscriptionMessage, prepare_append, system_clock,
 };
 
+/// The client is replaced at most this often.
+const CLIENT_RENEWAL_INTERVAL: Duration = Duration::from_secs(1);
+/// How far recorded time may step back along `$all`: nodes stamp their
+/// appends before sending them, on clocks kept in step (NTP), so two
+/// appends from two nodes can land in the other order. The hash chain
+/// covers every stamp; this only bounds what `verify` takes for normal.
+pub const RECORDED_AT_SKEW_MILLIS: i64 = 5_000;
+/// A recorded time read from another node counts towards this node's
+/// stamps only up to this far ahead of its own clock: one node's clock
+/// running ahead must not drag every other's stamps along.
+const SEEN_RECORDED_AHEAD_MAX_MILLIS: i64 = 1_000;
+/// How far back in a stream an append expecting any version looks for an
+/// earlier try of itself (and an all-or-nothing batch for ids in use).
+const RETRY_SCAN_EVENTS_MAX: usize = 1_000;
 /// How often an append whose stream moved under it (expecting any
 /// version) is judged again before giving up.
 const APPEND_RACE_ATTEMPTS_MAX: usize = 8;
@@ -74,6 +88,9 @@ const DIGEST_CHECKPOINT_EVERY_EVENTS: u64 = 10_000;
 /// What one proposed event costs on the wire besides its type, payload
 /// and metadata (id, content type, framing), for the append size check.
 const PROPOSED_EVENT_OVERHEAD_BYTES: usize = 64;
+/// How long a contact key is used before it is read again, bounding how
+/// long a node that has not yet followed another node's erasure opens data.
+const KEY_CACHE_TTL: Duration = Duration::from_secs(30);
 /// Contact keys remembered (about 100 bytes each); the cache is emptied
 /// when full.
 const KEY_CACHE_MAX: usize = 200_000;
@@ -128,8 +145,10 @@ struct Inner {
     keys: Mutex<HashMap<String, KeyState>>,
     digest: tokio::sync::Mutex<DigestState>,
     commits: Arc<watch::Sender<Option<Position>>>,
-    /// The task waking followers on commits: it lives as long as the store.
-    waker: Mutex<Option<tokio::task::AbortHandle>>,
+    /// When the client was last replaced.
+    renewed_at: Mutex<Option<Instant>>,
+    /// The tasks waking followers: they live as long as the store.
+    waker: Mutex<Vec<tokio::task::AbortHandle>>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -143,8 +162,8 @@ impl std::fmt::Debug for Inner {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let waker = self.waker.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(waker) = waker.take() {
+        let wakers = self.waker.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for waker in wakers.drain(..) {
             waker.abort();
         }
     }
@@ -152,7 +171,9 @@ impl Drop for Inner {
 
 #[derive(Clone, Debug)]
 enum KeyState {
-    Key(ContactKey),
+    /// The key, and when it was read: another node's erasure is seen by
+    /// the time it is read again.
+    Key(ContactKey, Instant),
     /// Tombstoned by an erasure: never made again.
     Destroyed,
 }
@@ -195,15 +216,28 @@ pub fn install_crypto_provider() {
 /// A fault worth another read: the connection, the leader, a deadline.
 fn transient(error: &eventstore::Error) -> bool {
     use eventstore::Error as E;
-    matches!(
-        error,
-        E::ServerError(_)
-            | E::NotLeaderException(_)
-            | E::ConnectionClosed
-            | E::GrpcConnectionError(_)
-            | E::DeadlineExceeded
-            | E::Grpc { .. }
-    )
+    match error {
+        E::ServerError(_) | E::NotLeaderException(_) | E::ConnectionClosed | E::GrpcConnectionError(_) => true,
+        E::DeadlineExceeded => true,
+        E::Grpc { code, .. } => matches!(
+            code,
+            tonic::Code::Unavailable | tonic::Code::ResourceExhausted | tonic::Code::Aborted
+        ),
+        _ => false,
+    }
+}
+
+/// A client message with the connection string, and any password in it,
+/// taken out.
+fn scrubbed(message: &str, connection: &str) -> String {
+    let mut message = message.replace(connection, &masked(connection));
+    if let Some((credentials, _)) = connection.split_once("://").and_then(|(_, rest)| rest.rsplit_once('@'))
+        && let Some((_, password)) = credentials.split_once(':')
+        && !password.is_empty()
+    {
+        message = message.replace(password, "***");
+    }
+    message
 }
 
 fn unavailable(doing: &str, error: &eventstore::Error) -> StoreError {
@@ -295,7 +329,7 @@ async fn read_all_page(
 async fn checked_master_key(
     client: &Client,
     location: &ClusterLocation,
-    found: Option<MasterKey>,
+    mut found: Option<MasterKey>,
     read_only: bool,
 ) -> Result<Option<MasterKey>, StoreError> {
     let meta_stream = format!("{}_meta", location.prefix);
@@ -333,6 +367,7 @@ async fn checked_master_key(
         if read_only {
             return Ok(found);
         }
+        let made_here = found.is_none();
         let key = match &found {
             Some(key) => key.clone(),
             None => sealing::create_master_key(&location.local)?,
@@ -346,8 +381,17 @@ async fn checked_master_key(
         let options = AppendToStreamOptions::default().stream_state(StreamState::NoStream);
         match client.append_to_stream(meta_stream.as_str(), &options, event).await {
             Ok(_) => return Ok(Some(key)),
-            // Another node created the ledger first: check against theirs.
-            Err(eventstore::Error::WrongExpectedVersion { .. }) => continue,
+            // Another node created the ledger first: check against theirs,
+            // and leave no key file behind that nothing was sealed with.
+            Err(eventstore::Error::WrongExpectedVersion { .. }) => {
+                if made_here {
+                    let _ = std::fs::remove_file(sealing::master_key_file(&location.local));
+                    found = None;
+                } else {
+                    found = Some(key);
+                }
+                continue;
+            }
             Err(error) => return Err(unavailable("recording the ledger's master key check", &error)),
         }
     }
@@ -368,9 +412,19 @@ impl KurrentDbStore {
         let settings: ClientSettings = location
             .connection
             .parse()
-            .map_err(|error| not_a_ledger(format!("the connection string does not parse: {error}")))?;
-        let client = Client::new(settings.clone())
-            .map_err(|error| not_a_ledger(format!("the KurrentDB client refused the settings: {error}")))?;
+            // The client's message quotes the whole string, password and all.
+            .map_err(|error: eventstore::ClientSettingsParseError| {
+                not_a_ledger(format!(
+                    "the connection string does not parse: {}",
+                    scrubbed(&error.to_string(), &location.connection)
+                ))
+            })?;
+        let client = Client::new(settings.clone()).map_err(|error| {
+            not_a_ledger(format!(
+                "the KurrentDB client refused the settings: {}",
+                scrubbed(&error.to_string(), &location.connection)
+            ))
+        })?;
         let found = match options.master_key {
             Some(key) => Some(key),
             None => sealing::find_master_key(&location.local)?,
@@ -390,7 +444,8 @@ impl KurrentDbStore {
                 keys: Mutex::new(HashMap::new()),
                 digest: tokio::sync::Mutex::new(DigestState::default()),
                 commits: Arc::new(commits),
-                waker: Mutex::new(None),
+                renewed_at: Mutex::new(None),
+                waker: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -420,13 +475,25 @@ impl KurrentDbStore {
     }
 
     /// A client whose connection failed for good is replaced: the client
-    /// never reconnects once its first connection attempt failed.
+    /// never reconnects once its first connection attempt failed. At most
+    /// one a second: each client keeps a task of its own alive.
     fn renew_client_after(&self, error: &eventstore::Error) {
         if !matches!(
             error,
             eventstore::Error::ConnectionClosed | eventstore::Error::GrpcConnectionError(_)
         ) {
             return;
+        }
+        {
+            let mut renewed = self
+                .inner
+                .renewed_at
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if renewed.is_some_and(|at| at.elapsed() < CLIENT_RENEWAL_INTERVAL) {
+                return;
+            }
+            *renewed = Some(Instant::now());
         }
         match Client::new(self.inner.settings.clone()) {
             Ok(client) => {
@@ -482,26 +549,38 @@ impl KurrentDbStore {
         format!("{}_digest", self.prefix())
     }
 
-    /// The ledger's own streams, filtered by the server: the prefix is
-    /// letters, digits and dashes, so it needs no escaping.
+    /// The ledger's own streams, filtered by the server: whole names, the
+    /// prefix then exactly a stream name of ours, so another ledger whose
+    /// prefix starts with ours (`shop-` and `shop-contact-`) never matches.
+    /// The prefix is letters, digits and dashes: it needs no escaping.
     fn ledger_filter(&self) -> SubscriptionFilter {
-        SubscriptionFilter::on_stream_name().regex(format!("^{}(contact-|campaign-|group-|policy$)", self.prefix()))
+        const UUID: &str = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+        SubscriptionFilter::on_stream_name()
+            .regex(format!("^{}((contact|campaign|group)-{UUID}|policy)$", self.prefix()))
     }
 
-    /// The ledger stream a server stream is, if it is one of ours (another
-    /// ledger's prefix may start with ours).
+    /// The ledger stream a server stream is, if it is one of ours: checked
+    /// here too, whatever the server's filter let through.
     fn ledger_stream<'a>(&self, server_stream: &'a str) -> Option<&'a str> {
         let stream = server_stream.strip_prefix(self.prefix())?;
-        let ours = stream.starts_with("contact-")
-            || stream.starts_with("campaign-")
-            || stream.starts_with("group-")
-            || stream == "policy";
-        ours.then_some(stream)
+        let parsed: rapport_domain::StreamName = stream.parse().ok()?;
+        // Only the canonical spelling: another spelling is another stream.
+        (parsed.to_string() == stream).then_some(stream)
     }
 
     /// Server events of the ledger's streams as stored events, personal
     /// data opened where the key is at hand.
     async fn raw_events(&self, events: Vec<ResolvedEvent>, open_pii: bool) -> Result<Vec<RawEvent>, StoreError> {
+        // An erasure anywhere in the page closes its contact's data before
+        // any event of the page is opened.
+        for resolved in &events {
+            let recorded = resolved.get_original_event();
+            if recorded.event_type == ERASURE_EVENT
+                && let Some(stream) = self.ledger_stream(recorded.stream_id())
+            {
+                self.remember_key(stream, KeyState::Destroyed);
+            }
+        }
         let mut raws = Vec::with_capacity(events.len());
         for resolved in &events {
             let recorded = resolved.get_original_event();
@@ -520,9 +599,6 @@ impl KurrentDbStore {
             self.inner
                 .seen_recorded_at
                 .fetch_max(raw.recorded_at_millis, Ordering::Relaxed);
-            if raw.event_type == ERASURE_EVENT {
-                self.remember_key(stream, KeyState::Destroyed);
-            }
             raw.pii = match (sealed, open_pii) {
                 (Some(sealed), true) => {
                     let opened = match self.contact_key(stream).await? {
@@ -574,13 +650,13 @@ impl KurrentDbStore {
             .get(stream)
             .cloned();
         match cached {
-            Some(KeyState::Key(key)) => return Ok(Some(key)),
+            Some(KeyState::Key(key, fetched)) if fetched.elapsed() < KEY_CACHE_TTL => return Ok(Some(key)),
             Some(KeyState::Destroyed) => return Ok(None),
-            None => {}
+            Some(KeyState::Key(..)) | None => {}
         }
         match self.stored_key(master, stream).await? {
             StoredKey::Found(key) => {
-                self.remember_key(stream, KeyState::Key(key.clone()));
+                self.remember_key(stream, KeyState::Key(key.clone(), Instant::now()));
                 Ok(Some(key))
             }
             StoredKey::Destroyed => {
@@ -649,7 +725,7 @@ impl KurrentDbStore {
                 .await
             {
                 Ok(_) => {
-                    self.remember_key(stream, KeyState::Key(key.clone()));
+                    self.remember_key(stream, KeyState::Key(key.clone(), Instant::now()));
                     return Ok(key);
                 }
                 // Another node made it first: use theirs.
@@ -663,8 +739,9 @@ impl KurrentDbStore {
         )))
     }
 
-    /// Tombstones the contact's key stream: the server forgets it for good
-    /// and its scavenge removes it from disk.
+    /// Tombstones the contact's key stream, before the erasure is
+    /// appended: the server forgets it for good (its scavenge removes it
+    /// from disk), and an erasure on the ledger always has its key gone.
     async fn destroy_key(&self, stream: &str) -> Result<(), StoreError> {
         let options = TombstoneStreamOptions::default().stream_state(StreamState::Any);
         match self.client().tombstone_stream(self.key_stream(stream), &options).await {
@@ -673,24 +750,90 @@ impl KurrentDbStore {
                 Ok(())
             }
             Err(error) => Err(StoreError::Unavailable(format!(
-                "the erasure of {stream} is recorded but its key is not destroyed yet ({error}): retry the erasure"
+                "the key of {stream} could not be destroyed ({error}); nothing was erased: retry the erasure"
             ))),
         }
     }
 
-    /// Every event of a stream, in order, undecoded.
-    async fn whole_stream(&self, stream: &str) -> Result<Vec<RawEvent>, StoreError> {
-        let mut events = Vec::new();
-        loop {
-            let page = self
-                .read_stream_raw_named(stream, events.len() as u64, READ_LIMIT_MAX)
-                .await?;
-            let full = page.len() == READ_LIMIT_MAX;
-            events.extend(page);
-            if !full {
-                return Ok(events);
-            }
+    /// Whether the contact was erased: their key stream is tombstoned.
+    async fn is_erased(&self, stream: &str) -> Result<bool, StoreError> {
+        let cached = self
+            .inner
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream)
+            .cloned();
+        if matches!(cached, Some(KeyState::Destroyed)) {
+            return Ok(true);
         }
+        let key_stream = self.key_stream(stream);
+        let deleted = self
+            .with_retries("reading a contact key", |client| {
+                let key_stream = key_stream.clone();
+                async move {
+                    match read_stream_page(client, key_stream, StreamPosition::Start, 1, false).await {
+                        Err(eventstore::Error::ResourceDeleted) => Ok(true),
+                        Err(error) => Err(error),
+                        Ok(_) => Ok(false),
+                    }
+                }
+            })
+            .await?;
+        if deleted {
+            self.remember_key(stream, KeyState::Destroyed);
+        }
+        Ok(deleted)
+    }
+
+    /// The stream's last version and hash.
+    async fn stream_head(&self, stream: &str) -> Result<Option<(u64, Hash)>, StoreError> {
+        let name = self.server_stream(stream);
+        let last = self
+            .with_retries("reading a stream's head", |client| {
+                read_stream_page(client, name.clone(), StreamPosition::End, 1, true)
+            })
+            .await?;
+        Ok(self
+            .raw_events(last, false)
+            .await?
+            .last()
+            .map(|event| (event.version, event.hash)))
+    }
+
+    /// The events a retry of this append could have written before: those
+    /// after the version it expected, or, expecting any version, the
+    /// stream's last `RETRY_SCAN_EVENTS_MAX`.
+    async fn retry_window(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        head: Option<u64>,
+        count: usize,
+    ) -> Result<Vec<RawEvent>, StoreError> {
+        let Some(head) = head else { return Ok(Vec::new()) };
+        let from = match expected {
+            ExpectedVersion::Exact(version) if version >= head => return Ok(Vec::new()),
+            ExpectedVersion::Exact(version) => version + 1,
+            ExpectedVersion::NoStream => 0,
+            ExpectedVersion::Any | ExpectedVersion::StreamExists => {
+                return self.read_stream_tail(stream, RETRY_SCAN_EVENTS_MAX).await;
+            }
+        };
+        self.read_stream_raw_named(stream, from, count).await
+    }
+
+    /// A stream's last `count` events at most, in order.
+    async fn read_stream_tail(&self, stream: &str, count: usize) -> Result<Vec<RawEvent>, StoreError> {
+        let name = self.server_stream(stream);
+        let count = count.clamp(1, READ_LIMIT_MAX);
+        let mut events = self
+            .with_retries("reading a stream", |client| {
+                read_stream_page(client, name.clone(), StreamPosition::End, count, true)
+            })
+            .await?;
+        events.reverse();
+        self.raw_events(events, true).await
     }
 
     async fn read_stream_raw_named(
@@ -731,22 +874,6 @@ impl KurrentDbStore {
         self.raw_events(events, open_pii).await
     }
 
-    /// The position of a stream's event at `version`.
-    async fn position_of(&self, stream: &str, version: u64) -> Result<Position, StoreError> {
-        let name = self.server_stream(stream);
-        let events = self
-            .with_retries("reading back an append", |client| {
-                read_stream_page(client, name.clone(), StreamPosition::Position(version), 1, true)
-            })
-            .await?;
-        events
-            .first()
-            .map(|event| our_position(event.get_original_event().position))
-            .ok_or_else(|| {
-                StoreError::Unavailable(format!("{stream} version {version} was written but reads back empty"))
-            })
-    }
-
     /// Judges and writes one append, again (with fresh state) while its
     /// stream moves under an append that expects any version.
     async fn append_one(
@@ -759,67 +886,68 @@ impl KurrentDbStore {
             return Err(StoreError::Unavailable("the ledger was opened read-only".to_owned()));
         }
         let erases = events.iter().any(|event| event.erases_personal_data);
+        let seals = events.iter().any(|event| event.pii.is_some());
         for _ in 0..APPEND_RACE_ATTEMPTS_MAX {
-            let history = self.whole_stream(stream).await?;
-            let state = StreamHistory::of(&history);
-            if let Some(result) = earlier_result(stream, events, &history, &[])? {
-                if erases {
-                    self.destroy_key(stream).await?;
-                }
+            let head = self.stream_head(stream).await?;
+            let window = self
+                .retry_window(stream, expected, head.map(|(version, _)| version), events.len())
+                .await?;
+            if let Some(result) = earlier_result(stream, events, &window, &[])? {
                 return Ok(result);
             }
-            state.admits(stream, expected, events)?;
-            let key = match events.iter().any(|event| event.pii.is_some()) {
-                true => Some(self.key_for_writing(stream, state.erased).await?),
+            let current = head.map(|(version, _)| version);
+            if !expected.admits(current) {
+                return Err(StoreError::WrongExpectedVersion {
+                    stream: stream.to_owned(),
+                    expected,
+                    actual: current,
+                });
+            }
+            self.check_size(stream, head, events)?;
+            let erased = (erases || seals) && self.is_erased(stream).await?;
+            if erases && erased {
+                return Err(StoreError::Erased {
+                    stream: stream.to_owned(),
+                });
+            }
+            let key = match seals {
+                true => Some(self.key_for_writing(stream, erased).await?),
                 false => None,
             };
+            if erases {
+                // The key goes first: an erasure on the ledger never leaves
+                // a key that opens what it erased.
+                self.destroy_key(stream).await?;
+            }
             // Stamped and sent one at a time, so this node's recorded times
             // follow the order the server gives its appends; never below a
             // time this node has seen recorded by another.
             let mut last_recorded = self.inner.append_turn.lock().await;
-            let recorded_at = self
-                .inner
-                .clock
-                .now()
-                .as_millis()
-                .max(*last_recorded)
-                .max(self.inner.seen_recorded_at.load(Ordering::Relaxed));
+            let recorded_at = self.inner.clock.now().as_millis().max(*last_recorded).max(
+                self.inner
+                    .seen_recorded_at
+                    .load(Ordering::Relaxed)
+                    .min(self.inner.clock.now().as_millis() + SEEN_RECORDED_AHEAD_MAX_MILLIS),
+            );
             *last_recorded = recorded_at;
-            let (proposed, bytes) = proposed_events(stream, state.head, recorded_at, events, key.as_ref())?;
-            let limit = self.inner.location.append_bytes_max;
-            if bytes > limit {
-                return Err(StoreError::AppendTooLarge { bytes, limit });
-            }
-            let options = AppendToStreamOptions::default().stream_state(expected_state(state.head.map(|(v, _)| v)));
+            let (proposed, hashes, bytes) = proposed_events(stream, head, recorded_at, events, key.as_ref())?;
+            let options = AppendToStreamOptions::default().stream_state(expected_state(current));
             let outcome = self
                 .client()
                 .append_to_stream(self.server_stream(stream), &options, proposed)
                 .await;
             drop(last_recorded);
             match outcome {
-                Ok(written) => {
-                    // The server answers with its last event's position; one
-                    // that answers with none is read back.
-                    let position = match our_position(written.position) {
-                        Position { commit: 0, prepare: 0 } => {
-                            self.position_of(stream, written.next_expected_version).await?
-                        }
-                        position => position,
-                    };
-                    if erases {
-                        self.destroy_key(stream).await?;
-                    }
+                Ok(_) => {
+                    let result = self.landed(stream, current, events, &hashes).await?;
                     self.inner.commits.send_if_modified(|last| {
-                        let moved = *last < Some(position);
+                        let moved = *last < Some(result.position);
                         if moved {
-                            *last = Some(position);
+                            *last = Some(result.position);
                         }
                         moved
                     });
-                    return Ok(AppendResult {
-                        next_expected_version: written.next_expected_version,
-                        position,
-                    });
+                    return Ok(result);
                 }
                 Err(eventstore::Error::WrongExpectedVersion { current, .. }) => {
                     let actual = current_version(current);
@@ -832,12 +960,14 @@ impl KurrentDbStore {
                     }
                     // Judged again below on what the stream holds now.
                 }
-                Err(eventstore::Error::Grpc { code, message })
-                    if code == tonic::Code::InvalidArgument && message.contains("Maximum Append Size") =>
-                {
+                Err(eventstore::Error::Grpc {
+                    code: tonic::Code::InvalidArgument,
+                    ..
+                }) => {
+                    // The server's own size limit is below what rapport was told.
                     return Err(StoreError::AppendTooLarge {
                         bytes,
-                        limit: self.inner.location.append_bytes_max.min(bytes.saturating_sub(1)),
+                        limit: self.inner.location.append_bytes_max,
                     });
                 }
                 Err(error) => {
@@ -849,6 +979,47 @@ impl KurrentDbStore {
         Err(StoreError::Unavailable(format!(
             "{stream} kept moving under this append ({APPEND_RACE_ATTEMPTS_MAX} attempts)"
         )))
+    }
+
+    /// Refuses an append over the server's `MaxAppendSize` before anything
+    /// (a contact key included) is written; sealed data has a fixed
+    /// overhead, so a stand-in key gives the exact size.
+    fn check_size(&self, stream: &str, head: Option<(u64, Hash)>, events: &[PreparedEvent]) -> Result<(), StoreError> {
+        let stand_in = ContactKey::generate();
+        let (_, _, bytes) = proposed_events(stream, head, i64::MAX, events, Some(&stand_in))?;
+        let limit = self.inner.location.append_bytes_max;
+        if bytes > limit {
+            return Err(StoreError::AppendTooLarge { bytes, limit });
+        }
+        Ok(())
+    }
+
+    /// What the server holds at the versions an append that succeeded was
+    /// sent for. The server's idempotency compares ids only: when another
+    /// request under the same ids got there first, the answer is that one's
+    /// result if it was the same events, and a refusal if it was not.
+    async fn landed(
+        &self,
+        stream: &str,
+        before: Option<u64>,
+        events: &[PreparedEvent],
+        hashes: &[Hash],
+    ) -> Result<AppendResult, StoreError> {
+        let from = before.map_or(0, |version| version + 1);
+        let stored = self.read_stream_raw_named(stream, from, events.len()).await?;
+        let ours = stored.len() == events.len() && stored.iter().zip(hashes).all(|(event, hash)| event.hash == *hash);
+        if ours && let Some(last) = stored.last() {
+            return Ok(AppendResult {
+                next_expected_version: last.version,
+                position: last.position,
+            });
+        }
+        match earlier_result(stream, events, &stored, &[])? {
+            Some(result) => Ok(result),
+            None => Err(StoreError::Unavailable(format!(
+                "{stream} does not hold at versions {from} on what the server acknowledged; read it again"
+            ))),
+        }
     }
 
     /// Folds the ledger digest on from where this node left it, from the
@@ -947,11 +1118,12 @@ impl KurrentDbStore {
             .waker
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if waker.is_some() {
+        if !waker.is_empty() {
             return;
         }
-        let task = tokio::spawn(wake_followers(Arc::downgrade(&self.inner), self.ledger_filter()));
-        *waker = Some(task.abort_handle());
+        let on_commits = tokio::spawn(wake_on_commits(Arc::downgrade(&self.inner), self.ledger_filter()));
+        let periodically = tokio::spawn(wake_periodically(Arc::downgrade(&self.inner)));
+        *waker = vec![on_commits.abort_handle(), periodically.abort_handle()];
     }
 }
 
@@ -961,10 +1133,11 @@ enum StoredKey {
     Missing,
 }
 
-/// Wakes followers on every commit the cluster reports and once every
-/// `FOLLOW_POLL_INTERVAL`; the followers read the ledger themselves, by
-/// position, so a wake-up missed or doubled loses and repeats nothing.
-async fn wake_followers(inner: Weak<Inner>, filter: SubscriptionFilter) {
+/// Wakes followers on every commit the cluster reports; the followers read
+/// the ledger themselves, by position, so a wake-up missed or doubled
+/// loses and repeats nothing. The subscription is never cancelled between
+/// events (the client would drop it): the poll is a task of its own.
+async fn wake_on_commits(inner: Weak<Inner>, filter: SubscriptionFilter) {
     let subscribe = |client: Client| {
         let options = SubscribeToAllOptions::default()
             .position(StreamPosition::End)
@@ -981,69 +1154,43 @@ async fn wake_followers(inner: Weak<Inner>, filter: SubscriptionFilter) {
         None => return,
     };
     let mut subscription = subscribe(client).await;
+    loop {
+        let event = subscription.next().await;
+        let Some(inner) = inner.upgrade() else { return };
+        match event {
+            Ok(event) => {
+                let position = our_position(event.get_original_event().position);
+                inner.commits.send_if_modified(|last| {
+                    let moved = *last < Some(position);
+                    if moved {
+                        *last = Some(position);
+                    }
+                    moved
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "the KurrentDB subscription dropped; subscribing again");
+                let client = inner
+                    .client
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                drop(inner);
+                tokio::time::sleep(READ_BACKOFF_MAX).await;
+                subscription = subscribe(client).await;
+            }
+        }
+    }
+}
+
+/// Wakes followers once every `FOLLOW_POLL_INTERVAL`, so that commits made
+/// while the subscription was down are read all the same.
+async fn wake_periodically(inner: Weak<Inner>) {
     let mut poll = tokio::time::interval(FOLLOW_POLL_INTERVAL);
     loop {
-        tokio::select! {
-            event = subscription.next() => {
-                let Some(inner) = inner.upgrade() else { return };
-                match event {
-                    Ok(event) => {
-                        let position = our_position(event.get_original_event().position);
-                        inner.commits.send_if_modified(|last| {
-                            let moved = *last < Some(position);
-                            if moved {
-                                *last = Some(position);
-                            }
-                            moved
-                        });
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "the KurrentDB subscription dropped; subscribing again");
-                        tokio::time::sleep(READ_BACKOFF_MAX).await;
-                        let client = inner.client.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
-                        subscription = subscribe(client).await;
-                    }
-                }
-            }
-            _ = poll.tick() => {
-                let Some(inner) = inner.upgrade() else { return };
-                inner.commits.send_modify(|_| {});
-            }
-        }
-    }
-}
-
-/// What a stream holds, as an append is judged against it.
-struct StreamHistory {
-    head: Option<(u64, Hash)>,
-    erased: bool,
-}
-
-impl StreamHistory {
-    fn of(history: &[RawEvent]) -> Self {
-        StreamHistory {
-            head: history.last().map(|event| (event.version, event.hash)),
-            erased: history.iter().any(|event| event.event_type == ERASURE_EVENT),
-        }
-    }
-
-    /// The checks an append must pass before anything is written.
-    fn admits(&self, stream: &str, expected: ExpectedVersion, events: &[PreparedEvent]) -> Result<(), StoreError> {
-        let current = self.head.map(|(version, _)| version);
-        if !expected.admits(current) {
-            return Err(StoreError::WrongExpectedVersion {
-                stream: stream.to_owned(),
-                expected,
-                actual: current,
-            });
-        }
-        // One erasure per contact, as on every backend.
-        if self.erased && events.iter().any(|event| event.erases_personal_data) {
-            return Err(StoreError::Erased {
-                stream: stream.to_owned(),
-            });
-        }
-        Ok(())
+        poll.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        inner.commits.send_modify(|_| {});
     }
 }
 
@@ -1055,10 +1202,11 @@ fn proposed_events(
     recorded_at: i64,
     events: &[PreparedEvent],
     key: Option<&ContactKey>,
-) -> Result<(Vec<EventData>, usize), StoreError> {
+) -> Result<(Vec<EventData>, Vec<Hash>, usize), StoreError> {
     let first_version = head.map_or(0, |(version, _)| version + 1);
     let mut previous_hash = head.map_or(GENESIS, |(_, hash)| hash);
     let mut proposed = Vec::with_capacity(events.len());
+    let mut hashes = Vec::with_capacity(events.len());
     let mut bytes = 0;
     for (version, event) in (first_version..).zip(events) {
         let sealed = match (&event.pii, key) {
@@ -1091,8 +1239,12 @@ fn proposed_events(
             pii_digest: sealed.as_ref().map(|(_, digest)| hex::encode(digest)),
             pii: sealed.as_ref().map(|(sealed, _)| hex::encode(sealed)),
         };
-        let payload = serde_json::value::RawValue::from_string(String::from_utf8_lossy(&event.payload).into_owned())
-            .map_err(|error| StoreError::Io(format!("a payload is not JSON: {error}")))?;
+        // The payload is this crate's own JSON encoding; anything else would
+        // be stored other than hashed, so it is refused, never repaired.
+        let payload = String::from_utf8(event.payload.clone())
+            .ok()
+            .and_then(|text| serde_json::value::RawValue::from_string(text).ok())
+            .ok_or_else(|| StoreError::Io(format!("the payload of event {} is not JSON", event.event_id)))?;
         let metadata = envelope.encode();
         bytes += PROPOSED_EVENT_OVERHEAD_BYTES + event.event_type.len() + event.payload.len() + metadata.len();
         let data = EventData::json(event.event_type, &payload)
@@ -1100,9 +1252,10 @@ fn proposed_events(
             .id(event.event_id)
             .metadata(Bytes::from(metadata));
         proposed.push(data);
+        hashes.push(hash);
         previous_hash = hash;
     }
-    Ok((proposed, bytes))
+    Ok((proposed, hashes, bytes))
 }
 
 /// The same rule as the embedded backend's: if every id of this append is
@@ -1183,9 +1336,12 @@ enum Planned {
 /// A stream as a batch's earlier appends would leave it.
 #[derive(Default)]
 struct Simulated {
-    head: Option<u64>,
+    head: Option<(u64, Hash)>,
     erased: bool,
+    /// Ids of the stream's recent events.
     ids: HashSet<Uuid>,
+    /// Ids the batch's appends to it so far carry.
+    ids_in_batch: HashSet<Uuid>,
 }
 
 impl KurrentDbStore {
@@ -1196,60 +1352,68 @@ impl KurrentDbStore {
         &self,
         batch: &[(String, ExpectedVersion, Vec<PreparedEvent>)],
     ) -> Result<Vec<Planned>, StoreError> {
-        let mut histories: HashMap<&str, Vec<RawEvent>> = HashMap::new();
-        for (stream, _, _) in batch {
-            if !histories.contains_key(stream.as_str()) {
-                histories.insert(stream, self.whole_stream(stream).await?);
+        let mut tails: HashMap<&str, Vec<RawEvent>> = HashMap::new();
+        let mut simulated: HashMap<&str, Simulated> = HashMap::new();
+        for (stream, _, events) in batch {
+            if tails.contains_key(stream.as_str()) {
+                continue;
             }
+            let tail = self.read_stream_tail(stream, RETRY_SCAN_EVENTS_MAX).await?;
+            let watched = events
+                .iter()
+                .any(|event| event.erases_personal_data || event.pii.is_some());
+            let state = Simulated {
+                head: tail.last().map(|event| (event.version, event.hash)),
+                erased: watched && self.is_erased(stream).await?,
+                ids: tail.iter().map(|event| event.event_id).collect(),
+                ids_in_batch: HashSet::new(),
+            };
+            simulated.insert(stream, state);
+            tails.insert(stream, tail);
         }
-        let mut simulated: HashMap<&str, Simulated> = histories
-            .iter()
-            .map(|(stream, history)| {
-                let state = StreamHistory::of(history);
-                let ids = history.iter().map(|event| event.event_id).collect();
-                let simulated = Simulated {
-                    head: state.head.map(|(version, _)| version),
-                    erased: state.erased,
-                    ids,
-                };
-                (*stream, simulated)
-            })
-            .collect();
         let mut plans = Vec::with_capacity(batch.len());
         for (index, (stream, expected, events)) in batch.iter().enumerate() {
             let in_batch = |source: StoreError| StoreError::InBatch {
                 index,
                 source: Box::new(source),
             };
+            // Ids stored in the batch's other streams, and ids an earlier
+            // append of this batch carries, whatever its stream.
             let elsewhere: Vec<&HashSet<Uuid>> = simulated
                 .iter()
                 .filter(|(other, _)| **other != stream.as_str())
                 .map(|(_, state)| &state.ids)
+                .chain(simulated.values().map(|state| &state.ids_in_batch))
                 .collect();
-            let history = histories.get(stream.as_str()).map_or(&[][..], Vec::as_slice);
-            if let Some(result) = earlier_result(stream, events, history, &elsewhere).map_err(in_batch)? {
+            let tail = tails.get(stream.as_str()).map_or(&[][..], Vec::as_slice);
+            if let Some(result) = earlier_result(stream, events, tail, &elsewhere).map_err(in_batch)? {
                 plans.push(Planned::AlreadyWritten(result));
                 continue;
             }
             let state = simulated.entry(stream).or_default();
-            if !expected.admits(state.head) {
+            let current = state.head.map(|(version, _)| version);
+            if !expected.admits(current) {
                 return Err(in_batch(StoreError::WrongExpectedVersion {
                     stream: stream.clone(),
                     expected: *expected,
-                    actual: state.head,
+                    actual: current,
                 }));
             }
             let erases = events.iter().any(|event| event.erases_personal_data);
             if state.erased && (erases || events.iter().any(|event| event.pii.is_some())) {
                 return Err(in_batch(StoreError::Erased { stream: stream.clone() }));
             }
-            state.head = Some(
-                state
-                    .head
-                    .map_or(events.len() as u64 - 1, |head| head + events.len() as u64),
-            );
+            if events.iter().any(|event| event.pii.is_some()) && self.inner.master.is_none() {
+                return Err(in_batch(StoreError::MasterKey(
+                    "personal data cannot be sealed without the master key".to_owned(),
+                )));
+            }
+            self.check_size(stream, state.head, events).map_err(in_batch)?;
+            let next = current.map_or(events.len() as u64 - 1, |head| head + events.len() as u64);
+            // The hash is only a stand-in: the write computes the real one.
+            state.head = Some((next, GENESIS));
             state.erased |= erases;
-            state.ids.extend(events.iter().map(|event| event.event_id));
+            state.ids_in_batch.extend(events.iter().map(|event| event.event_id));
             plans.push(Planned::Write);
         }
         Ok(plans)
@@ -1315,8 +1479,9 @@ impl EventStore for KurrentDbStore {
                     Err(source) => {
                         tracing::error!(%source, index, written, "an all-or-nothing batch was cut short on the cluster");
                         return Err(StoreError::Unavailable(format!(
-                            "an all-or-nothing batch stopped after writing {written} of its {} appends (append \
-                             {index}: {source}); retrying the same request completes it",
+                            "an all-or-nothing batch was cut short on the cluster: its first {written} of {} appends \
+                             stand, append {index} was not written ({source}); the same request sent again finds \
+                             the written ones by their ids and goes on from there",
                             batch.len()
                         )));
                     }
@@ -1338,6 +1503,10 @@ impl EventStore for KurrentDbStore {
 
     async fn read_all_raw(&self, after: Option<Position>, limit: usize) -> Result<Vec<RawEvent>, StoreError> {
         self.read_all_with(after, limit, true).await
+    }
+
+    fn recorded_at_skew_millis(&self) -> i64 {
+        RECORDED_AT_SKEW_MILLIS
     }
 
     fn subscribe_all(&self, after: Option<Position>) -> BoxStream<'static, Result<SubscriptionMessage, StoreError>> {
