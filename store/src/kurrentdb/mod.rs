@@ -642,14 +642,7 @@ impl KurrentDbStore {
         let Some(master) = &self.inner.master else {
             return Ok(None);
         };
-        let cached = self
-            .inner
-            .keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(stream)
-            .cloned();
-        match cached {
+        match self.cached_key(stream) {
             Some(KeyState::Key(key, fetched)) if fetched.elapsed() < KEY_CACHE_TTL => return Ok(Some(key)),
             Some(KeyState::Destroyed) => return Ok(None),
             Some(KeyState::Key(..)) | None => {}
@@ -667,21 +660,34 @@ impl KurrentDbStore {
         }
     }
 
-    async fn stored_key(&self, master: &MasterKey, stream: &str) -> Result<StoredKey, StoreError> {
+    /// The first event of a contact's key stream; `None` once it is
+    /// tombstoned.
+    async fn key_record(&self, stream: &str) -> Result<Option<Vec<ResolvedEvent>>, StoreError> {
         let key_stream = self.key_stream(stream);
-        let first = self
-            .with_retries("reading a contact key", |client| {
-                let key_stream = key_stream.clone();
-                async move {
-                    match read_stream_page(client, key_stream, StreamPosition::Start, 1, false).await {
-                        Err(eventstore::Error::ResourceDeleted) => Ok(None),
-                        Err(error) => Err(error),
-                        Ok(events) => Ok(Some(events)),
-                    }
+        self.with_retries("reading a contact key", |client| {
+            let key_stream = key_stream.clone();
+            async move {
+                match read_stream_page(client, key_stream, StreamPosition::Start, 1, false).await {
+                    Err(eventstore::Error::ResourceDeleted) => Ok(None),
+                    Err(error) => Err(error),
+                    Ok(events) => Ok(Some(events)),
                 }
-            })
-            .await?;
-        let Some(events) = first else {
+            }
+        })
+        .await
+    }
+
+    fn cached_key(&self, stream: &str) -> Option<KeyState> {
+        self.inner
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(stream)
+            .cloned()
+    }
+
+    async fn stored_key(&self, master: &MasterKey, stream: &str) -> Result<StoredKey, StoreError> {
+        let Some(events) = self.key_record(stream).await? else {
             return Ok(StoredKey::Destroyed);
         };
         let Some(event) = events.first() else {
@@ -757,29 +763,10 @@ impl KurrentDbStore {
 
     /// Whether the contact was erased: their key stream is tombstoned.
     async fn is_erased(&self, stream: &str) -> Result<bool, StoreError> {
-        let cached = self
-            .inner
-            .keys
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(stream)
-            .cloned();
-        if matches!(cached, Some(KeyState::Destroyed)) {
+        if matches!(self.cached_key(stream), Some(KeyState::Destroyed)) {
             return Ok(true);
         }
-        let key_stream = self.key_stream(stream);
-        let deleted = self
-            .with_retries("reading a contact key", |client| {
-                let key_stream = key_stream.clone();
-                async move {
-                    match read_stream_page(client, key_stream, StreamPosition::Start, 1, false).await {
-                        Err(eventstore::Error::ResourceDeleted) => Ok(true),
-                        Err(error) => Err(error),
-                        Ok(_) => Ok(false),
-                    }
-                }
-            })
-            .await?;
+        let deleted = self.key_record(stream).await?.is_none();
         if deleted {
             self.remember_key(stream, KeyState::Destroyed);
         }
