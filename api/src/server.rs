@@ -22,7 +22,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures::{SinkExt, StreamExt};
 use rapport_domain::Language;
-use rapport_store::{EventStore, LedgerLocation};
+use rapport_store::{EventStore, LedgerHead, LedgerLocation};
 use tokio::sync::{Semaphore, oneshot, watch};
 
 use crate::graphql::auth::SocketToken;
@@ -391,6 +391,9 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// How long `/readyz` waits for the read model to reach the ledger's head.
+const READY_CATCH_UP: Duration = Duration::from_secs(2);
+
 async fn readyz(State(app): State<App>) -> Response {
     if let Some(failure) = app.state.core.live.failure() {
         return (
@@ -401,6 +404,17 @@ async fn readyz(State(app): State<App>) -> Response {
     }
     match app.state.core.store.head().await {
         Ok(head) if app.state.core.live.position() >= head.last_position => "ready\n".into_response(),
+        // On a cluster other nodes' commits reach this one a moment later:
+        // ready when the read model gets there within `READY_CATCH_UP`.
+        Ok(LedgerHead {
+            last_position: Some(head),
+            ..
+        }) if tokio::time::timeout(READY_CATCH_UP, app.state.core.live.wait_for(head))
+            .await
+            .is_ok_and(|reached| reached.is_ok()) =>
+        {
+            "ready\n".into_response()
+        }
         Ok(_) => (StatusCode::SERVICE_UNAVAILABLE, "projections are catching up\n").into_response(),
         Err(error) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -285,6 +285,14 @@ async fn follow(live: Weak<Live>, store: Ledger, after: Option<Position>) {
         }
         if let Some(last) = events.last().map(|event| event.position) {
             live.apply_chunk(&events);
+            // Another node's erasure too: no snapshot here keeps the person.
+            if events
+                .iter()
+                .any(|event| matches!(event.event, rapport_domain::Event::ContactErased(_)))
+                && let Err(error) = live.forget_erased_in_snapshot().await
+            {
+                tracing::error!(%error, "the snapshot still holds an erased contact and could not be removed");
+            }
             live.applied.send_replace(Some(last));
             live.snapshot_if_due();
             for event in &events {

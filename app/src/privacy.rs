@@ -299,11 +299,16 @@ async fn receipt_of(store: &dyn EventStore, contact_id: ContactId) -> Result<Era
             )));
         };
         if let Some(raw) = page.into_iter().find(|event| event.event_type == "ContactErased") {
-            let digest = LedgerDigest {
-                position: Some(raw.position),
-                digest: raw
-                    .ledger_digest
-                    .ok_or_else(|| AppError::internal("the ledger keeps no digest beside its events"))?,
+            let digest = match raw.ledger_digest {
+                Some(digest) => LedgerDigest {
+                    position: Some(raw.position),
+                    digest,
+                },
+                // A cluster keeps the digest in checkpoints, not per event.
+                None => store
+                    .digest_at(raw.position)
+                    .await?
+                    .ok_or_else(|| AppError::internal("the erasure's position is not in the ledger"))?,
             };
             let recorded = raw.decode()?;
             let Event::ContactErased(erased) = &recorded.event else {

@@ -340,7 +340,14 @@ pub async fn load(store: &impl EventStore, path: &Path, key: &SealingKey) -> Res
         .await
         .map_err(|stopped| set_aside(path, format!("reading it stopped: {stopped}")))??;
     let (header, model) = decoded;
-    let held = store.read_event(header.stream, header.event_id).await?;
+    // The event at the header's version, read directly (a stream can be
+    // long, and a walk by id would read all of it).
+    let held = store
+        .read_stream(header.stream, header.version, 1)
+        .await?
+        .into_iter()
+        .next()
+        .filter(|event| event.event_id == header.event_id);
     match held {
         Some(event) if event.position == header.position && event.version == header.version => Ok(model),
         Some(event) => Err(set_aside(

@@ -172,6 +172,10 @@ impl EventStore for Ledger {
         each_backend!(self, store => store.head().await)
     }
 
+    async fn digest_at(&self, position: Position) -> Result<Option<rapport_domain::LedgerDigest>, StoreError> {
+        each_backend!(self, store => EventStore::digest_at(store, position).await)
+    }
+
     fn recorded_at_skew_millis(&self) -> i64 {
         each_backend!(self, store => store.recorded_at_skew_millis())
     }

@@ -191,6 +191,33 @@ pub trait EventStore: Send + Sync + 'static {
 
     async fn head(&self) -> Result<LedgerHead, StoreError>;
 
+    /// The ledger digest up to the event at `position` (`None` if there is
+    /// no such event). This default folds the ledger from its start;
+    /// backends override it with what they keep.
+    async fn digest_at(&self, position: Position) -> Result<Option<LedgerDigest>, StoreError> {
+        let mut digest = rapport_domain::hashing::GENESIS;
+        let mut after = None;
+        loop {
+            let page = self.read_all_raw(after, READ_LIMIT_MAX).await?;
+            let Some(last) = page.last().map(|event| event.position) else {
+                return Ok(None);
+            };
+            for event in &page {
+                if event.position > position {
+                    return Ok(None);
+                }
+                digest = rapport_domain::hashing::ledger_digest(&digest, event.position, &event.hash);
+                if event.position == position {
+                    return Ok(Some(LedgerDigest {
+                        position: Some(position),
+                        digest,
+                    }));
+                }
+            }
+            after = Some(last);
+        }
+    }
+
     /// How far recorded time may step back along the global order: none
     /// where one writer stamps every commit; a little where several nodes
     /// stamp their own appends on their own clocks.

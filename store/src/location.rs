@@ -23,7 +23,9 @@ const CLUSTER_SCHEMES: [&str; 8] = [
     "kdb+discover",
 ];
 pub const DEFAULT_PREFIX: &str = "rapport-";
-pub const DEFAULT_LOCAL: &str = "rapport-cluster";
+/// This node's files are named `<prefix>node.*` by default, so two ledgers
+/// on one host never share tokens, keys or snapshots.
+pub const DEFAULT_LOCAL_SUFFIX: &str = "node";
 pub const PREFIX_BYTES_MAX: usize = 64;
 /// KurrentDB's default `MaxAppendSize`: one append's bytes at most.
 pub const DEFAULT_APPEND_BYTES_MAX: usize = 1_048_576;
@@ -147,14 +149,14 @@ impl ClusterLocation {
         }
         let (base, query) = text.split_once('?').unwrap_or((text, ""));
         let mut prefix = DEFAULT_PREFIX.to_owned();
-        let mut local = PathBuf::from(DEFAULT_LOCAL);
+        let mut local = None;
         let mut append_bytes_max = DEFAULT_APPEND_BYTES_MAX;
         let mut passed = Vec::new();
         for pair in query.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             match name.to_ascii_lowercase().as_str() {
                 "prefix" => prefix = value.to_owned(),
-                "local" if !value.is_empty() => local = PathBuf::from(value),
+                "local" if !value.is_empty() => local = Some(PathBuf::from(value)),
                 "local" => return Err(refuse("local= needs a path".into())),
                 "appendbytesmax" => {
                     append_bytes_max = value
@@ -172,6 +174,7 @@ impl ClusterLocation {
             }
         }
         check_prefix(&prefix).map_err(refuse)?;
+        let local = local.unwrap_or_else(|| PathBuf::from(format!("{prefix}{DEFAULT_LOCAL_SUFFIX}")));
         let connection = match passed.is_empty() {
             true => base.to_owned(),
             false => format!("{base}?{}", passed.join("&")),
@@ -255,7 +258,7 @@ mod tests {
                 format!("{scheme}://node1:2113,node2:2113?tls=false&nodePreference=follower")
             );
             assert_eq!(found.prefix, DEFAULT_PREFIX);
-            assert_eq!(found.local, PathBuf::from(DEFAULT_LOCAL));
+            assert_eq!(found.local, PathBuf::from("rapport-node"));
         }
         assert_eq!(cluster("ESDB://h:1").connection, "ESDB://h:1");
     }
@@ -267,6 +270,15 @@ mod tests {
         assert_eq!(found.connection, "kurrentdb://h:2113?tls=false");
         assert_eq!(found.append_bytes_max, 4_194_304);
         assert_eq!(cluster("kurrentdb://h:2113").append_bytes_max, DEFAULT_APPEND_BYTES_MAX);
+        // Two ledgers on one host never share a node's files by default.
+        assert_eq!(
+            cluster("kurrentdb://h:2113?prefix=shop-").local,
+            PathBuf::from("shop-node")
+        );
+        assert_eq!(
+            cluster("kurrentdb://h:2113?prefix=shop-eu-").local,
+            PathBuf::from("shop-eu-node")
+        );
         assert_eq!(found.prefix, "shop-eu-");
         assert_eq!(found.local, PathBuf::from("/var/lib/rapport/eu"));
         assert_eq!(cluster("kurrentdb://h:2113?prefix=a").connection, "kurrentdb://h:2113");

@@ -161,7 +161,8 @@ impl Walk {
         }
         self.streams.insert(event.stream.clone(), (event.version, hash));
         self.previous_position = Some(event.position);
-        self.previous_recorded_at = event.recorded_at_millis;
+        // The latest so far: steps back never add up past the tolerance.
+        self.previous_recorded_at = self.previous_recorded_at.max(event.recorded_at_millis);
         self.digest = digest;
         self.events_checked += 1;
         Ok(())
@@ -309,5 +310,82 @@ pub async fn verify(store: &dyn EventStore, saved: Option<LedgerDigest>) -> Resu
                 return Ok(verifier.report(Some(finding)));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rapport_domain::hashing::HashedFields;
+    use uuid::Uuid;
+
+    use super::*;
+
+    /// A stream's first event, hashed as a writer would, recorded at `recorded_at_millis`.
+    fn first_event(stream: &str, position: u64, recorded_at_millis: i64) -> RawEvent {
+        let mut event = RawEvent {
+            position: Position::from_sequence(position),
+            stream: stream.to_owned(),
+            version: 0,
+            event_id: Uuid::from_u128(u128::from(position)),
+            event_type: "ReplyReceived".to_owned(),
+            schema_version: 1,
+            occurred_at_millis: 0,
+            recorded_at_millis,
+            actor: "test".to_owned(),
+            correlation_id: Uuid::from_u128(1),
+            causation_id: None,
+            payload: br#"{"channel":"WECHAT"}"#.to_vec(),
+            pii_digest: None,
+            pii: None,
+            hash: GENESIS,
+            ledger_digest: None,
+        };
+        let fields: HashedFields<'_> = event.hashed_fields();
+        event.hash = event_hash(&GENESIS, &fields);
+        event
+    }
+
+    fn walk(verifier: Verifier, events: &[RawEvent]) -> Option<FindingKind> {
+        let mut verifier = verifier;
+        events
+            .iter()
+            .find_map(|event| verifier.check(event).err())
+            .map(|finding| finding.kind)
+    }
+
+    #[test]
+    fn recorded_time_may_step_back_only_as_far_as_the_store_allows() {
+        let three_seconds_back = [
+            first_event("contact-00000000-0000-0000-0000-000000000001", 1, 10_000),
+            first_event("contact-00000000-0000-0000-0000-000000000002", 2, 7_000),
+        ];
+        assert_eq!(
+            walk(Verifier::new(None), &three_seconds_back),
+            Some(FindingKind::RecordedAtWentBack)
+        );
+        assert_eq!(
+            walk(
+                Verifier::new(None).tolerating_recorded_at_skew(5_000),
+                &three_seconds_back
+            ),
+            None
+        );
+        assert_eq!(
+            walk(
+                Verifier::new(None).tolerating_recorded_at_skew(1_000),
+                &three_seconds_back
+            ),
+            Some(FindingKind::RecordedAtWentBack)
+        );
+        // Steps back within the tolerance never add up past it.
+        let drifting = [
+            first_event("contact-00000000-0000-0000-0000-000000000001", 1, 10_000),
+            first_event("contact-00000000-0000-0000-0000-000000000002", 2, 6_000),
+            first_event("contact-00000000-0000-0000-0000-000000000003", 3, 2_000),
+        ];
+        assert_eq!(
+            walk(Verifier::new(None).tolerating_recorded_at_skew(5_000), &drifting),
+            Some(FindingKind::RecordedAtWentBack)
+        );
     }
 }

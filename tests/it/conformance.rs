@@ -205,6 +205,32 @@ pub async fn two_writers_racing_under_one_id_with_different_facts_never_both_suc
     }
 }
 
+pub async fn the_digest_at_a_position_is_the_head_the_ledger_had_there<B: Backend>() {
+    let backend = B::create();
+    let store = backend.store();
+    let mut heads = Vec::new();
+    for round in 0..6u128 {
+        store
+            .append(
+                contact_stream(300 + round % 2),
+                ExpectedVersion::Any,
+                vec![reply(1), reply(2)],
+            )
+            .await
+            .expect("append");
+        heads.push(store.head().await.expect("head"));
+    }
+    for head in &heads {
+        let position = head.last_position.expect("a position");
+        assert_eq!(store.digest_at(position).await.expect("digest"), Some(head.digest));
+    }
+    let all = read_everything(&store).await;
+    let between = all[0].position;
+    assert!(store.digest_at(between).await.expect("digest").is_some());
+    let beyond = Position::new(u64::MAX - 1, u64::MAX - 1);
+    assert_eq!(store.digest_at(beyond).await.expect("digest"), None);
+}
+
 pub async fn expected_versions_are_enforced<B: Backend>() {
     let backend = B::create();
     let store = backend.store();
@@ -881,6 +907,7 @@ macro_rules! conformance_suite {
             scenario!(a_retried_append_returns_the_original_result_and_writes_nothing);
             scenario!(a_partly_matching_retry_is_refused_and_writes_nothing);
             scenario!(expected_versions_are_enforced);
+            scenario!(the_digest_at_a_position_is_the_head_the_ledger_had_there);
             scenario!(two_writers_racing_under_one_id_with_different_facts_never_both_succeed);
             scenario!(streams_read_from_a_version_and_missing_streams_are_empty);
             scenario!(the_global_order_is_commit_order_across_streams);

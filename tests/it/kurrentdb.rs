@@ -83,7 +83,7 @@ impl DoubleLedger {
         }
     }
 
-    /// A second rapport node on the same cluster and ledger: its own
+    /// Another rapport node on the same cluster and ledger: its own
     /// client, its own files, the same master key.
     pub async fn second_node(&self) -> KurrentDbStore {
         let options = KurrentDbOptions {
@@ -91,9 +91,20 @@ impl DoubleLedger {
             master_key: Some(self.master_key()),
             ..KurrentDbOptions::default()
         };
-        KurrentDbStore::open(&self.location, options)
+        KurrentDbStore::open(&self.elsewhere(), options)
             .await
             .expect("a second node opens the ledger")
+    }
+
+    /// The same ledger, for a node whose own files are elsewhere.
+    pub fn elsewhere(&self) -> ClusterLocation {
+        ClusterLocation {
+            local: self
+                ._files
+                .path()
+                .join(format!("node-{}", uuid::Uuid::new_v4().simple())),
+            ..self.location.clone()
+        }
     }
 
     pub fn master_key(&self) -> MasterKey {
@@ -457,8 +468,22 @@ async fn a_node_with_another_master_key_is_refused() {
         master_key: Some(MasterKey::generate()),
         ..KurrentDbOptions::default()
     };
-    let refused = KurrentDbStore::open(&ledger.location, options).await;
+    let refused = KurrentDbStore::open(&ledger.elsewhere(), options).await;
     assert!(matches!(refused, Err(StoreError::MasterKey(_))), "{refused:?}");
+    // A second writing process on the same node's files is refused too.
+    let same_files = KurrentDbStore::open(&ledger.location, KurrentDbOptions::default()).await;
+    assert!(matches!(same_files, Err(StoreError::Unavailable(_))), "{same_files:?}");
+    // And a mistyped prefix is no ledger at all, not an empty one.
+    let mistyped = ClusterLocation {
+        prefix: "nothing-here-".into(),
+        ..ledger.elsewhere()
+    };
+    let read_only = KurrentDbOptions {
+        read_only: true,
+        ..KurrentDbOptions::default()
+    };
+    let opened = KurrentDbStore::open(&mistyped, read_only).await;
+    assert!(matches!(opened, Err(StoreError::NotALedger { .. })), "{opened:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -558,6 +583,10 @@ async fn two_rapport_servers_on_one_cluster_serve_the_same_ledger_and_judge_on_f
             .tokens
             .create(rapport_app::tokens::Role::Manager, "mia", "2026-01-01T00:00:00Z")
             .expect("token");
+        let admin = state_a
+            .tokens
+            .create(rapport_app::tokens::Role::Admin, "root", "2026-01-01T00:00:00Z")
+            .expect("token");
         // The operator gives the second node the same master key and tokens.
         for file in ["key", "tokens"] {
             std::fs::copy(dir.path().join(format!("a.{file}")), dir.path().join(format!("b.{file}")))
@@ -622,8 +651,82 @@ async fn two_rapport_servers_on_one_cluster_serve_the_same_ledger_and_judge_on_f
                 .expect("readyz");
             assert_eq!(ready.status(), reqwest::StatusCode::OK);
         }
+        // An erasure through one node answers with its receipt, digest and
+        // all; the other node answers the same erasure with the same receipt.
+        let erase = "mutation($id: UUID!, $request: String!) {
+            eraseContact(input: { contactId: $id, reason: \"the person asked\", requestId: $request }) {
+                eventId ledgerDigest alreadyErased
+            }
+        }";
+        let first = graphql(&client, &b, &admin, erase, serde_json::json!({ "id": id, "request": "REQ-1" })).await;
+        let receipt = &first["data"]["eraseContact"];
+        assert_eq!(receipt["alreadyErased"], false, "{first}");
+        assert!(
+            receipt["ledgerDigest"].as_str().is_some_and(|digest| digest.starts_with("sha256:")),
+            "{first}"
+        );
+        let again = graphql(&client, &a, &admin, erase, serde_json::json!({ "id": id, "request": "REQ-2" })).await;
+        assert_eq!(again["data"]["eraseContact"]["alreadyErased"], true, "{again}");
+        assert_eq!(again["data"]["eraseContact"]["eventId"], receipt["eventId"], "{again}");
+        assert_eq!(again["data"]["eraseContact"]["ledgerDigest"], receipt["ledgerDigest"], "{again}");
         a.stop().await.expect("stop a");
         b.stop().await.expect("stop b");
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn digest_checkpoints_leave_the_digest_what_a_walk_from_the_start_finds() {
+    const APPENDS: usize = 11;
+    const EVENTS_PER_APPEND: usize = 1_000;
+    let mut ledger = DoubleLedger::start().await;
+    let store = ledger.store.clone().expect("open");
+    let mut positions = Vec::new();
+    for round in 0..APPENDS {
+        let events: Vec<_> = (0..EVENTS_PER_APPEND as i64).map(reply).collect();
+        let written = store
+            .append(contact_stream(400 + round as u128), ExpectedVersion::NoStream, events)
+            .await
+            .expect("append");
+        positions.push(written.position);
+    }
+    // Past 10,000 events, `head` records a checkpoint.
+    let head = store.head().await.expect("head");
+    assert_eq!(head.event_count, (APPENDS * EVENTS_PER_APPEND) as u64);
+    let walked = verify(&store, Some(head.digest)).await.expect("verify");
+    assert!(walked.is_intact(), "{:?}", walked.finding);
+    assert_eq!(walked.digest, head.digest);
+    // A node started afresh begins from the checkpoint and agrees.
+    drop(store);
+    ledger.reopen();
+    let reopened = ledger.store.clone().expect("open");
+    assert_eq!(reopened.head().await.expect("head"), head);
+    // Digests at positions before and after the checkpoint are the walk's.
+    for position in [positions[0], positions[9], positions[10]] {
+        let at = reopened.digest_at(position).await.expect("digest").expect("a digest");
+        assert_eq!(at, walked_digest_at(&reopened, position).await);
+    }
+}
+
+/// The ledger digest at `position`, folded from the first event.
+async fn walked_digest_at(store: &KurrentDbStore, position: rapport_domain::Position) -> rapport_domain::LedgerDigest {
+    let mut verifier = rapport_store::Verifier::new(None);
+    let mut after = None;
+    'pages: loop {
+        let page = store
+            .read_all_raw(after, rapport_store::READ_LIMIT_MAX)
+            .await
+            .expect("read");
+        let Some(last) = page.last().map(|event| event.position) else {
+            break;
+        };
+        for event in &page {
+            if event.position > position {
+                break 'pages;
+            }
+            verifier.check(event).expect("intact");
+        }
+        after = Some(last);
+    }
+    verifier.report(None).digest
 }

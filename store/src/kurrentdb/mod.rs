@@ -13,21 +13,23 @@
 //! - a stream version is the server's revision; an event id is the
 //!   server's event id; a position is the `$all` commit/prepare position,
 //!   opaque and sparse (never computed with);
-//! - every append names the exact revision it was decided on, so the
-//!   server's id-based idempotency holds; rapport checks a retry's content
-//!   itself first (type, payload, personal data, actor);
+//! - every append is judged on the stream's head and the events a retry of
+//!   it could have written (recognised by content: type, payload, personal
+//!   data, actor), then sent at the exact revision it was judged on, and
+//!   what landed is read back: the server's own idempotency compares ids
+//!   only, so a racing request under the same ids is told apart by content;
 //! - the envelope rides in the event's custom metadata (`envelope.rs`);
 //!   the recorded time is the writing node's clock, which the hash covers
 //!   (the server's `created` is only known after the write);
 //! - a missing stream reads as empty; reads retry transient faults with
-//!   bounded back-off; appends are never retried blindly (a retry scans
-//!   the stream and answers an append that already landed).
+//!   bounded back-off; appends are never retried blindly.
 //!
 //! What the server cannot give (see docs/operations.md): event ids unique
 //! across streams (the server keeps them per stream), and one atomic
 //! append across several streams: an all-or-nothing batch is checked
-//! whole before its first write, then written stream by stream; a fault in
-//! between leaves a prefix that the same request, retried, completes.
+//! whole before its first write, then written stream by stream; a fault,
+//! or another writer, in between leaves the first appends written, and
+//! the error says how far it got.
 
 mod envelope;
 
@@ -149,6 +151,8 @@ struct Inner {
     renewed_at: Mutex<Option<Instant>>,
     /// The tasks waking followers: they live as long as the store.
     waker: Mutex<Vec<tokio::task::AbortHandle>>,
+    // Held for its lock on `<local>-lock`; released when the store closes.
+    _lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for Inner {
@@ -365,7 +369,13 @@ async fn checked_master_key(
             };
         }
         if read_only {
-            return Ok(found);
+            return Err(StoreError::NotALedger {
+                path: masked(&location.connection),
+                detail: format!(
+                    "no rapport ledger under prefix {}: nothing was written there yet, or the prefix is mistyped",
+                    location.prefix
+                ),
+            });
         }
         let made_here = found.is_none();
         let key = match &found {
@@ -425,6 +435,11 @@ impl KurrentDbStore {
                 scrubbed(&error.to_string(), &location.connection)
             ))
         })?;
+        // One writing node per `local`: its snapshot and tokens are its own.
+        let lock = match options.read_only {
+            true => None,
+            false => Some(crate::sqlite::take_lock(&location.local)?),
+        };
         let found = match options.master_key {
             Some(key) => Some(key),
             None => sealing::find_master_key(&location.local)?,
@@ -446,6 +461,7 @@ impl KurrentDbStore {
                 commits: Arc::new(commits),
                 renewed_at: Mutex::new(None),
                 waker: Mutex::new(Vec::new()),
+                _lock: lock,
             }),
         })
     }
@@ -773,6 +789,13 @@ impl KurrentDbStore {
         Ok(deleted)
     }
 
+    /// Whether the contact's stream holds an erasure among its last
+    /// `RETRY_SCAN_EVENTS_MAX` events (an erased contact takes few after).
+    async fn erasure_recorded(&self, stream: &str) -> Result<bool, StoreError> {
+        let tail = self.read_stream_tail(stream, RETRY_SCAN_EVENTS_MAX).await?;
+        Ok(tail.iter().any(|event| event.event_type == ERASURE_EVENT))
+    }
+
     /// The stream's last version and hash.
     async fn stream_head(&self, stream: &str) -> Result<Option<(u64, Hash)>, StoreError> {
         let name = self.server_stream(stream);
@@ -891,14 +914,16 @@ impl KurrentDbStore {
                 });
             }
             self.check_size(stream, head, events)?;
-            let erased = (erases || seals) && self.is_erased(stream).await?;
-            if erases && erased {
+            // One erasure per contact: refused only when one is recorded. A
+            // key already gone without one (an erasure cut short after its
+            // first step) lets the erasure through.
+            if erases && self.erasure_recorded(stream).await? {
                 return Err(StoreError::Erased {
                     stream: stream.to_owned(),
                 });
             }
             let key = match seals {
-                true => Some(self.key_for_writing(stream, erased).await?),
+                true => Some(self.key_for_writing(stream, self.is_erased(stream).await?).await?),
                 false => None,
             };
             if erases {
@@ -1048,20 +1073,40 @@ impl KurrentDbStore {
                 ..DigestState::default()
             });
         };
-        let corrupt = |detail: String| StoreError::Corrupt { position: None, detail };
-        let checkpoint: DigestCheckpoint = serde_json::from_slice(&event.data)
-            .map_err(|error| corrupt(format!("a digest checkpoint does not parse: {error}")))?;
-        let mut digest = GENESIS;
-        hex::decode_to_slice(&checkpoint.digest, &mut digest)
-            .map_err(|_| corrupt("a digest checkpoint's digest is not 64 hex digits".to_owned()))?;
+        let (position, count, digest) = parse_checkpoint(&event.data)?;
         Ok(DigestState {
             loaded: true,
-            position: Some(Position::new(checkpoint.commit, checkpoint.prepare)),
-            count: checkpoint.count,
+            position: Some(position),
+            count,
             digest,
             checkpoint_revision: Some(event.revision),
             folded_since_checkpoint: 0,
         })
+    }
+
+    /// The last checkpoint at or before `position`, found walking the
+    /// checkpoints back (one every `DIGEST_CHECKPOINT_EVERY_EVENTS`).
+    async fn checkpoint_before(&self, position: Position) -> Result<(Option<Position>, Hash), StoreError> {
+        const PAGE: usize = 256;
+        let name = self.digest_stream();
+        let mut from = StreamPosition::End;
+        loop {
+            let page = self
+                .with_retries("reading the digest checkpoints", |client| {
+                    read_stream_page(client, name.clone(), from, PAGE, true)
+                })
+                .await?;
+            for event in page.iter().map(ResolvedEvent::get_original_event) {
+                let (at, _, digest) = parse_checkpoint(&event.data)?;
+                if at <= position {
+                    return Ok((Some(at), digest));
+                }
+            }
+            match page.last().map(|event| event.get_original_event().revision) {
+                Some(revision) if page.len() == PAGE && revision > 0 => from = StreamPosition::Position(revision - 1),
+                _ => return Ok((None, GENESIS)),
+            }
+        }
     }
 
     /// Appends a checkpoint expecting exactly the last one this node read:
@@ -1324,7 +1369,9 @@ enum Planned {
 #[derive(Default)]
 struct Simulated {
     head: Option<(u64, Hash)>,
-    erased: bool,
+    erasure_recorded: bool,
+    /// The contact's key is tombstoned: no personal data any more.
+    key_gone: bool,
     /// Ids of the stream's recent events.
     ids: HashSet<Uuid>,
     /// Ids the batch's appends to it so far carry.
@@ -1341,17 +1388,19 @@ impl KurrentDbStore {
     ) -> Result<Vec<Planned>, StoreError> {
         let mut tails: HashMap<&str, Vec<RawEvent>> = HashMap::new();
         let mut simulated: HashMap<&str, Simulated> = HashMap::new();
-        for (stream, _, events) in batch {
+        for (stream, _, _) in batch {
             if tails.contains_key(stream.as_str()) {
                 continue;
             }
             let tail = self.read_stream_tail(stream, RETRY_SCAN_EVENTS_MAX).await?;
-            let watched = events
+            let seals = batch
                 .iter()
-                .any(|event| event.erases_personal_data || event.pii.is_some());
+                .filter(|(other, _, _)| other == stream)
+                .any(|(_, _, events)| events.iter().any(|event| event.pii.is_some()));
             let state = Simulated {
                 head: tail.last().map(|event| (event.version, event.hash)),
-                erased: watched && self.is_erased(stream).await?,
+                erasure_recorded: tail.iter().any(|event| event.event_type == ERASURE_EVENT),
+                key_gone: seals && self.is_erased(stream).await?,
                 ids: tail.iter().map(|event| event.event_id).collect(),
                 ids_in_batch: HashSet::new(),
             };
@@ -1387,7 +1436,8 @@ impl KurrentDbStore {
                 }));
             }
             let erases = events.iter().any(|event| event.erases_personal_data);
-            if state.erased && (erases || events.iter().any(|event| event.pii.is_some())) {
+            let seals = events.iter().any(|event| event.pii.is_some());
+            if (erases && state.erasure_recorded) || (seals && (state.key_gone || state.erasure_recorded)) {
                 return Err(in_batch(StoreError::Erased { stream: stream.clone() }));
             }
             if events.iter().any(|event| event.pii.is_some()) && self.inner.master.is_none() {
@@ -1399,7 +1449,7 @@ impl KurrentDbStore {
             let next = current.map_or(events.len() as u64 - 1, |head| head + events.len() as u64);
             // The hash is only a stand-in: the write computes the real one.
             state.head = Some((next, GENESIS));
-            state.erased |= erases;
+            state.erasure_recorded |= erases;
             state.ids_in_batch.extend(events.iter().map(|event| event.event_id));
             plans.push(Planned::Write);
         }
@@ -1407,8 +1457,53 @@ impl KurrentDbStore {
     }
 }
 
+/// A digest checkpoint's position, event count and digest.
+fn parse_checkpoint(data: &[u8]) -> Result<(Position, u64, Hash), StoreError> {
+    let corrupt = |detail: String| StoreError::Corrupt { position: None, detail };
+    let checkpoint: DigestCheckpoint = serde_json::from_slice(data)
+        .map_err(|error| corrupt(format!("a digest checkpoint does not parse: {error}")))?;
+    let mut digest = GENESIS;
+    hex::decode_to_slice(&checkpoint.digest, &mut digest)
+        .map_err(|_| corrupt("a digest checkpoint's digest is not 64 hex digits".to_owned()))?;
+    Ok((
+        Position::new(checkpoint.commit, checkpoint.prepare),
+        checkpoint.count,
+        digest,
+    ))
+}
+
 #[async_trait]
 impl EventStore for KurrentDbStore {
+    /// Folded on from the last checkpoint at or before `position`.
+    async fn digest_at(&self, position: Position) -> Result<Option<LedgerDigest>, StoreError> {
+        let (mut after, mut digest) = self.checkpoint_before(position).await?;
+        if after == Some(position) {
+            return Ok(Some(LedgerDigest {
+                position: after,
+                digest,
+            }));
+        }
+        loop {
+            let page = self.read_all_with(after, READ_LIMIT_MAX, false).await?;
+            if page.is_empty() {
+                return Ok(None);
+            }
+            for event in &page {
+                if event.position > position {
+                    return Ok(None);
+                }
+                digest = ledger_digest(&digest, event.position, &event.hash);
+                if event.position == position {
+                    return Ok(Some(LedgerDigest {
+                        position: Some(position),
+                        digest,
+                    }));
+                }
+            }
+            after = page.last().map(|event| event.position);
+        }
+    }
+
     async fn append(
         &self,
         stream: rapport_domain::StreamName,

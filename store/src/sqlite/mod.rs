@@ -126,7 +126,9 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-fn take_lock(path: &Path) -> Result<File, StoreError> {
+/// Takes the lock file `<path>-lock`, refusing while another process
+/// holds it.
+pub(crate) fn take_lock(path: &Path) -> Result<File, StoreError> {
     let lock_path = lock_path(path);
     let file = File::options()
         .create(true)
@@ -554,6 +556,10 @@ impl EventStore for SqliteStore {
             Ok((known > 0).then(|| Position::from_sequence(known as u64)))
         })
         .await
+    }
+
+    async fn digest_at(&self, position: Position) -> Result<Option<LedgerDigest>, StoreError> {
+        SqliteStore::digest_at(self, position).await
     }
 
     async fn head(&self) -> Result<LedgerHead, StoreError> {
