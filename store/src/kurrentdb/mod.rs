@@ -833,7 +833,8 @@ impl KurrentDbStore {
         self.read_stream_raw_named(stream, from, count).await
     }
 
-    /// A stream's last `count` events at most, in order.
+    /// A stream's last `count` events at most, in order, personal data left
+    /// sealed (see `open_retried`).
     async fn read_stream_tail(&self, stream: &str, count: usize) -> Result<Vec<RawEvent>, StoreError> {
         let name = self.server_stream(stream);
         let count = count.clamp(1, READ_LIMIT_MAX);
@@ -843,7 +844,31 @@ impl KurrentDbStore {
             })
             .await?;
         events.reverse();
-        self.raw_events(events, true).await
+        self.raw_events(events, false).await
+    }
+
+    /// Opens the personal data of the stored events an append's ids name:
+    /// only those are compared with a retry, so the rest stay sealed.
+    async fn open_retried(
+        &self,
+        stream: &str,
+        stored: &mut [RawEvent],
+        events: &[PreparedEvent],
+    ) -> Result<(), StoreError> {
+        let ids: HashSet<Uuid> = events.iter().map(|event| event.event_id).collect();
+        for raw in stored.iter_mut().filter(|raw| ids.contains(&raw.event_id)) {
+            let Some(stored_pii) = raw.pii.as_mut() else { continue };
+            if let Some(key) = self.contact_key(stream).await? {
+                stored_pii.opened = match key.open(raw.event_id, &stored_pii.sealed) {
+                    Some(json) => Opened::Plain {
+                        json,
+                        digest_key: key.digest_key(),
+                    },
+                    None => Opened::Damaged,
+                };
+            }
+        }
+        Ok(())
     }
 
     async fn read_stream_raw_named(
@@ -899,9 +924,10 @@ impl KurrentDbStore {
         let seals = events.iter().any(|event| event.pii.is_some());
         for _ in 0..APPEND_RACE_ATTEMPTS_MAX {
             let head = self.stream_head(stream).await?;
-            let window = self
+            let mut window = self
                 .retry_window(stream, expected, head.map(|(version, _)| version), events.len())
                 .await?;
+            self.open_retried(stream, &mut window, events).await?;
             if let Some(result) = earlier_result(stream, events, &window, &[])? {
                 return Ok(result);
             }
@@ -913,7 +939,10 @@ impl KurrentDbStore {
                     actual: current,
                 });
             }
-            self.check_size(stream, head, events)?;
+            if seals {
+                // Before the contact's key is made, should it be new.
+                self.check_size(stream, head, events)?;
+            }
             // One erasure per contact: refused only when one is recorded. A
             // key already gone without one (an erasure cut short after its
             // first step) lets the erasure through.
@@ -943,6 +972,10 @@ impl KurrentDbStore {
             );
             *last_recorded = recorded_at;
             let (proposed, hashes, bytes) = proposed_events(stream, head, recorded_at, events, key.as_ref())?;
+            let limit = self.inner.location.append_bytes_max;
+            if bytes > limit {
+                return Err(StoreError::AppendTooLarge { bytes, limit });
+            }
             let options = AppendToStreamOptions::default().stream_state(expected_state(current));
             let outcome = self
                 .client()
@@ -1421,6 +1454,9 @@ impl KurrentDbStore {
                 .map(|(_, state)| &state.ids)
                 .chain(simulated.values().map(|state| &state.ids_in_batch))
                 .collect();
+            if let Some(tail) = tails.get_mut(stream.as_str()) {
+                self.open_retried(stream, tail, events).await.map_err(in_batch)?;
+            }
             let tail = tails.get(stream.as_str()).map_or(&[][..], Vec::as_slice);
             if let Some(result) = earlier_result(stream, events, tail, &elsewhere).map_err(in_batch)? {
                 plans.push(Planned::AlreadyWritten(result));
